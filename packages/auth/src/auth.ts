@@ -1,0 +1,52 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { ApiToken, Config, TokenScope } from '@gatescope/config';
+
+/**
+ * The outcome of checking a presented secret against the configured tokens, shared by the HTTP API
+ * (`Authorization: Bearer …`) and the live socket (`auth.token`), so both answer the same way.
+ * - `anonymous`: no tokens are configured; gatescope then only listens on loopback (enforced by config).
+ * - 401 `ERR_AUTH_REQUIRED` / `ERR_AUTH_INVALID`; 403 `ERR_AUTH_FORBIDDEN` when the scope is missing.
+ */
+export type AuthOutcome =
+  | { ok: true; principal: string; scopes: TokenScope[] }
+  | { ok: false; status: 401 | 403; code: 'ERR_AUTH_REQUIRED' | 'ERR_AUTH_INVALID' | 'ERR_AUTH_FORBIDDEN'; message: string };
+
+const digest = (s: string) => createHash('sha256').update(s).digest();
+
+/** Extract the secret from an `Authorization: Bearer <token>` header value. */
+export function bearerToken(header: string | undefined): string | undefined {
+  if (!header) return undefined;
+  const m = /^Bearer\s+(\S+)\s*$/i.exec(header);
+  return m ? m[1] : undefined;
+}
+
+export function authenticate(
+  auth: Pick<Config['auth'], 'tokens'>,
+  presented: string | undefined,
+  required: TokenScope,
+): AuthOutcome {
+  if (auth.tokens.length === 0) return { ok: true, principal: 'anonymous', scopes: ['read', 'admin'] };
+  if (!presented) {
+    return {
+      ok: false,
+      status: 401,
+      code: 'ERR_AUTH_REQUIRED',
+      message: 'This gatescope requires a token: send "Authorization: Bearer <token>" (socket.io: auth.token)',
+    };
+  }
+  // Compare digests so every comparison takes the same time whatever the lengths.
+  const d = digest(presented);
+  const match: ApiToken | undefined = auth.tokens.find((t) => timingSafeEqual(digest(t.token), d));
+  if (!match) {
+    return { ok: false, status: 401, code: 'ERR_AUTH_INVALID', message: 'The token is not valid for this gatescope' };
+  }
+  if (!match.scopes.includes(required)) {
+    return {
+      ok: false,
+      status: 403,
+      code: 'ERR_AUTH_FORBIDDEN',
+      message: `Token "${match.name}" lacks the "${required}" scope needed here`,
+    };
+  }
+  return { ok: true, principal: match.name, scopes: match.scopes };
+}

@@ -1,0 +1,1 @@
+export { authenticate, bearerToken, type AuthOutcome } from './auth.js';

@@ -1,0 +1,132 @@
+import { mkdirSync, rmSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { createClient, type ClickHouseClient } from '@clickhouse/client';
+
+export interface ClickHouseOptions {
+  /** A ClickHouse server (`http://host:8123`). Unset: the embedded engine (chdb) under `dataDir`. */
+  url?: string;
+  username?: string;
+  password?: string;
+  database: string;
+  /** Where the embedded engine keeps its data; ignored with a server. */
+  dataDir: string;
+}
+
+/**
+ * The one storage handle every service gets. `client` is a plain `@clickhouse/client` instance whichever engine
+ * is behind it; `insertRowBinary` is the collector's bulk path, implemented the fastest way each engine allows.
+ */
+export interface ClickHouse {
+  readonly client: ClickHouseClient;
+  readonly engine: 'embedded' | 'server';
+  readonly database: string;
+  /** Insert RowBinary-encoded rows for `columns` into `database.table`. Resolves once ClickHouse committed them. */
+  insertRowBinary(table: string, columns: readonly string[], data: Buffer | Buffer[]): Promise<void>;
+  /** True when ClickHouse answers a trivial query. */
+  ping(): Promise<boolean>;
+  close(): Promise<void>;
+}
+
+export class ClickHouseUnavailableError extends Error {
+  readonly code = 'ERR_CLICKHOUSE_UNAVAILABLE';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'ClickHouseUnavailableError';
+  }
+}
+
+const IDENT = /^[A-Za-z_][A-Za-z0-9_]*$/;
+function ident(name: string): string {
+  if (!IDENT.test(name)) throw new Error(`not a plain ClickHouse identifier: ${JSON.stringify(name)}`);
+  return name;
+}
+
+export async function createClickHouse(options: ClickHouseOptions): Promise<ClickHouse> {
+  const database = ident(options.database);
+  if (options.url) return createServer(options, database);
+  return createEmbedded(options, database);
+}
+
+function createServer(options: ClickHouseOptions, database: string): ClickHouse {
+  const client = createClient({
+    url: options.url,
+    username: options.username ?? 'default',
+    password: options.password ?? '',
+    request_timeout: 60_000,
+    max_open_connections: 16,
+    clickhouse_settings: { date_time_output_format: 'iso', output_format_json_quote_64bit_integers: 0 },
+  });
+  return {
+    client,
+    engine: 'server',
+    database,
+    async insertRowBinary(table, columns, data) {
+      const chunks = Array.isArray(data) ? data : [data];
+      const result = await client.exec({
+        query: `INSERT INTO ${database}.${ident(table)} (${columns.map(ident).join(', ')}) FORMAT RowBinary`,
+        values: Readable.from(chunks, { objectMode: false }),
+      });
+      result.stream.resume();
+    },
+    ping: async () => (await client.ping()).success,
+    close: () => client.close(),
+  };
+}
+
+async function createEmbedded(options: ClickHouseOptions, database: string): Promise<ClickHouse> {
+  const require = createRequire(import.meta.url);
+  let chdb: typeof import('chdb/connection');
+  try {
+    // Lazy: a server deployment never loads (or needs to install) the ~540 MB engine.
+    chdb = require('chdb/connection') as typeof import('chdb/connection');
+  } catch (err) {
+    throw new ClickHouseUnavailableError(
+      'The embedded ClickHouse engine (npm package "chdb") is not installed. Run `npm install` with optional ' +
+        'dependencies, or set CLICKHOUSE_URL to use a ClickHouse server.',
+      { cause: err },
+    );
+  }
+  const enginePath = join(options.dataDir, 'clickhouse');
+  const spoolDir = join(options.dataDir, 'spool');
+  mkdirSync(enginePath, { recursive: true });
+  rmSync(spoolDir, { recursive: true, force: true });
+  mkdirSync(spoolDir, { recursive: true });
+  const connection = chdb.createChdbConnection({ path: enginePath });
+  const client = createClient({
+    // The type comes from @clickhouse/client-common: chdb re-exports the same Connection contract.
+    connection: connection as never,
+    clickhouse_settings: { date_time_output_format: 'iso', output_format_json_quote_64bit_integers: 0 },
+  } as Parameters<typeof createClient>[0]);
+  let spoolSeq = 0;
+  let closed = false;
+  return {
+    client,
+    engine: 'embedded',
+    database,
+    async insertRowBinary(table, columns, data) {
+      // chdb's fastest bulk path: the engine reads the batch from a local file (its parallel file reader)
+      // instead of parsing a string handed through the JS binding.
+      const file = join(spoolDir, `${process.pid}-${++spoolSeq}.rowbinary`);
+      await writeFile(file, Array.isArray(data) ? Buffer.concat(data) : data);
+      try {
+        await client.command({
+          query: `INSERT INTO ${database}.${ident(table)} (${columns.map(ident).join(', ')}) FROM INFILE '${file.replace(/['\\]/g, '\\$&')}' FORMAT RowBinary`,
+        });
+      } finally {
+        rmSync(file, { force: true });
+      }
+    },
+    async ping() {
+      if (closed) return false;
+      return (await client.ping()).success;
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      await client.close();
+    },
+  };
+}

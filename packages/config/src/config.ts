@@ -1,0 +1,235 @@
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { z } from 'zod';
+
+export type TokenScope = 'read' | 'admin';
+export interface ApiToken {
+  /** A short name for logs and rate-limit keys; never the secret itself. */
+  name: string;
+  token: string;
+  scopes: TokenScope[];
+}
+
+/**
+ * The whole runtime configuration. Parsed once from the environment by `loadConfig`
+ * (only `main.ts` calls it), frozen, and passed down; tests build their own.
+ */
+export interface Config {
+  dataDir: string;
+  host: string;
+  httpPort: number;
+  alsPort: number;
+  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  clickhouse: {
+    /** Unset: the embedded engine (chdb) with data under `dataDir`. */
+    url?: string;
+    username: string;
+    password: string;
+    database: string;
+    /** Cluster name for `ON CLUSTER` DDL in scale-out; unset for a single server. */
+    cluster?: string;
+  };
+  retentionDays: number;
+  rollupRetentionDays: number;
+  ingest: {
+    batchMaxRows: number;
+    batchMaxDelayMs: number;
+    /** Rows received but not yet committed; above it the collector stops reading streams. */
+    maxPendingRows: number;
+    maxMessageBytes: number;
+    decoderWorkers: number;
+  };
+  pathTemplates: {
+    rulesJson?: string;
+    maxTemplatesPerRoute: number;
+  };
+  auth: {
+    tokens: ApiToken[];
+    /** Explicit opt-out: serve without tokens on a non-loopback address (logged loudly). */
+    allowUnauthenticated: boolean;
+    rateLimitPerMinute: number;
+  };
+  live: {
+    windowSeconds: number;
+    tickMs: number;
+  };
+  health: {
+    degradedErrorRate: number;
+    failingErrorRate: number;
+  };
+}
+
+export class ConfigError extends Error {
+  readonly code = 'ERR_CONFIG';
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+const port = (name: string, dflt: number) =>
+  z.coerce
+    .number({ error: `${name} must be a port number` })
+    .int(`${name} must be an integer`)
+    .min(0, `${name} must be between 0 and 65535`)
+    .max(65535, `${name} must be between 0 and 65535`)
+    .default(dflt);
+const positiveInt = (name: string, dflt: number) =>
+  z.coerce.number({ error: `${name} must be a number` }).int(`${name} must be an integer`).positive(`${name} must be > 0`).default(dflt);
+const ratio = (name: string, dflt: number) =>
+  z.coerce.number({ error: `${name} must be a number` }).min(0, `${name} must be in [0, 1]`).max(1, `${name} must be in [0, 1]`).default(dflt);
+const bool = z
+  .enum(['1', '0', 'true', 'false', 'yes', 'no', ''])
+  .default('')
+  .transform((v) => v === '1' || v === 'true' || v === 'yes');
+
+const envSchema = z.object({
+  GATESCOPE_DATA_DIR: z.string().min(1).default('./data'),
+  GATESCOPE_HOST: z.string().min(1).default('127.0.0.1'),
+  GATESCOPE_HTTP_PORT: port('GATESCOPE_HTTP_PORT', 8080),
+  GATESCOPE_ALS_PORT: port('GATESCOPE_ALS_PORT', 8090),
+  GATESCOPE_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  CLICKHOUSE_URL: z
+    .string()
+    .url('CLICKHOUSE_URL must be a URL such as http://clickhouse:8123')
+    .optional()
+    .or(z.literal('').transform(() => undefined)),
+  CLICKHOUSE_USER: z.string().default('default'),
+  CLICKHOUSE_PASSWORD: z.string().default(''),
+  CLICKHOUSE_DATABASE: z
+    .string()
+    .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'CLICKHOUSE_DATABASE must be a plain identifier (letters, digits, _)')
+    .default('gatescope'),
+  CLICKHOUSE_CLUSTER: z
+    .string()
+    .regex(/^[A-Za-z_][A-Za-z0-9_.-]*$/, 'CLICKHOUSE_CLUSTER must be a plain cluster name')
+    .optional(),
+  GATESCOPE_RETENTION_DAYS: positiveInt('GATESCOPE_RETENTION_DAYS', 14),
+  GATESCOPE_ROLLUP_RETENTION_DAYS: positiveInt('GATESCOPE_ROLLUP_RETENTION_DAYS', 400),
+  GATESCOPE_BATCH_MAX_ROWS: positiveInt('GATESCOPE_BATCH_MAX_ROWS', 10_000),
+  GATESCOPE_BATCH_MAX_DELAY_MS: positiveInt('GATESCOPE_BATCH_MAX_DELAY_MS', 1_000),
+  GATESCOPE_MAX_PENDING_ROWS: positiveInt('GATESCOPE_MAX_PENDING_ROWS', 200_000),
+  GATESCOPE_MAX_MESSAGE_BYTES: positiveInt('GATESCOPE_MAX_MESSAGE_BYTES', 16 * 1024 * 1024),
+  GATESCOPE_DECODER_WORKERS: z.coerce.number().int().min(0).max(16).default(1),
+  GATESCOPE_PATH_TEMPLATE_RULES: z.string().optional(),
+  GATESCOPE_MAX_TEMPLATES_PER_ROUTE: positiveInt('GATESCOPE_MAX_TEMPLATES_PER_ROUTE', 200),
+  GATESCOPE_TOKENS: z.string().optional(),
+  GATESCOPE_TOKENS_FILE: z.string().optional(),
+  GATESCOPE_ALLOW_UNAUTHENTICATED: bool,
+  GATESCOPE_RATE_LIMIT_PER_MINUTE: positiveInt('GATESCOPE_RATE_LIMIT_PER_MINUTE', 600),
+  GATESCOPE_LIVE_WINDOW_SECONDS: positiveInt('GATESCOPE_LIVE_WINDOW_SECONDS', 60),
+  GATESCOPE_LIVE_TICK_MS: positiveInt('GATESCOPE_LIVE_TICK_MS', 1_000),
+  GATESCOPE_HEALTH_DEGRADED_ERROR_RATE: ratio('GATESCOPE_HEALTH_DEGRADED_ERROR_RATE', 0.001),
+  GATESCOPE_HEALTH_FAILING_ERROR_RATE: ratio('GATESCOPE_HEALTH_FAILING_ERROR_RATE', 0.1),
+});
+
+export function isLoopbackHost(host: string): boolean {
+  return host === 'localhost' || host === '::1' || host === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(host);
+}
+
+/**
+ * `GATESCOPE_TOKENS`: comma-separated `name:token:scope[+scope]` (e.g. `grafana:s3cr3t:read,ops:t0k3n:admin`).
+ * `GATESCOPE_TOKENS_FILE`: JSON `[{ "name", "token", "scopes": ["read"|"admin"] }]`.
+ * `admin` implies `read`.
+ */
+function parseTokens(inline: string | undefined, file: string | undefined, problems: string[]): ApiToken[] {
+  const tokens: ApiToken[] = [];
+  const add = (name: string, token: string, scopes: string[], where: string) => {
+    const bad = scopes.filter((s) => s !== 'read' && s !== 'admin');
+    if (!name || !token || scopes.length === 0 || bad.length > 0) {
+      problems.push(`${where}: each token needs a name, a secret and scopes read and/or admin (got scopes "${scopes.join('+')}")`);
+      return;
+    }
+    if (token.length < 8) problems.push(`${where}: token "${name}" is shorter than 8 characters; use a long random secret`);
+    const set = new Set(scopes as TokenScope[]);
+    if (set.has('admin')) set.add('read');
+    tokens.push({ name, token, scopes: [...set] });
+  };
+  if (inline) {
+    for (const [i, part] of inline.split(',').map((s) => s.trim()).filter(Boolean).entries()) {
+      const [name, token, scopes] = part.split(':');
+      add(name ?? '', token ?? '', (scopes ?? '').split('+').filter(Boolean), `GATESCOPE_TOKENS entry ${i + 1}`);
+    }
+  }
+  if (file) {
+    try {
+      const list = JSON.parse(readFileSync(file, 'utf8')) as unknown;
+      if (!Array.isArray(list)) throw new Error('expected a JSON array');
+      list.forEach((t: { name?: string; token?: string; scopes?: string[] }, i) =>
+        add(t?.name ?? '', t?.token ?? '', Array.isArray(t?.scopes) ? t.scopes : [], `GATESCOPE_TOKENS_FILE entry ${i + 1}`),
+      );
+    } catch (err) {
+      problems.push(`GATESCOPE_TOKENS_FILE (${file}) could not be read: ${(err as Error).message}`);
+    }
+  }
+  return tokens;
+}
+
+/** Parse and validate the environment. Throws a ConfigError listing every problem at once. */
+export function loadConfig(env: Record<string, string | undefined>): Readonly<Config> {
+  const parsed = envSchema.safeParse(env);
+  if (!parsed.success) {
+    throw new ConfigError(parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`));
+  }
+  const e = parsed.data;
+  const problems: string[] = [];
+  const tokens = parseTokens(e.GATESCOPE_TOKENS, e.GATESCOPE_TOKENS_FILE, problems);
+  if (tokens.length === 0 && !isLoopbackHost(e.GATESCOPE_HOST) && !e.GATESCOPE_ALLOW_UNAUTHENTICATED) {
+    problems.push(
+      `GATESCOPE_HOST=${e.GATESCOPE_HOST} is not a loopback address and no API token is configured: ` +
+        'set GATESCOPE_TOKENS (name:secret:read,...) or GATESCOPE_TOKENS_FILE, ' +
+        'or bind to 127.0.0.1, or set GATESCOPE_ALLOW_UNAUTHENTICATED=1 to serve everyone without authentication',
+    );
+  }
+  if (e.GATESCOPE_HEALTH_DEGRADED_ERROR_RATE > e.GATESCOPE_HEALTH_FAILING_ERROR_RATE) {
+    problems.push('GATESCOPE_HEALTH_DEGRADED_ERROR_RATE must not exceed GATESCOPE_HEALTH_FAILING_ERROR_RATE');
+  }
+  if (e.GATESCOPE_MAX_PENDING_ROWS < e.GATESCOPE_BATCH_MAX_ROWS) {
+    problems.push('GATESCOPE_MAX_PENDING_ROWS must be at least GATESCOPE_BATCH_MAX_ROWS');
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+
+  const config: Config = {
+    dataDir: resolve(e.GATESCOPE_DATA_DIR),
+    host: e.GATESCOPE_HOST,
+    httpPort: e.GATESCOPE_HTTP_PORT,
+    alsPort: e.GATESCOPE_ALS_PORT,
+    logLevel: e.GATESCOPE_LOG_LEVEL,
+    clickhouse: {
+      url: e.CLICKHOUSE_URL,
+      username: e.CLICKHOUSE_USER,
+      password: e.CLICKHOUSE_PASSWORD,
+      database: e.CLICKHOUSE_DATABASE,
+      cluster: e.CLICKHOUSE_CLUSTER,
+    },
+    retentionDays: e.GATESCOPE_RETENTION_DAYS,
+    rollupRetentionDays: e.GATESCOPE_ROLLUP_RETENTION_DAYS,
+    ingest: {
+      batchMaxRows: e.GATESCOPE_BATCH_MAX_ROWS,
+      batchMaxDelayMs: e.GATESCOPE_BATCH_MAX_DELAY_MS,
+      maxPendingRows: e.GATESCOPE_MAX_PENDING_ROWS,
+      maxMessageBytes: e.GATESCOPE_MAX_MESSAGE_BYTES,
+      decoderWorkers: e.GATESCOPE_DECODER_WORKERS,
+    },
+    pathTemplates: { rulesJson: e.GATESCOPE_PATH_TEMPLATE_RULES, maxTemplatesPerRoute: e.GATESCOPE_MAX_TEMPLATES_PER_ROUTE },
+    auth: {
+      tokens,
+      allowUnauthenticated: e.GATESCOPE_ALLOW_UNAUTHENTICATED,
+      rateLimitPerMinute: e.GATESCOPE_RATE_LIMIT_PER_MINUTE,
+    },
+    live: { windowSeconds: e.GATESCOPE_LIVE_WINDOW_SECONDS, tickMs: e.GATESCOPE_LIVE_TICK_MS },
+    health: {
+      degradedErrorRate: e.GATESCOPE_HEALTH_DEGRADED_ERROR_RATE,
+      failingErrorRate: e.GATESCOPE_HEALTH_FAILING_ERROR_RATE,
+    },
+  };
+  return deepFreeze(config);
+}
+
+function deepFreeze<T>(o: T): T {
+  if (o && typeof o === 'object') {
+    for (const v of Object.values(o)) deepFreeze(v);
+    Object.freeze(o);
+  }
+  return o;
+}

@@ -1,0 +1,2 @@
+export { loadConfig, ConfigError, isLoopbackHost } from './config.js';
+export type { Config, ApiToken, TokenScope } from './config.js';
