@@ -1,0 +1,1009 @@
+/**
+ * Hand-rolled protobuf wire-format decoder for envoy.service.accesslog.v3.StreamAccessLogsMessage
+ * that writes each access-log entry straight into ClickHouse RowBinary (column order of
+ * columns.ts). One pass over the bytes, no per-entry objects: field locations go into
+ * reusable typed-array scratch slots, then the row is emitted in column order.
+ *
+ * Field numbers are from envoy/service/accesslog/v3/als.proto, envoy/data/accesslog/v3/accesslog.proto,
+ * envoy/config/core/v3/{address,base}.proto and google/protobuf/{timestamp,duration,wrappers}.proto.
+ */
+import { RowBuffer } from './row-buffer.js';
+
+export class DecodeError extends Error {
+  readonly reason: string;
+  constructor(reason: string, message: string) {
+    super(`${reason}: ${message}`);
+    this.name = 'DecodeError';
+    this.reason = reason;
+  }
+}
+
+export interface StreamIdentity {
+  nodeId: string;
+  nodeCluster: string;
+  logName: string;
+}
+
+/** Per gRPC stream state, kept by the caller: Envoy sends the identifier only in a stream's first message. */
+export interface StreamState {
+  identity?: StreamIdentity;
+}
+
+export interface DecodeResult {
+  http: number;
+  tcp: number;
+}
+
+export interface PathTemplaterLike {
+  template(route: string, path: string): string;
+}
+
+export interface AccessLogDecoderOptions {
+  pathTemplater: PathTemplaterLike;
+  /** Initial capacity of each output buffer in bytes (default 256 KiB). */
+  initialBufferBytes?: number;
+}
+
+/** Identity used for messages on a stream that never carried an identifier. */
+export const UNKNOWN_IDENTITY: StreamIdentity = Object.freeze({ nodeId: 'unknown', nodeCluster: '', logName: '' });
+
+const MALFORMED = 'malformed_protobuf';
+const MAX_GROUP_DEPTH = 32;
+const TWO32 = 4294967296;
+
+// ---- constant strings, pre-encoded --------------------------------------------------------------
+const enc = (s: string): Buffer => Buffer.from(s, 'utf8');
+/** envoy.config.core.v3.RequestMethod */
+const METHODS = ['', 'GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'CONNECT', 'OPTIONS', 'TRACE', 'PATCH'].map(enc);
+/** HTTPAccessLogEntry.HTTPVersion -> Envoy's %PROTOCOL% */
+const PROTOCOLS = ['', 'HTTP/1.0', 'HTTP/1.1', 'HTTP/2', 'HTTP/3'].map(enc);
+/** TLSProperties.TLSVersion -> Envoy's %DOWNSTREAM_TLS_VERSION% */
+const TLS_VERSIONS = ['', 'TLSv1', 'TLSv1.1', 'TLSv1.2', 'TLSv1.3'].map(enc);
+/**
+ * ResponseFlags field number n (1..28) -> Envoy short code, index n-1. The proto's field order is
+ * Envoy's canonical order (source/common/stream_info/utility.h CORE_RESPONSE_FLAGS; DO, drop
+ * overload, has no proto field). Field 13 is the `unauthorized_details` message -> UAEX.
+ */
+export const RESPONSE_FLAG_CODES: readonly string[] = Object.freeze([
+  'LH', 'UH', 'UT', 'LR', 'UR', 'UF', 'UC', 'UO', 'NR', 'DI', 'FI', 'RL', 'UAEX', 'RLSE',
+  'DC', 'URX', 'SI', 'IH', 'DPE', 'UMSDR', 'RFCF', 'NFCF', 'DT', 'UPE', 'NC', 'OM', 'DF', 'DR',
+]);
+const FLAG_BYTES = RESPONSE_FLAG_CODES.map(enc);
+
+/**
+ * TLS cipher suite id -> the name Envoy's %DOWNSTREAM_TLS_CIPHER% prints (BoringSSL names) for
+ * the common suites; anything else is printed as `0x` + 4 upper-case hex digits.
+ */
+export const TLS_CIPHER_NAMES: ReadonlyMap<number, string> = new Map([
+  [0x1301, 'TLS_AES_128_GCM_SHA256'],
+  [0x1302, 'TLS_AES_256_GCM_SHA384'],
+  [0x1303, 'TLS_CHACHA20_POLY1305_SHA256'],
+  [0xc02b, 'ECDHE-ECDSA-AES128-GCM-SHA256'],
+  [0xc02c, 'ECDHE-ECDSA-AES256-GCM-SHA384'],
+  [0xc02f, 'ECDHE-RSA-AES128-GCM-SHA256'],
+  [0xc030, 'ECDHE-RSA-AES256-GCM-SHA384'],
+  [0xcca8, 'ECDHE-RSA-CHACHA20-POLY1305'],
+  [0xcca9, 'ECDHE-ECDSA-CHACHA20-POLY1305'],
+  [0x009c, 'AES128-GCM-SHA256'],
+  [0x009d, 'AES256-GCM-SHA384'],
+]);
+export function tlsCipherName(id: number): string {
+  return TLS_CIPHER_NAMES.get(id) ?? '0x' + id.toString(16).toUpperCase().padStart(4, '0');
+}
+const cipherCache = new Map<number, Buffer>();
+function cipherBytes(id: number): Buffer {
+  let b = cipherCache.get(id);
+  if (!b) {
+    b = enc(tlsCipherName(id));
+    if (cipherCache.size < 4096) cipherCache.set(id, b);
+  }
+  return b;
+}
+const GRPC_STATUS = enc('grpc-status');
+
+// ---- reader state (decoding is synchronous, so module-level state is safe) ------------------------
+let B: Buffer = Buffer.alloc(0);
+let P = 0;
+let VLO = 0;
+let VHI = 0;
+
+function fail(message: string): never {
+  throw new DecodeError(MALFORMED, message);
+}
+
+/** Reads a varint at P; sets VLO/VHI (uint32 halves) and returns the value as a number (exact below 2^53). */
+function readVarint(end: number): number {
+  let b: number;
+  let lo = 0;
+  for (let shift = 0; shift < 28; shift += 7) {
+    if (P >= end) fail('truncated varint');
+    b = B[P++];
+    lo |= (b & 0x7f) << shift;
+    if (b < 0x80) {
+      VLO = lo >>> 0;
+      VHI = 0;
+      return VLO;
+    }
+  }
+  if (P >= end) fail('truncated varint');
+  b = B[P++];
+  lo |= (b & 0x0f) << 28;
+  let hi = (b & 0x7f) >> 4;
+  if (b < 0x80) {
+    VLO = lo >>> 0;
+    VHI = hi;
+    return hi * TWO32 + VLO;
+  }
+  for (let shift = 3; shift < 32; shift += 7) {
+    if (P >= end) fail('truncated varint');
+    b = B[P++];
+    hi |= (b & 0x7f) << shift;
+    if (b < 0x80) {
+      VLO = lo >>> 0;
+      VHI = hi >>> 0;
+      return VHI * TWO32 + VLO;
+    }
+  }
+  return fail('varint longer than 10 bytes');
+}
+
+/** Reads a tag; returns it (field << 3 | wire). Rejects field 0 and tags beyond 32 bits. */
+function readTag(end: number): number {
+  const t = readVarint(end);
+  if (VHI !== 0 || t < 8) fail(`invalid tag ${t}`);
+  return t;
+}
+
+/** Reads a length prefix and returns the end offset of the delimited bytes. */
+function readLenEnd(end: number): number {
+  const n = readVarint(end);
+  if (n > end - P) fail(`length ${n} exceeds the ${end - P} bytes left`);
+  return P + n;
+}
+
+function expectWire(tag: number, wire: number): void {
+  if ((tag & 7) !== wire) fail(`field ${tag >>> 3} has wire type ${tag & 7}, expected ${wire}`);
+}
+
+/** Skips one field of any wire type (groups iteratively, depth bounded). */
+function skipField(tag: number, end: number): void {
+  switch (tag & 7) {
+    case 0:
+      readVarint(end);
+      return;
+    case 1:
+      if (end - P < 8) fail('truncated fixed64');
+      P += 8;
+      return;
+    case 2:
+      P = readLenEnd(end);
+      return;
+    case 5:
+      if (end - P < 4) fail('truncated fixed32');
+      P += 4;
+      return;
+    case 3: {
+      // Start group: skip until the matching end group.
+      const stack: number[] = [tag >>> 3];
+      while (stack.length > 0) {
+        const t = readTag(end);
+        const w = t & 7;
+        if (w === 3) {
+          if (stack.length >= MAX_GROUP_DEPTH) fail('groups nested too deep');
+          stack.push(t >>> 3);
+        } else if (w === 4) {
+          if (stack.pop() !== t >>> 3) fail('mismatched end group');
+        } else {
+          skipField(t, end);
+        }
+      }
+      return;
+    }
+    default:
+      fail(`invalid wire type ${tag & 7}`);
+  }
+}
+
+// ---- per-entry scratch slots ---------------------------------------------------------------------
+// String slices into the input: start at 2*i, end at 2*i+1. start -1 = absent.
+const S_DETAILS = 0;
+const S_ROUTE = 1;
+const S_CLUSTER = 2;
+const S_UTFR = 3;
+const S_AUTHORITY = 4;
+const S_SCHEME = 5;
+const S_PATH = 6;
+const S_UA = 7;
+const S_REFERER = 8;
+const S_XFF = 9;
+const S_REQUEST_ID = 10;
+const S_SNI = 11;
+const S_GRPC_TRAILER = 12;
+const S_GRPC_HEADER = 13;
+const S_TERMINATION = 14;
+const N_STR = 15;
+const str = new Int32Array(2 * N_STR);
+
+// Addresses: [kind, aStart, aEnd, port, bStart, bEnd] each. kind 0 none, 1 socket, 2 pipe, 3 internal.
+const A_DOWN_REMOTE = 0;
+const A_DOWN_LOCAL = 1;
+const A_UP_REMOTE = 2;
+const A_UP_LOCAL = 3;
+const addr = new Float64Array(4 * 6);
+
+// uint64 values as (lo, hi)
+const U_REQ_BODY = 0;
+const U_RESP_BODY = 1;
+const U_REQ_HDR = 2;
+const U_RESP_HDR = 3;
+const U_RECEIVED = 4;
+const U_SENT = 5;
+const u64 = new Uint32Array(2 * 6);
+
+// Durations in ms (NaN = absent): index = AccessLogCommon field number - 6 for fields 6..12, 7 = duration(23).
+const D_LAST_RX = 0;
+const D_LAST_DOWN_TX = 6;
+const D_DURATION = 7;
+const dur = new Float64Array(8);
+
+let startUs = 0;
+let responseCode = 0;
+let attemptCount = 0;
+let method = 0;
+let protocol = 0;
+let tlsVersion = 0;
+let cipher = -1;
+let flags = 0;
+
+function resetEntry(): void {
+  str.fill(-1);
+  addr.fill(0);
+  u64.fill(0);
+  dur.fill(NaN);
+  startUs = 0;
+  responseCode = 0;
+  attemptCount = 0;
+  method = 0;
+  protocol = 0;
+  tlsVersion = 0;
+  cipher = -1;
+  flags = 0;
+}
+
+function readString(slot: number, tag: number, end: number): void {
+  expectWire(tag, 2);
+  const e = readLenEnd(end);
+  str[2 * slot] = P;
+  str[2 * slot + 1] = e;
+  P = e;
+}
+
+function readU64(slot: number, tag: number, end: number): void {
+  expectWire(tag, 0);
+  readVarint(end);
+  u64[2 * slot] = VLO;
+  u64[2 * slot + 1] = VHI;
+}
+
+function readUint32(tag: number, end: number): number {
+  expectWire(tag, 0);
+  readVarint(end);
+  return VLO;
+}
+
+/** google.protobuf.{UInt32Value} -> value (0 when the wrapper is empty). */
+function readUInt32Wrapper(tag: number, end: number): number {
+  expectWire(tag, 2);
+  const e = readLenEnd(end);
+  let v = 0;
+  while (P < e) {
+    const t = readTag(e);
+    if (t >>> 3 === 1) v = readUint32(t, e);
+    else skipField(t, e);
+  }
+  return v;
+}
+
+/** google.protobuf.Timestamp / Duration -> (seconds, nanos) into SEC/NANO. */
+let SEC = 0;
+let NANO = 0;
+function readSecondsNanos(tag: number, end: number): void {
+  expectWire(tag, 2);
+  const e = readLenEnd(end);
+  SEC = 0;
+  NANO = 0;
+  while (P < e) {
+    const t = readTag(e);
+    const f = t >>> 3;
+    if (f === 1) {
+      expectWire(t, 0);
+      readVarint(e);
+      SEC = (VHI | 0) * TWO32 + VLO;
+    } else if (f === 2) {
+      expectWire(t, 0);
+      readVarint(e);
+      NANO = VLO | 0;
+    } else skipField(t, e);
+  }
+}
+
+function readAddress(a: number, tag: number, end: number): void {
+  expectWire(tag, 2);
+  const e = readLenEnd(end);
+  const base = a * 6;
+  while (P < e) {
+    const t = readTag(e);
+    const f = t >>> 3;
+    if (f === 1 || f === 2 || f === 3) {
+      expectWire(t, 2);
+      const se = readLenEnd(e);
+      addr[base] = f;
+      addr[base + 1] = 0;
+      addr[base + 2] = 0;
+      addr[base + 3] = 0;
+      addr[base + 4] = 0;
+      addr[base + 5] = 0;
+      while (P < se) {
+        const st = readTag(se);
+        const sf = st >>> 3;
+        if (f === 1 && sf === 2) {
+          // SocketAddress.address
+          expectWire(st, 2);
+          const x = readLenEnd(se);
+          addr[base + 1] = P;
+          addr[base + 2] = x;
+          P = x;
+        } else if (f === 1 && sf === 3) {
+          // SocketAddress.port_value
+          addr[base + 3] = readUint32(st, se);
+        } else if ((f === 2 || f === 3) && sf === 1) {
+          // Pipe.path / EnvoyInternalAddress.server_listener_name
+          expectWire(st, 2);
+          const x = readLenEnd(se);
+          addr[base + 1] = P;
+          addr[base + 2] = x;
+          P = x;
+        } else if (f === 3 && sf === 2) {
+          // EnvoyInternalAddress.endpoint_id
+          expectWire(st, 2);
+          const x = readLenEnd(se);
+          addr[base + 4] = P;
+          addr[base + 5] = x;
+          P = x;
+        } else skipField(st, se);
+      }
+    } else skipField(t, e);
+  }
+}
+
+function readTls(tag: number, end: number): void {
+  expectWire(tag, 2);
+  const e = readLenEnd(end);
+  while (P < e) {
+    const t = readTag(e);
+    switch (t >>> 3) {
+      case 1:
+        tlsVersion = readUint32(t, e);
+        break;
+      case 2:
+        cipher = readUInt32Wrapper(t, e);
+        break;
+      case 3:
+        readString(S_SNI, t, e);
+        break;
+      default:
+        skipField(t, e);
+    }
+  }
+}
+
+function readFlags(tag: number, end: number): void {
+  expectWire(tag, 2);
+  const e = readLenEnd(end);
+  while (P < e) {
+    const t = readTag(e);
+    const f = t >>> 3;
+    if (f === 13) {
+      // unauthorized_details: presence of the message means UAEX
+      expectWire(t, 2);
+      P = readLenEnd(e);
+      flags |= 1 << 12;
+    } else if (f >= 1 && f <= 28) {
+      expectWire(t, 0);
+      readVarint(e);
+      if ((VLO | VHI) !== 0) flags |= 1 << (f - 1);
+      else flags &= ~(1 << (f - 1));
+    } else skipField(t, e);
+  }
+}
+
+function readCommon(tag: number, end: number): void {
+  expectWire(tag, 2);
+  const e = readLenEnd(end);
+  while (P < e) {
+    const t = readTag(e);
+    const f = t >>> 3;
+    switch (f) {
+      case 2:
+        readAddress(A_DOWN_REMOTE, t, e);
+        break;
+      case 3:
+        readAddress(A_DOWN_LOCAL, t, e);
+        break;
+      case 4:
+        readTls(t, e);
+        break;
+      case 5:
+        readSecondsNanos(t, e);
+        startUs = SEC * 1e6 + Math.trunc(NANO / 1000);
+        break;
+      case 6:
+      case 7:
+      case 8:
+      case 9:
+      case 10:
+      case 11:
+      case 12:
+        readSecondsNanos(t, e);
+        dur[f - 6] = SEC * 1000 + NANO / 1e6;
+        break;
+      case 13:
+        readAddress(A_UP_REMOTE, t, e);
+        break;
+      case 14:
+        readAddress(A_UP_LOCAL, t, e);
+        break;
+      case 15:
+        readString(S_CLUSTER, t, e);
+        break;
+      case 16:
+        readFlags(t, e);
+        break;
+      case 18:
+        readString(S_UTFR, t, e);
+        break;
+      case 19:
+        readString(S_ROUTE, t, e);
+        break;
+      case 23:
+        readSecondsNanos(t, e);
+        dur[D_DURATION] = SEC * 1000 + NANO / 1e6;
+        break;
+      case 24:
+        attemptCount = readUint32(t, e);
+        break;
+      case 25:
+        readString(S_TERMINATION, t, e);
+        break;
+      default:
+        skipField(t, e);
+    }
+  }
+}
+
+function readRequest(tag: number, end: number): void {
+  expectWire(tag, 2);
+  const e = readLenEnd(end);
+  while (P < e) {
+    const t = readTag(e);
+    switch (t >>> 3) {
+      case 1:
+        method = readUint32(t, e);
+        break;
+      case 2:
+        readString(S_SCHEME, t, e);
+        break;
+      case 3:
+        readString(S_AUTHORITY, t, e);
+        break;
+      case 5:
+        readString(S_PATH, t, e);
+        break;
+      case 6:
+        readString(S_UA, t, e);
+        break;
+      case 7:
+        readString(S_REFERER, t, e);
+        break;
+      case 8:
+        readString(S_XFF, t, e);
+        break;
+      case 9:
+        readString(S_REQUEST_ID, t, e);
+        break;
+      case 11:
+        readU64(U_REQ_HDR, t, e);
+        break;
+      case 12:
+        readU64(U_REQ_BODY, t, e);
+        break;
+      default:
+        skipField(t, e);
+    }
+  }
+}
+
+function equalsIgnoreAsciiCase(s: number, e: number, lowerName: Uint8Array): boolean {
+  if (e - s !== lowerName.length) return false;
+  for (let i = 0; i < lowerName.length; i++) {
+    let c = B[s + i];
+    if (c >= 0x41 && c <= 0x5a) c |= 0x20;
+    if (c !== lowerName[i]) return false;
+  }
+  return true;
+}
+
+/** A map<string,string> entry: records the value slice into `slot` when the key is grpc-status. */
+function readGrpcStatusEntry(slot: number, tag: number, end: number): void {
+  expectWire(tag, 2);
+  const e = readLenEnd(end);
+  let ks = 0;
+  let ke = 0;
+  let vs = 0;
+  let ve = 0;
+  while (P < e) {
+    const t = readTag(e);
+    const f = t >>> 3;
+    if (f === 1 || f === 2) {
+      expectWire(t, 2);
+      const x = readLenEnd(e);
+      if (f === 1) {
+        ks = P;
+        ke = x;
+      } else {
+        vs = P;
+        ve = x;
+      }
+      P = x;
+    } else skipField(t, e);
+  }
+  if (equalsIgnoreAsciiCase(ks, ke, GRPC_STATUS)) {
+    str[2 * slot] = vs;
+    str[2 * slot + 1] = ve;
+  }
+}
+
+function readResponse(tag: number, end: number): void {
+  expectWire(tag, 2);
+  const e = readLenEnd(end);
+  while (P < e) {
+    const t = readTag(e);
+    switch (t >>> 3) {
+      case 1:
+        responseCode = readUInt32Wrapper(t, e);
+        break;
+      case 2:
+        readU64(U_RESP_HDR, t, e);
+        break;
+      case 3:
+        readU64(U_RESP_BODY, t, e);
+        break;
+      case 4:
+        readGrpcStatusEntry(S_GRPC_HEADER, t, e);
+        break;
+      case 5:
+        readGrpcStatusEntry(S_GRPC_TRAILER, t, e);
+        break;
+      case 6:
+        readString(S_DETAILS, t, e);
+        break;
+      default:
+        skipField(t, e);
+    }
+  }
+}
+
+function readConnectionProperties(tag: number, end: number): void {
+  expectWire(tag, 2);
+  const e = readLenEnd(end);
+  while (P < e) {
+    const t = readTag(e);
+    const f = t >>> 3;
+    if (f === 1) readU64(U_RECEIVED, t, e);
+    else if (f === 2) readU64(U_SENT, t, e);
+    else skipField(t, e);
+  }
+}
+
+/** Envoy's %DURATION%: duration, else last downstream tx byte, else last rx byte, else 0. */
+function durationMs(): number {
+  const d = dur[D_DURATION];
+  if (d === d) return d;
+  const tx = dur[D_LAST_DOWN_TX];
+  if (tx === tx) return tx;
+  const rx = dur[D_LAST_RX];
+  if (rx === rx) return rx;
+  return 0;
+}
+
+// ---- row writers -----------------------------------------------------------------------------------
+function writeSlice(out: RowBuffer, slot: number): void {
+  const s = str[2 * slot];
+  if (s < 0) out.writeEmpty();
+  else out.writeSlice(B, s, str[2 * slot + 1]);
+}
+
+function decimalDigits(n: number): number {
+  let d = 1;
+  while (n >= 10) {
+    n = Math.floor(n / 10);
+    d++;
+  }
+  return d;
+}
+
+function hasColon(s: number, e: number): boolean {
+  for (let i = s; i < e; i++) if (B[i] === 0x3a) return true;
+  return false;
+}
+
+const ENVOY_INTERNAL_PREFIX = enc('envoy://');
+
+/** `ip:port` (`[ipv6]:port`), the pipe path, or `envoy://listener/endpoint`, as Envoy prints addresses. */
+function writeAddressString(out: RowBuffer, a: number): void {
+  const base = a * 6;
+  const kind = addr[base];
+  const s = addr[base + 1];
+  const e = addr[base + 2];
+  if (kind === 1) {
+    const port = addr[base + 3];
+    const v6 = hasColon(s, e);
+    const len = e - s + (v6 ? 2 : 0) + 1 + decimalDigits(port);
+    out.writeLength(len);
+    out.ensure(len);
+    if (v6) out.writeByte(0x5b);
+    out.writeRaw(B, s, e);
+    if (v6) out.writeByte(0x5d);
+    out.writeByte(0x3a);
+    out.writeAsciiNumber(port);
+  } else if (kind === 2) {
+    out.writeSlice(B, s, e);
+  } else if (kind === 3) {
+    const bs = addr[base + 4];
+    const be = addr[base + 5];
+    const len = ENVOY_INTERNAL_PREFIX.length + (e - s) + 1 + (be - bs);
+    out.writeLength(len);
+    out.ensure(len);
+    out.writeRaw(ENVOY_INTERNAL_PREFIX, 0, ENVOY_INTERNAL_PREFIX.length);
+    out.writeRaw(B, s, e);
+    out.writeByte(0x2f);
+    out.writeRaw(B, bs, be);
+  } else {
+    out.writeEmpty();
+  }
+}
+
+function writeDownstreamRemote(out: RowBuffer): void {
+  const base = A_DOWN_REMOTE * 6;
+  if (addr[base] === 1) {
+    out.writeSlice(B, addr[base + 1], addr[base + 2]);
+    out.writeUInt16(Math.min(addr[base + 3], 0xffff));
+  } else {
+    out.writeEmpty();
+    out.writeUInt16(0);
+  }
+}
+
+function writeFlags(out: RowBuffer): void {
+  let f = flags;
+  let count = 0;
+  while (f !== 0) {
+    f &= f - 1;
+    count++;
+  }
+  out.writeLength(count);
+  for (let i = 0; i < 28; i++) if ((flags & (1 << i)) !== 0) out.writeBytes(FLAG_BYTES[i]);
+}
+
+function writeEnum(out: RowBuffer, table: Buffer[], v: number): void {
+  out.writeBytes(v < table.length ? table[v] : table[0]);
+}
+
+function writeU64(out: RowBuffer, slot: number): void {
+  out.writeUInt32Pair(u64[2 * slot], u64[2 * slot + 1]);
+}
+
+function writeNullableDuration(out: RowBuffer, i: number): void {
+  const v = dur[i];
+  if (v === v) {
+    out.writeByte(0);
+    out.writeFloat64(v);
+  } else out.writeByte(1);
+}
+
+// ---- identity --------------------------------------------------------------------------------------
+/** Pre-encoded RowBinary of (node_id, node_cluster, log_name) per identity object. */
+const identityBytes = new WeakMap<StreamIdentity, Buffer>();
+
+function encodeIdentityStrings(...parts: Buffer[]): Buffer {
+  const out = new RowBuffer(64);
+  for (const p of parts) out.writeBytes(p);
+  return out.take().data;
+}
+
+function bytesOfIdentity(id: StreamIdentity): Buffer {
+  let b = identityBytes.get(id);
+  if (!b) {
+    b = encodeIdentityStrings(enc(id.nodeId), enc(id.nodeCluster), enc(id.logName));
+    identityBytes.set(id, b);
+  }
+  return b;
+}
+
+/** Parses StreamAccessLogsMessage.Identifier (node = 1 {id = 1, cluster = 2}, log_name = 2). */
+function readIdentifier(start: number, end: number): StreamIdentity {
+  P = start;
+  let idS = 0;
+  let idE = 0;
+  let clS = 0;
+  let clE = 0;
+  let lnS = 0;
+  let lnE = 0;
+  while (P < end) {
+    const t = readTag(end);
+    const f = t >>> 3;
+    if (f === 1) {
+      expectWire(t, 2);
+      const ne = readLenEnd(end);
+      while (P < ne) {
+        const nt = readTag(ne);
+        const nf = nt >>> 3;
+        if (nf === 1 || nf === 2) {
+          expectWire(nt, 2);
+          const x = readLenEnd(ne);
+          if (nf === 1) {
+            idS = P;
+            idE = x;
+          } else {
+            clS = P;
+            clE = x;
+          }
+          P = x;
+        } else skipField(nt, ne);
+      }
+    } else if (f === 2) {
+      expectWire(t, 2);
+      const x = readLenEnd(end);
+      lnS = P;
+      lnE = x;
+      P = x;
+    } else skipField(t, end);
+  }
+  const identity: StreamIdentity = {
+    nodeId: B.toString('utf8', idS, idE),
+    nodeCluster: B.toString('utf8', clS, clE),
+    logName: B.toString('utf8', lnS, lnE),
+  };
+  // Keep Envoy's bytes exactly (no UTF-8 replacement) for the rows.
+  identityBytes.set(identity, encodeIdentityStrings(B.subarray(idS, idE), B.subarray(clS, clE), B.subarray(lnS, lnE)));
+  return identity;
+}
+
+// ---- the decoder -------------------------------------------------------------------------------------
+const MAX_TEMPLATE_CACHE = 100_000;
+
+export class AccessLogDecoder {
+  private readonly templater: PathTemplaterLike;
+  private readonly http: RowBuffer;
+  private readonly tcp: RowBuffer;
+  private readonly templateBytes = new Map<string, Buffer>();
+  /** Offsets of log_entries ranges found in the top-level message: start, end pairs. */
+  private ranges = new Int32Array(16);
+
+  constructor(options: AccessLogDecoderOptions) {
+    this.templater = options.pathTemplater;
+    const cap = options.initialBufferBytes ?? 256 * 1024;
+    this.http = new RowBuffer(cap);
+    this.tcp = new RowBuffer(cap);
+  }
+
+  get pendingHttpRows(): number {
+    return this.http.rows;
+  }
+  get pendingTcpRows(): number {
+    return this.tcp.rows;
+  }
+  get pendingBytes(): number {
+    return this.http.pos + this.tcp.pos;
+  }
+
+  /** Hands over the http_requests RowBinary accumulated so far and resets. */
+  takeHttp(): { rows: number; data: Buffer } {
+    return this.http.take();
+  }
+  /** Hands over the tcp_connections RowBinary accumulated so far and resets. */
+  takeTcp(): { rows: number; data: Buffer } {
+    return this.tcp.take();
+  }
+
+  /**
+   * Decodes one StreamAccessLogsMessage and appends its entries as rows. Updates `state.identity`
+   * when the message carries an identifier. On malformed input throws DecodeError and appends nothing.
+   */
+  decode(message: Uint8Array, state: StreamState): DecodeResult {
+    const httpPos = this.http.pos;
+    const httpRows = this.http.rows;
+    const tcpPos = this.tcp.pos;
+    const tcpRows = this.tcp.rows;
+    B = Buffer.isBuffer(message) ? message : Buffer.from(message.buffer, message.byteOffset, message.byteLength);
+    P = 0;
+    try {
+      const end = B.length;
+      let identStart = -1;
+      let identEnd = -1;
+      let kind = 0; // 2 = http_logs, 3 = tcp_logs (oneof: the last one seen wins)
+      let nRanges = 0;
+      while (P < end) {
+        const t = readTag(end);
+        const f = t >>> 3;
+        if (f === 1) {
+          expectWire(t, 2);
+          const e = readLenEnd(end);
+          identStart = P;
+          identEnd = e;
+          P = e;
+        } else if (f === 2 || f === 3) {
+          expectWire(t, 2);
+          const e = readLenEnd(end);
+          if (kind !== f) {
+            kind = f;
+            nRanges = 0;
+          }
+          if (2 * nRanges + 2 > this.ranges.length) {
+            const r = new Int32Array(this.ranges.length * 2);
+            r.set(this.ranges);
+            this.ranges = r;
+          }
+          this.ranges[2 * nRanges] = P;
+          this.ranges[2 * nRanges + 1] = e;
+          nRanges++;
+          P = e;
+        } else skipField(t, end);
+      }
+      let identity = state.identity;
+      let newIdentity: StreamIdentity | undefined;
+      if (identStart >= 0) {
+        newIdentity = readIdentifier(identStart, identEnd);
+        identity = newIdentity;
+      }
+      const idBytes = bytesOfIdentity(identity ?? UNKNOWN_IDENTITY);
+      let count = 0;
+      for (let r = 0; r < nRanges; r++) {
+        P = this.ranges[2 * r];
+        const e = this.ranges[2 * r + 1];
+        while (P < e) {
+          const t = readTag(e);
+          if (t >>> 3 === 1) {
+            expectWire(t, 2);
+            const ee = readLenEnd(e);
+            if (kind === 2) this.readHttpEntry(ee, idBytes);
+            else this.readTcpEntry(ee, idBytes);
+            count++;
+          } else skipField(t, e);
+        }
+      }
+      if (newIdentity) state.identity = newIdentity;
+      return kind === 2 ? { http: count, tcp: 0 } : { http: 0, tcp: count };
+    } catch (err) {
+      this.http.pos = httpPos;
+      this.http.rows = httpRows;
+      this.tcp.pos = tcpPos;
+      this.tcp.rows = tcpRows;
+      if (err instanceof RangeError) throw new DecodeError(MALFORMED, err.message);
+      throw err;
+    } finally {
+      B = EMPTY;
+    }
+  }
+
+  private readHttpEntry(end: number, idBytes: Buffer): void {
+    resetEntry();
+    while (P < end) {
+      const t = readTag(end);
+      switch (t >>> 3) {
+        case 1:
+          readCommon(t, end);
+          break;
+        case 2:
+          protocol = readUint32(t, end);
+          break;
+        case 3:
+          readRequest(t, end);
+          break;
+        case 4:
+          readResponse(t, end);
+          break;
+        default:
+          skipField(t, end);
+      }
+    }
+    const out = this.http;
+    out.writeInt64(startUs);
+    out.writeFloat64(durationMs());
+    out.writeUInt16(Math.min(responseCode, 0xffff));
+    writeSlice(out, S_DETAILS);
+    writeFlags(out);
+    writeSlice(out, S_ROUTE);
+    writeSlice(out, S_CLUSTER);
+    writeAddressString(out, A_UP_REMOTE);
+    writeAddressString(out, A_UP_LOCAL);
+    writeSlice(out, S_UTFR);
+    out.writeUInt16(Math.min(attemptCount, 0xffff));
+    writeSlice(out, S_AUTHORITY);
+    writeEnum(out, METHODS, method);
+    writeSlice(out, S_SCHEME);
+    writeSlice(out, S_PATH);
+    const tb = this.pathTemplate();
+    out.writeRaw(tb, 0, tb.length);
+    writeEnum(out, PROTOCOLS, protocol);
+    writeDownstreamRemote(out);
+    writeAddressString(out, A_DOWN_LOCAL);
+    writeSlice(out, S_UA);
+    writeSlice(out, S_REFERER);
+    writeSlice(out, S_XFF);
+    writeSlice(out, S_REQUEST_ID);
+    writeSlice(out, str[2 * S_GRPC_TRAILER] >= 0 ? S_GRPC_TRAILER : S_GRPC_HEADER);
+    writeU64(out, U_REQ_BODY);
+    writeU64(out, U_RESP_BODY);
+    writeU64(out, U_REQ_HDR);
+    writeU64(out, U_RESP_HDR);
+    writeEnum(out, TLS_VERSIONS, tlsVersion);
+    writeSlice(out, S_SNI);
+    if (cipher < 0) out.writeEmpty();
+    else out.writeBytes(cipherBytes(cipher));
+    for (let i = 0; i < 7; i++) writeNullableDuration(out, i);
+    out.writeRaw(idBytes, 0, idBytes.length);
+    out.rows++;
+  }
+
+  private pathTemplate(): Buffer {
+    const rs = str[2 * S_ROUTE];
+    const ps = str[2 * S_PATH];
+    const route = rs < 0 ? '' : B.toString('utf8', rs, str[2 * S_ROUTE + 1]);
+    const path = ps < 0 ? '' : B.toString('utf8', ps, str[2 * S_PATH + 1]);
+    const template = this.templater.template(route, path);
+    let b = this.templateBytes.get(template);
+    if (!b) {
+      b = encodeIdentityStrings(enc(template));
+      if (this.templateBytes.size >= MAX_TEMPLATE_CACHE) this.templateBytes.clear();
+      this.templateBytes.set(template, b);
+    }
+    return b;
+  }
+
+  private readTcpEntry(end: number, idBytes: Buffer): void {
+    resetEntry();
+    while (P < end) {
+      const t = readTag(end);
+      switch (t >>> 3) {
+        case 1:
+          readCommon(t, end);
+          break;
+        case 2:
+          readConnectionProperties(t, end);
+          break;
+        default:
+          skipField(t, end);
+      }
+    }
+    const out = this.tcp;
+    out.writeInt64(startUs);
+    out.writeFloat64(durationMs());
+    writeFlags(out);
+    writeSlice(out, S_ROUTE);
+    writeSlice(out, S_CLUSTER);
+    writeAddressString(out, A_UP_REMOTE);
+    writeSlice(out, S_UTFR);
+    writeDownstreamRemote(out);
+    writeAddressString(out, A_DOWN_LOCAL);
+    writeU64(out, U_RECEIVED);
+    writeU64(out, U_SENT);
+    writeEnum(out, TLS_VERSIONS, tlsVersion);
+    writeSlice(out, S_SNI);
+    writeSlice(out, S_TERMINATION);
+    out.writeRaw(idBytes, 0, idBytes.length);
+    out.rows++;
+  }
+}
+
+const EMPTY = Buffer.alloc(0);

@@ -1,0 +1,30 @@
+export { HTTP_REQUEST_COLUMNS, TCP_CONNECTION_COLUMNS, columnList } from './columns.js';
+export type { ColumnSpec } from './columns.js';
+export {
+  AccessLogDecoder,
+  DecodeError,
+  UNKNOWN_IDENTITY,
+  RESPONSE_FLAG_CODES,
+  TLS_CIPHER_NAMES,
+  tlsCipherName,
+} from './decoder.js';
+export type {
+  StreamIdentity,
+  StreamState,
+  DecodeResult,
+  PathTemplaterLike,
+  AccessLogDecoderOptions,
+} from './decoder.js';
+export {
+  accessLogProtoRoot,
+  encodeStreamAccessLogsMessage,
+  decodeStreamAccessLogsMessageWithProtobufjs,
+  loadAccessLogServiceDefinition,
+  envoyProtoIncludeDirs,
+  ACCESS_LOG_SERVICE,
+  STREAM_ACCESS_LOGS_PATH,
+  STREAM_ACCESS_LOGS_MESSAGE,
+  ALS_PROTO_FILE,
+} from './proto.js';
+export { readRowBinary } from './row-binary-reader.js';
+export type { RowValue, Row } from './row-binary-reader.js';

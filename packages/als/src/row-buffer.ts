@@ -1,0 +1,132 @@
+/** A growable output buffer for ClickHouse RowBinary. */
+const TWO32 = 4294967296;
+
+export class RowBuffer {
+  buf: Buffer;
+  pos = 0;
+  rows = 0;
+  private readonly initial: number;
+
+  constructor(initialBytes: number) {
+    this.initial = Math.max(64, initialBytes);
+    this.buf = Buffer.allocUnsafe(this.initial);
+  }
+
+  ensure(n: number): void {
+    if (this.pos + n > this.buf.length) this.grow(n);
+  }
+
+  private grow(n: number): void {
+    let cap = this.buf.length * 2;
+    while (cap < this.pos + n) cap *= 2;
+    const next = Buffer.allocUnsafe(cap);
+    this.buf.copy(next, 0, 0, this.pos);
+    this.buf = next;
+  }
+
+  /** Hands over what was written and starts a fresh buffer (the returned data is never reused). */
+  take(): { rows: number; data: Buffer } {
+    const data = this.buf.subarray(0, this.pos);
+    const rows = this.rows;
+    this.buf = Buffer.allocUnsafe(Math.max(this.initial, Math.min(this.pos, 64 * 1024 * 1024)));
+    this.pos = 0;
+    this.rows = 0;
+    return { rows, data };
+  }
+
+  writeByte(b: number): void {
+    if (this.pos >= this.buf.length) this.grow(1);
+    this.buf[this.pos++] = b;
+  }
+
+  /** Unsigned LEB128 (String lengths, Array sizes). */
+  writeLength(n: number): void {
+    this.ensure(10);
+    const buf = this.buf;
+    let p = this.pos;
+    while (n >= 0x80) {
+      buf[p++] = (n & 0x7f) | 0x80;
+      n = Math.floor(n / 128);
+    }
+    buf[p++] = n;
+    this.pos = p;
+  }
+
+  writeEmpty(): void {
+    this.writeByte(0);
+  }
+
+  /** Copies src[s, e) without a length prefix. */
+  writeRaw(src: Uint8Array, s: number, e: number): void {
+    const n = e - s;
+    this.ensure(n);
+    const buf = this.buf;
+    let p = this.pos;
+    if (n < 48) {
+      for (let i = s; i < e; i++) buf[p++] = src[i];
+    } else {
+      buf.set(src.subarray(s, e), p);
+      p += n;
+    }
+    this.pos = p;
+  }
+
+  /** A RowBinary String from src[s, e). */
+  writeSlice(src: Uint8Array, s: number, e: number): void {
+    this.writeLength(e - s);
+    this.writeRaw(src, s, e);
+  }
+
+  /** A RowBinary String holding all of `b`. */
+  writeBytes(b: Uint8Array): void {
+    this.writeLength(b.length);
+    this.writeRaw(b, 0, b.length);
+  }
+
+  writeUInt16(v: number): void {
+    this.ensure(2);
+    const buf = this.buf;
+    buf[this.pos] = v & 0xff;
+    buf[this.pos + 1] = (v >>> 8) & 0xff;
+    this.pos += 2;
+  }
+
+  writeUInt32Pair(lo: number, hi: number): void {
+    this.ensure(8);
+    const buf = this.buf;
+    const p = this.pos;
+    buf[p] = lo & 0xff;
+    buf[p + 1] = (lo >>> 8) & 0xff;
+    buf[p + 2] = (lo >>> 16) & 0xff;
+    buf[p + 3] = lo >>> 24;
+    buf[p + 4] = hi & 0xff;
+    buf[p + 5] = (hi >>> 8) & 0xff;
+    buf[p + 6] = (hi >>> 16) & 0xff;
+    buf[p + 7] = hi >>> 24;
+    this.pos = p + 8;
+  }
+
+  /** Int64 little-endian from an integral number (|v| < 2^53). */
+  writeInt64(v: number): void {
+    const hi = Math.floor(v / TWO32);
+    const lo = v - hi * TWO32;
+    this.writeUInt32Pair(lo >>> 0, hi >>> 0);
+  }
+
+  writeFloat64(v: number): void {
+    this.ensure(8);
+    this.buf.writeDoubleLE(v, this.pos);
+    this.pos += 8;
+  }
+
+  /** Decimal digits of a non-negative integer, as ASCII, no prefix. */
+  writeAsciiNumber(n: number): void {
+    if (n < 10) {
+      this.writeByte(0x30 + n);
+      return;
+    }
+    const s = String(n);
+    this.ensure(s.length);
+    for (let i = 0; i < s.length; i++) this.buf[this.pos++] = s.charCodeAt(i);
+  }
+}
