@@ -1,0 +1,82 @@
+/**
+ * Live filters: what a socket may narrow its `stats` or `tail` stream to. Identical filters (whatever
+ * the key order, blank values or surrounding spaces) normalise to the same key, so every socket that
+ * asks for the same view shares one computation.
+ */
+export interface LiveFilters {
+  route?: string;
+  authority?: string;
+  /** Matches either the Envoy node id or the node cluster (the gateway deployment). */
+  gateway?: string;
+  upstream_cluster?: string;
+}
+
+export const LIVE_FILTER_NAMES = ['route', 'authority', 'gateway', 'upstream_cluster'] as const;
+export type LiveFilterName = (typeof LIVE_FILTER_NAMES)[number];
+export const MAX_FILTER_VALUE_LENGTH = 1024;
+
+export class LiveFilterError extends Error {
+  readonly code = 'ERR_LIVE_BAD_FILTER';
+  constructor(message: string) {
+    super(message);
+    this.name = 'LiveFilterError';
+  }
+}
+
+/** Validate untrusted input (from a socket) into canonical filters; throws LiveFilterError with a clear message. */
+export function normaliseFilters(input: unknown): LiveFilters {
+  if (input === undefined || input === null) return {};
+  if (typeof input !== 'object' || Array.isArray(input)) {
+    throw new LiveFilterError(`filters must be an object such as { "route": "checkout" }, got ${Array.isArray(input) ? 'an array' : typeof input}`);
+  }
+  const out: LiveFilters = {};
+  for (const [name, raw] of Object.entries(input as Record<string, unknown>)) {
+    if (!(LIVE_FILTER_NAMES as readonly string[]).includes(name)) {
+      throw new LiveFilterError(`unknown filter "${name}"; live filters are ${LIVE_FILTER_NAMES.join(', ')}`);
+    }
+    if (raw === undefined || raw === null) continue;
+    if (typeof raw !== 'string') throw new LiveFilterError(`filter "${name}" must be a string`);
+    const value = raw.trim();
+    if (value.length > MAX_FILTER_VALUE_LENGTH) {
+      throw new LiveFilterError(`filter "${name}" is longer than ${MAX_FILTER_VALUE_LENGTH} characters`);
+    }
+    if (value !== '') out[name as LiveFilterName] = value;
+  }
+  return out;
+}
+
+/** A stable key for normalised filters: same filters, same key. `""` means no filter. */
+export function filterKey(filters: LiveFilters): string {
+  const parts: string[] = [];
+  for (const name of LIVE_FILTER_NAMES) {
+    const v = filters[name];
+    if (v !== undefined) parts.push(`${name}=${encodeURIComponent(v)}`);
+  }
+  return parts.join('&');
+}
+
+/**
+ * The WHERE fragment for filters: every value is a ClickHouse query parameter (`{f_route:String}`), never
+ * text spliced into SQL. Returns `""` when there is nothing to filter on; otherwise starts with ` AND `.
+ */
+export function filterClause(filters: LiveFilters): { sql: string; params: Record<string, string> } {
+  const conds: string[] = [];
+  const params: Record<string, string> = {};
+  if (filters.route !== undefined) {
+    conds.push('route_name = {f_route:String}');
+    params.f_route = filters.route;
+  }
+  if (filters.authority !== undefined) {
+    conds.push('authority = {f_authority:String}');
+    params.f_authority = filters.authority;
+  }
+  if (filters.gateway !== undefined) {
+    conds.push('(node_id = {f_gateway:String} OR node_cluster = {f_gateway:String})');
+    params.f_gateway = filters.gateway;
+  }
+  if (filters.upstream_cluster !== undefined) {
+    conds.push('upstream_cluster = {f_upstream_cluster:String}');
+    params.f_upstream_cluster = filters.upstream_cluster;
+  }
+  return { sql: conds.map((c) => ` AND ${c}`).join(''), params };
+}
