@@ -36,7 +36,10 @@ const cases: Array<[string, string]> = [
   ['/hipstershop.ProductCatalogService/GetProduct', '/hipstershop.ProductCatalogService/GetProduct'],
   ['/hipstershop.CurrencyService/Convert', '/hipstershop.CurrencyService/Convert'],
   ['/grpc.health.v1.Health/Check', '/grpc.health.v1.Health/Check'],
-  ['/envoy.service.accesslog.v3.AccessLogService/StreamAccessLogs', '/envoy.service.accesslog.v3.AccessLogService/StreamAccessLogs'],
+  [
+    '/envoy.service.accesslog.v3.AccessLogService/StreamAccessLogs',
+    '/envoy.service.accesslog.v3.AccessLogService/StreamAccessLogs',
+  ],
   // REST ids
   ['/orders/12345', '/orders/{id}'],
   ['/api/v2/users/98765/orders/4', '/api/v2/users/{id}/orders/{id}'],

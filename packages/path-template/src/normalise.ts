@@ -209,7 +209,11 @@ function templateWords(seg: string): string | null {
       if (len >= MIN_EMBEDDED_DIGIT_RUN) replacement = PLACEHOLDER.id;
     } else if (digits > 0 && len >= 8 && digits + hexLetters === len) {
       replacement = PLACEHOLDER.hash;
-    } else if (digits > 0 && !isVersion(seg, start, i) && looksRandom(seg, start, i, digits, upper, lower, 0)) {
+    } else if (
+      digits > 0 &&
+      !isVersion(seg, start, i) &&
+      looksRandom(seg, start, i, digits, upper, lower, 0)
+    ) {
       replacement = PLACEHOLDER.id;
     } else if (longestDigitRun >= MIN_EMBEDDED_DIGIT_RUN) {
       replacement = replaceDigitRuns(seg.slice(start, i));
@@ -290,7 +294,8 @@ function looksRandom(
 /** `v1`, `v2`, `v10`, `v1beta1`, `v2alpha`, `V3`: API version segments stay. */
 function isVersion(s: string, start: number, end: number): boolean {
   const c0 = s.charCodeAt(start);
-  if ((c0 !== 118 && c0 !== 86) /* v V */ || end - start < 2 || !isDigit(s.charCodeAt(start + 1))) return false;
+  if ((c0 !== 118 && c0 !== 86) /* v V */ || end - start < 2 || !isDigit(s.charCodeAt(start + 1)))
+    return false;
   let i = start + 1;
   while (i < end && isDigit(s.charCodeAt(i))) i++;
   while (i < end && isLower(s.charCodeAt(i))) i++;
@@ -336,7 +341,11 @@ function isEmail(s: string): boolean {
   if (at <= 0) return false;
   let i = at + 1;
   while (i < s.length && isDigit(s.charCodeAt(i))) i++;
-  if (i > at + 1 && (s.charCodeAt(i) === 120 /* x */ || s.charCodeAt(i) === 88) && s.charCodeAt(i + 1) === 46) {
+  if (
+    i > at + 1 &&
+    (s.charCodeAt(i) === 120 /* x */ || s.charCodeAt(i) === 88) &&
+    s.charCodeAt(i + 1) === 46
+  ) {
     return false;
   }
   const lastDot = s.lastIndexOf('.');

@@ -39,7 +39,9 @@ function compileRule(rule: unknown, index: number): CompiledRule {
   }
   const { pattern, template } = rule as Record<string, unknown>;
   if (typeof pattern !== 'string' || pattern.length === 0) {
-    throw new PathTemplateRuleError(`${where}: "pattern" must be a non-empty string (a regular expression source)`);
+    throw new PathTemplateRuleError(
+      `${where}: "pattern" must be a non-empty string (a regular expression source)`,
+    );
   }
   if (typeof template !== 'string' || template.length === 0) {
     throw new PathTemplateRuleError(`${where}: "template" must be a non-empty string such as "/users/{id}"`);
@@ -71,7 +73,8 @@ function checkReferences(template: string, groupCount: number, names: string[], 
       i++;
     } else if (next === '<') {
       const close = template.indexOf('>', i + 2);
-      if (close < 0) throw new PathTemplateRuleError(`${where}: "template" has an unterminated "$<" group reference`);
+      if (close < 0)
+        throw new PathTemplateRuleError(`${where}: "template" has an unterminated "$<" group reference`);
       const name = template.slice(i + 2, close);
       if (!names.includes(name)) {
         const known = names.length > 0 ? names.map((n) => `$<${n}>`).join(', ') : 'none';
@@ -82,7 +85,8 @@ function checkReferences(template: string, groupCount: number, names: string[], 
       i = close;
     } else if (next !== undefined && next >= '0' && next <= '9') {
       let ref = next;
-      if (groupCount >= 10 && template[i + 2] !== undefined && /[0-9]/.test(template[i + 2]!)) ref += template[i + 2];
+      if (groupCount >= 10 && template[i + 2] !== undefined && /[0-9]/.test(template[i + 2]!))
+        ref += template[i + 2];
       const n = Number(ref);
       if (n === 0 || n > groupCount) {
         throw new PathTemplateRuleError(
