@@ -1,0 +1,65 @@
+import { AccessLogDecoder, DecodeError, type StreamState } from '@gatescope/als';
+import { PathTemplater, parsePathTemplateRules } from '@gatescope/path-template';
+
+export interface DecodeCoreOptions {
+  pathTemplateRulesJson?: string;
+  maxTemplatesPerRoute: number;
+}
+
+/** The rows one StreamAccessLogsMessage became, RowBinary-encoded per table. */
+export interface DecodedMessage {
+  ok: true;
+  http: { rows: number; data: Uint8Array };
+  tcp: { rows: number; data: Uint8Array };
+}
+export interface DecodeFailure {
+  ok: false;
+  reason: string;
+  message: string;
+}
+
+const EMPTY = new Uint8Array(0);
+
+/**
+ * Per-stream decoding state plus the decoder: Envoy sends the identifier (node, log name) only in the first
+ * message of each stream, so the state of every open stream is kept until the stream ends.
+ * Runs inside a decoder worker thread, or inline when no worker is configured.
+ */
+export class DecodeCore {
+  private readonly decoder: AccessLogDecoder;
+  private readonly streams = new Map<number, StreamState>();
+
+  constructor(options: DecodeCoreOptions) {
+    const rules = options.pathTemplateRulesJson ? parsePathTemplateRules(options.pathTemplateRulesJson) : [];
+    this.decoder = new AccessLogDecoder({
+      pathTemplater: new PathTemplater({ rules, maxTemplatesPerRoute: options.maxTemplatesPerRoute }),
+    });
+  }
+
+  decode(stream: number, data: Uint8Array): DecodedMessage | DecodeFailure {
+    let state = this.streams.get(stream);
+    if (!state) {
+      state = {};
+      this.streams.set(stream, state);
+    }
+    try {
+      this.decoder.decode(data, state);
+    } catch (err) {
+      // The decoder rolls its output back to the start of the failed message: nothing of it is kept.
+      if (err instanceof DecodeError) return { ok: false, reason: err.reason, message: err.message };
+      return { ok: false, reason: 'decoder_error', message: (err as Error).message };
+    }
+    const http = this.decoder.pendingHttpRows > 0 ? this.decoder.takeHttp() : undefined;
+    const tcp = this.decoder.pendingTcpRows > 0 ? this.decoder.takeTcp() : undefined;
+    return {
+      ok: true,
+      // Fresh, exactly-sized copies: the decoder reuses its own buffer, and these may be transferred.
+      http: http ? { rows: http.rows, data: new Uint8Array(http.data) } : { rows: 0, data: EMPTY },
+      tcp: tcp ? { rows: tcp.rows, data: new Uint8Array(tcp.data) } : { rows: 0, data: EMPTY },
+    };
+  }
+
+  end(stream: number): void {
+    this.streams.delete(stream);
+  }
+}

@@ -1,0 +1,67 @@
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+
+/** The collector's Prometheus metrics, registered into the process's registry. */
+export function createCollectorMetrics(registry: Registry) {
+  const registers = [registry];
+  return {
+    messagesReceived: new Counter({
+      name: 'gatescope_als_messages_received_total',
+      help: 'StreamAccessLogsMessages received over gRPC ALS.',
+      registers,
+    }),
+    entriesReceived: new Counter({
+      name: 'gatescope_als_entries_received_total',
+      help: 'Access-log entries decoded from ALS messages, by log type (http, tcp).',
+      labelNames: ['type'] as const,
+      registers,
+    }),
+    messagesRejected: new Counter({
+      name: 'gatescope_als_messages_rejected_total',
+      help: 'ALS messages refused (the stream gets a gRPC error), by reason.',
+      labelNames: ['reason'] as const,
+      registers,
+    }),
+    entriesDropped: new Counter({
+      name: 'gatescope_als_entries_dropped_total',
+      help: 'Decoded entries that were never stored, by reason (e.g. shutdown_timeout).',
+      labelNames: ['reason'] as const,
+      registers,
+    }),
+    openStreams: new Gauge({
+      name: 'gatescope_als_open_streams',
+      help: 'ALS gRPC streams currently open.',
+      registers,
+    }),
+    rowsInserted: new Counter({
+      name: 'gatescope_clickhouse_rows_inserted_total',
+      help: 'Rows committed to ClickHouse, by table.',
+      labelNames: ['table'] as const,
+      registers,
+    }),
+    insertBatches: new Counter({
+      name: 'gatescope_clickhouse_insert_batches_total',
+      help: 'Insert batches sent to ClickHouse, by table and outcome (ok, error).',
+      labelNames: ['table', 'outcome'] as const,
+      registers,
+    }),
+    insertDuration: new Histogram({
+      name: 'gatescope_clickhouse_insert_duration_seconds',
+      help: 'Time to commit one insert batch to ClickHouse.',
+      labelNames: ['table'] as const,
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers,
+    }),
+    pendingRows: new Gauge({
+      name: 'gatescope_ingest_pending_rows',
+      help: 'Rows accepted and not yet committed to ClickHouse (buffered or being inserted).',
+      registers,
+    }),
+    backpressure: new Gauge({
+      name: 'gatescope_ingest_backpressure',
+      help: '1 while the collector has stopped reading ALS streams because ClickHouse is behind.',
+      registers,
+    }),
+  };
+}
+
+export type CollectorMetrics = ReturnType<typeof createCollectorMetrics>;

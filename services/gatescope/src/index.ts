@@ -1,0 +1,2 @@
+export { startGatescope, openStorage } from './gatescope.js';
+export type { Gatescope } from './gatescope.js';
