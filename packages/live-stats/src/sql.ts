@@ -3,7 +3,8 @@ import { filterClause, type LiveFilters } from './filters.js';
 /**
  * The SQL of one live tick. Two cheap queries over `http_requests`, both bounded by `start_time` (the leading
  * column of the sort key after the hour), both parameterised:
- * - `window`: per-route totals over the rolling window (default 60 s) plus the all-routes totals (`WITH TOTALS`),
+ * - `window`: per-route totals over the rolling window (default 60 s) plus the all-routes totals (the empty grouping
+ *   set, first row, `is_total = 1`),
  *   with a per-second request count per route for sparklines;
  * - `points`: per-second points over a range — the whole chart history (15 min) once, then only the last seconds
  *   each tick, since older seconds no longer change.
@@ -36,7 +37,7 @@ export interface WindowQueryOptions {
 
 export function windowQuery(o: WindowQueryOptions): LiveQuery {
   const f = filterClause(o.filters);
-  const sql = `SELECT route, sum(n) AS requests, sum(e) AS errors, quantilesMerge(0.5, 0.99)(q) AS qs,
+  const sql = `SELECT route, grouping(route) = 1 AS is_total, sum(n) AS requests, sum(e) AS errors, quantilesMerge(0.5, 0.99)(q) AS qs,
     sum(c1xx) AS c1xx, sum(c2xx) AS c2xx, sum(c3xx) AS c3xx, sum(c4xx) AS c4xx, sum(c5xx) AS c5xx, sum(cnone) AS cnone,
     groupArray((s, n)) AS spark
 FROM (
@@ -47,10 +48,10 @@ FROM (
     WHERE ${RANGE}${f.sql}
     GROUP BY route, s
 )
-GROUP BY route WITH TOTALS
-ORDER BY requests DESC, route
+GROUP BY GROUPING SETS ((route), ())
+ORDER BY is_total DESC, requests DESC, route
 LIMIT {route_limit:UInt32}`;
-  return { sql, params: { ...f.params, from_ms: o.fromMs, to_ms: o.toMs, route_limit: o.routeLimit ?? 500 } };
+  return { sql, params: { ...f.params, from_ms: o.fromMs, to_ms: o.toMs, route_limit: (o.routeLimit ?? 500) + 1 } };
 }
 
 export interface PointsQueryOptions {

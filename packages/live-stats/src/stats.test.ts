@@ -45,8 +45,8 @@ describe('shapeWindow', () => {
       rows: [
         row({ route: 'checkout', requests: '600', errors: '60', qs: [12.34567, 250.5], c2xx: 540, c5xx: '60', spark: [[s0, 5], [s0 + 59, 7], [s0 + 60, 99]] }),
         row({ route: 'home', requests: 60, errors: 0, qs: [1.5, 3], c2xx: 60 }),
+        row({ route: '', is_total: 1, requests: 660, errors: 60, qs: [2, 240], c2xx: 600, c5xx: 60 }),
       ],
-      totals: row({ route: '', requests: 660, errors: 60, qs: [2, 240], c2xx: 600, c5xx: 60 }),
       windowS: 60,
       fromMs,
       thresholds: KIALI_DEFAULT_THRESHOLDS,
@@ -64,7 +64,7 @@ describe('shapeWindow', () => {
   });
 
   it('has no quantiles and an idle health without traffic', () => {
-    const out = shapeWindow({ rows: [], totals: undefined, windowS: 60, fromMs: 0, thresholds: KIALI_DEFAULT_THRESHOLDS });
+    const out = shapeWindow({ rows: [row({ is_total: 1 })], windowS: 60, fromMs: 0, thresholds: KIALI_DEFAULT_THRESHOLDS });
     expect(out.totals).toMatchObject({ requests: 0, rps: 0, error_rate: 0, p50_ms: null, p99_ms: null, health: 'idle' });
     expect(out.routes).toEqual([]);
   });
@@ -100,8 +100,8 @@ describe('queries', () => {
   it('bind time bounds and filters as parameters', () => {
     const w = windowQuery({ database: 'gatescope', filters: { route: 'r' }, fromMs: 1, toMs: 2 });
     expect(w.sql).toContain('FROM gatescope.http_requests');
-    expect(w.sql).toContain('WITH TOTALS');
-    expect(w.params).toMatchObject({ from_ms: 1, to_ms: 2, f_route: 'r', route_limit: 500 });
+    expect(w.sql).toContain('GROUPING SETS ((route), ())');
+    expect(w.params).toMatchObject({ from_ms: 1, to_ms: 2, f_route: 'r', route_limit: 501 });
     const pq = pointsQuery({ database: 'gatescope', filters: {}, fromMs: 1, toMs: 2 });
     expect(pq.params).toEqual({ from_ms: 1, to_ms: 2 });
     const t = tailQuery({ database: 'gatescope', filters: { gateway: 'g' }, fromMs: 5, limit: 10 });

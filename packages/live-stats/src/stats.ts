@@ -66,6 +66,8 @@ export interface StatusCountsRow {
 }
 export interface WindowRow extends StatusCountsRow {
   route: string;
+  /** 1 on the all-routes row of windowQuery. */
+  is_total?: number | boolean;
   requests: number | string;
   errors: number | string;
   qs: (number | null)[];
@@ -126,8 +128,8 @@ export function sparkline(pairs: WindowRow['spark'] | undefined, fromSec: number
 }
 
 export interface ShapeWindowOptions {
+  /** windowQuery's rows: the all-routes row (`is_total`) and one per route. */
   rows: WindowRow[];
-  totals: WindowRow | undefined;
   windowS: number;
   /** Window start, epoch ms. */
   fromMs: number;
@@ -136,9 +138,10 @@ export interface ShapeWindowOptions {
 
 export function shapeWindow(o: ShapeWindowOptions): { totals: LiveTotals; routes: LiveRoute[] } {
   const fromSec = Math.floor(o.fromMs / 1000);
+  const isTotal = (r: WindowRow) => r.is_total === true || Number(r.is_total) === 1;
   return {
-    totals: totalsOf(o.totals, o.windowS, o.thresholds),
-    routes: o.rows.map((r) => ({
+    totals: totalsOf(o.rows.find(isTotal), o.windowS, o.thresholds),
+    routes: o.rows.filter((r) => !isTotal(r) && Number(r.requests) > 0).map((r) => ({
       route: r.route,
       ...totalsOf(r, o.windowS, o.thresholds),
       spark: sparkline(r.spark, fromSec, o.windowS),

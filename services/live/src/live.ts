@@ -1,0 +1,337 @@
+import type { Server as HttpServer } from 'node:http';
+import { authenticate } from '@gatescope/auth';
+import type { ClickHouse } from '@gatescope/clickhouse';
+import type { Config } from '@gatescope/config';
+import {
+  filterKey,
+  LiveFilterError,
+  normaliseFilters,
+  PointSeries,
+  pointsQuery,
+  shapePoint,
+  shapeWindow,
+  tailQuery,
+  TailCursor,
+  TailLimiter,
+  tailRowKey,
+  windowQuery,
+  type LiveFilters,
+  type LiveQuery,
+  type LiveStats,
+  type PointRow,
+  type WindowRow,
+} from '@gatescope/live-stats';
+import { Server, type Namespace, type Socket } from 'socket.io';
+
+export interface LiveLogger {
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+  debug?(obj: object, msg?: string): void;
+}
+
+export interface LiveDeps {
+  /** The HTTP server to share (the API's `app.server` in the all-in-one); socket.io answers under `/socket.io/`. */
+  httpServer: HttpServer;
+  config: Pick<Config, 'live' | 'health' | 'auth' | 'host' | 'alsPort'>;
+  clickhouse: ClickHouse;
+  logger?: LiveLogger;
+  /** The ALS port Envoy should use, told to the UI for its empty state; a function when known only after bind. */
+  alsPort?: number | (() => number);
+  /** Seconds of per-second history in the first `stats` a socket gets (chart width). Default 900 (15 min). */
+  historySeconds?: number;
+  /** Most tail rows a second sent to one socket; the rest becomes an "N skipped" marker. Default 50. */
+  tailRowsPerSecond?: number;
+}
+
+export interface LiveServer {
+  readonly io: Server;
+  readonly namespace: Namespace;
+  /** Counters for tests and /metrics: how much work the ticks did. */
+  readonly counters: { statsComputations: number; tailPolls: number; queryErrors: number };
+  close(): Promise<void>;
+}
+
+/** How far back each tick re-reads per-second points: rows arrive late (batched inserts, logged at completion). */
+const POINTS_REFRESH_SECONDS = 15;
+/** Re-read the whole chart history this often, so every server converges on what ClickHouse holds. */
+const POINTS_FULL_REFRESH_MS = 60_000;
+/** How far back each tail poll looks for rows stored since the last poll. */
+const TAIL_LOOKBACK_MS = 15_000;
+const TAIL_POLL_LIMIT = 2_000;
+
+const noop = () => {};
+const silent: LiveLogger = { info: noop, warn: noop, error: noop };
+
+interface StatsGroup {
+  key: string;
+  filters: LiveFilters;
+  room: string;
+  series: PointSeries;
+  lastFullAt: number;
+  busy: boolean;
+  /** Sockets that joined since the last tick: they get the whole history, then join the room. */
+  pending: Set<Socket>;
+  last?: { full: LiveStats; at: number };
+}
+
+interface TailGroup {
+  key: string;
+  filters: LiveFilters;
+  sockets: Set<Socket>;
+  cursor: TailCursor;
+  primed: boolean;
+  busy: boolean;
+  /** Rows older than this (µs) are ignored: a poll that hit its limit could not see them all. */
+  floorUs: number;
+}
+
+interface SocketState {
+  statsKey?: string;
+  tailKey?: string;
+  limiter?: TailLimiter;
+}
+
+type Ack = (reply: { ok: true; filters: LiveFilters; key: string } | { ok: false; error: { code: string; message: string } }) => void;
+
+/**
+ * The live server: socket.io namespace `/live` on an existing HTTP server.
+ * - `subscribe` (filters) -> `stats` every tick. One computation per tick per distinct filter set, whatever the
+ *   number of sockets (sockets with the same filters share a room and one payload).
+ * - `tail` (filters) -> `tail` batches of rows as they are stored, at most `tailRowsPerSecond` per socket with an
+ *   "N skipped" count; `tail:stop` ends it.
+ * State lives in ClickHouse only, so several live servers behind a load balancer push the same numbers.
+ */
+export function attachLive(deps: LiveDeps): LiveServer {
+  const { config, clickhouse } = deps;
+  const log = deps.logger ?? silent;
+  const windowS = config.live.windowSeconds;
+  const tickMs = config.live.tickMs;
+  const historyS = deps.historySeconds ?? 900;
+  const tailRate = deps.tailRowsPerSecond ?? 50;
+  const thresholds = { degradedErrorRate: config.health.degradedErrorRate, failingErrorRate: config.health.failingErrorRate };
+  const counters = { statsComputations: 0, tailPolls: 0, queryErrors: 0 };
+  const alsPort = () => (typeof deps.alsPort === 'function' ? deps.alsPort() : (deps.alsPort ?? config.alsPort));
+
+  const io = new Server(deps.httpServer, { serveClient: false, cors: { origin: false } });
+  const nsp = io.of('/live');
+  const statsGroups = new Map<string, StatsGroup>();
+  const tailGroups = new Map<string, TailGroup>();
+  const state = new WeakMap<Socket, SocketState>();
+  const inflight = new Set<Promise<unknown>>();
+  let closed = false;
+
+  nsp.use((socket, next) => {
+    const token = (socket.handshake.auth as { token?: unknown } | undefined)?.token;
+    const outcome = authenticate(config.auth, typeof token === 'string' ? token : undefined, 'read');
+    if (outcome.ok) {
+      socket.data.principal = outcome.principal;
+      return next();
+    }
+    const err = new Error(outcome.message) as Error & { data?: unknown };
+    err.data = { code: outcome.code, status: outcome.status };
+    log.warn({ code: outcome.code, address: socket.handshake.address }, 'live socket refused');
+    next(err);
+  });
+
+  nsp.on('connection', (socket) => {
+    state.set(socket, {});
+    socket.emit('hello', {
+      window_s: windowS,
+      tick_ms: tickMs,
+      history_s: historyS,
+      tail_rows_per_second: tailRate,
+      health: thresholds,
+      als: { host: config.host, port: alsPort() },
+      principal: socket.data.principal as string,
+    });
+
+    socket.on('subscribe', (raw: unknown, ack?: Ack) => {
+      let filters: LiveFilters;
+      try {
+        filters = normaliseFilters(raw);
+      } catch (err) {
+        return reply(ack, err);
+      }
+      leaveStats(socket);
+      const key = filterKey(filters);
+      let group = statsGroups.get(key);
+      if (!group) {
+        group = { key, filters, room: `stats:${key}`, series: new PointSeries(historyS), lastFullAt: 0, busy: false, pending: new Set() };
+        statsGroups.set(key, group);
+      }
+      state.get(socket)!.statsKey = key;
+      // A fresh tick result is handed over at once; otherwise the next tick sends the whole history.
+      if (group.last && Date.now() - group.last.at < tickMs) {
+        socket.emit('stats', group.last.full);
+        void socket.join(group.room);
+      } else {
+        group.pending.add(socket);
+      }
+      if (typeof ack === 'function') ack({ ok: true, filters, key });
+    });
+
+    socket.on('unsubscribe', (ack?: () => void) => {
+      leaveStats(socket);
+      if (typeof ack === 'function') ack();
+    });
+
+    socket.on('tail', (raw: unknown, ack?: Ack) => {
+      let filters: LiveFilters;
+      try {
+        filters = normaliseFilters(raw);
+      } catch (err) {
+        return reply(ack, err);
+      }
+      leaveTail(socket);
+      const key = filterKey(filters);
+      let group = tailGroups.get(key);
+      if (!group) {
+        group = { key, filters, sockets: new Set(), cursor: new TailCursor(), primed: false, busy: false, floorUs: 0 };
+        tailGroups.set(key, group);
+      }
+      group.sockets.add(socket);
+      const s = state.get(socket)!;
+      s.tailKey = key;
+      s.limiter = new TailLimiter(tailRate, Date.now());
+      if (typeof ack === 'function') ack({ ok: true, filters, key });
+    });
+
+    socket.on('tail:stop', (ack?: () => void) => {
+      leaveTail(socket);
+      if (typeof ack === 'function') ack();
+    });
+
+    socket.on('disconnect', () => {
+      leaveStats(socket);
+      leaveTail(socket);
+    });
+  });
+
+  function reply(ack: Ack | undefined, err: unknown): void {
+    const error =
+      err instanceof LiveFilterError
+        ? { code: err.code, message: err.message }
+        : { code: 'ERR_LIVE_INTERNAL', message: (err as Error).message };
+    if (typeof ack === 'function') ack({ ok: false, error });
+  }
+
+  function leaveStats(socket: Socket): void {
+    const s = state.get(socket);
+    if (!s?.statsKey) return;
+    const group = statsGroups.get(s.statsKey);
+    s.statsKey = undefined;
+    if (!group) return;
+    group.pending.delete(socket);
+    void socket.leave(group.room);
+    if (group.pending.size === 0 && (nsp.adapter.rooms.get(group.room)?.size ?? 0) === 0) statsGroups.delete(group.key);
+  }
+
+  function leaveTail(socket: Socket): void {
+    const s = state.get(socket);
+    if (!s?.tailKey) return;
+    const group = tailGroups.get(s.tailKey);
+    s.tailKey = undefined;
+    s.limiter = undefined;
+    if (!group) return;
+    group.sockets.delete(socket);
+    if (group.sockets.size === 0) tailGroups.delete(group.key);
+  }
+
+  async function query<T>(q: LiveQuery): Promise<{ data: T[]; totals?: T }> {
+    const rs = await clickhouse.client.query({ query: q.sql, query_params: q.params, format: 'JSON' });
+    const body = (await rs.json()) as { data: T[]; totals?: T };
+    return body;
+  }
+
+  async function computeStats(group: StatsGroup): Promise<void> {
+    const now = Date.now();
+    const end = Math.floor(now / 1000) * 1000;
+    const windowFrom = now - windowS * 1000;
+    const full = group.series.size === 0 || now - group.lastFullAt >= POINTS_FULL_REFRESH_MS;
+    const pointsFrom = full ? end - historyS * 1000 : end - POINTS_REFRESH_SECONDS * 1000;
+    counters.statsComputations++;
+    const [win, pts] = await Promise.all([
+      query<WindowRow>(windowQuery({ database: clickhouse.database, filters: group.filters, fromMs: windowFrom, toMs: now })),
+      query<PointRow>(pointsQuery({ database: clickhouse.database, filters: group.filters, fromMs: pointsFrom, toMs: end })),
+    ]);
+    if (full) group.lastFullAt = now;
+    group.series.apply(pts.data.map(shapePoint), pointsFrom, end);
+    const { totals, routes } = shapeWindow({ rows: win.data, windowS, fromMs: windowFrom, thresholds });
+    const base = { ts: now, window_s: windowS, history_s: historyS, totals, routes };
+    const fullPayload: LiveStats = { ...base, points: group.series.list(end - historyS * 1000, end), points_full: true };
+    const delta: LiveStats = { ...base, points: group.series.list(end - POINTS_REFRESH_SECONDS * 1000, end), points_full: false };
+    group.last = { full: fullPayload, at: now };
+    if (closed) return;
+    nsp.to(group.room).emit('stats', delta);
+    for (const socket of group.pending) {
+      socket.emit('stats', fullPayload);
+      void socket.join(group.room);
+    }
+    group.pending.clear();
+  }
+
+  async function pollTail(group: TailGroup): Promise<void> {
+    const now = Date.now();
+    counters.tailPolls++;
+    const { data } = await query<Record<string, unknown> & { start_time_us: number }>(
+      tailQuery({ database: clickhouse.database, filters: group.filters, fromMs: now - TAIL_LOOKBACK_MS, limit: TAIL_POLL_LIMIT }),
+    );
+    const rows = data.filter((r) => Number(r.start_time_us) >= group.floorUs);
+    if (data.length >= TAIL_POLL_LIMIT) group.floorUs = Math.max(group.floorUs, Number(data[data.length - 1].start_time_us));
+    const fresh = group.cursor.fresh(rows, tailRowKey);
+    group.cursor.forgetBefore((now - TAIL_LOOKBACK_MS) * 1000 - 1_000_000);
+    if (!group.primed) {
+      // What was stored before the tail started is history (the Requests page), not tail.
+      group.primed = true;
+      return;
+    }
+    if (closed) return;
+    for (const socket of group.sockets) {
+      const limiter = state.get(socket)?.limiter;
+      if (!limiter) continue;
+      const out = limiter.take(fresh, Date.now());
+      if (out.rows.length > 0 || out.skipped > 0) socket.emit('tail', { rows: out.rows, skipped: out.skipped });
+    }
+  }
+
+  function run(busyOwner: { busy: boolean }, work: () => Promise<void>, what: string, key: string): void {
+    if (busyOwner.busy) return; // the previous tick is still running: skip rather than pile up
+    busyOwner.busy = true;
+    const p = work()
+      .catch((err: unknown) => {
+        counters.queryErrors++;
+        log.warn({ err, key }, `live ${what} query failed`);
+        if (!closed && what === 'stats') nsp.to(`stats:${key}`).emit('live_error', { code: 'ERR_LIVE_QUERY', message: (err as Error).message });
+      })
+      .finally(() => {
+        busyOwner.busy = false;
+        inflight.delete(p);
+      });
+    inflight.add(p);
+  }
+
+  function tick(): void {
+    for (const group of statsGroups.values()) run(group, () => computeStats(group), 'stats', group.key);
+    for (const group of tailGroups.values()) run(group, () => pollTail(group), 'tail', group.key);
+  }
+
+  const timer = setInterval(tick, tickMs);
+  timer.unref();
+
+  return {
+    io,
+    namespace: nsp,
+    counters,
+    async close() {
+      if (closed) return;
+      closed = true;
+      clearInterval(timer);
+      nsp.disconnectSockets(true);
+      await Promise.allSettled([...inflight]);
+      // Close socket.io's engine only: the HTTP server belongs to the caller (the API closes it).
+      io.engine.close();
+      for (const n of [nsp, io.of('/')]) n.removeAllListeners();
+    },
+  };
+}
