@@ -28,7 +28,14 @@ function message(seed) {
   const r = rng(seed);
   const pick = (xs) => xs[Math.floor(r() * xs.length)];
   const routes = [
-    ['frontend-canary', ['outbound|80||frontend.default.svc.cluster.local', 'outbound|80||frontendv2.default.svc.cluster.local'], ['/products/', '/cart/', '/static/app.']],
+    [
+      'frontend-canary',
+      [
+        'outbound|80||frontend.default.svc.cluster.local',
+        'outbound|80||frontendv2.default.svc.cluster.local',
+      ],
+      ['/products/', '/cart/', '/static/app.'],
+    ],
     ['api', ['outbound|8080||api.default.svc.cluster.local'], ['/v1/orders/', '/v1/users/']],
     ['greeter-grpc', ['outbound|50051||greeter.default.svc.cluster.local'], ['/helloworld.Greeter/SayHello']],
   ];
@@ -39,9 +46,16 @@ function message(seed) {
     const ms = 1714564800000 + i * 3;
     log_entry.push({
       common_properties: {
-        downstream_remote_address: sock(`198.51.${Math.floor(r() * 255)}.${Math.floor(r() * 255)}`, 1024 + Math.floor(r() * 60000)),
+        downstream_remote_address: sock(
+          `198.51.${Math.floor(r() * 255)}.${Math.floor(r() * 255)}`,
+          1024 + Math.floor(r() * 60000),
+        ),
         downstream_local_address: sock('10.0.0.7', 8443),
-        tls_properties: { tls_version: 'TLSv1_3', tls_cipher_suite: { value: 0x1301 }, tls_sni_hostname: 'shop.example.com' },
+        tls_properties: {
+          tls_version: 'TLSv1_3',
+          tls_cipher_suite: { value: 0x1301 },
+          tls_sni_hostname: 'shop.example.com',
+        },
         start_time: { seconds: Math.floor(ms / 1000), nanos: (ms % 1000) * 1e6 + 456789 },
         time_to_last_rx_byte: dur(0.05),
         time_to_first_upstream_tx_byte: dur(0.4),
@@ -65,7 +79,8 @@ function message(seed) {
         scheme: 'https',
         authority: 'shop.example.com',
         path: pick(paths) + Math.floor(r() * 100000) + '?ref=home',
-        user_agent: 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36',
+        user_agent:
+          'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36',
         referer: 'https://shop.example.com/',
         forwarded_for: '198.51.100.23',
         request_id: `9f1c7e2a-3b4d-4e5f-8a9b-${String(i).padStart(12, '0')}`,
@@ -114,7 +129,13 @@ for (const [label, templater] of [
   ...(PathTemplater ? [['@gatescope/als decode -> RowBinary (PathTemplater)', new PathTemplater({})]] : []),
 ]) {
   const decoder = new AccessLogDecoder({ pathTemplater: templater });
-  const state = { identity: { nodeId: 'router~10.0.0.7~istio-ingressgateway', nodeCluster: 'istio-ingressgateway.istio-system', logName: 'envoy.access_loggers.http_grpc' } };
+  const state = {
+    identity: {
+      nodeId: 'router~10.0.0.7~istio-ingressgateway',
+      nodeCluster: 'istio-ingressgateway.istio-system',
+      logName: 'envoy.access_loggers.http_grpc',
+    },
+  };
   results.push(
     run(label, (m) => {
       decoder.decode(m, state);
@@ -125,10 +146,16 @@ for (const [label, templater] of [
 const Msg = accessLogProtoRoot().lookupType('envoy.service.accesslog.v3.StreamAccessLogsMessage');
 results.push(run('protobufjs decode only (same bytes)', (m) => Msg.decode(m)));
 results.push(
-  run('protobufjs decode + toObject + JSON.stringify', (m) => JSON.stringify(Msg.toObject(Msg.decode(m), { longs: String, enums: String }))),
+  run('protobufjs decode + toObject + JSON.stringify', (m) =>
+    JSON.stringify(Msg.toObject(Msg.decode(m), { longs: String, enums: String })),
+  ),
 );
 
-console.log(`node ${process.version}, ${ENTRIES_PER_MESSAGE} entries/message, ${bytesPerEntry.toFixed(0)} protobuf bytes/entry`);
+console.log(
+  `node ${process.version}, ${ENTRIES_PER_MESSAGE} entries/message, ${bytesPerEntry.toFixed(0)} protobuf bytes/entry`,
+);
 for (const r of results) {
-  console.log(`${r.name.padEnd(58)} ${r.usPerEntry.toFixed(2).padStart(7)} µs/entry ${Math.round(r.entriesPerSec).toLocaleString('en-US').padStart(12)} entries/s`);
+  console.log(
+    `${r.name.padEnd(58)} ${r.usPerEntry.toFixed(2).padStart(7)} µs/entry ${Math.round(r.entriesPerSec).toLocaleString('en-US').padStart(12)} entries/s`,
+  );
 }

@@ -9,12 +9,22 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createClient, type ClickHouseClient } from '@clickhouse/client';
 import { createChdbConnection } from 'chdb/connection';
-import { ALL_FIXTURES, FIXTURE_PATH_TEMPLATER, ISTIO_HTTP_STREAM, NO_IDENTIFIER_MESSAGE, TCP_STREAM, makeTrafficMessage } from '../../../test/fixtures/als.js';
+import {
+  ALL_FIXTURES,
+  FIXTURE_PATH_TEMPLATER,
+  ISTIO_HTTP_STREAM,
+  NO_IDENTIFIER_MESSAGE,
+  TCP_STREAM,
+  makeTrafficMessage,
+} from '../../../test/fixtures/als.js';
 import { HTTP_REQUEST_COLUMNS, TCP_CONNECTION_COLUMNS, columnList } from './columns.js';
 import { AccessLogDecoder, type StreamState } from './decoder.js';
 import { readRowBinary, type Row } from './row-binary-reader.js';
 
-const MIGRATION = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../clickhouse/migrations/0001_create_access_log.sql');
+const MIGRATION = path.resolve(
+  path.dirname(fileURLToPath(import.meta.url)),
+  '../../clickhouse/migrations/0001_create_access_log.sql',
+);
 
 function migrationStatements(): string[] {
   const sql = readFileSync(MIGRATION, 'utf8')
@@ -47,18 +57,29 @@ afterAll(async () => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
-async function insertRowBinary(table: string, columns: readonly { name: string }[], data: Buffer): Promise<void> {
+async function insertRowBinary(
+  table: string,
+  columns: readonly { name: string }[],
+  data: Buffer,
+): Promise<void> {
   const file = path.join(dir, `batch-${fileNo++}.bin`);
   writeFileSync(file, data);
-  await client.command({ query: `INSERT INTO gatescope.${table} (${columnList(columns)}) FROM INFILE '${file}' FORMAT RowBinary` });
+  await client.command({
+    query: `INSERT INTO gatescope.${table} (${columnList(columns)}) FROM INFILE '${file}' FORMAT RowBinary`,
+  });
 }
 
-async function selectRows(table: string, columns: readonly { name: string }[], where: string): Promise<Row[]> {
+async function selectRows(
+  table: string,
+  columns: readonly { name: string }[],
+  where: string,
+): Promise<Row[]> {
   const rs = await client.query({
-    query: `SELECT ${columnList(columns)} FROM gatescope.${table} WHERE ${where} ORDER BY start_time, request_key`.replace(
-      ', request_key',
-      table === 'http_requests' ? ', request_id, path' : ', downstream_remote_port',
-    ),
+    query:
+      `SELECT ${columnList(columns)} FROM gatescope.${table} WHERE ${where} ORDER BY start_time, request_key`.replace(
+        ', request_key',
+        table === 'http_requests' ? ', request_id, path' : ', downstream_remote_port',
+      ),
     format: 'JSONEachRow',
     clickhouse_settings: { output_format_json_quote_64bit_integers: 0 },
   });
@@ -66,7 +87,8 @@ async function selectRows(table: string, columns: readonly { name: string }[], w
 }
 
 const byTimeThenId = (table: string) => (a: Row, b: Row) => {
-  const k = (r: Row) => `${r.start_time}|${table === 'http_requests' ? `${r.request_id}|${r.path}` : String(r.downstream_remote_port).padStart(5, '0')}`;
+  const k = (r: Row) =>
+    `${r.start_time}|${table === 'http_requests' ? `${r.request_id}|${r.path}` : String(r.downstream_remote_port).padStart(5, '0')}`;
   return k(a) < k(b) ? -1 : k(a) > k(b) ? 1 : 0;
 };
 
@@ -127,12 +149,19 @@ describe('RowBinary into ClickHouse (chdb)', () => {
     const state: StreamState = {};
     const start = new Date('2024-06-01T00:00:00Z');
     decoder.decode(makeTrafficMessage({ entries: 500, identifier: true, start, seed: 11 }).bytes, state);
-    decoder.decode(makeTrafficMessage({ entries: 500, start: new Date(start.getTime() + 10_000), seed: 12 }).bytes, state);
+    decoder.decode(
+      makeTrafficMessage({ entries: 500, start: new Date(start.getTime() + 10_000), seed: 12 }).bytes,
+      state,
+    );
     const h = decoder.takeHttp();
     expect(h.rows).toBe(1000);
     const local = readRowBinary(h.data, HTTP_REQUEST_COLUMNS).sort(byTimeThenId('http_requests'));
     await insertRowBinary('http_requests', HTTP_REQUEST_COLUMNS, h.data);
-    const stored = await selectRows('http_requests', HTTP_REQUEST_COLUMNS, `toDate(start_time) = '2024-06-01'`);
+    const stored = await selectRows(
+      'http_requests',
+      HTTP_REQUEST_COLUMNS,
+      `toDate(start_time) = '2024-06-01'`,
+    );
     expect(stored).toEqual(local);
   });
 });

@@ -9,7 +9,13 @@ import {
   seededRandom,
 } from '../../../test/fixtures/als.js';
 import { HTTP_REQUEST_COLUMNS, TCP_CONNECTION_COLUMNS } from './columns.js';
-import { AccessLogDecoder, DecodeError, RESPONSE_FLAG_CODES, tlsCipherName, type StreamState } from './decoder.js';
+import {
+  AccessLogDecoder,
+  DecodeError,
+  RESPONSE_FLAG_CODES,
+  tlsCipherName,
+  type StreamState,
+} from './decoder.js';
 import { accessLogProtoRoot, encodeStreamAccessLogsMessage } from './proto.js';
 import { readRowBinary, type Row } from './row-binary-reader.js';
 
@@ -39,7 +45,8 @@ function ipPort(a: Obj): string {
     return `${ip.includes(':') ? `[${ip}]` : ip}:${num(a.socketAddress.portValue)}`;
   }
   if (a.pipe) return a.pipe.path ?? '';
-  if (a.envoyInternalAddress) return `envoy://${a.envoyInternalAddress.serverListenerName ?? ''}/${a.envoyInternalAddress.endpointId ?? ''}`;
+  if (a.envoyInternalAddress)
+    return `envoy://${a.envoyInternalAddress.serverListenerName ?? ''}/${a.envoyInternalAddress.endpointId ?? ''}`;
   return '';
 }
 function flagsOf(f: Obj): string[] {
@@ -70,7 +77,9 @@ function common(c: Obj, identity: { nodeId: string; nodeCluster: string; logName
     downstream_local_address: ipPort(c.downstreamLocalAddress),
     tls_version: TLS_NAMES[num(c.tlsProperties?.tlsVersion)] ?? '',
     tls_sni: c.tlsProperties?.tlsSniHostname ?? '',
-    tls_cipher_suite: c.tlsProperties?.tlsCipherSuite ? tlsCipherName(num(c.tlsProperties.tlsCipherSuite.value)) : '',
+    tls_cipher_suite: c.tlsProperties?.tlsCipherSuite
+      ? tlsCipherName(num(c.tlsProperties.tlsCipherSuite.value))
+      : '',
     time_to_last_rx_byte_ms: ms(c.timeToLastRxByte),
     time_to_first_upstream_tx_byte_ms: ms(c.timeToFirstUpstreamTxByte),
     time_to_last_upstream_tx_byte_ms: ms(c.timeToLastUpstreamTxByte),
@@ -95,7 +104,11 @@ function pickColumns(row: Row, columns: readonly { name: string }[]): Row {
 function referenceRows(bytes: Buffer, state: StreamState): { http: Row[]; tcp: Row[] } {
   const m: Obj = MessageType.toObject(MessageType.decode(bytes), { longs: String, enums: Number });
   if (m.identifier) {
-    state.identity = { nodeId: m.identifier.node?.id ?? '', nodeCluster: m.identifier.node?.cluster ?? '', logName: m.identifier.logName ?? '' };
+    state.identity = {
+      nodeId: m.identifier.node?.id ?? '',
+      nodeCluster: m.identifier.node?.cluster ?? '',
+      logName: m.identifier.logName ?? '',
+    };
   }
   const identity = state.identity ?? { nodeId: 'unknown', nodeCluster: '', logName: '' };
   const http: Row[] = [];
@@ -138,16 +151,24 @@ function referenceRows(bytes: Buffer, state: StreamState): { http: Row[]; tcp: R
   return { http, tcp };
 }
 
-function decodeRows(decoder: AccessLogDecoder, bytes: Uint8Array, state: StreamState): { http: Row[]; tcp: Row[] } {
+function decodeRows(
+  decoder: AccessLogDecoder,
+  bytes: Uint8Array,
+  state: StreamState,
+): { http: Row[]; tcp: Row[] } {
   const r = decoder.decode(bytes, state);
   const h = decoder.takeHttp();
   const t = decoder.takeTcp();
   expect(h.rows).toBe(r.http);
   expect(t.rows).toBe(r.tcp);
-  return { http: readRowBinary(h.data, HTTP_REQUEST_COLUMNS), tcp: readRowBinary(t.data, TCP_CONNECTION_COLUMNS) };
+  return {
+    http: readRowBinary(h.data, HTTP_REQUEST_COLUMNS),
+    tcp: readRowBinary(t.data, TCP_CONNECTION_COLUMNS),
+  };
 }
 
-const newDecoder = () => new AccessLogDecoder({ pathTemplater: FIXTURE_PATH_TEMPLATER, initialBufferBytes: 64 });
+const newDecoder = () =>
+  new AccessLogDecoder({ pathTemplater: FIXTURE_PATH_TEMPLATER, initialBufferBytes: 64 });
 
 // ---- fixtures --------------------------------------------------------------------------------------------
 describe('fixtures', () => {
@@ -169,7 +190,8 @@ describe('fixtures', () => {
     const state: StreamState = {};
     newDecoder().decode(ISTIO_HTTP_STREAM[0].bytes, state);
     expect(state.identity).toEqual({
-      nodeId: 'router~10.0.0.7~istio-ingressgateway-6b7c9d8f5-x2x4z.istio-system~istio-system.svc.cluster.local',
+      nodeId:
+        'router~10.0.0.7~istio-ingressgateway-6b7c9d8f5-x2x4z.istio-system~istio-system.svc.cluster.local',
       nodeCluster: 'istio-ingressgateway.istio-system',
       logName: 'envoy.access_loggers.http_grpc',
     });
@@ -177,8 +199,12 @@ describe('fixtures', () => {
 
   it('splits the canary 50/50 between frontend and frontendv2', () => {
     const rows = ISTIO_HTTP_STREAM[0].expected.http;
-    const v2 = rows.filter((r) => r.upstream_cluster === 'outbound|80||frontendv2.default.svc.cluster.local').length;
-    const v1 = rows.filter((r) => r.upstream_cluster === 'outbound|80||frontend.default.svc.cluster.local').length;
+    const v2 = rows.filter(
+      (r) => r.upstream_cluster === 'outbound|80||frontendv2.default.svc.cluster.local',
+    ).length;
+    const v1 = rows.filter(
+      (r) => r.upstream_cluster === 'outbound|80||frontend.default.svc.cluster.local',
+    ).length;
     expect([v1, v2]).toEqual([2, 2]);
   });
 
@@ -187,7 +213,13 @@ describe('fixtures', () => {
     const copy = new Uint8Array(f.bytes.length + 10);
     copy.set(f.bytes, 5);
     const view = copy.subarray(5, 5 + f.bytes.length);
-    const got = decodeRows(newDecoder(), view, { identity: { nodeId: ISTIO_HTTP_STREAM[0].expected.http[0].node_id as string, nodeCluster: 'istio-ingressgateway.istio-system', logName: 'envoy.access_loggers.http_grpc' } });
+    const got = decodeRows(newDecoder(), view, {
+      identity: {
+        nodeId: ISTIO_HTTP_STREAM[0].expected.http[0].node_id as string,
+        nodeCluster: 'istio-ingressgateway.istio-system',
+        logName: 'envoy.access_loggers.http_grpc',
+      },
+    });
     expect(got).toEqual(f.expected);
   });
 });
@@ -203,7 +235,9 @@ describe('stream identity', () => {
     decoder.decode(makeTrafficMessage({ entries: 1, seed: 3 }).bytes, b);
     const rows = readRowBinary(decoder.takeHttp().data, HTTP_REQUEST_COLUMNS);
     expect(rows.map((r) => r.node_id)).toEqual([
-      ...Array(5).fill('router~10.0.0.7~istio-ingressgateway-6b7c9d8f5-x2x4z.istio-system~istio-system.svc.cluster.local'),
+      ...Array(5).fill(
+        'router~10.0.0.7~istio-ingressgateway-6b7c9d8f5-x2x4z.istio-system~istio-system.svc.cluster.local',
+      ),
       'unknown',
     ]);
     expect(b.identity).toBeUndefined();
@@ -213,15 +247,24 @@ describe('stream identity', () => {
     const decoder = newDecoder();
     const s: StreamState = {};
     const msg = (id: string) =>
-      encodeStreamAccessLogsMessage({ identifier: { node: { id, cluster: 'c' }, log_name: 'l' }, http_logs: { log_entry: [{}] } });
+      encodeStreamAccessLogsMessage({
+        identifier: { node: { id, cluster: 'c' }, log_name: 'l' },
+        http_logs: { log_entry: [{}] },
+      });
     decoder.decode(msg('one'), s);
     decoder.decode(msg('two'), s);
-    expect(readRowBinary(decoder.takeHttp().data, HTTP_REQUEST_COLUMNS).map((r) => r.node_id)).toEqual(['one', 'two']);
+    expect(readRowBinary(decoder.takeHttp().data, HTTP_REQUEST_COLUMNS).map((r) => r.node_id)).toEqual([
+      'one',
+      'two',
+    ]);
     expect(s.identity?.nodeId).toBe('two');
   });
 
   it('keeps the node id bytes exactly even when they are not valid UTF-8', () => {
-    const good = encodeStreamAccessLogsMessage({ identifier: { node: { id: 'AB', cluster: 'c' }, log_name: 'l' }, http_logs: { log_entry: [{}] } });
+    const good = encodeStreamAccessLogsMessage({
+      identifier: { node: { id: 'AB', cluster: 'c' }, log_name: 'l' },
+      http_logs: { log_entry: [{}] },
+    });
     const bad = Buffer.from(good);
     const at = bad.indexOf(Buffer.from('AB'));
     bad[at] = 0xff;
@@ -237,15 +280,33 @@ function randomMessages(seed: number, count: number): Buffer[] {
   const rnd = seededRandom(seed);
   const maybe = <T>(p: number, f: () => T): T | undefined => (rnd() < p ? f() : undefined);
   const int = (n: number) => Math.floor(rnd() * n);
-  const STRINGS = ['', 'a', '/x/y', 'ünï©ødé 日本', 'Bad!!!', 'x'.repeat(130), 'y'.repeat(17000), 'outbound|80||frontend.default.svc.cluster.local'];
+  const STRINGS = [
+    '',
+    'a',
+    '/x/y',
+    'ünï©ødé 日本',
+    'Bad!!!',
+    'x'.repeat(130),
+    'y'.repeat(17000),
+    'outbound|80||frontend.default.svc.cluster.local',
+  ];
   const s = () => (rnd() < 0.7 ? STRINGS[int(STRINGS.length)] : `s${int(1e6)}`);
   const u64 = () => (rnd() < 0.05 ? '18446744073709551615' : rnd() < 0.5 ? int(1000) : int(2 ** 40));
   const d = () => ({ seconds: maybe(0.7, () => int(100)), nanos: maybe(0.9, () => int(1e9)) });
   const addr = () => {
     const k = rnd();
-    if (k < 0.6) return { socket_address: { address: maybe(0.95, () => (rnd() < 0.3 ? `2001:db8::${int(999)}` : `10.${int(255)}.${int(255)}.${int(255)}`)), port_value: maybe(0.9, () => (rnd() < 0.05 ? 70000 : int(65536))) } };
+    if (k < 0.6)
+      return {
+        socket_address: {
+          address: maybe(0.95, () =>
+            rnd() < 0.3 ? `2001:db8::${int(999)}` : `10.${int(255)}.${int(255)}.${int(255)}`,
+          ),
+          port_value: maybe(0.9, () => (rnd() < 0.05 ? 70000 : int(65536))),
+        },
+      };
     if (k < 0.75) return { pipe: { path: s() } };
-    if (k < 0.85) return { envoy_internal_address: { server_listener_name: s(), endpoint_id: maybe(0.5, s) } };
+    if (k < 0.85)
+      return { envoy_internal_address: { server_listener_name: s(), endpoint_id: maybe(0.5, s) } };
     return {};
   };
   const flags = () => {
@@ -270,7 +331,9 @@ function randomMessages(seed: number, count: number): Buffer[] {
     upstream_local_address: maybe(0.5, addr),
     tls_properties: maybe(0.4, () => ({
       tls_version: maybe(0.9, () => int(5)),
-      tls_cipher_suite: maybe(0.8, () => ({ value: maybe(0.9, () => [0x1301, 0xc02f, 0xabcd, 0x0a][int(4)]) })),
+      tls_cipher_suite: maybe(0.8, () => ({
+        value: maybe(0.9, () => [0x1301, 0xc02f, 0xabcd, 0x0a][int(4)]),
+      })),
       tls_sni_hostname: maybe(0.7, s),
       ja3_fingerprint: maybe(0.3, s),
       peer_certificate_properties: maybe(0.3, () => ({ subject: s(), subject_alt_name: [{ uri: s() }] })),
@@ -286,7 +349,9 @@ function randomMessages(seed: number, count: number): Buffer[] {
     duration: maybe(0.5, d),
     upstream_cluster: maybe(0.7, s),
     response_flags: maybe(0.4, flags),
-    metadata: maybe(0.2, () => ({ filter_metadata: { 'istio.mixer': { fields: { a: { string_value: s() } } } } })),
+    metadata: maybe(0.2, () => ({
+      filter_metadata: { 'istio.mixer': { fields: { a: { string_value: s() } } } },
+    })),
     upstream_transport_failure_reason: maybe(0.2, s),
     route_name: maybe(0.8, s),
     custom_tags: maybe(0.2, () => ({ tag: s() })),
@@ -300,7 +365,11 @@ function randomMessages(seed: number, count: number): Buffer[] {
   for (let i = 0; i < count; i++) {
     const n = 1 + int(20);
     const msg: Record<string, unknown> = {};
-    if (rnd() < 0.3) msg.identifier = { node: { id: maybe(0.9, s), cluster: maybe(0.9, s), user_agent_name: 'envoy' }, log_name: maybe(0.9, s) };
+    if (rnd() < 0.3)
+      msg.identifier = {
+        node: { id: maybe(0.9, s), cluster: maybe(0.9, s), user_agent_name: 'envoy' },
+        log_name: maybe(0.9, s),
+      };
     if (rnd() < 0.75) {
       const entries = [];
       for (let j = 0; j < n; j++) {
@@ -324,7 +393,9 @@ function randomMessages(seed: number, count: number): Buffer[] {
             upstream_header_bytes_sent: maybe(0.3, u64),
           })),
           response: maybe(0.85, () => ({
-            response_code: maybe(0.85, () => ({ value: maybe(0.95, () => (rnd() < 0.02 ? 70000 : int(600))) })),
+            response_code: maybe(0.85, () => ({
+              value: maybe(0.95, () => (rnd() < 0.02 ? 70000 : int(600))),
+            })),
             response_headers_bytes: maybe(0.8, u64),
             response_body_bytes: maybe(0.8, u64),
             response_headers: maybe(0.4, map),
@@ -340,7 +411,10 @@ function randomMessages(seed: number, count: number): Buffer[] {
       for (let j = 0; j < n; j++) {
         entries.push({
           common_properties: maybe(0.95, commonProps),
-          connection_properties: maybe(0.8, () => ({ received_bytes: maybe(0.9, u64), sent_bytes: maybe(0.9, u64) })),
+          connection_properties: maybe(0.8, () => ({
+            received_bytes: maybe(0.9, u64),
+            sent_bytes: maybe(0.9, u64),
+          })),
         });
       }
       msg.tcp_logs = { log_entry: entries };
@@ -389,7 +463,15 @@ describe('differential against protobufjs', () => {
   });
 
   it('writes full 64-bit byte counters exactly', () => {
-    const bytes = encodeStreamAccessLogsMessage({ tcp_logs: { log_entry: [{ connection_properties: { received_bytes: '18446744073709551615', sent_bytes: '9007199254740993' } }] } });
+    const bytes = encodeStreamAccessLogsMessage({
+      tcp_logs: {
+        log_entry: [
+          {
+            connection_properties: { received_bytes: '18446744073709551615', sent_bytes: '9007199254740993' },
+          },
+        ],
+      },
+    });
     const decoder = newDecoder();
     decoder.decode(bytes, {});
     const data = decoder.takeTcp().data;
@@ -507,19 +589,62 @@ describe('malformed input', () => {
   it('skips unknown fields of every wire type, including nested groups', () => {
     const f = ALL_FIXTURES[1];
     const unknown = Buffer.from([
-      0xf8, 0x07, 0x96, 0x01, // field 127 varint
-      0xf9, 0x07, 1, 2, 3, 4, 5, 6, 7, 8, // field 127 fixed64
-      0xfa, 0x07, 0x03, 0x61, 0x62, 0x63, // field 127 length-delimited
-      0xfd, 0x07, 1, 2, 3, 4, // field 127 fixed32
-      0xfb, 0x07, 0x08, 0x01, 0xfb, 0x07, 0x10, 0x02, 0xfc, 0x07, 0xfc, 0x07, // nested groups 127
+      0xf8,
+      0x07,
+      0x96,
+      0x01, // field 127 varint
+      0xf9,
+      0x07,
+      1,
+      2,
+      3,
+      4,
+      5,
+      6,
+      7,
+      8, // field 127 fixed64
+      0xfa,
+      0x07,
+      0x03,
+      0x61,
+      0x62,
+      0x63, // field 127 length-delimited
+      0xfd,
+      0x07,
+      1,
+      2,
+      3,
+      4, // field 127 fixed32
+      0xfb,
+      0x07,
+      0x08,
+      0x01,
+      0xfb,
+      0x07,
+      0x10,
+      0x02,
+      0xfc,
+      0x07,
+      0xfc,
+      0x07, // nested groups 127
     ]);
-    const state: StreamState = { identity: { nodeId: ISTIO_HTTP_STREAM[0].expected.http[0].node_id as string, nodeCluster: 'istio-ingressgateway.istio-system', logName: 'envoy.access_loggers.http_grpc' } };
+    const state: StreamState = {
+      identity: {
+        nodeId: ISTIO_HTTP_STREAM[0].expected.http[0].node_id as string,
+        nodeCluster: 'istio-ingressgateway.istio-system',
+        logName: 'envoy.access_loggers.http_grpc',
+      },
+    };
     const got = decodeRows(newDecoder(), Buffer.concat([unknown, f.bytes, unknown]), state);
     expect(got).toEqual(f.expected);
   });
 
   it('bounds group nesting', () => {
-    const deep = Buffer.concat([Buffer.alloc(100_000, 0xfb).fill(0x07, 1).map((_, i) => (i % 2 ? 0x07 : 0xfb))]);
+    const deep = Buffer.concat([
+      Buffer.alloc(100_000, 0xfb)
+        .fill(0x07, 1)
+        .map((_, i) => (i % 2 ? 0x07 : 0xfb)),
+    ]);
     const err = expectRejected(newDecoder(), deep);
     expect(err.message).toMatch(/nested too deep|truncated/);
   });

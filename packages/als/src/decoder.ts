@@ -45,7 +45,11 @@ export interface AccessLogDecoderOptions {
 }
 
 /** Identity used for messages on a stream that never carried an identifier. */
-export const UNKNOWN_IDENTITY: StreamIdentity = Object.freeze({ nodeId: 'unknown', nodeCluster: '', logName: '' });
+export const UNKNOWN_IDENTITY: StreamIdentity = Object.freeze({
+  nodeId: 'unknown',
+  nodeCluster: '',
+  logName: '',
+});
 
 const MALFORMED = 'malformed_protobuf';
 const MAX_GROUP_DEPTH = 32;
@@ -65,8 +69,34 @@ const TLS_VERSIONS = ['', 'TLSv1', 'TLSv1.1', 'TLSv1.2', 'TLSv1.3'].map(enc);
  * overload, has no proto field). Field 13 is the `unauthorized_details` message -> UAEX.
  */
 export const RESPONSE_FLAG_CODES: readonly string[] = Object.freeze([
-  'LH', 'UH', 'UT', 'LR', 'UR', 'UF', 'UC', 'UO', 'NR', 'DI', 'FI', 'RL', 'UAEX', 'RLSE',
-  'DC', 'URX', 'SI', 'IH', 'DPE', 'UMSDR', 'RFCF', 'NFCF', 'DT', 'UPE', 'NC', 'OM', 'DF', 'DR',
+  'LH',
+  'UH',
+  'UT',
+  'LR',
+  'UR',
+  'UF',
+  'UC',
+  'UO',
+  'NR',
+  'DI',
+  'FI',
+  'RL',
+  'UAEX',
+  'RLSE',
+  'DC',
+  'URX',
+  'SI',
+  'IH',
+  'DPE',
+  'UMSDR',
+  'RFCF',
+  'NFCF',
+  'DT',
+  'UPE',
+  'NC',
+  'OM',
+  'DF',
+  'DR',
 ]);
 const FLAG_BYTES = RESPONSE_FLAG_CODES.map(enc);
 
@@ -775,12 +805,19 @@ function readIdentifier(start: number, end: number): StreamIdentity {
     logName: B.toString('utf8', lnS, lnE),
   };
   // Keep Envoy's bytes exactly (no UTF-8 replacement) for the rows.
-  identityBytes.set(identity, encodeIdentityStrings(B.subarray(idS, idE), B.subarray(clS, clE), B.subarray(lnS, lnE)));
+  identityBytes.set(
+    identity,
+    encodeIdentityStrings(B.subarray(idS, idE), B.subarray(clS, clE), B.subarray(lnS, lnE)),
+  );
   return identity;
 }
 
 // ---- the decoder -------------------------------------------------------------------------------------
 const MAX_TEMPLATE_CACHE = 100_000;
+const ROUTE_CACHE_SIZE = 16;
+/** Buffer#utf8Slice: Buffer#toString('utf8', s, e) without the argument normalisation. */
+const utf8Slice = (Buffer.prototype as unknown as { utf8Slice(this: Buffer, s: number, e: number): string })
+  .utf8Slice;
 
 export class AccessLogDecoder {
   private readonly templater: PathTemplaterLike;
@@ -825,7 +862,9 @@ export class AccessLogDecoder {
     const httpRows = this.http.rows;
     const tcpPos = this.tcp.pos;
     const tcpRows = this.tcp.rows;
-    B = Buffer.isBuffer(message) ? message : Buffer.from(message.buffer, message.byteOffset, message.byteLength);
+    B = Buffer.isBuffer(message)
+      ? message
+      : Buffer.from(message.buffer, message.byteOffset, message.byteLength);
     P = 0;
     try {
       const end = B.length;
@@ -959,8 +998,8 @@ export class AccessLogDecoder {
   private pathTemplate(): Buffer {
     const rs = str[2 * S_ROUTE];
     const ps = str[2 * S_PATH];
-    const route = rs < 0 ? '' : B.toString('utf8', rs, str[2 * S_ROUTE + 1]);
-    const path = ps < 0 ? '' : B.toString('utf8', ps, str[2 * S_PATH + 1]);
+    const route = rs < 0 ? '' : this.routeString(rs, str[2 * S_ROUTE + 1]);
+    const path = ps < 0 ? '' : utf8Slice.call(B, ps, str[2 * S_PATH + 1]);
     const template = this.templater.template(route, path);
     let b = this.templateBytes.get(template);
     if (!b) {
@@ -969,6 +1008,28 @@ export class AccessLogDecoder {
       this.templateBytes.set(template, b);
     }
     return b;
+  }
+
+  /** Route names repeat: a small cache compared by bytes avoids decoding them per entry. */
+  private readonly routeCacheBytes: Buffer[] = [];
+  private readonly routeCacheStrings: string[] = [];
+  private routeCacheNext = 0;
+  private routeString(s: number, e: number): string {
+    const n = e - s;
+    const keys = this.routeCacheBytes;
+    for (let k = 0; k < keys.length; k++) {
+      const key = keys[k];
+      if (key.length !== n) continue;
+      let i = 0;
+      while (i < n && key[i] === B[s + i]) i++;
+      if (i === n) return this.routeCacheStrings[k];
+    }
+    const value = utf8Slice.call(B, s, e);
+    const slot = this.routeCacheNext;
+    this.routeCacheNext = (slot + 1) % ROUTE_CACHE_SIZE;
+    keys[slot] = Buffer.from(B.subarray(s, e));
+    this.routeCacheStrings[slot] = value;
+    return value;
   }
 
   private readTcpEntry(end: number, idBytes: Buffer): void {

@@ -62,7 +62,7 @@ export class RowBuffer {
     this.ensure(n);
     const buf = this.buf;
     let p = this.pos;
-    if (n < 48) {
+    if (n < 128) {
       for (let i = s; i < e; i++) buf[p++] = src[i];
     } else {
       buf.set(src.subarray(s, e), p);
