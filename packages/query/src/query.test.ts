@@ -1,0 +1,113 @@
+import { describe, expect, it } from 'vitest';
+import { QueryParamError } from './errors.js';
+import { parseFilters, parseTimeRange } from './params.js';
+import { autoStep, planSource } from './plan.js';
+import { checkSqlPlan } from './sql-guard.js';
+import { decodeCursor, encodeCursor, routesQuery, summaryQuery } from './sql.js';
+
+const NOW = Date.parse('2024-05-01T12:34:56.789Z');
+const H = 3_600_000;
+
+function paramError(fn: () => unknown): QueryParamError {
+  try {
+    fn();
+  } catch (err) {
+    if (err instanceof QueryParamError) return err;
+    throw err;
+  }
+  throw new Error('expected a QueryParamError');
+}
+
+describe('parseTimeRange', () => {
+  it('defaults to the last 15 minutes', () => {
+    expect(parseTimeRange({}, NOW)).toEqual({ from: NOW - 15 * 60_000, to: NOW });
+  });
+  it('accepts range, RFC 3339 and epoch ms', () => {
+    expect(parseTimeRange({ range: '7d' }, NOW)).toEqual({ from: NOW - 7 * 24 * H, to: NOW });
+    expect(parseTimeRange({ from: '2024-05-01T10:00:00Z', to: '1714564800000' }, NOW)).toEqual({ from: Date.parse('2024-05-01T10:00:00Z'), to: 1714564800000 });
+    expect(parseTimeRange({ range: '1h', to: '2024-05-01T10:00:00+02:00' }, NOW)).toEqual({ from: Date.parse('2024-05-01T07:00:00Z'), to: Date.parse('2024-05-01T08:00:00Z') });
+  });
+  it('names the bad parameter', () => {
+    expect(paramError(() => parseTimeRange({ range: '5 minutes' }, NOW))).toMatchObject({ param: 'range', code: 'ERR_QUERY_BAD_RANGE' });
+    expect(paramError(() => parseTimeRange({ from: 'yesterday' }, NOW))).toMatchObject({ param: 'from', code: 'ERR_QUERY_BAD_TIME' });
+    expect(paramError(() => parseTimeRange({ from: '2024-05-01T10:00:00' }, NOW)).message).toMatch(/zone/);
+    expect(paramError(() => parseTimeRange({ from: String(NOW), to: String(NOW - 1) }, NOW))).toMatchObject({ param: 'from' });
+    expect(paramError(() => parseTimeRange({ from: String(NOW - H), range: '1h' }, NOW)).message).toMatch(/not both/);
+  });
+});
+
+describe('parseFilters', () => {
+  it('keeps repeated values and validates status classes', () => {
+    expect(parseFilters({ route: ['a', 'b'], method: 'get', status_class: '5xx' })).toEqual({ route: ['a', 'b'], method: ['GET'], status_class: ['5xx'] });
+    expect(paramError(() => parseFilters({ status_class: '6xx' }))).toMatchObject({ param: 'status_class' });
+  });
+});
+
+describe('planSource', () => {
+  const range = (ms: number) => ({ from: NOW - ms, to: NOW });
+  it('reads short ranges raw, longer ones from per-minute, long ones from hourly buckets, widened to whole buckets', () => {
+    expect(planSource({ range: range(15 * 60_000), filters: {} }).kind).toBe('raw');
+    const m = planSource({ range: range(H), filters: {} });
+    expect(m).toMatchObject({ kind: 'routes', table: 'http_routes_1m', granularity_s: 60 });
+    expect(m.from % 60_000).toBe(0);
+    expect(m.to).toBeGreaterThanOrEqual(NOW);
+    const h = planSource({ range: range(24 * H), filters: { route: ['r'] } });
+    expect(h).toMatchObject({ table: 'http_routes_1h', from: Math.floor((NOW - 24 * H) / H) * H, to: Math.ceil(NOW / H) * H });
+  });
+  it('uses the full-dimension rollup for other filters and raw rows for path templates', () => {
+    expect(planSource({ range: range(24 * H), filters: { status_class: ['5xx'] } }).table).toBe('http_requests_1h');
+    expect(planSource({ range: range(24 * H), filters: {}, groupBy: ['authority'] }).table).toBe('http_requests_1h');
+    expect(planSource({ range: range(24 * H), filters: { path_template: ['/x'] } }).kind).toBe('raw');
+    expect(paramError(() => planSource({ range: range(24 * H), filters: { path_template: ['/x'] }, mode: 'rollup' })).code).toBe('ERR_QUERY_NO_ROLLUP');
+  });
+  it('honours source=raw and needs a step the rollup divides', () => {
+    expect(planSource({ range: range(24 * H), filters: {}, mode: 'raw' }).kind).toBe('raw');
+    expect(planSource({ range: range(24 * H), filters: {}, step_s: 300 }).table).toBe('http_routes_1m');
+    expect(planSource({ range: range(24 * H), filters: {}, step_s: 30 }).kind).toBe('raw');
+  });
+});
+
+describe('autoStep', () => {
+  it('gives at most 100 points and whole hours from 12 h on', () => {
+    expect(autoStep({ from: 0, to: 15 * 60_000 })).toBe(10);
+    expect(autoStep({ from: 0, to: H })).toBe(60);
+    expect(autoStep({ from: 0, to: 24 * H })).toBe(3600);
+    expect(autoStep({ from: 0, to: 7 * 24 * H })).toBe(7200);
+  });
+});
+
+describe('SQL builders', () => {
+  it('never put user values into the SQL text', () => {
+    const evil = "x' OR 1=1 --";
+    const source = planSource({ range: { from: NOW - H, to: NOW }, filters: {}, mode: 'raw' });
+    const q = summaryQuery('gatescope', source, { route: [evil], authority: [evil] });
+    expect(q.query).not.toContain(evil);
+    expect(q.query).toContain('route_name IN {route:Array(String)}');
+    expect(q.params.route).toEqual([evil]);
+    const r = routesQuery('gatescope', source, {}, { sort: 'p99_ms', order: 'desc', limit: 5 });
+    expect(r.query).toMatch(/ORDER BY q\[4\] DESC/);
+    expect(r.params.limit).toBe(5);
+  });
+  it('round-trips cursors and rejects garbage', () => {
+    const c = { t: '2024-05-01 10:00:00.123456', id: 'abc' };
+    expect(decodeCursor(encodeCursor(c))).toEqual(c);
+    expect(decodeCursor('not-a-cursor')).toBeUndefined();
+  });
+});
+
+describe('checkSqlPlan', () => {
+  const base = { database: 'gatescope', explainFormat: 'JSONEachRow' };
+  const select = ['SelectWithUnionQuery (children 2)', ' ExpressionList (children 1)', '  SelectQuery (children 2)', ' Identifier JSONEachRow'];
+  it('passes a plain select on the database', () => {
+    expect(checkSqlPlan({ ...base, ast: select, tree: ['    TABLE id: 3, alias: __table1, table_name: gatescope.http_requests'] })).toEqual([]);
+  });
+  it('refuses other statements, SETTINGS, OUTFILE, other databases and file/network functions', () => {
+    expect(checkSqlPlan({ ...base, ast: ['InsertQuery'], tree: [] })[0].code).toBe('ERR_SQL_NOT_SELECT');
+    expect(checkSqlPlan({ ...base, ast: [...select, '   Set'], tree: [] })[0].code).toBe('ERR_SQL_SETTINGS');
+    expect(checkSqlPlan({ ...base, ast: [...select, " Literal '/tmp/x'"], tree: [] })[0].code).toBe('ERR_SQL_OUTPUT');
+    expect(checkSqlPlan({ ...base, ast: select, tree: ['TABLE id: 11, alias: __table4, table_name: system.one'] })[0].message).toMatch(/system\.one/);
+    expect(checkSqlPlan({ ...base, ast: select, tree: ['TABLE_FUNCTION id: 3, alias: __table1, table_function_name: url'] })[0].message).toMatch(/url\(\)/);
+    expect(checkSqlPlan({ ...base, ast: select, tree: ['TABLE_FUNCTION id: 3, alias: __table1, table_function_name: numbers'] })).toEqual([]);
+    expect(checkSqlPlan({ ...base, ast: select, tree: ['FUNCTION id: 3, function_name: file, function_type: ordinary'] })[0].code).toBe('ERR_SQL_FUNCTION');
+  });
+});

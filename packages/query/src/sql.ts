@@ -1,0 +1,249 @@
+import type { Dimension, Source } from './plan.js';
+import type { Filters } from './params.js';
+
+/** A statement and its bound parameters: user values only ever travel in `params` (`{name:Type}` placeholders). */
+export interface BuiltQuery {
+  query: string;
+  params: Record<string, unknown>;
+}
+
+const IDENT = /^[A-Za-z_][A-Za-z0-9_]*$/;
+function ident(name: string): string {
+  if (!IDENT.test(name)) throw new Error(`not a plain identifier: ${name}`);
+  return name;
+}
+
+/** The quantile levels every stats query returns, in this order: q[1]=p50, q[2]=p90, q[3]=p95, q[4]=p99. */
+export const QUANTILE_LEVELS = [0.5, 0.9, 0.95, 0.99] as const;
+/** Must match the state type in migrations/0002_create_rollups.sql. */
+export const ROLLUP_QUANTILES = 'quantilesDDMerge(0.005, 0.5, 0.9, 0.95, 0.99)';
+const RAW_QUANTILES = 'quantilesExact(0.5, 0.9, 0.95, 0.99)';
+
+const FILTER_SQL: Record<keyof Filters, string> = {
+  gateway: '(node_id IN {gateway:Array(String)} OR node_cluster IN {gateway:Array(String)})',
+  authority: 'authority IN {authority:Array(String)}',
+  route: 'route_name IN {route:Array(String)}',
+  upstream_cluster: 'upstream_cluster IN {upstream_cluster:Array(String)}',
+  method: 'method IN {method:Array(String)}',
+  status_class: 'status_class IN {status_class:Array(String)}',
+  response_flag: 'hasAny(response_flags, {response_flag:Array(String)})',
+  path_template: 'path_template IN {path_template:Array(String)}',
+};
+
+/** Columns a question may group by, as they are named in every source that keeps them. */
+export const DIMENSION_COLUMNS: Partial<Record<Dimension, string>> = {
+  route: 'route_name',
+  upstream_cluster: 'upstream_cluster',
+  authority: 'authority',
+  status_class: 'status_class',
+  method: 'method',
+  gateway: 'node_id',
+};
+
+function from(database: string, source: Source): string {
+  return `${ident(database)}.${ident(source.table)}`;
+}
+
+export function timeColumn(source: Source): string {
+  return source.kind === 'raw' ? 'start_time' : 'bucket_start';
+}
+
+/** The WHERE clause for the source's time range and the filters. */
+export function whereClause(source: Source, filters: Filters, extra: string[] = []): BuiltQuery {
+  const t = timeColumn(source);
+  const parts = [`${t} >= fromUnixTimestamp64Milli({from_ms:Int64}, 'UTC')`, `${t} < fromUnixTimestamp64Milli({to_ms:Int64}, 'UTC')`];
+  const params: Record<string, unknown> = { from_ms: source.from, to_ms: source.to };
+  for (const [name, values] of Object.entries(filters) as [keyof Filters, string[] | undefined][]) {
+    if (!values?.length) continue;
+    parts.push(FILTER_SQL[name]);
+    params[name] = values;
+  }
+  parts.push(...extra);
+  return { query: parts.join(' AND '), params };
+}
+
+/**
+ * The aggregate columns of every stats row: requests, requests_<class>, bytes_sent, bytes_received, max_ms and
+ * q (p50, p90, p95, p99), the same names whichever source answers. Raw rows give exact quantiles, rollups
+ * merge their quantilesDD states (0.5 % relative accuracy).
+ */
+export function statsColumns(source: Source, withQuantiles = true): string {
+  const rollup = source.kind !== 'raw';
+  const cols = rollup
+    ? [
+        'sum(requests) AS requests',
+        ...['1xx', '2xx', '3xx', '4xx', '5xx', 'none'].map((c) => `sum(requests_${c}) AS requests_${c}`),
+        'sum(bytes_sent) AS bytes_sent',
+        'sum(bytes_received) AS bytes_received',
+        'max(duration_max_ms) AS max_ms',
+      ]
+    : [
+        'count() AS requests',
+        ...['1xx', '2xx', '3xx', '4xx', '5xx', 'none'].map((c) => `countIf(status_class = '${c}') AS requests_${c}`),
+        'sum(bytes_sent) AS bytes_sent',
+        'sum(bytes_received) AS bytes_received',
+        'max(duration_ms) AS max_ms',
+      ];
+  if (withQuantiles) cols.push(`${rollup ? ROLLUP_QUANTILES + '(duration_quantiles)' : RAW_QUANTILES + '(duration_ms)'} AS q`);
+  return cols.join(',\n  ');
+}
+
+export function summaryQuery(database: string, source: Source, filters: Filters): BuiltQuery {
+  const where = whereClause(source, filters);
+  return { query: `SELECT\n  ${statsColumns(source)}\nFROM ${from(database, source)}\nWHERE ${where.query}`, params: where.params };
+}
+
+export const ROUTE_SORTS = ['requests', 'rps', 'error_rate', 'p50_ms', 'p90_ms', 'p95_ms', 'p99_ms', 'max_ms', 'bytes_sent', 'bytes_received', 'route'] as const;
+export type RouteSort = (typeof ROUTE_SORTS)[number];
+const SORT_SQL: Record<RouteSort, string> = {
+  requests: 'requests',
+  rps: 'requests',
+  error_rate: 'requests_5xx / requests',
+  p50_ms: 'q[1]',
+  p90_ms: 'q[2]',
+  p95_ms: 'q[3]',
+  p99_ms: 'q[4]',
+  max_ms: 'max_ms',
+  bytes_sent: 'bytes_sent',
+  bytes_received: 'bytes_received',
+  route: 'route',
+};
+
+export function routesQuery(
+  database: string,
+  source: Source,
+  filters: Filters,
+  opts: { sort: RouteSort; order: 'asc' | 'desc'; limit: number },
+): BuiltQuery {
+  const where = whereClause(source, filters);
+  const dir = opts.order === 'asc' ? 'ASC' : 'DESC';
+  return {
+    query:
+      `SELECT\n  route_name AS route,\n  ${statsColumns(source)},\n  requests / sum(requests) OVER () AS share\n` +
+      `FROM ${from(database, source)}\nWHERE ${where.query}\nGROUP BY route_name\n` +
+      `ORDER BY ${SORT_SQL[opts.sort]} ${dir} NULLS LAST, route ASC\nLIMIT {limit:UInt32}`,
+    params: { ...where.params, limit: opts.limit },
+  };
+}
+
+export function splitQuery(database: string, source: Source, filters: Filters): BuiltQuery {
+  const where = whereClause(source, filters);
+  return {
+    query:
+      `SELECT\n  upstream_cluster,\n  ${statsColumns(source)}\nFROM ${from(database, source)}\nWHERE ${where.query}\n` +
+      `GROUP BY upstream_cluster\nORDER BY requests DESC, upstream_cluster ASC\nLIMIT 1000`,
+    params: where.params,
+  };
+}
+
+export function timeseriesQuery(
+  database: string,
+  source: Source,
+  filters: Filters,
+  opts: { step_s: number; groupBy?: Dimension; withQuantiles: boolean },
+): BuiltQuery {
+  const where = whereClause(source, filters);
+  const t = timeColumn(source);
+  const g = opts.groupBy ? DIMENSION_COLUMNS[opts.groupBy] : undefined;
+  if (opts.groupBy && !g) throw new Error(`cannot group by ${opts.groupBy}`);
+  return {
+    query:
+      `SELECT\n  intDiv(toUInt32(toUnixTimestamp(${t})), {step_s:UInt32}) * {step_s:UInt32} AS t,\n` +
+      (g ? `  toString(${g}) AS g,\n` : '') +
+      `  ${statsColumns(source, opts.withQuantiles)}\nFROM ${from(database, source)}\nWHERE ${where.query}\n` +
+      `GROUP BY t${g ? ', g' : ''}\nORDER BY t${g ? ', g' : ''}`,
+    params: { ...where.params, step_s: opts.step_s },
+  };
+}
+
+export function statusQuery(database: string, source: Source, filters: Filters, limit: number): BuiltQuery {
+  const where = whereClause(source, filters);
+  const count = source.kind === 'raw' ? 'count()' : 'sum(requests)';
+  return {
+    query:
+      `SELECT\n  response_code,\n  any(status_class) AS status_class,\n  response_flags,\n  route_name AS route,\n  ${count} AS requests,\n` +
+      `  requests / sum(requests) OVER () AS share\n` +
+      `FROM ${from(database, source)}\nWHERE ${where.query}\n` +
+      `GROUP BY response_code, response_flags, route_name\n` +
+      `ORDER BY status_class = '2xx' ASC, requests DESC, response_code ASC, route ASC\nLIMIT {limit:UInt32}`,
+    params: { ...where.params, limit },
+  };
+}
+
+export const TOP_DIMENSIONS = ['path_template', 'path', 'authority', 'downstream_remote_address', 'user_agent', 'upstream_host'] as const;
+export type TopDimension = (typeof TOP_DIMENSIONS)[number];
+export const TOP_SORTS = ['requests', 'errors', 'p99_ms'] as const;
+export type TopSort = (typeof TOP_SORTS)[number];
+
+export function topQuery(database: string, source: Source, filters: Filters, opts: { dimension: TopDimension; by: TopSort; limit: number }): BuiltQuery {
+  if (source.kind !== 'raw') throw new Error('top is answered from raw rows');
+  const where = whereClause(source, filters);
+  const col = ident(opts.dimension);
+  return {
+    query:
+      `SELECT\n  toString(${col}) AS value,\n  count() AS requests,\n  countIf(status_class = '5xx') AS errors,\n` +
+      `  errors / requests AS error_rate,\n  quantileExact(0.5)(duration_ms) AS p50_ms,\n  quantileExact(0.99)(duration_ms) AS p99_ms,\n` +
+      `  requests / sum(requests) OVER () AS share\n` +
+      `FROM ${from(database, source)}\nWHERE ${where.query}\nGROUP BY value\n` +
+      `ORDER BY ${ident(opts.by)} DESC, requests DESC, value ASC\nLIMIT {limit:UInt32}`,
+    params: { ...where.params, limit: opts.limit },
+  };
+}
+
+/** Position of the last row of a page: the next page starts strictly after it (newest first). */
+export interface RequestsCursor {
+  /** start_time as ClickHouse prints DateTime64(6): `2024-05-01 10:00:00.123456`. */
+  t: string;
+  id: string;
+}
+
+export function encodeCursor(c: RequestsCursor): string {
+  return Buffer.from(JSON.stringify([c.t, c.id]), 'utf8').toString('base64url');
+}
+
+export function decodeCursor(text: string): RequestsCursor | undefined {
+  try {
+    const v = JSON.parse(Buffer.from(text, 'base64url').toString('utf8')) as unknown;
+    if (Array.isArray(v) && v.length === 2 && typeof v[0] === 'string' && typeof v[1] === 'string') {
+      if (!/^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(\.\d{1,6})?$/.test(v[0])) return undefined;
+      return { t: v[0], id: v[1] };
+    }
+  } catch {
+    /* not a cursor */
+  }
+  return undefined;
+}
+
+export function requestsQuery(
+  database: string,
+  source: Source,
+  filters: Filters,
+  opts: { limit: number; cursor?: RequestsCursor; request_id?: string; min_duration_ms?: number; response_code?: number },
+): BuiltQuery {
+  const extra: string[] = [];
+  const params: Record<string, unknown> = { limit: opts.limit + 1 };
+  if (opts.request_id !== undefined) {
+    extra.push('request_id = {request_id:String}');
+    params.request_id = opts.request_id;
+  }
+  if (opts.min_duration_ms !== undefined) {
+    extra.push('duration_ms >= {min_duration_ms:Float64}');
+    params.min_duration_ms = opts.min_duration_ms;
+  }
+  if (opts.response_code !== undefined) {
+    extra.push('response_code = {response_code:UInt16}');
+    params.response_code = opts.response_code;
+  }
+  if (opts.cursor) {
+    extra.push(`(start_time, request_id) < (toDateTime64({cursor_t:String}, 6, 'UTC'), {cursor_id:String})`);
+    params.cursor_t = opts.cursor.t;
+    params.cursor_id = opts.cursor.id;
+  }
+  const where = whereClause(source, filters, extra);
+  return {
+    query:
+      `SELECT *, status_class, formatDateTime(start_time, '%Y-%m-%d %H:%i:%S.%f', 'UTC') AS cursor_time\n` +
+      `FROM ${from(database, source)}\nWHERE ${where.query}\nORDER BY start_time DESC, request_id DESC\nLIMIT {limit:UInt32}`,
+    params: { ...where.params, ...params },
+  };
+}
