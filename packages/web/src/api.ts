@@ -1,0 +1,72 @@
+/** The query API (`/api/v1/*`, issue 3 contracts), with the bearer token the user gave, if any. */
+export const TOKEN_KEY = 'gatescope.token';
+export const token = (): string | undefined => localStorage.getItem(TOKEN_KEY) ?? undefined;
+
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+function headers(json = false): HeadersInit {
+  const h: Record<string, string> = {};
+  const t = token();
+  if (t) h.authorization = `Bearer ${t}`;
+  if (json) h['content-type'] = 'application/json';
+  return h;
+}
+
+async function fail(res: Response): Promise<never> {
+  let code = `HTTP_${res.status}`;
+  let message = res.statusText || `HTTP ${res.status}`;
+  try {
+    const body = (await res.json()) as { error?: { code?: string; message?: string }; message?: string };
+    code = body.error?.code ?? code;
+    message = body.error?.message ?? body.message ?? message;
+  } catch {
+    /* not JSON */
+  }
+  if (res.status === 404 && code === `HTTP_404`) message = `${res.url.replace(location.origin, '')} is not available on this gatescope`;
+  throw new ApiError(res.status, code, message);
+}
+
+export type Query = Record<string, string | number | undefined | null>;
+export function qs(params: Query): string {
+  const q = new URLSearchParams();
+  for (const [k, v] of Object.entries(params)) if (v !== undefined && v !== null && v !== '') q.set(k, String(v));
+  const s = q.toString();
+  return s ? `?${s}` : '';
+}
+
+export async function get<T>(path: string, params: Query = {}): Promise<T> {
+  const res = await fetch(`${path}${qs(params)}`, { headers: headers() });
+  if (!res.ok) return fail(res);
+  return (await res.json()) as T;
+}
+
+export async function post<T>(path: string, body: unknown, params: Query = {}): Promise<T> {
+  const res = await fetch(`${path}${qs(params)}`, { method: 'POST', headers: headers(true), body: JSON.stringify(body) });
+  if (!res.ok) return fail(res);
+  return (await res.json()) as T;
+}
+
+export async function postText(path: string, body: unknown, params: Query = {}): Promise<string> {
+  const res = await fetch(`${path}${qs(params)}`, { method: 'POST', headers: headers(true), body: JSON.stringify(body) });
+  if (!res.ok) return fail(res);
+  return res.text();
+}
+
+/** The first array in a response (tolerates `{ routes: [...] }`, `{ data: [...] }`, a bare array…). */
+export function firstArray<T>(body: unknown, preferred: string[] = []): T[] {
+  if (Array.isArray(body)) return body as T[];
+  if (body && typeof body === 'object') {
+    const o = body as Record<string, unknown>;
+    for (const k of preferred) if (Array.isArray(o[k])) return o[k] as T[];
+    for (const v of Object.values(o)) if (Array.isArray(v)) return v as T[];
+  }
+  return [];
+}
