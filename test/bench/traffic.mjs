@@ -1,0 +1,90 @@
+// Realistic Istio-ingress-shaped ALS traffic for benchmarks: pre-encoded StreamAccessLogsMessages.
+import { encodeStreamAccessLogsMessage } from '@gatescope/als';
+
+const ROUTES = [
+  ['productpage', 'outbound|9080||productpage.default.svc.cluster.local', '/productpage'],
+  ['reviews', 'outbound|9080||reviews.default.svc.cluster.local', '/api/v1/products/{n}/reviews'],
+  ['ratings', 'outbound|9080||ratings.default.svc.cluster.local', '/api/v1/products/{n}/ratings'],
+  ['frontend', 'outbound|80||frontend.default.svc.cluster.local', '/product/{id}'],
+  ['frontend', 'outbound|80||frontendv2.default.svc.cluster.local', '/product/{id}'],
+  ['cart', 'outbound|7070||cartservice.default.svc.cluster.local', '/hipstershop.CartService/GetCart'],
+  ['checkout', 'outbound|5050||checkoutservice.default.svc.cluster.local', '/cart/checkout'],
+  ['static', 'outbound|80||static.default.svc.cluster.local', '/static/js/main.{hash}.js'],
+];
+const AGENTS = [
+  'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0.0.0 Safari/537.36',
+  'Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1',
+  'grpc-go/1.64.0',
+  'curl/8.5.0',
+];
+const ids = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789';
+let n = 0;
+const rnd = (k) => Math.floor(Math.random() * k);
+const randomId = () => Array.from({ length: 10 }, () => ids[rnd(36)]).join('');
+
+export function entry(now = Date.now()) {
+  n++;
+  const [route, cluster, pathShape] = ROUTES[rnd(ROUTES.length)];
+  const path = pathShape.replace('{n}', String(rnd(500))).replace('{id}', randomId()).replace('{hash}', (n * 2654435761 % 2 ** 32).toString(16));
+  const failing = rnd(100) === 0;
+  const ms = Math.exp(Math.log(20) + 0.8 * (Math.random() + Math.random() + Math.random() - 1.5));
+  const start = now - rnd(5000);
+  return {
+    commonProperties: {
+      downstreamRemoteAddress: { socketAddress: { address: `10.${rnd(255)}.${rnd(255)}.${rnd(255)}`, portValue: 30000 + rnd(30000) } },
+      downstreamLocalAddress: { socketAddress: { address: '10.0.0.7', portValue: 8080 } },
+      upstreamRemoteAddress: failing ? undefined : { socketAddress: { address: `10.4.${rnd(8)}.${rnd(40)}`, portValue: 9080 } },
+      upstreamLocalAddress: failing ? undefined : { socketAddress: { address: '10.0.0.7', portValue: 40000 + rnd(20000) } },
+      upstreamCluster: failing ? '' : cluster,
+      routeName: route,
+      startTime: { seconds: Math.floor(start / 1000), nanos: (start % 1000) * 1e6 + rnd(1e6) },
+      timeToLastRxByte: { nanos: 200_000 + rnd(100_000) },
+      timeToFirstUpstreamTxByte: { nanos: 400_000 + rnd(100_000) },
+      timeToLastUpstreamTxByte: { nanos: 450_000 + rnd(100_000) },
+      timeToFirstUpstreamRxByte: { nanos: Math.floor(ms * 0.9e6) },
+      timeToLastUpstreamRxByte: { nanos: Math.floor(ms * 0.95e6) },
+      timeToFirstDownstreamTxByte: { nanos: Math.floor(ms * 0.92e6) },
+      timeToLastDownstreamTxByte: { nanos: Math.floor(ms * 1e6) },
+      duration: { nanos: Math.floor(ms * 1e6) },
+      responseFlags: failing ? { noHealthyUpstream: true } : undefined,
+      tlsProperties: { tlsVersion: 'TLSv1_3', tlsSniHostname: 'shop.example.com', tlsCipherSuite: 4865 },
+      upstreamRequestAttemptCount: 1,
+    },
+    protocolVersion: rnd(2) ? 'HTTP2' : 'HTTP11',
+    request: {
+      requestMethod: rnd(10) ? 'GET' : 'POST',
+      scheme: 'https',
+      authority: 'shop.example.com',
+      path,
+      userAgent: AGENTS[rnd(AGENTS.length)],
+      referer: 'https://shop.example.com/',
+      forwardedFor: '203.0.113.9',
+      requestId: `${n.toString(16).padStart(8, '0')}-9c1b-4d5e-8f90-2b7c9d8f5a11`,
+      requestHeadersBytes: 600 + rnd(200),
+      requestBodyBytes: rnd(10) ? 0 : 300,
+    },
+    response: {
+      responseCode: failing ? 503 : rnd(50) === 0 ? 404 : 200,
+      responseHeadersBytes: 250,
+      responseBodyBytes: 2000 + rnd(20000),
+      responseCodeDetails: failing ? 'no_healthy_upstream' : 'via_upstream',
+    },
+  };
+}
+
+export function identifier(i) {
+  return {
+    node: {
+      id: `router~10.0.0.${7 + i}~istio-ingressgateway-6b7c9d8f5-x2x4z.istio-system~istio-system.svc.cluster.local`,
+      cluster: 'istio-ingressgateway.istio-system',
+    },
+    logName: 'envoy.access_loggers.http_grpc',
+  };
+}
+
+/** `count` distinct pre-encoded messages of `perMessage` entries each (no identifier). */
+export function encodedMessages(count, perMessage) {
+  return Array.from({ length: count }, () => encodeStreamAccessLogsMessage({ httpLogs: { logEntry: Array.from({ length: perMessage }, () => entry()) } }));
+}
+export const firstMessage = (i, perMessage) =>
+  encodeStreamAccessLogsMessage({ identifier: identifier(i), httpLogs: { logEntry: Array.from({ length: perMessage }, () => entry()) } });
