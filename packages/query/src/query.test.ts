@@ -96,8 +96,8 @@ describe('SQL builders', () => {
 });
 
 describe('checkSqlPlan', () => {
-  const base = { database: 'gatescope', explainFormat: 'JSONEachRow' };
-  const select = ['SelectWithUnionQuery (children 2)', ' ExpressionList (children 1)', '  SelectQuery (children 2)', ' Identifier JSONEachRow'];
+  const base = { database: 'gatescope', explainFormat: 'JSONCompact' };
+  const select = ['SelectWithUnionQuery (children 2)', ' ExpressionList (children 1)', '  SelectQuery (children 2)', ' Identifier JSONCompact'];
   it('passes a plain select on the database', () => {
     expect(checkSqlPlan({ ...base, ast: select, tree: ['    TABLE id: 3, alias: __table1, table_name: gatescope.http_requests'] })).toEqual([]);
   });
@@ -105,7 +105,7 @@ describe('checkSqlPlan', () => {
     expect(checkSqlPlan({ ...base, ast: ['InsertQuery'], tree: [] })[0].code).toBe('ERR_SQL_NOT_SELECT');
     expect(checkSqlPlan({ ...base, ast: [...select, '   Set'], tree: [] })[0].code).toBe('ERR_SQL_SETTINGS');
     expect(checkSqlPlan({ ...base, ast: [...select, " Literal '/tmp/x'"], tree: [] })[0].code).toBe('ERR_SQL_OUTPUT');
-    expect(checkSqlPlan({ ...base, ast: select, tree: ['TABLE id: 11, alias: __table4, table_name: system.one'] })[0].message).toMatch(/system\.one/);
+    expect(checkSqlPlan({ ...base, ast: select, tree: ['TABLE id: 11, alias: __table4, table_name: system.tables'] })[0].message).toMatch(/system\.tables/);
     expect(checkSqlPlan({ ...base, ast: select, tree: ['TABLE_FUNCTION id: 3, alias: __table1, table_function_name: url'] })[0].message).toMatch(/url\(\)/);
     expect(checkSqlPlan({ ...base, ast: select, tree: ['TABLE_FUNCTION id: 3, alias: __table1, table_function_name: numbers'] })).toEqual([]);
     expect(checkSqlPlan({ ...base, ast: select, tree: ['FUNCTION id: 3, function_name: file, function_type: ordinary'] })[0].code).toBe('ERR_SQL_FUNCTION');

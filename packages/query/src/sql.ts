@@ -17,7 +17,8 @@ function ident(name: string): string {
 export const QUANTILE_LEVELS = [0.5, 0.9, 0.95, 0.99] as const;
 /** Must match the state type in migrations/0002_create_rollups.sql. */
 export const ROLLUP_QUANTILES = 'quantilesDDMerge(0.005, 0.5, 0.9, 0.95, 0.99)';
-const RAW_QUANTILES = 'quantilesExact(0.5, 0.9, 0.95, 0.99)';
+/** Exact, interpolated between neighbouring order statistics (the R-7 / numpy default definition). */
+const RAW_QUANTILES = 'quantilesExactInclusive(0.5, 0.9, 0.95, 0.99)';
 
 const FILTER_SQL: Record<keyof Filters, string> = {
   gateway: '(node_id IN {gateway:Array(String)} OR node_cluster IN {gateway:Array(String)})',
@@ -182,7 +183,7 @@ export function topQuery(database: string, source: Source, filters: Filters, opt
   return {
     query:
       `SELECT\n  toString(${col}) AS value,\n  count() AS requests,\n  countIf(status_class = '5xx') AS errors,\n` +
-      `  errors / requests AS error_rate,\n  quantileExact(0.5)(duration_ms) AS p50_ms,\n  quantileExact(0.99)(duration_ms) AS p99_ms,\n` +
+      `  errors / requests AS error_rate,\n  quantileExactInclusive(0.5)(duration_ms) AS p50_ms,\n  quantileExactInclusive(0.99)(duration_ms) AS p99_ms,\n` +
       `  requests / sum(requests) OVER () AS share\n` +
       `FROM ${from(database, source)}\nWHERE ${where.query}\nGROUP BY value\n` +
       `ORDER BY ${ident(opts.by)} DESC, requests DESC, value ASC\nLIMIT {limit:UInt32}`,

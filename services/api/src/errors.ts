@@ -1,0 +1,72 @@
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import { QueryParamError } from '@gatescope/query';
+
+/** An error the API answers with as `{ error: { code, message } }` and an HTTP status. */
+export class ApiError extends Error {
+  constructor(
+    readonly statusCode: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'ApiError';
+  }
+}
+
+export const errorSchema = {
+  type: 'object',
+  properties: {
+    error: {
+      type: 'object',
+      properties: { code: { type: 'string' }, message: { type: 'string' } },
+      required: ['code', 'message'],
+    },
+  },
+  required: ['error'],
+} as const;
+
+interface ClickHouseLikeError {
+  code?: string;
+  type?: string;
+  message: string;
+}
+
+const UNREACHABLE = new Set(['ECONNREFUSED', 'ECONNRESET', 'ENOTFOUND', 'ETIMEDOUT', 'EHOSTUNREACH', 'ERR_CLICKHOUSE_UNAVAILABLE']);
+
+/** The one error handler: every failure leaves as `{ error: { code, message } }` with a fitting status. */
+export function errorHandler(err: FastifyError | Error, request: FastifyRequest, reply: FastifyReply): void {
+  let status = 500;
+  let code = 'ERR_INTERNAL';
+  let message = 'Internal error: the details are in the server log (request id ' + request.id + ')';
+  const e = err as FastifyError & ClickHouseLikeError;
+  if (err instanceof ApiError) {
+    status = err.statusCode;
+    code = err.code;
+    message = err.message;
+  } else if (err instanceof QueryParamError) {
+    status = 400;
+    code = err.code;
+    message = err.message;
+  } else if (e.validation) {
+    status = 400;
+    code = 'ERR_BAD_REQUEST';
+    const v = e.validation[0] as { params?: { additionalProperty?: string }; instancePath?: string } | undefined;
+    message = v?.params?.additionalProperty
+      ? `Unknown parameter "${v.params.additionalProperty}": see /docs for the parameters this endpoint takes`
+      : `Invalid request: ${e.message}`;
+  } else if (e.statusCode === 429) {
+    status = 429;
+    code = 'ERR_RATE_LIMITED';
+    message = e.message;
+  } else if (typeof e.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) {
+    status = e.statusCode;
+    code = e.code?.startsWith('FST_') ? 'ERR_BAD_REQUEST' : (e.code ?? 'ERR_BAD_REQUEST');
+    message = e.message;
+  } else if (e.code && UNREACHABLE.has(e.code)) {
+    status = 503;
+    code = 'ERR_CLICKHOUSE_UNAVAILABLE';
+    message = `ClickHouse is not reachable (${e.message}): check CLICKHOUSE_URL and that the server is up`;
+  }
+  if (status >= 500) request.log.error({ err }, 'request failed');
+  void reply.status(status).send({ error: { code, message } });
+}
