@@ -104,8 +104,11 @@ const envSchema = z.object({
     .string()
     .regex(/^[A-Za-z_][A-Za-z0-9_.-]*$/, 'CLICKHOUSE_CLUSTER must be a plain cluster name')
     .optional(),
-  GATESCOPE_RETENTION_DAYS: positiveInt('GATESCOPE_RETENTION_DAYS', 14),
-  GATESCOPE_ROLLUP_RETENTION_DAYS: positiveInt('GATESCOPE_ROLLUP_RETENTION_DAYS', 400),
+  // ClickHouse DateTime ends in 2106: keep TTL arithmetic well inside it.
+  GATESCOPE_RETENTION_DAYS: positiveInt('GATESCOPE_RETENTION_DAYS', 14).pipe(z.number().max(3650, 'GATESCOPE_RETENTION_DAYS must be at most 3650 (10 years)')),
+  GATESCOPE_ROLLUP_RETENTION_DAYS: positiveInt('GATESCOPE_ROLLUP_RETENTION_DAYS', 400).pipe(
+    z.number().max(3650, 'GATESCOPE_ROLLUP_RETENTION_DAYS must be at most 3650 (10 years)'),
+  ),
   GATESCOPE_BATCH_MAX_ROWS: positiveInt('GATESCOPE_BATCH_MAX_ROWS', 10_000),
   GATESCOPE_BATCH_MAX_DELAY_MS: positiveInt('GATESCOPE_BATCH_MAX_DELAY_MS', 1_000),
   GATESCOPE_MAX_PENDING_ROWS: positiveInt('GATESCOPE_MAX_PENDING_ROWS', 200_000),

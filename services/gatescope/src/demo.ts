@@ -1,10 +1,17 @@
 #!/usr/bin/env node
+// `npm run demo`: the all-in-one gatescope plus a generator streaming realistic ALS traffic to it over real gRPC.
 import { startDemoTraffic } from '@gatescope/demo-traffic';
-import { main } from './main.js';
+import { runService } from '@gatescope/runtime';
+import { startGatescope } from './gatescope.js';
 
-// The all-in-one gatescope plus a generator streaming realistic ALS traffic to it over real gRPC.
-await main(async (gs) => {
+await runService('gatescope-demo', async (config, logger) => {
+  const gs = await startGatescope(config, logger);
   const demo = startDemoTraffic({ target: `127.0.0.1:${gs.alsPort}`, rps: Number(process.env.GATESCOPE_DEMO_RPS ?? 200) });
-  console.log(`demo traffic is streaming to 127.0.0.1:${gs.alsPort}; open http://127.0.0.1:${gs.httpPort}/`);
-  return async () => demo.stop();
+  logger.info(`demo traffic is streaming to 127.0.0.1:${gs.alsPort}; open http://${config.host}:${gs.httpPort}/`);
+  return {
+    async close() {
+      await demo.stop();
+      await gs.close();
+    },
+  };
 });

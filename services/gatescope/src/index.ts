@@ -1,2 +1,2 @@
-export { startGatescope, openStorage } from './gatescope.js';
+export { startGatescope } from './gatescope.js';
 export type { Gatescope } from './gatescope.js';

@@ -1,0 +1,3 @@
+export { runService, type Running } from './run.js';
+export { openStorage } from './storage.js';
+export { startTelemetry } from './telemetry.js';
