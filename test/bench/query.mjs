@@ -58,23 +58,40 @@ try {
   for (let offset = 0; offset < TOTAL; offset += CHUNK) {
     await ch.client.command({
       query: GENERATE,
-      query_params: { start_ms: start, span_ms: 24 * H, total: TOTAL, offset, count: Math.min(CHUNK, TOTAL - offset), routes: ROUTES },
+      query_params: {
+        start_ms: start,
+        span_ms: 24 * H,
+        total: TOTAL,
+        offset,
+        count: Math.min(CHUNK, TOTAL - offset),
+        routes: ROUTES,
+      },
     });
   }
   const genS = (performance.now() - t0) / 1000;
-  console.log(`generated ${TOTAL.toLocaleString('en')} rows over 24 h (${ROUTES} routes) in ${genS.toFixed(1)} s (${Math.round(TOTAL / genS).toLocaleString('en')} rows/s incl. rollup views)`);
+  console.log(
+    `generated ${TOTAL.toLocaleString('en')} rows over 24 h (${ROUTES} routes) in ${genS.toFixed(1)} s (${Math.round(TOTAL / genS).toLocaleString('en')} rows/s incl. rollup views)`,
+  );
   const counts = await (
     await ch.client.query({
       query: `SELECT table, sum(rows) AS rows FROM system.parts WHERE database = 'gatescope' AND active AND table IN ('http_routes_1m', 'http_routes_1h', 'http_requests_1m', 'http_requests_1h') GROUP BY table ORDER BY table`,
       format: 'JSONEachRow',
     })
   ).json();
-  console.log('rollup rows:', counts.map((c) => `${c.table}=${Number(c.rows).toLocaleString('en')}`).join(', '));
+  console.log(
+    'rollup rows:',
+    counts.map((c) => `${c.table}=${Number(c.rows).toLocaleString('en')}`).join(', '),
+  );
 
   const config = {
-    dataDir: dir, host: '127.0.0.1', httpPort: 0, alsPort: 0, logLevel: 'silent',
+    dataDir: dir,
+    host: '127.0.0.1',
+    httpPort: 0,
+    alsPort: 0,
+    logLevel: 'silent',
     clickhouse: { username: 'default', password: '', database: 'gatescope' },
-    retentionDays: 30, rollupRetentionDays: 400,
+    retentionDays: 30,
+    rollupRetentionDays: 400,
     ingest: { batchMaxRows: 1, batchMaxDelayMs: 1, maxPendingRows: 1, maxMessageBytes: 1, decoderWorkers: 0 },
     pathTemplates: { maxTemplatesPerRoute: 1 },
     auth: { tokens: [], allowUnauthenticated: false, rateLimitPerMinute: 1_000_000 },
@@ -100,7 +117,11 @@ try {
   }
 
   const rows = [];
-  for (const [range, step] of [['15m', '1m'], ['1h', '1m'], ['24h', '1h']]) {
+  for (const [range, step] of [
+    ['15m', '1m'],
+    ['1h', '1m'],
+    ['24h', '1h'],
+  ]) {
     for (const [endpoint, query] of [
       ['/api/v1/routes', `range=${range}`],
       ['/api/v1/timeseries', `range=${range}&step=${step}&metrics=rps,error_rate,p50_ms,p99_ms`],
@@ -122,7 +143,9 @@ try {
   const pad = (s, n) => String(s).padEnd(n);
   const lpad = (s, n) => String(s).padStart(n);
   console.log(`\nmedian of ${RUNS} calls through app.inject (ms)`);
-  console.log(`${pad('call', 16)}${lpad('rollup', 9)}  ${pad('(table)', 18)}${lpad('raw', 9)}${lpad('raw/rollup', 12)}${lpad('auto', 9)}  auto source`);
+  console.log(
+    `${pad('call', 16)}${lpad('rollup', 9)}  ${pad('(table)', 18)}${lpad('raw', 9)}${lpad('raw/rollup', 12)}${lpad('auto', 9)}  auto source`,
+  );
   for (const r of rows) {
     console.log(
       `${pad(r.call, 16)}${lpad(r.rollupMs.toFixed(1), 9)}  ${pad(r.rollupTable, 18)}${lpad(r.rawMs.toFixed(1), 9)}${lpad(r.ratio.toFixed(1) + 'x', 12)}${lpad(r.autoMs.toFixed(1), 9)}  ${r.autoTable}`,
@@ -130,7 +153,9 @@ try {
   }
   const day = rows.filter((r) => r.call.endsWith('24h'));
   const ok = day.every((r) => r.ratio >= 10 && r.rollupMs < 50);
-  console.log(`\ntarget (every 24 h call >= 10x faster from rollups and < 50 ms median): ${ok ? 'met' : 'NOT met'}`);
+  console.log(
+    `\ntarget (every 24 h call >= 10x faster from rollups and < 50 ms median): ${ok ? 'met' : 'NOT met'}`,
+  );
 } finally {
   await app?.close();
   await ch.close();

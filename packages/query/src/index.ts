@@ -15,7 +15,16 @@ export {
   MAX_RANGE_MS,
 } from './params.js';
 export type { RawParams, TimeRange, Filters, StatusClass } from './params.js';
-export { planSource, autoStep, filterDimensions, SOURCE_MODES, NICE_STEPS_S, MAX_POINTS_HARD, HOURLY_FROM_MS, MINUTELY_FROM_MS } from './plan.js';
+export {
+  planSource,
+  autoStep,
+  filterDimensions,
+  SOURCE_MODES,
+  NICE_STEPS_S,
+  MAX_POINTS_HARD,
+  HOURLY_FROM_MS,
+  MINUTELY_FROM_MS,
+} from './plan.js';
 export type { Source, SourceKind, SourceMode, Dimension, PlanInput } from './plan.js';
 export {
   summaryQuery,

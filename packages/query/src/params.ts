@@ -34,7 +34,13 @@ export const FILTER_NAMES = [
   'path_template',
 ] as const satisfies readonly (keyof Filters)[];
 
-const DURATION_UNITS: Record<string, number> = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 };
+const DURATION_UNITS: Record<string, number> = {
+  s: 1_000,
+  m: 60_000,
+  h: 3_600_000,
+  d: 86_400_000,
+  w: 604_800_000,
+};
 export const DEFAULT_RANGE_MS = 15 * 60_000;
 export const MAX_RANGE_MS = 400 * 86_400_000;
 
@@ -67,7 +73,8 @@ function single(params: RawParams, name: string): string | undefined {
   const v = params[name];
   if (v === undefined || v === null || v === '') return undefined;
   if (Array.isArray(v)) {
-    if (v.length !== 1) throw new QueryParamError('ERR_QUERY_BAD_PARAM', name, `${name} may be given only once`);
+    if (v.length !== 1)
+      throw new QueryParamError('ERR_QUERY_BAD_PARAM', name, `${name} may be given only once`);
     return String(v[0]);
   }
   return String(v);
@@ -77,9 +84,15 @@ function list(params: RawParams, name: string): string[] | undefined {
   const v = params[name];
   if (v === undefined || v === null || v === '') return undefined;
   const values = (Array.isArray(v) ? v : [v]).map(String).filter((s) => s !== '');
-  if (values.length > 100) throw new QueryParamError('ERR_QUERY_BAD_PARAM', name, `${name}: at most 100 values`);
+  if (values.length > 100)
+    throw new QueryParamError('ERR_QUERY_BAD_PARAM', name, `${name}: at most 100 values`);
   for (const s of values) {
-    if (s.length > 2048) throw new QueryParamError('ERR_QUERY_BAD_PARAM', name, `${name}: values are limited to 2048 characters`);
+    if (s.length > 2048)
+      throw new QueryParamError(
+        'ERR_QUERY_BAD_PARAM',
+        name,
+        `${name}: values are limited to 2048 characters`,
+      );
   }
   return values.length ? values : undefined;
 }
@@ -90,23 +103,39 @@ export function parseTimeRange(params: RawParams, now: number): TimeRange {
   const toText = single(params, 'to');
   const rangeText = single(params, 'range');
   if (fromText !== undefined && rangeText !== undefined) {
-    throw new QueryParamError('ERR_QUERY_BAD_RANGE', 'range', 'Give either from (with an optional to) or range, not both');
+    throw new QueryParamError(
+      'ERR_QUERY_BAD_RANGE',
+      'range',
+      'Give either from (with an optional to) or range, not both',
+    );
   }
   let rangeMs = DEFAULT_RANGE_MS;
   if (rangeText !== undefined) {
     const d = parseDuration(rangeText);
     if (d === undefined) {
-      throw new QueryParamError('ERR_QUERY_BAD_RANGE', 'range', `range="${rangeText}" is not a duration: use a number and a unit s, m, h, d or w (5m, 1h, 7d)`);
+      throw new QueryParamError(
+        'ERR_QUERY_BAD_RANGE',
+        'range',
+        `range="${rangeText}" is not a duration: use a number and a unit s, m, h, d or w (5m, 1h, 7d)`,
+      );
     }
     rangeMs = d;
   }
   const to = toText !== undefined ? parseInstant(toText, 'to') : now;
   const from = fromText !== undefined ? parseInstant(fromText, 'from') : to - rangeMs;
   if (from >= to) {
-    throw new QueryParamError('ERR_QUERY_BAD_RANGE', 'from', `from (${new Date(from).toISOString()}) must be before to (${new Date(to).toISOString()})`);
+    throw new QueryParamError(
+      'ERR_QUERY_BAD_RANGE',
+      'from',
+      `from (${new Date(from).toISOString()}) must be before to (${new Date(to).toISOString()})`,
+    );
   }
   if (to - from > MAX_RANGE_MS) {
-    throw new QueryParamError('ERR_QUERY_BAD_RANGE', 'range', 'The time range is limited to 400 days: narrow from/to or range');
+    throw new QueryParamError(
+      'ERR_QUERY_BAD_RANGE',
+      'range',
+      'The time range is limited to 400 days: narrow from/to or range',
+    );
   }
   return { from, to };
 }
@@ -119,7 +148,11 @@ export function parseFilters(params: RawParams): Filters {
     if (name === 'status_class') {
       const bad = values.filter((v) => !(STATUS_CLASSES as readonly string[]).includes(v));
       if (bad.length) {
-        throw new QueryParamError('ERR_QUERY_BAD_PARAM', name, `status_class="${bad[0]}" is not one of ${STATUS_CLASSES.join(', ')}`);
+        throw new QueryParamError(
+          'ERR_QUERY_BAD_PARAM',
+          name,
+          `status_class="${bad[0]}" is not one of ${STATUS_CLASSES.join(', ')}`,
+        );
       }
       filters.status_class = values as StatusClass[];
     } else if (name === 'method') {
@@ -132,22 +165,41 @@ export function parseFilters(params: RawParams): Filters {
 }
 
 /** An integer parameter within bounds, or the default. */
-export function parseIntParam(params: RawParams, name: string, dflt: number, min: number, max: number): number {
+export function parseIntParam(
+  params: RawParams,
+  name: string,
+  dflt: number,
+  min: number,
+  max: number,
+): number {
   const text = single(params, name);
   if (text === undefined) return dflt;
   const n = Number(text);
   if (!/^\d+$/.test(text.trim()) || !Number.isSafeInteger(n) || n < min || n > max) {
-    throw new QueryParamError('ERR_QUERY_BAD_PARAM', name, `${name}="${text}" must be an integer from ${min} to ${max}`);
+    throw new QueryParamError(
+      'ERR_QUERY_BAD_PARAM',
+      name,
+      `${name}="${text}" must be an integer from ${min} to ${max}`,
+    );
   }
   return n;
 }
 
 /** One of a fixed list of words, or the default. */
-export function parseEnumParam<T extends string>(params: RawParams, name: string, allowed: readonly T[], dflt: T): T {
+export function parseEnumParam<T extends string>(
+  params: RawParams,
+  name: string,
+  allowed: readonly T[],
+  dflt: T,
+): T {
   const text = single(params, name);
   if (text === undefined) return dflt;
   if (!(allowed as readonly string[]).includes(text)) {
-    throw new QueryParamError('ERR_QUERY_BAD_PARAM', name, `${name}="${text}" is not one of ${allowed.join(', ')}`);
+    throw new QueryParamError(
+      'ERR_QUERY_BAD_PARAM',
+      name,
+      `${name}="${text}" is not one of ${allowed.join(', ')}`,
+    );
   }
   return text as T;
 }
@@ -156,7 +208,8 @@ export function parseNumberParam(params: RawParams, name: string): number | unde
   const text = single(params, name);
   if (text === undefined) return undefined;
   const n = Number(text);
-  if (!Number.isFinite(n) || n < 0) throw new QueryParamError('ERR_QUERY_BAD_PARAM', name, `${name}="${text}" must be a non-negative number`);
+  if (!Number.isFinite(n) || n < 0)
+    throw new QueryParamError('ERR_QUERY_BAD_PARAM', name, `${name}="${text}" must be a non-negative number`);
   return n;
 }
 

@@ -26,7 +26,15 @@ export type Dimension =
   | 'raw_only';
 
 const LEAN_DIMENSIONS = new Set<Dimension>(['route', 'upstream_cluster']);
-const FULL_DIMENSIONS = new Set<Dimension>([...LEAN_DIMENSIONS, 'gateway', 'authority', 'method', 'status_class', 'response_flag', 'response_code']);
+const FULL_DIMENSIONS = new Set<Dimension>([
+  ...LEAN_DIMENSIONS,
+  'gateway',
+  'authority',
+  'method',
+  'status_class',
+  'response_flag',
+  'response_code',
+]);
 
 export interface Source {
   kind: SourceKind;
@@ -62,7 +70,13 @@ export function planSource(input: PlanInput): Source {
   const { range, mode = 'auto' } = input;
   const dims = new Set<Dimension>([...filterDimensions(input.filters), ...(input.groupBy ?? [])]);
   const rollupable = [...dims].every((d) => FULL_DIMENSIONS.has(d));
-  const raw: Source = { kind: 'raw', granularity_s: 0, table: 'http_requests', from: range.from, to: range.to };
+  const raw: Source = {
+    kind: 'raw',
+    granularity_s: 0,
+    table: 'http_requests',
+    from: range.from,
+    to: range.to,
+  };
   if (mode === 'raw') return raw;
   if (!rollupable) {
     if (mode === 'rollup') {
@@ -81,7 +95,11 @@ export function planSource(input: PlanInput): Source {
   if (mode === 'rollup') {
     granularity = ROLLUP_GRANULARITIES_S.find((g) => fits(g) && (span >= HOURLY_FROM_MS || g === 60));
     if (granularity === undefined) {
-      throw new QueryParamError('ERR_QUERY_NO_ROLLUP', 'step', 'source=rollup needs a step that is a whole number of minutes');
+      throw new QueryParamError(
+        'ERR_QUERY_NO_ROLLUP',
+        'step',
+        'source=rollup needs a step that is a whole number of minutes',
+      );
     }
   } else {
     if (span >= HOURLY_FROM_MS && fits(3600)) granularity = 3600;
@@ -100,7 +118,9 @@ export function planSource(input: PlanInput): Source {
   };
 }
 
-export const NICE_STEPS_S = [10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400] as const;
+export const NICE_STEPS_S = [
+  10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400,
+] as const;
 export const MAX_POINTS = 100;
 export const MAX_POINTS_HARD = 11_000;
 

@@ -24,21 +24,41 @@ describe('parseTimeRange', () => {
   });
   it('accepts range, RFC 3339 and epoch ms', () => {
     expect(parseTimeRange({ range: '7d' }, NOW)).toEqual({ from: NOW - 7 * 24 * H, to: NOW });
-    expect(parseTimeRange({ from: '2024-05-01T10:00:00Z', to: '1714564800000' }, NOW)).toEqual({ from: Date.parse('2024-05-01T10:00:00Z'), to: 1714564800000 });
-    expect(parseTimeRange({ range: '1h', to: '2024-05-01T10:00:00+02:00' }, NOW)).toEqual({ from: Date.parse('2024-05-01T07:00:00Z'), to: Date.parse('2024-05-01T08:00:00Z') });
+    expect(parseTimeRange({ from: '2024-05-01T10:00:00Z', to: '1714564800000' }, NOW)).toEqual({
+      from: Date.parse('2024-05-01T10:00:00Z'),
+      to: 1714564800000,
+    });
+    expect(parseTimeRange({ range: '1h', to: '2024-05-01T10:00:00+02:00' }, NOW)).toEqual({
+      from: Date.parse('2024-05-01T07:00:00Z'),
+      to: Date.parse('2024-05-01T08:00:00Z'),
+    });
   });
   it('names the bad parameter', () => {
-    expect(paramError(() => parseTimeRange({ range: '5 minutes' }, NOW))).toMatchObject({ param: 'range', code: 'ERR_QUERY_BAD_RANGE' });
-    expect(paramError(() => parseTimeRange({ from: 'yesterday' }, NOW))).toMatchObject({ param: 'from', code: 'ERR_QUERY_BAD_TIME' });
+    expect(paramError(() => parseTimeRange({ range: '5 minutes' }, NOW))).toMatchObject({
+      param: 'range',
+      code: 'ERR_QUERY_BAD_RANGE',
+    });
+    expect(paramError(() => parseTimeRange({ from: 'yesterday' }, NOW))).toMatchObject({
+      param: 'from',
+      code: 'ERR_QUERY_BAD_TIME',
+    });
     expect(paramError(() => parseTimeRange({ from: '2024-05-01T10:00:00' }, NOW)).message).toMatch(/zone/);
-    expect(paramError(() => parseTimeRange({ from: String(NOW), to: String(NOW - 1) }, NOW))).toMatchObject({ param: 'from' });
-    expect(paramError(() => parseTimeRange({ from: String(NOW - H), range: '1h' }, NOW)).message).toMatch(/not both/);
+    expect(paramError(() => parseTimeRange({ from: String(NOW), to: String(NOW - 1) }, NOW))).toMatchObject({
+      param: 'from',
+    });
+    expect(paramError(() => parseTimeRange({ from: String(NOW - H), range: '1h' }, NOW)).message).toMatch(
+      /not both/,
+    );
   });
 });
 
 describe('parseFilters', () => {
   it('keeps repeated values and validates status classes', () => {
-    expect(parseFilters({ route: ['a', 'b'], method: 'get', status_class: '5xx' })).toEqual({ route: ['a', 'b'], method: ['GET'], status_class: ['5xx'] });
+    expect(parseFilters({ route: ['a', 'b'], method: 'get', status_class: '5xx' })).toEqual({
+      route: ['a', 'b'],
+      method: ['GET'],
+      status_class: ['5xx'],
+    });
     expect(paramError(() => parseFilters({ status_class: '6xx' }))).toMatchObject({ param: 'status_class' });
   });
 });
@@ -52,13 +72,25 @@ describe('planSource', () => {
     expect(m.from % 60_000).toBe(0);
     expect(m.to).toBeGreaterThanOrEqual(NOW);
     const h = planSource({ range: range(24 * H), filters: { route: ['r'] } });
-    expect(h).toMatchObject({ table: 'http_routes_1h', from: Math.floor((NOW - 24 * H) / H) * H, to: Math.ceil(NOW / H) * H });
+    expect(h).toMatchObject({
+      table: 'http_routes_1h',
+      from: Math.floor((NOW - 24 * H) / H) * H,
+      to: Math.ceil(NOW / H) * H,
+    });
   });
   it('uses the full-dimension rollup for other filters and raw rows for path templates', () => {
-    expect(planSource({ range: range(24 * H), filters: { status_class: ['5xx'] } }).table).toBe('http_requests_1h');
-    expect(planSource({ range: range(24 * H), filters: {}, groupBy: ['authority'] }).table).toBe('http_requests_1h');
+    expect(planSource({ range: range(24 * H), filters: { status_class: ['5xx'] } }).table).toBe(
+      'http_requests_1h',
+    );
+    expect(planSource({ range: range(24 * H), filters: {}, groupBy: ['authority'] }).table).toBe(
+      'http_requests_1h',
+    );
     expect(planSource({ range: range(24 * H), filters: { path_template: ['/x'] } }).kind).toBe('raw');
-    expect(paramError(() => planSource({ range: range(24 * H), filters: { path_template: ['/x'] }, mode: 'rollup' })).code).toBe('ERR_QUERY_NO_ROLLUP');
+    expect(
+      paramError(() =>
+        planSource({ range: range(24 * H), filters: { path_template: ['/x'] }, mode: 'rollup' }),
+      ).code,
+    ).toBe('ERR_QUERY_NO_ROLLUP');
   });
   it('honours source=raw and needs a step the rollup divides', () => {
     expect(planSource({ range: range(24 * H), filters: {}, mode: 'raw' }).kind).toBe('raw');
@@ -97,17 +129,54 @@ describe('SQL builders', () => {
 
 describe('checkSqlPlan', () => {
   const base = { database: 'gatescope', explainFormat: 'JSONCompact' };
-  const select = ['SelectWithUnionQuery (children 2)', ' ExpressionList (children 1)', '  SelectQuery (children 2)', ' Identifier JSONCompact'];
+  const select = [
+    'SelectWithUnionQuery (children 2)',
+    ' ExpressionList (children 1)',
+    '  SelectQuery (children 2)',
+    ' Identifier JSONCompact',
+  ];
   it('passes a plain select on the database', () => {
-    expect(checkSqlPlan({ ...base, ast: select, tree: ['    TABLE id: 3, alias: __table1, table_name: gatescope.http_requests'] })).toEqual([]);
+    expect(
+      checkSqlPlan({
+        ...base,
+        ast: select,
+        tree: ['    TABLE id: 3, alias: __table1, table_name: gatescope.http_requests'],
+      }),
+    ).toEqual([]);
   });
   it('refuses other statements, SETTINGS, OUTFILE, other databases and file/network functions', () => {
     expect(checkSqlPlan({ ...base, ast: ['InsertQuery'], tree: [] })[0].code).toBe('ERR_SQL_NOT_SELECT');
     expect(checkSqlPlan({ ...base, ast: [...select, '   Set'], tree: [] })[0].code).toBe('ERR_SQL_SETTINGS');
-    expect(checkSqlPlan({ ...base, ast: [...select, " Literal '/tmp/x'"], tree: [] })[0].code).toBe('ERR_SQL_OUTPUT');
-    expect(checkSqlPlan({ ...base, ast: select, tree: ['TABLE id: 11, alias: __table4, table_name: system.tables'] })[0].message).toMatch(/system\.tables/);
-    expect(checkSqlPlan({ ...base, ast: select, tree: ['TABLE_FUNCTION id: 3, alias: __table1, table_function_name: url'] })[0].message).toMatch(/url\(\)/);
-    expect(checkSqlPlan({ ...base, ast: select, tree: ['TABLE_FUNCTION id: 3, alias: __table1, table_function_name: numbers'] })).toEqual([]);
-    expect(checkSqlPlan({ ...base, ast: select, tree: ['FUNCTION id: 3, function_name: file, function_type: ordinary'] })[0].code).toBe('ERR_SQL_FUNCTION');
+    expect(checkSqlPlan({ ...base, ast: [...select, " Literal '/tmp/x'"], tree: [] })[0].code).toBe(
+      'ERR_SQL_OUTPUT',
+    );
+    expect(
+      checkSqlPlan({
+        ...base,
+        ast: select,
+        tree: ['TABLE id: 11, alias: __table4, table_name: system.tables'],
+      })[0].message,
+    ).toMatch(/system\.tables/);
+    expect(
+      checkSqlPlan({
+        ...base,
+        ast: select,
+        tree: ['TABLE_FUNCTION id: 3, alias: __table1, table_function_name: url'],
+      })[0].message,
+    ).toMatch(/url\(\)/);
+    expect(
+      checkSqlPlan({
+        ...base,
+        ast: select,
+        tree: ['TABLE_FUNCTION id: 3, alias: __table1, table_function_name: numbers'],
+      }),
+    ).toEqual([]);
+    expect(
+      checkSqlPlan({
+        ...base,
+        ast: select,
+        tree: ['FUNCTION id: 3, function_name: file, function_type: ordinary'],
+      })[0].code,
+    ).toBe('ERR_SQL_FUNCTION');
   });
 });

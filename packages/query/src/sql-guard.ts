@@ -5,19 +5,95 @@
  * ClickHouse settings; this adds what `readonly` does not cover.
  */
 export interface SqlViolation {
-  code: 'ERR_SQL_NOT_SELECT' | 'ERR_SQL_SETTINGS' | 'ERR_SQL_OUTPUT' | 'ERR_SQL_DATABASE' | 'ERR_SQL_FUNCTION';
+  code:
+    'ERR_SQL_NOT_SELECT' | 'ERR_SQL_SETTINGS' | 'ERR_SQL_OUTPUT' | 'ERR_SQL_DATABASE' | 'ERR_SQL_FUNCTION';
   message: string;
 }
 
 /** Table functions that only generate data. Everything else (file, url, s3, remote, mysql, …) is refused. */
-export const SAFE_TABLE_FUNCTIONS = new Set(['numbers', 'numbers_mt', 'zeros', 'zeros_mt', 'values', 'generate_series', 'generateSeries', 'view']);
+export const SAFE_TABLE_FUNCTIONS = new Set([
+  'numbers',
+  'numbers_mt',
+  'zeros',
+  'zeros_mt',
+  'values',
+  'generate_series',
+  'generateSeries',
+  'view',
+]);
 /** Ordinary functions that reach outside the query's tables. */
-export const FORBIDDEN_FUNCTIONS = new Set(['file', 'url', 's3', 'hdfs', 'remote', 'remoteSecure', 'mysql', 'postgresql', 'executable', 'input', 'jdbc', 'odbc', 'getSetting', 'getMacro', 'filesystemAvailable', 'filesystemCapacity', 'filesystemUnreserved']);
+export const FORBIDDEN_FUNCTIONS = new Set([
+  'file',
+  'url',
+  's3',
+  'hdfs',
+  'remote',
+  'remoteSecure',
+  'mysql',
+  'postgresql',
+  'executable',
+  'input',
+  'jdbc',
+  'odbc',
+  'getSetting',
+  'getMacro',
+  'filesystemAvailable',
+  'filesystemCapacity',
+  'filesystemUnreserved',
+]);
 const FORBIDDEN_PREFIXES = ['dictGet', 'dictHas', 'dictIsIn', 'joinGet'];
 /** Table functions that reach files, the network or other databases, refused already from the AST. */
-const EXTERNAL_TABLE_FUNCTIONS = new Set(['file', 'fileCluster', 'url', 'urlCluster', 's3', 's3Cluster', 'gcs', 'oss', 'cosn', 'azureBlobStorage', 'azureBlobStorageCluster', 'hdfs', 'hdfsCluster', 'remote', 'remoteSecure', 'cluster', 'clusterAllReplicas', 'mysql', 'postgresql', 'mongodb', 'redis', 'sqlite', 'jdbc', 'odbc', 'executable', 'input', 'merge', 'dictionary', 'loop', 'iceberg', 'icebergS3', 'deltaLake', 'hudi', 'format', 'python', 'arrowFlight', 'ytsaurus', 'paimon', 'timeSeriesData', 'timeSeriesTags', 'timeSeriesMetrics', 'mergeTreeIndex', 'mergeTreeProjection', 'fuzzJSON', 'fuzzQuery']);
+const EXTERNAL_TABLE_FUNCTIONS = new Set([
+  'file',
+  'fileCluster',
+  'url',
+  'urlCluster',
+  's3',
+  's3Cluster',
+  'gcs',
+  'oss',
+  'cosn',
+  'azureBlobStorage',
+  'azureBlobStorageCluster',
+  'hdfs',
+  'hdfsCluster',
+  'remote',
+  'remoteSecure',
+  'cluster',
+  'clusterAllReplicas',
+  'mysql',
+  'postgresql',
+  'mongodb',
+  'redis',
+  'sqlite',
+  'jdbc',
+  'odbc',
+  'executable',
+  'input',
+  'merge',
+  'dictionary',
+  'loop',
+  'iceberg',
+  'icebergS3',
+  'deltaLake',
+  'hudi',
+  'format',
+  'python',
+  'arrowFlight',
+  'ytsaurus',
+  'paimon',
+  'timeSeriesData',
+  'timeSeriesTags',
+  'timeSeriesMetrics',
+  'mergeTreeIndex',
+  'mergeTreeProjection',
+  'fuzzJSON',
+  'fuzzQuery',
+]);
 const isForbiddenFunction = (name: string) =>
-  FORBIDDEN_FUNCTIONS.has(name) || EXTERNAL_TABLE_FUNCTIONS.has(name) || FORBIDDEN_PREFIXES.some((p) => name.startsWith(p));
+  FORBIDDEN_FUNCTIONS.has(name) ||
+  EXTERNAL_TABLE_FUNCTIONS.has(name) ||
+  FORBIDDEN_PREFIXES.some((p) => name.startsWith(p));
 
 function checkTableName(name: string, database: string): SqlViolation | undefined {
   const dot = name.indexOf('.');
@@ -30,21 +106,33 @@ function checkTableName(name: string, database: string): SqlViolation | undefine
   };
 }
 
-export function checkSqlPlan(input: { ast: string[]; tree: string[]; database: string; explainFormat: string }): SqlViolation[] {
+export function checkSqlPlan(input: {
+  ast: string[];
+  tree: string[];
+  database: string;
+  explainFormat: string;
+}): SqlViolation[] {
   const out: SqlViolation[] = [];
   const add = (v: SqlViolation) => {
     if (!out.some((o) => o.message === v.message)) out.push(v);
   };
   const root = input.ast[0]?.trim() ?? '';
   if (!/^(SelectWithUnionQuery|SelectIntersectExceptQuery)\b/.test(root)) {
-    add({ code: 'ERR_SQL_NOT_SELECT', message: `Only SELECT queries are allowed (this is a ${root.split(' ')[0] || 'empty'} statement)` });
+    add({
+      code: 'ERR_SQL_NOT_SELECT',
+      message: `Only SELECT queries are allowed (this is a ${root.split(' ')[0] || 'empty'} statement)`,
+    });
     return out;
   }
   for (const line of input.ast.slice(1)) {
     const depth = line.length - line.trimStart().length;
     const node = line.trim();
     if (depth === 1 && !node.startsWith('ExpressionList') && node !== `Identifier ${input.explainFormat}`) {
-      add({ code: 'ERR_SQL_OUTPUT', message: 'INTO OUTFILE and FORMAT clauses are not allowed: the API chooses the format (format=json or format=csv)' });
+      add({
+        code: 'ERR_SQL_OUTPUT',
+        message:
+          'INTO OUTFILE and FORMAT clauses are not allowed: the API chooses the format (format=json or format=csv)',
+      });
     }
     const astTable = /^TableIdentifier ([^\s]+)/.exec(node);
     if (astTable && astTable[1].includes('.')) {
@@ -53,10 +141,17 @@ export function checkSqlPlan(input: { ast: string[]; tree: string[]; database: s
     }
     const astFn = /^Function ([^\s]+)/.exec(node);
     if (astFn && isForbiddenFunction(astFn[1])) {
-      add({ code: 'ERR_SQL_FUNCTION', message: `Function ${astFn[1]}() is not allowed: it reads files, the network or other databases` });
+      add({
+        code: 'ERR_SQL_FUNCTION',
+        message: `Function ${astFn[1]}() is not allowed: it reads files, the network or other databases`,
+      });
     }
     if (node === 'Set' || node.startsWith('Set ')) {
-      add({ code: 'ERR_SQL_SETTINGS', message: 'SETTINGS clauses are not allowed: gatescope fixes the limits (read-only, time, rows, memory)' });
+      add({
+        code: 'ERR_SQL_SETTINGS',
+        message:
+          'SETTINGS clauses are not allowed: gatescope fixes the limits (read-only, time, rows, memory)',
+      });
     }
   }
   for (const line of input.tree) {
@@ -78,7 +173,10 @@ export function checkSqlPlan(input: { ast: string[]; tree: string[]; database: s
     }
     const fn = /\bFUNCTION id: \d+.*?\bfunction_name: ([^\s,]+)/.exec(line);
     if (fn && isForbiddenFunction(fn[1])) {
-      add({ code: 'ERR_SQL_FUNCTION', message: `Function ${fn[1]}() is not allowed: it reads files, the network or other databases` });
+      add({
+        code: 'ERR_SQL_FUNCTION',
+        message: `Function ${fn[1]}() is not allowed: it reads files, the network or other databases`,
+      });
     }
   }
   return out;

@@ -52,7 +52,10 @@ export function timeColumn(source: Source): string {
 /** The WHERE clause for the source's time range and the filters. */
 export function whereClause(source: Source, filters: Filters, extra: string[] = []): BuiltQuery {
   const t = timeColumn(source);
-  const parts = [`${t} >= fromUnixTimestamp64Milli({from_ms:Int64}, 'UTC')`, `${t} < fromUnixTimestamp64Milli({to_ms:Int64}, 'UTC')`];
+  const parts = [
+    `${t} >= fromUnixTimestamp64Milli({from_ms:Int64}, 'UTC')`,
+    `${t} < fromUnixTimestamp64Milli({to_ms:Int64}, 'UTC')`,
+  ];
   const params: Record<string, unknown> = { from_ms: source.from, to_ms: source.to };
   for (const [name, values] of Object.entries(filters) as [keyof Filters, string[] | undefined][]) {
     if (!values?.length) continue;
@@ -80,21 +83,39 @@ export function statsColumns(source: Source, withQuantiles = true): string {
       ]
     : [
         'count() AS requests',
-        ...['1xx', '2xx', '3xx', '4xx', '5xx', 'none'].map((c) => `countIf(status_class = '${c}') AS requests_${c}`),
+        ...['1xx', '2xx', '3xx', '4xx', '5xx', 'none'].map(
+          (c) => `countIf(status_class = '${c}') AS requests_${c}`,
+        ),
         'sum(bytes_sent) AS bytes_sent',
         'sum(bytes_received) AS bytes_received',
         'max(duration_ms) AS max_ms',
       ];
-  if (withQuantiles) cols.push(`${rollup ? ROLLUP_QUANTILES + '(duration_quantiles)' : RAW_QUANTILES + '(duration_ms)'} AS q`);
+  if (withQuantiles)
+    cols.push(`${rollup ? ROLLUP_QUANTILES + '(duration_quantiles)' : RAW_QUANTILES + '(duration_ms)'} AS q`);
   return cols.join(',\n  ');
 }
 
 export function summaryQuery(database: string, source: Source, filters: Filters): BuiltQuery {
   const where = whereClause(source, filters);
-  return { query: `SELECT\n  ${statsColumns(source)}\nFROM ${from(database, source)}\nWHERE ${where.query}`, params: where.params };
+  return {
+    query: `SELECT\n  ${statsColumns(source)}\nFROM ${from(database, source)}\nWHERE ${where.query}`,
+    params: where.params,
+  };
 }
 
-export const ROUTE_SORTS = ['requests', 'rps', 'error_rate', 'p50_ms', 'p90_ms', 'p95_ms', 'p99_ms', 'max_ms', 'bytes_sent', 'bytes_received', 'route'] as const;
+export const ROUTE_SORTS = [
+  'requests',
+  'rps',
+  'error_rate',
+  'p50_ms',
+  'p90_ms',
+  'p95_ms',
+  'p99_ms',
+  'max_ms',
+  'bytes_sent',
+  'bytes_received',
+  'route',
+] as const;
 export type RouteSort = (typeof ROUTE_SORTS)[number];
 const SORT_SQL: Record<RouteSort, string> = {
   requests: 'requests',
@@ -171,12 +192,24 @@ export function statusQuery(database: string, source: Source, filters: Filters, 
   };
 }
 
-export const TOP_DIMENSIONS = ['path_template', 'path', 'authority', 'downstream_remote_address', 'user_agent', 'upstream_host'] as const;
+export const TOP_DIMENSIONS = [
+  'path_template',
+  'path',
+  'authority',
+  'downstream_remote_address',
+  'user_agent',
+  'upstream_host',
+] as const;
 export type TopDimension = (typeof TOP_DIMENSIONS)[number];
 export const TOP_SORTS = ['requests', 'errors', 'p99_ms'] as const;
 export type TopSort = (typeof TOP_SORTS)[number];
 
-export function topQuery(database: string, source: Source, filters: Filters, opts: { dimension: TopDimension; by: TopSort; limit: number }): BuiltQuery {
+export function topQuery(
+  database: string,
+  source: Source,
+  filters: Filters,
+  opts: { dimension: TopDimension; by: TopSort; limit: number },
+): BuiltQuery {
   if (source.kind !== 'raw') throw new Error('top is answered from raw rows');
   const where = whereClause(source, filters);
   const col = ident(opts.dimension);
@@ -219,7 +252,13 @@ export function requestsQuery(
   database: string,
   source: Source,
   filters: Filters,
-  opts: { limit: number; cursor?: RequestsCursor; request_id?: string; min_duration_ms?: number; response_code?: number },
+  opts: {
+    limit: number;
+    cursor?: RequestsCursor;
+    request_id?: string;
+    min_duration_ms?: number;
+    response_code?: number;
+  },
 ): BuiltQuery {
   const extra: string[] = [];
   const params: Record<string, unknown> = { limit: opts.limit + 1 };

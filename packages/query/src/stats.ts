@@ -44,7 +44,9 @@ const latency = (v: unknown, requests: number): number | null => {
 export function toStats(row: StatsRow | undefined, seconds: number): Stats {
   const requests = num(row?.requests);
   const q = row?.q ?? [];
-  const classes = Object.fromEntries(STATUS_CLASSES.map((c) => [c, num(row?.[`requests_${c}` as keyof StatsRow])])) as Stats['status_classes'];
+  const classes = Object.fromEntries(
+    STATUS_CLASSES.map((c) => [c, num(row?.[`requests_${c}` as keyof StatsRow])]),
+  ) as Stats['status_classes'];
   return {
     requests,
     rps: seconds > 0 ? requests / seconds : 0,

@@ -61,7 +61,8 @@ export async function analyticsRoutes(app: FastifyInstance, opts: AnalyticsOptio
     return { range, filters, mode, source };
   }
   /** Seconds the rate is computed over: the covered range, not counting the future. */
-  const seconds = (s: Source) => Math.max(1, (Math.min(s.to, Math.max(now(), s.from + 1000)) - s.from) / 1000);
+  const seconds = (s: Source) =>
+    Math.max(1, (Math.min(s.to, Math.max(now(), s.from + 1000)) - s.from) / 1000);
   const sourceInfo = (s: Source) => ({ kind: s.kind, table: s.table, granularity_s: s.granularity_s });
 
   app.get(
@@ -71,13 +72,21 @@ export async function analyticsRoutes(app: FastifyInstance, opts: AnalyticsOptio
         summary: 'Totals for the range',
         tags: ['analytics'],
         querystring: querystring(),
-        response: { 200: { type: 'object', properties: { ...rangeProperties, ...statsProperties } }, ...errors },
+        response: {
+          200: { type: 'object', properties: { ...rangeProperties, ...statsProperties } },
+          ...errors,
+        },
       },
     },
     async (req) => {
       const { source, filters } = plan(req.query as RawParams);
       const [row] = await rows<StatsRow>(summaryQuery(db, source, filters));
-      return { from: iso(source.from), to: iso(source.to), source: sourceInfo(source), ...toStats(row, seconds(source)) };
+      return {
+        from: iso(source.from),
+        to: iso(source.to),
+        source: sourceInfo(source),
+        ...toStats(row, seconds(source)),
+      };
     },
   );
 
@@ -99,7 +108,10 @@ export async function analyticsRoutes(app: FastifyInstance, opts: AnalyticsOptio
               ...rangeProperties,
               routes: {
                 type: 'array',
-                items: { type: 'object', properties: { route: { type: 'string' }, share: { type: 'number' }, ...statsProperties } },
+                items: {
+                  type: 'object',
+                  properties: { route: { type: 'string' }, share: { type: 'number' }, ...statsProperties },
+                },
               },
             },
           },
@@ -111,9 +123,16 @@ export async function analyticsRoutes(app: FastifyInstance, opts: AnalyticsOptio
       const params = req.query as RawParams;
       const { source, filters } = plan(params);
       const sort = parseEnumParam(params, 'sort', ROUTE_SORTS, 'requests');
-      const order = parseEnumParam(params, 'order', ['asc', 'desc'] as const, sort === 'route' ? 'asc' : 'desc');
+      const order = parseEnumParam(
+        params,
+        'order',
+        ['asc', 'desc'] as const,
+        sort === 'route' ? 'asc' : 'desc',
+      );
       const limit = parseIntParam(params, 'limit', 100, 1, 1000);
-      const list = await rows<StatsRow & { route: string; share: number }>(routesQuery(db, source, filters, { sort, order, limit }));
+      const list = await rows<StatsRow & { route: string; share: number }>(
+        routesQuery(db, source, filters, { sort, order, limit }),
+      );
       const secs = seconds(source);
       return {
         from: iso(source.from),
@@ -124,7 +143,24 @@ export async function analyticsRoutes(app: FastifyInstance, opts: AnalyticsOptio
     },
   );
 
-  const METRICS = ['requests', 'rps', 'error_rate', 'p50_ms', 'p90_ms', 'p95_ms', 'p99_ms', 'max_ms', 'bytes_sent', 'bytes_received', '1xx', '2xx', '3xx', '4xx', '5xx', 'none'] as const;
+  const METRICS = [
+    'requests',
+    'rps',
+    'error_rate',
+    'p50_ms',
+    'p90_ms',
+    'p95_ms',
+    'p99_ms',
+    'max_ms',
+    'bytes_sent',
+    'bytes_received',
+    '1xx',
+    '2xx',
+    '3xx',
+    '4xx',
+    '5xx',
+    'none',
+  ] as const;
   type Metric = (typeof METRICS)[number];
   const GROUPS = ['route', 'upstream_cluster', 'status_class', 'authority', 'method', 'gateway'] as const;
 
@@ -135,10 +171,19 @@ export async function analyticsRoutes(app: FastifyInstance, opts: AnalyticsOptio
         summary: 'Metrics per time bucket, optionally one series per group',
         tags: ['analytics'],
         querystring: querystring({
-          metrics: { type: 'string', description: `Comma-separated: ${METRICS.join(', ')}. Default rps,error_rate,p50_ms,p99_ms` },
-          step: { type: 'string', description: 'Bucket width (10s, 1m, 1h …); default chosen for the range (≤ 100 points)' },
+          metrics: {
+            type: 'string',
+            description: `Comma-separated: ${METRICS.join(', ')}. Default rps,error_rate,p50_ms,p99_ms`,
+          },
+          step: {
+            type: 'string',
+            description: 'Bucket width (10s, 1m, 1h …); default chosen for the range (≤ 100 points)',
+          },
           group_by: { type: 'string', enum: [...GROUPS] },
-          limit: { type: 'string', description: 'With group_by: the N biggest groups (by requests), default 20' },
+          limit: {
+            type: 'string',
+            description: 'With group_by: the N biggest groups (by requests), default 20',
+          },
         }),
         response: {
           200: {
@@ -165,10 +210,17 @@ export async function analyticsRoutes(app: FastifyInstance, opts: AnalyticsOptio
     async (req) => {
       const params = req.query as RawParams;
       const metricsText = singleParam(params, 'metrics') ?? 'rps,error_rate,p50_ms,p99_ms';
-      const metrics = metricsText.split(',').map((m) => m.trim()).filter(Boolean) as Metric[];
+      const metrics = metricsText
+        .split(',')
+        .map((m) => m.trim())
+        .filter(Boolean) as Metric[];
       const badMetric = metrics.find((m) => !(METRICS as readonly string[]).includes(m));
       if (badMetric || metrics.length === 0) {
-        throw new QueryParamError('ERR_QUERY_BAD_PARAM', 'metrics', `metrics: "${badMetric ?? ''}" is not one of ${METRICS.join(', ')}`);
+        throw new QueryParamError(
+          'ERR_QUERY_BAD_PARAM',
+          'metrics',
+          `metrics: "${badMetric ?? ''}" is not one of ${METRICS.join(', ')}`,
+        );
       }
       const groupBy = parseEnumParam(params, 'group_by', [...GROUPS, ''] as const, '') || undefined;
       const limit = parseIntParam(params, 'limit', 20, 1, 500);
@@ -179,11 +231,19 @@ export async function analyticsRoutes(app: FastifyInstance, opts: AnalyticsOptio
       if (stepText !== undefined) {
         const ms = parseDuration(stepText);
         if (ms === undefined || ms % 1000 !== 0) {
-          throw new QueryParamError('ERR_QUERY_BAD_STEP', 'step', `step="${stepText}" is not a duration in whole seconds (10s, 1m, 1h)`);
+          throw new QueryParamError(
+            'ERR_QUERY_BAD_STEP',
+            'step',
+            `step="${stepText}" is not a duration in whole seconds (10s, 1m, 1h)`,
+          );
         }
         step_s = ms / 1000;
         if ((range.to - range.from) / ms > MAX_POINTS_HARD) {
-          throw new QueryParamError('ERR_QUERY_BAD_STEP', 'step', `step=${stepText} gives more than ${MAX_POINTS_HARD} points for this range: use a larger step`);
+          throw new QueryParamError(
+            'ERR_QUERY_BAD_STEP',
+            'step',
+            `step=${stepText} gives more than ${MAX_POINTS_HARD} points for this range: use a larger step`,
+          );
         }
       } else {
         step_s = autoStep(range, mode === 'rollup' ? 60 : 0);
@@ -191,7 +251,9 @@ export async function analyticsRoutes(app: FastifyInstance, opts: AnalyticsOptio
       const filters = parseFilters(params);
       const source = planSource({ range, filters, mode, step_s, groupBy: groupBy ? [groupBy] : [] });
       const withQuantiles = metrics.some((m) => m.startsWith('p') || m === 'max_ms');
-      const data = await rows<StatsRow & { t: number; g?: string }>(timeseriesQuery(db, source, filters, { step_s, groupBy, withQuantiles }));
+      const data = await rows<StatsRow & { t: number; g?: string }>(
+        timeseriesQuery(db, source, filters, { step_s, groupBy, withQuantiles }),
+      );
       // Buckets covering the range, aligned to the step.
       const first = Math.floor(source.from / 1000 / step_s) * step_s;
       const buckets: number[] = [];
@@ -206,7 +268,9 @@ export async function analyticsRoutes(app: FastifyInstance, opts: AnalyticsOptio
         totals.set(key, (totals.get(key) ?? 0) + st.requests);
       }
       if (!groupBy && groups.size === 0) groups.set('', new Map());
-      const keys = [...groups.keys()].sort((a, b) => (totals.get(b) ?? 0) - (totals.get(a) ?? 0) || a.localeCompare(b)).slice(0, limit);
+      const keys = [...groups.keys()]
+        .sort((a, b) => (totals.get(b) ?? 0) - (totals.get(a) ?? 0) || a.localeCompare(b))
+        .slice(0, limit);
       const series = [];
       for (const key of keys) {
         const byT = groups.get(key)!;
@@ -216,8 +280,15 @@ export async function analyticsRoutes(app: FastifyInstance, opts: AnalyticsOptio
           const points = buckets.map((t) => {
             const st = byT.get(t);
             let v: number | null;
-            if (['1xx', '2xx', '3xx', '4xx', '5xx', 'none'].includes(metric)) v = st ? st.status_classes[metric as '2xx'] : 0;
-            else if (metric === 'requests' || metric === 'rps' || metric === 'bytes_sent' || metric === 'bytes_received') v = st ? st[metric] : 0;
+            if (['1xx', '2xx', '3xx', '4xx', '5xx', 'none'].includes(metric))
+              v = st ? st.status_classes[metric as '2xx'] : 0;
+            else if (
+              metric === 'requests' ||
+              metric === 'rps' ||
+              metric === 'bytes_sent' ||
+              metric === 'bytes_received'
+            )
+              v = st ? st[metric] : 0;
             else if (metric === 'error_rate') v = st && st.requests > 0 ? st.error_rate : null;
             else v = st ? st[metric as 'p50_ms'] : null;
             return [t * 1000, v];
@@ -233,7 +304,8 @@ export async function analyticsRoutes(app: FastifyInstance, opts: AnalyticsOptio
     '/api/v1/routes/:route/split',
     {
       schema: {
-        summary: 'Canary view: one route per upstream cluster, compared to the largest cluster (the baseline)',
+        summary:
+          'Canary view: one route per upstream cluster, compared to the largest cluster (the baseline)',
         tags: ['analytics'],
         params: { type: 'object', properties: { route: { type: 'string' } }, required: ['route'] },
         querystring: querystring(),
@@ -278,8 +350,10 @@ export async function analyticsRoutes(app: FastifyInstance, opts: AnalyticsOptio
       const stats = list.map((r) => ({ upstream_cluster: r.upstream_cluster, ...toStats(r, secs) }));
       const total = stats.reduce((s, c) => s + c.requests, 0);
       const base = stats[0];
-      const diff = (a: number | null, b: number | null) => (a === null || b === null ? null : Math.round((a - b) * 1000) / 1000);
-      const ratio = (a: number | null, b: number | null) => (a === null || b === null || b === 0 ? null : a / b);
+      const diff = (a: number | null, b: number | null) =>
+        a === null || b === null ? null : Math.round((a - b) * 1000) / 1000;
+      const ratio = (a: number | null, b: number | null) =>
+        a === null || b === null || b === 0 ? null : a / b;
       const baseShare = base && total ? base.requests / total : 0;
       return {
         from: iso(source.from),
@@ -342,10 +416,20 @@ export async function analyticsRoutes(app: FastifyInstance, opts: AnalyticsOptio
       const params = req.query as RawParams;
       const { source, filters } = plan(params, { groupBy: ['response_code', 'response_flag'] });
       const limit = parseIntParam(params, 'limit', 500, 1, 5000);
-      const list = await rows<{ response_code: number; status_class: string; response_flags: string[]; route: string; requests: number; share: number }>(
-        statusQuery(db, source, filters, limit),
-      );
-      return { from: iso(source.from), to: iso(source.to), source: sourceInfo(source), rows: list.map((r) => ({ ...r, requests: Number(r.requests), share: Number(r.share) })) };
+      const list = await rows<{
+        response_code: number;
+        status_class: string;
+        response_flags: string[];
+        route: string;
+        requests: number;
+        share: number;
+      }>(statusQuery(db, source, filters, limit));
+      return {
+        from: iso(source.from),
+        to: iso(source.to),
+        source: sourceInfo(source),
+        rows: list.map((r) => ({ ...r, requests: Number(r.requests), share: Number(r.share) })),
+      };
     },
   );
 
@@ -355,7 +439,11 @@ export async function analyticsRoutes(app: FastifyInstance, opts: AnalyticsOptio
       schema: {
         summary: 'Top values of a high-cardinality dimension (from raw rows)',
         tags: ['analytics'],
-        params: { type: 'object', properties: { dimension: { type: 'string', enum: [...TOP_DIMENSIONS] } }, required: ['dimension'] },
+        params: {
+          type: 'object',
+          properties: { dimension: { type: 'string', enum: [...TOP_DIMENSIONS] } },
+          required: ['dimension'],
+        },
         querystring: querystring({
           by: { type: 'string', enum: [...TOP_SORTS], description: 'Default requests' },
           limit: { type: 'string', description: '1..1000, default 20' },
@@ -396,8 +484,17 @@ export async function analyticsRoutes(app: FastifyInstance, opts: AnalyticsOptio
       const by = parseEnumParam(params, 'by', TOP_SORTS, 'requests');
       const limit = parseIntParam(params, 'limit', 20, 1, 1000);
       const source = planSource({ range, filters, mode: 'raw' });
-      const list = await rows<Record<string, unknown>>(topQuery(db, source, filters, { dimension, by, limit }));
-      return { from: iso(source.from), to: iso(source.to), source: sourceInfo(source), dimension, by, items: list };
+      const list = await rows<Record<string, unknown>>(
+        topQuery(db, source, filters, { dimension, by, limit }),
+      );
+      return {
+        from: iso(source.from),
+        to: iso(source.to),
+        source: sourceInfo(source),
+        dimension,
+        by,
+        items: list,
+      };
     },
   );
 
@@ -435,9 +532,16 @@ export async function analyticsRoutes(app: FastifyInstance, opts: AnalyticsOptio
       const cursorText = singleParam(params, 'cursor');
       const cursor = cursorText !== undefined ? decodeCursor(cursorText) : undefined;
       if (cursorText !== undefined && !cursor) {
-        throw new QueryParamError('ERR_QUERY_BAD_CURSOR', 'cursor', 'cursor is not one this API returned: pass next_cursor from the previous page unchanged');
+        throw new QueryParamError(
+          'ERR_QUERY_BAD_CURSOR',
+          'cursor',
+          'cursor is not one this API returned: pass next_cursor from the previous page unchanged',
+        );
       }
-      const code = singleParam(params, 'response_code') !== undefined ? parseIntParam(params, 'response_code', 0, 0, 999) : undefined;
+      const code =
+        singleParam(params, 'response_code') !== undefined
+          ? parseIntParam(params, 'response_code', 0, 0, 999)
+          : undefined;
       const source = planSource({ range, filters, mode: 'raw' });
       const list = await rows<Record<string, unknown> & { cursor_time: string; request_id: string }>(
         requestsQuery(db, source, filters, {

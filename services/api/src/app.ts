@@ -35,14 +35,21 @@ declare module 'fastify' {
 }
 
 function isLoggerInstance(l: unknown): l is NonNullable<FastifyServerOptions['loggerInstance']> {
-  return !!l && typeof l === 'object' && typeof (l as { child?: unknown }).child === 'function' && typeof (l as { info?: unknown }).info === 'function';
+  return (
+    !!l &&
+    typeof l === 'object' &&
+    typeof (l as { child?: unknown }).child === 'function' &&
+    typeof (l as { info?: unknown }).info === 'function'
+  );
 }
 
 export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   const { config, clickhouse } = deps;
   const logger = deps.logger ?? { level: config.logLevel, redact: ['req.headers.authorization'] };
   const app = Fastify({
-    ...(isLoggerInstance(logger) ? { loggerInstance: logger } : { logger: logger as FastifyServerOptions['logger'] }),
+    ...(isLoggerInstance(logger)
+      ? { loggerInstance: logger }
+      : { logger: logger as FastifyServerOptions['logger'] }),
     requestIdHeader: 'x-request-id',
     bodyLimit: 1024 * 1024,
     ajv: { customOptions: { coerceTypes: 'array', removeAdditional: false } },
@@ -52,7 +59,8 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
 
   // Metrics
   const registry = deps.registry ?? new Registry();
-  if (!registry.getSingleMetric('process_cpu_user_seconds_total')) collectDefaultMetrics({ register: registry });
+  if (!registry.getSingleMetric('process_cpu_user_seconds_total'))
+    collectDefaultMetrics({ register: registry });
   const histogramName = 'gatescope_api_http_request_duration_seconds';
   const httpDuration =
     (registry.getSingleMetric(histogramName) as Histogram<'method' | 'route' | 'status_code'> | undefined) ??
@@ -65,7 +73,10 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
     });
   app.addHook('onResponse', async (req, reply) => {
     const route = req.routeOptions.url ?? (reply.statusCode === 404 ? 'not_found' : 'unknown');
-    httpDuration.observe({ method: req.method, route, status_code: String(reply.statusCode) }, reply.elapsedTime / 1000);
+    httpDuration.observe(
+      { method: req.method, route, status_code: String(reply.statusCode) },
+      reply.elapsedTime / 1000,
+    );
   });
 
   app.setErrorHandler(errorHandler);
@@ -73,7 +84,11 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   await app.register(swagger, {
     openapi: {
       openapi: '3.0.3',
-      info: { title: 'gatescope API', version: '1', description: 'Per-route analytics of Envoy / Istio ingress traffic stored in ClickHouse' },
+      info: {
+        title: 'gatescope API',
+        version: '1',
+        description: 'Per-route analytics of Envoy / Istio ingress traffic stored in ClickHouse',
+      },
       components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
       security: [{ bearer: [] }],
     },
@@ -113,7 +128,10 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
         summary: 'Ready when ClickHouse answers',
         tags: ['ops'],
         security: [],
-        response: { 200: { type: 'object', properties: { status: { type: 'string' }, clickhouse: { type: 'string' } } }, 503: errorSchema },
+        response: {
+          200: { type: 'object', properties: { status: { type: 'string' }, clickhouse: { type: 'string' } } },
+          503: errorSchema,
+        },
       },
     },
     async () => {
@@ -125,7 +143,11 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
         reason = (err as Error).message;
       }
       if (!ok) {
-        throw new ApiError(503, 'ERR_CLICKHOUSE_UNAVAILABLE', `Not ready: ClickHouse (${clickhouse.engine}) is not reachable: ${reason}. Check CLICKHOUSE_URL / the data directory`);
+        throw new ApiError(
+          503,
+          'ERR_CLICKHOUSE_UNAVAILABLE',
+          `Not ready: ClickHouse (${clickhouse.engine}) is not reachable: ${reason}. Check CLICKHOUSE_URL / the data directory`,
+        );
       }
       return { status: 'ready', clickhouse: clickhouse.engine };
     },
@@ -145,7 +167,14 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   app.setNotFoundHandler((req, reply) => {
     const apiPath = /^\/(api|metrics|healthz|readyz|openapi\.json|docs)(\/|$|\?)/.test(req.url);
     if (req.method === 'GET' && hasIndex && !apiPath) return reply.type('text/html').sendFile('index.html');
-    return reply.status(404).send({ error: { code: 'ERR_NOT_FOUND', message: `No route ${req.method} ${req.url.split('?')[0]}: see /docs for the API` } });
+    return reply
+      .status(404)
+      .send({
+        error: {
+          code: 'ERR_NOT_FOUND',
+          message: `No route ${req.method} ${req.url.split('?')[0]}: see /docs for the API`,
+        },
+      });
   });
   return app;
 }

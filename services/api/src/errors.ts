@@ -31,7 +31,14 @@ interface ClickHouseLikeError {
   message: string;
 }
 
-const UNREACHABLE = new Set(['ECONNREFUSED', 'ECONNRESET', 'ENOTFOUND', 'ETIMEDOUT', 'EHOSTUNREACH', 'ERR_CLICKHOUSE_UNAVAILABLE']);
+const UNREACHABLE = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ENOTFOUND',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ERR_CLICKHOUSE_UNAVAILABLE',
+]);
 
 /** The one error handler: every failure leaves as `{ error: { code, message } }` with a fitting status. */
 export function errorHandler(err: FastifyError | Error, request: FastifyRequest, reply: FastifyReply): void {
@@ -50,7 +57,8 @@ export function errorHandler(err: FastifyError | Error, request: FastifyRequest,
   } else if (e.validation) {
     status = 400;
     code = 'ERR_BAD_REQUEST';
-    const v = e.validation[0] as { params?: { additionalProperty?: string }; instancePath?: string } | undefined;
+    const v = e.validation[0] as
+      { params?: { additionalProperty?: string }; instancePath?: string } | undefined;
     message = v?.params?.additionalProperty
       ? `Unknown parameter "${v.params.additionalProperty}": see /docs for the parameters this endpoint takes`
       : `Invalid request: ${e.message}`;

@@ -9,7 +9,11 @@ const { buildApp } = await import('./app.js');
 
 const config = loadConfig(process.env);
 const clickhouse = await createClickHouse({ ...config.clickhouse, dataDir: config.dataDir });
-await migrate(clickhouse, { retentionDays: config.retentionDays, rollupRetentionDays: config.rollupRetentionDays, cluster: config.clickhouse.cluster });
+await migrate(clickhouse, {
+  retentionDays: config.retentionDays,
+  rollupRetentionDays: config.rollupRetentionDays,
+  cluster: config.clickhouse.cluster,
+});
 const app = await buildApp({ config, clickhouse, webRoot: process.env.GATESCOPE_WEB_ROOT || undefined });
 await app.listen({ host: config.host, port: config.httpPort });
 

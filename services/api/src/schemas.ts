@@ -5,9 +5,16 @@ const stringOrList = { anyOf: [{ type: 'string' }, { type: 'array', items: { typ
 /** Query-string parameters shared by every analytics endpoint (validated by @gatescope/query). */
 export const commonQuery = {
   from: { type: 'string', description: 'Start (inclusive): RFC 3339 with a zone or epoch milliseconds' },
-  to: { type: 'string', description: 'End (exclusive): RFC 3339 with a zone or epoch milliseconds; default now' },
+  to: {
+    type: 'string',
+    description: 'End (exclusive): RFC 3339 with a zone or epoch milliseconds; default now',
+  },
   range: { type: 'string', description: 'Length ending at `to`: 30s, 5m, 1h, 7d, 2w. Default 15m' },
-  source: { type: 'string', enum: ['auto', 'raw', 'rollup'], description: 'auto (default) picks raw rows or rollups by range and filters' },
+  source: {
+    type: 'string',
+    enum: ['auto', 'raw', 'rollup'],
+    description: 'auto (default) picks raw rows or rollups by range and filters',
+  },
   ...Object.fromEntries(
     FILTER_NAMES.map((f) => [
       f,
@@ -45,7 +52,9 @@ export const statsProperties = {
   bytes_received: { type: 'integer' },
   status_classes: {
     type: 'object',
-    properties: Object.fromEntries(['1xx', '2xx', '3xx', '4xx', '5xx', 'none'].map((c) => [c, { type: 'integer' }])),
+    properties: Object.fromEntries(
+      ['1xx', '2xx', '3xx', '4xx', '5xx', 'none'].map((c) => [c, { type: 'integer' }]),
+    ),
   },
 } as const;
 

@@ -10,7 +10,11 @@ export interface SqlLimits {
   maxResultRows: number;
   maxMemoryBytes: number;
 }
-export const DEFAULT_SQL_LIMITS: SqlLimits = { maxExecutionTimeS: 30, maxResultRows: 100_000, maxMemoryBytes: 2 * 1024 ** 3 };
+export const DEFAULT_SQL_LIMITS: SqlLimits = {
+  maxExecutionTimeS: 30,
+  maxResultRows: 100_000,
+  maxMemoryBytes: 2 * 1024 ** 3,
+};
 
 /** The plan is read through a subquery so the output format applies to it, not to the explained query. */
 const EXPLAIN_FORMAT = '';
@@ -30,15 +34,27 @@ function sqlError(err: unknown): ApiError | unknown {
     case 'READONLY':
       return new ApiError(403, 'ERR_SQL_READONLY', `The SQL endpoint is read-only: ${msg}`);
     case 'TIMEOUT_EXCEEDED':
-      return new ApiError(400, 'ERR_SQL_TIMEOUT', `The query ran longer than allowed and was stopped: ${msg}. Narrow the time range or aggregate more`);
+      return new ApiError(
+        400,
+        'ERR_SQL_TIMEOUT',
+        `The query ran longer than allowed and was stopped: ${msg}. Narrow the time range or aggregate more`,
+      );
     case 'TOO_MANY_ROWS_OR_BYTES':
     case 'TOO_MANY_ROWS':
-      return new ApiError(400, 'ERR_SQL_TOO_MANY_ROWS', `The result is too large: ${msg}. Add a LIMIT or aggregate`);
+      return new ApiError(
+        400,
+        'ERR_SQL_TOO_MANY_ROWS',
+        `The result is too large: ${msg}. Add a LIMIT or aggregate`,
+      );
     case 'MEMORY_LIMIT_EXCEEDED':
       return new ApiError(400, 'ERR_SQL_MEMORY', `The query needs more memory than allowed: ${msg}`);
     case 'BAD_ARGUMENTS':
       if (/output options/.test(msg)) {
-        return new ApiError(403, 'ERR_SQL_OUTPUT', 'INTO OUTFILE and FORMAT clauses are not allowed: the API chooses the format (format=json or format=csv)');
+        return new ApiError(
+          403,
+          'ERR_SQL_OUTPUT',
+          'INTO OUTFILE and FORMAT clauses are not allowed: the API chooses the format (format=json or format=csv)',
+        );
       }
       return new ApiError(400, 'ERR_SQL_INVALID', `ClickHouse rejected the query (${e.type}): ${msg}`);
     case 'ACCESS_DENIED':
@@ -48,7 +64,10 @@ function sqlError(err: unknown): ApiError | unknown {
   }
 }
 
-export async function sqlRoutes(app: FastifyInstance, opts: { clickhouse: ClickHouse; limits: SqlLimits }): Promise<void> {
+export async function sqlRoutes(
+  app: FastifyInstance,
+  opts: { clickhouse: ClickHouse; limits: SqlLimits },
+): Promise<void> {
   const { clickhouse: ch, limits } = opts;
   const settings = {
     readonly: '2',
@@ -88,7 +107,10 @@ export async function sqlRoutes(app: FastifyInstance, opts: { clickhouse: ClickH
         querystring: { type: 'object', properties: { format: { type: 'string', enum: ['json', 'csv'] } } },
         body: {
           type: 'object',
-          properties: { query: { type: 'string', minLength: 1, maxLength: 100_000 }, format: { type: 'string', enum: ['json', 'csv'] } },
+          properties: {
+            query: { type: 'string', minLength: 1, maxLength: 100_000 },
+            format: { type: 'string', enum: ['json', 'csv'] },
+          },
           required: ['query'],
           additionalProperties: false,
         },
@@ -96,11 +118,21 @@ export async function sqlRoutes(app: FastifyInstance, opts: { clickhouse: ClickH
           200: {
             type: 'object',
             properties: {
-              meta: { type: 'array', items: { type: 'object', properties: { name: { type: 'string' }, type: { type: 'string' } } } },
+              meta: {
+                type: 'array',
+                items: { type: 'object', properties: { name: { type: 'string' }, type: { type: 'string' } } },
+              },
               data: { type: 'array', items: { type: 'object', additionalProperties: true } },
               rows: { type: 'integer' },
               rows_before_limit_at_least: { type: 'integer' },
-              statistics: { type: 'object', properties: { elapsed: { type: 'number' }, rows_read: { type: 'integer' }, bytes_read: { type: 'integer' } } },
+              statistics: {
+                type: 'object',
+                properties: {
+                  elapsed: { type: 'number' },
+                  rows_read: { type: 'integer' },
+                  bytes_read: { type: 'integer' },
+                },
+              },
             },
           },
           400: errorSchema,
@@ -117,7 +149,11 @@ export async function sqlRoutes(app: FastifyInstance, opts: { clickhouse: ClickH
       if (!query) throw new ApiError(400, 'ERR_SQL_INVALID', 'query is empty: send {"query": "SELECT …"}');
       const firstWord = /^(?:\s|--[^\n]*\n|\/\*[\s\S]*?\*\/)*([A-Za-z]+|\()/.exec(query)?.[1]?.toUpperCase();
       if (firstWord !== 'SELECT' && firstWord !== 'WITH' && firstWord !== '(') {
-        throw new ApiError(400, 'ERR_SQL_NOT_SELECT', `Only SELECT queries are allowed (this one starts with ${firstWord ?? 'nothing'}): the SQL endpoint is read-only`);
+        throw new ApiError(
+          400,
+          'ERR_SQL_NOT_SELECT',
+          `Only SELECT queries are allowed (this one starts with ${firstWord ?? 'nothing'}): the SQL endpoint is read-only`,
+        );
       }
       // ClickHouse parses the query; refuse on the AST before analysing it (analysis may evaluate scalar subqueries).
       const ast = await explain('AST', query);
@@ -141,10 +177,14 @@ export async function sqlRoutes(app: FastifyInstance, opts: { clickhouse: ClickH
         const stream = rs.stream();
         const body = Readable.from(
           (async function* () {
-            for await (const batch of stream) for (const row of batch as { text: string }[]) yield row.text + '\n';
+            for await (const batch of stream)
+              for (const row of batch as { text: string }[]) yield row.text + '\n';
           })(),
         );
-        return reply.type('text/csv; charset=utf-8').header('content-disposition', 'inline; filename="gatescope.csv"').send(body);
+        return reply
+          .type('text/csv; charset=utf-8')
+          .header('content-disposition', 'inline; filename="gatescope.csv"')
+          .send(body);
       }
       try {
         const rs = await ch.client.query({ query, format: 'JSON', clickhouse_settings: settings });

@@ -1,3 +1,4 @@
+/* eslint-disable @typescript-eslint/no-explicit-any -- the tests read JSON response bodies */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
 import type { ClickHouse } from '@gatescope/clickhouse';
@@ -21,8 +22,17 @@ async function get(url: string, token = READ) {
   return { status: res.statusCode, body: res.json() as any };
 }
 async function sql(query: string, token = ADMIN, format?: string) {
-  const res = await app.inject({ method: 'POST', url: `/api/v1/sql${format ? `?format=${format}` : ''}`, headers: auth(token), payload: { query } });
-  return { status: res.statusCode, body: format === 'csv' ? res.body : (res.json() as any), headers: res.headers };
+  const res = await app.inject({
+    method: 'POST',
+    url: `/api/v1/sql${format ? `?format=${format}` : ''}`,
+    headers: auth(token),
+    payload: { query },
+  });
+  return {
+    status: res.statusCode,
+    body: format === 'csv' ? res.body : (res.json() as any),
+    headers: res.headers,
+  };
 }
 
 // Ten hand-written checkout requests between T+10m and T+20m, one per minute: exact expectations.
@@ -64,7 +74,13 @@ beforeAll(async () => {
   });
   // Volume for rollup-vs-raw agreement: 300k rows over the 24 h ending at T + 2 h.
   await generate(ch, { startMs: NOW - 24 * H, spanMs: 24 * H, total: 300_000, chunk: 150_000 });
-  app = await buildApp({ config: testConfig(), clickhouse: ch, now: () => NOW, logger: false, sqlLimits: { maxExecutionTimeS: 1, maxResultRows: 1000 } });
+  app = await buildApp({
+    config: testConfig(),
+    clickhouse: ch,
+    now: () => NOW,
+    logger: false,
+    sqlLimits: { maxExecutionTimeS: 1, maxResultRows: 1000 },
+  });
   await app.ready();
 });
 afterAll(async () => {
@@ -83,15 +99,28 @@ describe('ops endpoints', () => {
     await get(`/api/v1/summary?${CHECKOUT_RANGE}`);
     const text = (await app.inject('/metrics')).body;
     expect(text).toContain('process_cpu_user_seconds_total');
-    expect(text).toMatch(/gatescope_api_http_request_duration_seconds_bucket\{[^}]*route="\/api\/v1\/summary"/);
+    expect(text).toMatch(
+      /gatescope_api_http_request_duration_seconds_bucket\{[^}]*route="\/api\/v1\/summary"/,
+    );
   });
   it('generates the OpenAPI document from the route schemas and serves /docs', async () => {
     const doc = (await app.inject('/openapi.json')).json();
     expect(doc.openapi).toMatch(/^3\./);
-    for (const p of ['/api/v1/summary', '/api/v1/routes', '/api/v1/timeseries', '/api/v1/routes/{route}/split', '/api/v1/status', '/api/v1/top/{dimension}', '/api/v1/requests', '/api/v1/sql']) {
+    for (const p of [
+      '/api/v1/summary',
+      '/api/v1/routes',
+      '/api/v1/timeseries',
+      '/api/v1/routes/{route}/split',
+      '/api/v1/status',
+      '/api/v1/top/{dimension}',
+      '/api/v1/requests',
+      '/api/v1/sql',
+    ]) {
       expect(Object.keys(doc.paths)).toContain(p);
     }
-    expect(doc.paths['/api/v1/routes'].get.parameters.map((p: { name: string }) => p.name)).toEqual(expect.arrayContaining(['sort', 'route', 'status_class']));
+    expect(doc.paths['/api/v1/routes'].get.parameters.map((p: { name: string }) => p.name)).toEqual(
+      expect.arrayContaining(['sort', 'route', 'status_class']),
+    );
     const docs = await app.inject('/docs/');
     expect(docs.statusCode).toBe(200);
     expect(docs.body).toContain('swagger');
@@ -147,7 +176,9 @@ describe('summary and filters', () => {
     expect(body.requests).toBe(expected);
   });
   it('treats filter values as data, never as SQL', async () => {
-    const { status, body } = await get(`/api/v1/summary?${CHECKOUT_RANGE}&route=${encodeURIComponent("checkout' OR 1=1 --")}`);
+    const { status, body } = await get(
+      `/api/v1/summary?${CHECKOUT_RANGE}&route=${encodeURIComponent("checkout' OR 1=1 --")}`,
+    );
     expect(status).toBe(200);
     expect(body.requests).toBe(0);
     expect(body.p50_ms).toBeNull();
@@ -179,12 +210,16 @@ describe('bad parameters', () => {
 
 describe('routes', () => {
   it('lists one item per route with shares, sorted and limited', async () => {
-    const { body } = await get(`/api/v1/routes?from=${iso(T)}&to=${iso(T + H)}&route=checkout&route=frontend`);
+    const { body } = await get(
+      `/api/v1/routes?from=${iso(T)}&to=${iso(T + H)}&route=checkout&route=frontend`,
+    );
     expect(body.routes.map((r: { route: string }) => r.route)).toEqual(['frontend', 'checkout']);
     expect(body.routes[0]).toMatchObject({ route: 'frontend', requests: 2000 });
     expect(body.routes[0].share + body.routes[1].share).toBeCloseTo(1, 9);
     expect(body.routes[1].share).toBeCloseTo(10 / 2010, 9);
-    const byP99 = await get(`/api/v1/routes?from=${iso(T)}&to=${iso(T + H)}&route=checkout&route=frontend&sort=p99_ms&order=asc&limit=1`);
+    const byP99 = await get(
+      `/api/v1/routes?from=${iso(T)}&to=${iso(T + H)}&route=checkout&route=frontend&sort=p99_ms&order=asc&limit=1`,
+    );
     expect(byP99.body.routes).toHaveLength(1);
     expect(byP99.body.routes[0].route).toBe('checkout');
   });
@@ -192,7 +227,9 @@ describe('routes', () => {
 
 describe('canary split', () => {
   it('shows a 50/50 split and how much slower v2 is than the baseline', async () => {
-    const { status, body } = await get(`/api/v1/routes/frontend/split?from=${iso(T + 30 * 60_000)}&to=${iso(T + 40 * 60_000)}`);
+    const { status, body } = await get(
+      `/api/v1/routes/frontend/split?from=${iso(T + 30 * 60_000)}&to=${iso(T + 40 * 60_000)}`,
+    );
     expect(status).toBe(200);
     expect(body.requests).toBe(2000);
     expect(body.clusters).toHaveLength(2);
@@ -214,13 +251,17 @@ describe('canary split', () => {
 
 describe('timeseries', () => {
   it('gives chart-ready series per step and group', async () => {
-    const { body } = await get(`/api/v1/timeseries?${CHECKOUT_RANGE}&route=checkout&step=1m&metrics=requests,5xx&group_by=status_class`);
+    const { body } = await get(
+      `/api/v1/timeseries?${CHECKOUT_RANGE}&route=checkout&step=1m&metrics=requests,5xx&group_by=status_class`,
+    );
     expect(body.step_s).toBe(60);
     const five = body.series.find((s: any) => s.labels.metric === '5xx' && s.labels.status_class === '5xx');
     expect(five.points).toHaveLength(10);
     expect(five.points[0][0]).toBe(T + 10 * 60_000);
     expect(five.points.map((p: number[]) => p[1])).toEqual([0, 0, 0, 0, 0, 0, 0, 1, 1, 0]);
-    const ok = body.series.find((s: any) => s.labels.metric === 'requests' && s.labels.status_class === '2xx');
+    const ok = body.series.find(
+      (s: any) => s.labels.metric === 'requests' && s.labels.status_class === '2xx',
+    );
     expect(ok.points.reduce((s: number, p: number[]) => s + p[1], 0)).toBe(6);
   });
   it('chooses the step automatically', async () => {
@@ -254,14 +295,18 @@ describe('status, top and requests', () => {
     const byErr = await get(`/api/v1/top/path_template?${CHECKOUT_RANGE}&route=checkout&by=errors`);
     expect(byErr.body.items[0]).toMatchObject({ value: '/checkout/{id}/pay', errors: 2 });
     const ua = await get(`/api/v1/top/user_agent?${CHECKOUT_RANGE}&route=checkout&by=p99_ms&limit=1`);
-    expect(ua.body.items).toEqual([expect.objectContaining({ value: 'curl/8.5.0', requests: 3, p99_ms: 9.98 })]);
+    expect(ua.body.items).toEqual([
+      expect.objectContaining({ value: 'curl/8.5.0', requests: 3, p99_ms: 9.98 }),
+    ]);
   });
   it('pages through raw requests newest first with a cursor', async () => {
     const seen: string[] = [];
     let cursor: string | null = null;
     let pages = 0;
     do {
-      const { body } = await get(`/api/v1/requests?${CHECKOUT_RANGE}&route=checkout&limit=3${cursor ? `&cursor=${cursor}` : ''}`);
+      const { body } = await get(
+        `/api/v1/requests?${CHECKOUT_RANGE}&route=checkout&limit=3${cursor ? `&cursor=${cursor}` : ''}`,
+      );
       seen.push(...body.rows.map((r: any) => r.request_id));
       cursor = body.next_cursor;
       pages++;
@@ -272,10 +317,34 @@ describe('status, top and requests', () => {
   it('returns every stored column and filters by request id, duration and code', async () => {
     const one = await get(`/api/v1/requests?${CHECKOUT_RANGE}&request_id=req-08`);
     expect(one.body.rows).toHaveLength(1);
-    expect(one.body.rows[0]).toMatchObject({ request_id: 'req-08', response_code: 503, response_flags: ['UF'], status_class: '5xx', upstream_host: '10.2.0.1:8080', node_id: 'gw-b', bytes_sent: 8000 });
-    expect(Object.keys(one.body.rows[0])).toEqual(expect.arrayContaining(['start_time', 'user_agent', 'downstream_remote_address', 'time_to_last_rx_byte_ms', 'node_cluster']));
-    expect((await get(`/api/v1/requests?${CHECKOUT_RANGE}&route=checkout&min_duration_ms=8.5`)).body.rows.map((r: any) => r.request_id)).toEqual(['req-10', 'req-09']);
-    expect((await get(`/api/v1/requests?${CHECKOUT_RANGE}&route=checkout&response_code=404`)).body.rows.map((r: any) => r.request_id)).toEqual(['req-07']);
+    expect(one.body.rows[0]).toMatchObject({
+      request_id: 'req-08',
+      response_code: 503,
+      response_flags: ['UF'],
+      status_class: '5xx',
+      upstream_host: '10.2.0.1:8080',
+      node_id: 'gw-b',
+      bytes_sent: 8000,
+    });
+    expect(Object.keys(one.body.rows[0])).toEqual(
+      expect.arrayContaining([
+        'start_time',
+        'user_agent',
+        'downstream_remote_address',
+        'time_to_last_rx_byte_ms',
+        'node_cluster',
+      ]),
+    );
+    expect(
+      (await get(`/api/v1/requests?${CHECKOUT_RANGE}&route=checkout&min_duration_ms=8.5`)).body.rows.map(
+        (r: any) => r.request_id,
+      ),
+    ).toEqual(['req-10', 'req-09']);
+    expect(
+      (await get(`/api/v1/requests?${CHECKOUT_RANGE}&route=checkout&response_code=404`)).body.rows.map(
+        (r: any) => r.request_id,
+      ),
+    ).toEqual(['req-07']);
   });
 });
 
@@ -320,11 +389,24 @@ describe('rollups agree with raw rows', () => {
     expect(rollup.body.source.table).toBe('http_requests_1h');
     expect(rollup.body.requests).toBe(raw.body.requests);
     expect(rollup.body.requests).toBeGreaterThan(100_000);
-    for (const k of ['p50_ms', 'p90_ms', 'p95_ms', 'p99_ms']) expect(within(rollup.body[k], raw.body[k], 0.01)).toBe(true);
+    for (const k of ['p50_ms', 'p90_ms', 'p95_ms', 'p99_ms'])
+      expect(within(rollup.body[k], raw.body[k], 0.01)).toBe(true);
+  });
+
+  it('status counts from the full-dimension rollup equal raw counts', async () => {
+    const raw = await get(`/api/v1/status?${day}&source=raw&limit=5000`);
+    const rollup = await get(`/api/v1/status?${day}&limit=5000`);
+    expect(rollup.body.source.table).toBe('http_requests_1h');
+    const key = (r: any) => `${r.response_code}|${r.response_flags.join('+')}|${r.route}|${r.requests}`;
+    expect(rollup.body.rows.map(key)).toEqual(raw.body.rows.map(key));
+    expect(rollup.body.rows[0].status_class).not.toBe('2xx');
   });
 
   it('timeseries from per-minute and hourly rollups match raw buckets', async () => {
-    for (const [range, table] of [[`from=${iso(NOW - 6 * H)}&to=${iso(NOW)}&step=1h`, 'http_routes_1m'], [day, 'http_routes_1h']] as const) {
+    for (const [range, table] of [
+      [`from=${iso(NOW - 6 * H)}&to=${iso(NOW)}&step=1h`, 'http_routes_1m'],
+      [day, 'http_routes_1h'],
+    ] as const) {
       const url = `/api/v1/timeseries?${range}&metrics=requests,p50_ms,p99_ms`;
       const raw = await get(`${url}&source=raw`);
       const rollup = await get(url);
@@ -337,7 +419,11 @@ describe('rollups agree with raw rows', () => {
         for (const [j, [t, v]] of s.points.entries()) {
           expect(t).toBe(r.points[j][0]);
           if (s.labels.metric === 'requests') expect(v).toBe(r.points[j][1]);
-          else if (v !== null) expect(within(v, r.points[j][1], 0.01), `${s.labels.metric} at ${iso(t)}: ${v} vs ${r.points[j][1]}`).toBe(true);
+          else if (v !== null)
+            expect(
+              within(v, r.points[j][1], 0.01),
+              `${s.labels.metric} at ${iso(t)}: ${v} vs ${r.points[j][1]}`,
+            ).toBe(true);
         }
       }
     }
@@ -346,7 +432,9 @@ describe('rollups agree with raw rows', () => {
 
 describe('ad-hoc SQL', () => {
   it('answers like ClickHouse FORMAT JSON', async () => {
-    const { status, body } = await sql("SELECT route_name, count() AS n FROM gatescope.http_requests WHERE route_name = 'checkout' GROUP BY route_name;");
+    const { status, body } = await sql(
+      "SELECT route_name, count() AS n FROM gatescope.http_requests WHERE route_name = 'checkout' GROUP BY route_name;",
+    );
     expect(status).toBe(200);
     expect(body.meta).toEqual([
       { name: 'route_name', type: 'LowCardinality(String)' },
@@ -357,18 +445,37 @@ describe('ad-hoc SQL', () => {
     expect(body.statistics.rows_read).toBeGreaterThan(0);
   });
   it('streams CSV', async () => {
-    const { status, body, headers } = await sql("SELECT request_id, response_code FROM gatescope.http_requests WHERE route_name = 'checkout' ORDER BY request_id LIMIT 2", ADMIN, 'csv');
+    const { status, body, headers } = await sql(
+      "SELECT request_id, response_code FROM gatescope.http_requests WHERE route_name = 'checkout' ORDER BY request_id LIMIT 2",
+      ADMIN,
+      'csv',
+    );
     expect(status).toBe(200);
     expect(headers['content-type']).toMatch(/text\/csv/);
     expect(body).toBe('"request_id","response_code"\n"req-01",200\n"req-02",200\n');
   });
   it.each([
-    ["INSERT INTO gatescope.http_requests (route_name) VALUES ('x')", 400, 'ERR_SQL_NOT_SELECT', 'Only SELECT'],
+    [
+      "INSERT INTO gatescope.http_requests (route_name) VALUES ('x')",
+      400,
+      'ERR_SQL_NOT_SELECT',
+      'Only SELECT',
+    ],
     ['DROP TABLE gatescope.http_requests', 400, 'ERR_SQL_NOT_SELECT', 'Only SELECT'],
     ['SELECT * FROM system.tables', 403, 'ERR_SQL_DATABASE', 'system.tables'],
     ['SELECT * FROM information_schema.tables', 403, 'ERR_SQL_DATABASE', 'information_schema'],
-    ['WITH t AS (SELECT name FROM system.databases) SELECT * FROM t', 403, 'ERR_SQL_DATABASE', 'system.databases'],
-    ['SELECT count() FROM gatescope.http_requests WHERE route_name IN (SELECT name FROM system.users)', 403, 'ERR_SQL_DATABASE', 'system.users'],
+    [
+      'WITH t AS (SELECT name FROM system.databases) SELECT * FROM t',
+      403,
+      'ERR_SQL_DATABASE',
+      'system.databases',
+    ],
+    [
+      'SELECT count() FROM gatescope.http_requests WHERE route_name IN (SELECT name FROM system.users)',
+      403,
+      'ERR_SQL_DATABASE',
+      'system.users',
+    ],
     ["SELECT * FROM file('/etc/passwd', LineAsString)", 403, 'ERR_SQL_FUNCTION', 'file()'],
     ["SELECT file('/etc/passwd')", 403, 'ERR_SQL_FUNCTION', 'file()'],
     ["SELECT * FROM url('http://127.0.0.1:1/x', CSV, 'a String')", 403, 'ERR_SQL_FUNCTION', 'url()'],
@@ -376,7 +483,12 @@ describe('ad-hoc SQL', () => {
     ["SELECT * FROM s3('http://127.0.0.1:1/b/k.csv')", 403, 'ERR_SQL_FUNCTION', 's3()'],
     ['SELECT 1 SETTINGS max_execution_time = 1000', 403, 'ERR_SQL_SETTINGS', 'SETTINGS'],
     ["SELECT 1 INTO OUTFILE '/tmp/gatescope-leak.txt'", 403, 'ERR_SQL_OUTPUT', 'OUTFILE'],
-    ['SELECT count() FROM numbers(1000000000000) WHERE cityHash64(number) = 42', 400, 'ERR_SQL_TIMEOUT', 'longer than allowed'],
+    [
+      'SELECT count() FROM numbers(1000000000000) WHERE cityHash64(number) = 42',
+      400,
+      'ERR_SQL_TIMEOUT',
+      'longer than allowed',
+    ],
     ['SELECT number FROM numbers(5000)', 400, 'ERR_SQL_TOO_MANY_ROWS', 'too large'],
     ['SELECT nope FROM gatescope.http_requests', 400, 'ERR_SQL_INVALID', 'nope'],
   ])('%s -> %i %s', async (query, status, code, text) => {
@@ -397,7 +509,9 @@ describe('real port', () => {
     const server = await buildApp({ config: testConfig(), clickhouse: ch, now: () => NOW, logger: false });
     const address = await server.listen({ host: '127.0.0.1', port: 0 });
     try {
-      const res = await fetch(`${address}/api/v1/summary?${CHECKOUT_RANGE}&route=checkout`, { headers: auth() });
+      const res = await fetch(`${address}/api/v1/summary?${CHECKOUT_RANGE}&route=checkout`, {
+        headers: auth(),
+      });
       expect(res.status).toBe(200);
       expect(((await res.json()) as { requests: number }).requests).toBe(10);
       const unauth = await fetch(`${address}/api/v1/routes`);

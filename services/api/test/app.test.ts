@@ -49,9 +49,14 @@ describe('readiness', () => {
 
 describe('rate limiting', () => {
   it('limits per token, not globally, and says when to retry', async () => {
-    const app = await buildApp({ config: testConfig({ rateLimitPerMinute: 3 }), clickhouse: fakeClickHouse(true), logger: false });
+    const app = await buildApp({
+      config: testConfig({ rateLimitPerMinute: 3 }),
+      clickhouse: fakeClickHouse(true),
+      logger: false,
+    });
     // The stand-in ClickHouse is down, so allowed calls answer 503; the fourth is stopped before reaching it.
-    const call = (token: string) => app.inject({ url: '/api/v1/summary', headers: { authorization: `Bearer ${token}` } });
+    const call = (token: string) =>
+      app.inject({ url: '/api/v1/summary', headers: { authorization: `Bearer ${token}` } });
     for (let i = 0; i < 3; i++) expect((await call(READ)).statusCode).toBe(503);
     const limited = await call(READ);
     expect(limited.statusCode).toBe(429);
@@ -65,7 +70,12 @@ describe('rate limiting', () => {
 
 describe('web UI', () => {
   it('serves files, falls back to index.html for client routes, and keeps API 404s as JSON', async () => {
-    const app = await buildApp({ config: testConfig(), clickhouse: fakeClickHouse(true), logger: false, webRoot });
+    const app = await buildApp({
+      config: testConfig(),
+      clickhouse: fakeClickHouse(true),
+      logger: false,
+      webRoot,
+    });
     const root = await app.inject('/');
     expect(root.statusCode).toBe(200);
     expect(root.body).toContain('<div id="app">');
@@ -80,10 +90,22 @@ describe('web UI', () => {
   });
   it('shares a metrics registry with other services without registering twice', async () => {
     const registry = new Registry();
-    const a = await buildApp({ config: testConfig(), clickhouse: fakeClickHouse(true), logger: false, registry });
-    const b = await buildApp({ config: testConfig(), clickhouse: fakeClickHouse(true), logger: false, registry });
+    const a = await buildApp({
+      config: testConfig(),
+      clickhouse: fakeClickHouse(true),
+      logger: false,
+      registry,
+    });
+    const b = await buildApp({
+      config: testConfig(),
+      clickhouse: fakeClickHouse(true),
+      logger: false,
+      registry,
+    });
     await a.inject('/healthz');
-    expect(await registry.metrics()).toContain('gatescope_api_http_request_duration_seconds_count{method="GET",route="/healthz",status_code="200"} 1');
+    expect(await registry.metrics()).toContain(
+      'gatescope_api_http_request_duration_seconds_count{method="GET",route="/healthz",status_code="200"} 1',
+    );
     await a.close();
     await b.close();
   });

@@ -18,7 +18,13 @@ export function testConfig(overrides: Partial<Config['auth']> = {}): Config {
     clickhouse: { username: 'default', password: '', database: 'gatescope' },
     retentionDays: 3650,
     rollupRetentionDays: 3650,
-    ingest: { batchMaxRows: 1000, batchMaxDelayMs: 100, maxPendingRows: 10000, maxMessageBytes: 1 << 20, decoderWorkers: 0 },
+    ingest: {
+      batchMaxRows: 1000,
+      batchMaxDelayMs: 100,
+      maxPendingRows: 10000,
+      maxMessageBytes: 1 << 20,
+      decoderWorkers: 0,
+    },
     pathTemplates: { maxTemplatesPerRoute: 100 },
     auth: {
       tokens: [
@@ -83,12 +89,22 @@ FROM (
   FROM numbers({count:UInt64})
 )`;
 
-export async function generate(ch: ClickHouse, opts: { startMs: number; spanMs: number; total: number; routes?: number; chunk?: number }) {
+export async function generate(
+  ch: ClickHouse,
+  opts: { startMs: number; spanMs: number; total: number; routes?: number; chunk?: number },
+) {
   const chunk = opts.chunk ?? 1_000_000;
   for (let offset = 0; offset < opts.total; offset += chunk) {
     await ch.client.command({
       query: GENERATE_SQL,
-      query_params: { start_ms: opts.startMs, span_ms: opts.spanMs, total: opts.total, offset, count: Math.min(chunk, opts.total - offset), routes: opts.routes ?? 20 },
+      query_params: {
+        start_ms: opts.startMs,
+        span_ms: opts.spanMs,
+        total: opts.total,
+        offset,
+        count: Math.min(chunk, opts.total - offset),
+        routes: opts.routes ?? 20,
+      },
     });
   }
 }
