@@ -10,6 +10,8 @@ export interface Hello {
   tail_rows_per_second: number;
   health: { degradedErrorRate: number; failingErrorRate: number };
   als: { host: string; port: number };
+  /** The ClickHouse database SQL users query (`<database>.http_requests`). */
+  database: string;
   principal: string;
 }
 

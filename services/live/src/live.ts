@@ -143,6 +143,7 @@ export function attachLive(deps: LiveDeps): LiveServer {
       tail_rows_per_second: tailRate,
       health: thresholds,
       als: { host: config.host, port: alsPort() },
+      database: clickhouse.database,
       principal: socket.data.principal as string,
     });
 

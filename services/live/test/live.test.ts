@@ -20,7 +20,7 @@ describe('live stats over socket.io', () => {
     const s = client(url);
     try {
       const hello = await once<{ window_s: number; als: { port: number }; health: object }>(s, 'hello');
-      expect(hello).toMatchObject({ window_s: 60, tick_ms: 200, history_s: 900, als: { host: '127.0.0.1', port: 8090 } });
+      expect(hello).toMatchObject({ window_s: 60, tick_ms: 200, history_s: 900, als: { host: '127.0.0.1', port: 8090 }, database: 'gatescope' });
       const ack = await emitAck<{ ok: boolean }>(s, 'subscribe', {});
       expect(ack).toMatchObject({ ok: true, key: '' });
       const first = await once<LiveStats>(s, 'stats');

@@ -2,6 +2,7 @@ import { post, postText } from '../api.js';
 import { dataTable, errorBox } from '../common.js';
 import { clear, h } from '../dom.js';
 import { fmtCell } from '../format.js';
+import { onHello } from '../live.js';
 import { update, type Route } from '../router.js';
 
 interface SqlResult {
@@ -11,10 +12,10 @@ interface SqlResult {
   statistics?: { elapsed?: number; rows_read?: number; bytes_read?: number };
 }
 
-export const DEFAULT_SQL = `SELECT route_name, count() AS requests,
+export const defaultSql = (database: string): string => `SELECT route_name, count() AS requests,
        round(countIf(response_code >= 500) / count(), 4) AS error_rate,
        round(quantile(0.99)(duration_ms), 1) AS p99_ms
-FROM http_requests
+FROM ${database}.http_requests
 WHERE start_time > now() - INTERVAL 15 MINUTE
 GROUP BY route_name
 ORDER BY requests DESC`;
@@ -22,7 +23,11 @@ ORDER BY requests DESC`;
 /** SQL console over POST /api/v1/sql (read-only, enforced by the API), with CSV download. */
 export function sql(root: HTMLElement, route: Route): () => void {
   const editor = h('textarea', { id: 'sql-query', rows: 8, spellcheck: false }) as HTMLTextAreaElement;
-  editor.value = route.params.get('q') ?? DEFAULT_SQL;
+  editor.value = route.params.get('q') ?? defaultSql('gatescope');
+  const untouched = editor.value;
+  onHello((hello) => {
+    if (!route.params.get('q') && editor.value === untouched) editor.value = defaultSql(hello.database);
+  });
   const out = h('div', { id: 'sql-result' });
   const run = async () => {
     update({ q: editor.value });
@@ -56,7 +61,7 @@ export function sql(root: HTMLElement, route: Route): () => void {
     if (e.key === 'Enter' && (e.ctrlKey || e.metaKey)) void run();
   });
   root.append(
-    h('div', { class: 'title' }, h('h1', null, 'SQL'), h('span', { class: 'muted' }, 'read-only, over the gatescope database (tables http_requests, tcp_connections) · Ctrl+Enter runs')),
+    h('div', { class: 'title' }, h('h1', null, 'SQL'), h('span', { class: 'muted' }, 'read-only, over the gatescope database (tables http_requests, tcp_connections and the rollups) · Ctrl+Enter runs')),
     editor,
     h('div', { class: 'toolbar' }, h('button', { id: 'sql-run', onclick: () => void run() }, 'Run'), h('button', { id: 'sql-csv', class: 'ghost', onclick: () => void csv() }, 'Download CSV')),
     out,
