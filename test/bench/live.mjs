@@ -20,7 +20,13 @@ const PROBES = Number(process.env.BENCH_LIVE_PROBES ?? 40);
 const BACKGROUND_RPS = Number(process.env.BENCH_LIVE_RPS ?? 500);
 
 const dir = mkdtempSync(join(tmpdir(), 'gatescope-bench-live-'));
-const config = loadConfig({ ...process.env, GATESCOPE_DATA_DIR: dir, GATESCOPE_LOG_LEVEL: 'silent', CLICKHOUSE_URL: '', GATESCOPE_TOKENS: '' });
+const config = loadConfig({
+  ...process.env,
+  GATESCOPE_DATA_DIR: dir,
+  GATESCOPE_LOG_LEVEL: 'silent',
+  CLICKHOUSE_URL: '',
+  GATESCOPE_TOKENS: '',
+});
 const ch = await createClickHouse({ ...config.clickhouse, dataDir: dir });
 await migrate(ch, { retentionDays: 30, rollupRetentionDays: 30 });
 const collector = buildCollector({ config, clickhouse: ch });
@@ -52,7 +58,12 @@ socket.on('stats', (s) => {
 
 const method = loadAccessLogServiceDefinition().StreamAccessLogs;
 const client = new grpc.Client(`127.0.0.1:${alsPort}`, grpc.credentials.createInsecure());
-const call = client.makeClientStreamRequest(method.path, (b) => b, (b) => b, () => {});
+const call = client.makeClientStreamRequest(
+  method.path,
+  (b) => b,
+  (b) => b,
+  () => {},
+);
 call.on('error', () => {});
 call.write(encodeStreamAccessLogsMessage({ identifier: demoIdentifier(), http_logs: { log_entry: [] } }));
 
@@ -87,7 +98,9 @@ console.log(
 );
 console.log(`  p50 ${fmt(q(0.5))}   p95 ${fmt(q(0.95))}   max ${fmt(sorted.at(-1))}   min ${fmt(sorted[0])}`);
 console.log(`  target p95 <= 2 s: ${q(0.95) <= 2000 && missed === 0 ? 'met' : 'NOT met'}`);
-console.log(`  stats computations ${live.counters.statsComputations}, query errors ${live.counters.queryErrors}`);
+console.log(
+  `  stats computations ${live.counters.statsComputations}, query errors ${live.counters.queryErrors}`,
+);
 
 call.cancel();
 client.close();

@@ -33,7 +33,12 @@ let page: Page;
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'gatescope-e2e-'));
   mkdirSync(SHOTS, { recursive: true });
-  const config = loadConfig({ GATESCOPE_DATA_DIR: dir, GATESCOPE_HTTP_PORT: '0', GATESCOPE_ALS_PORT: '0', GATESCOPE_LOG_LEVEL: 'silent' });
+  const config = loadConfig({
+    GATESCOPE_DATA_DIR: dir,
+    GATESCOPE_HTTP_PORT: '0',
+    GATESCOPE_ALS_PORT: '0',
+    GATESCOPE_LOG_LEVEL: 'silent',
+  });
   ch = await createClickHouse({ database: config.clickhouse.database, dataDir: dir });
   await migrate(ch, { retentionDays: config.retentionDays, rollupRetentionDays: config.rollupRetentionDays });
   collector = buildCollector({ config, clickhouse: ch });
@@ -50,7 +55,15 @@ beforeAll(async () => {
     executablePath: CHROMIUM,
     headless: true,
     viewport: { width: 1440, height: 900 },
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--no-first-run',
+    ],
   });
   page = context.pages()[0] ?? (await context.newPage());
 });
@@ -83,14 +96,26 @@ describe('web UI', () => {
 
   it('overview charts draw and move when ALS traffic arrives', async () => {
     demo = startDemoTraffic({ target: `127.0.0.1:${alsPort}`, rps: 150, seed: 7 });
-    await page.waitForFunction(() => Number(document.querySelector('#totals')?.getAttribute('data-requests')) > 0, null, { timeout: 20_000 });
+    await page.waitForFunction(
+      () => Number(document.querySelector('#totals')?.getAttribute('data-requests')) > 0,
+      null,
+      { timeout: 20_000 },
+    );
     expect(await page.locator('#empty-state').count()).toBe(0);
-    await page.waitForFunction(() => Number(document.querySelector('#chart-rps')?.getAttribute('data-points')) >= 2, null, { timeout: 20_000 });
+    await page.waitForFunction(
+      () => Number(document.querySelector('#chart-rps')?.getAttribute('data-points')) >= 2,
+      null,
+      { timeout: 20_000 },
+    );
     // uPlot draws on a canvas: the chart picture changes as new seconds arrive.
     const chart = page.locator('#chart-rps canvas').first();
     const before = await chart.screenshot();
     const lastBefore = Number(await attr('#chart-rps', 'data-last'));
-    await page.waitForFunction((l) => Number(document.querySelector('#chart-rps')?.getAttribute('data-last')) > l, lastBefore, { timeout: 10_000 });
+    await page.waitForFunction(
+      (l) => Number(document.querySelector('#chart-rps')?.getAttribute('data-last')) > l,
+      lastBefore,
+      { timeout: 10_000 },
+    );
     await page.waitForTimeout(1500);
     const after = await chart.screenshot();
     expect(Buffer.compare(before, after)).not.toBe(0);
@@ -108,7 +133,12 @@ describe('web UI', () => {
     await canary.waitFor({ timeout: 15_000 });
     const n1 = Number(await canary.getAttribute('data-requests'));
     await page.waitForFunction(
-      (n) => Number(document.querySelector('#routes-table tr[data-route="frontend-canary"]')?.getAttribute('data-requests')) > n,
+      (n) =>
+        Number(
+          document
+            .querySelector('#routes-table tr[data-route="frontend-canary"]')
+            ?.getAttribute('data-requests'),
+        ) > n,
       n1,
       { timeout: 15_000 },
     );
@@ -126,13 +156,22 @@ describe('web UI', () => {
     await page.goto(`${base}/#/route?name=frontend-canary&range=15m`);
     const rows = page.locator('#split tr[data-cluster*="frontend"]');
     await rows.nth(1).waitFor({ timeout: 20_000 });
-    const clusters = await rows.evaluateAll((trs) => trs.map((tr) => [tr.getAttribute('data-cluster'), Number(tr.getAttribute('data-share'))] as const));
+    const clusters = await rows.evaluateAll((trs) =>
+      trs.map((tr) => [tr.getAttribute('data-cluster'), Number(tr.getAttribute('data-share'))] as const),
+    );
     const names = clusters.map(([c]) => c).sort();
-    expect(names).toEqual(['outbound|80||frontend.default.svc.cluster.local', 'outbound|80||frontendv2.default.svc.cluster.local']);
+    expect(names).toEqual([
+      'outbound|80||frontend.default.svc.cluster.local',
+      'outbound|80||frontendv2.default.svc.cluster.local',
+    ]);
     const [a, b] = clusters.map(([, s]) => s);
     expect(a / (a + b)).toBeGreaterThan(0.4);
     expect(a / (a + b)).toBeLessThan(0.6);
-    await page.waitForFunction(() => Number(document.querySelector('#detail-rps')?.getAttribute('data-points')) > 0, null, { timeout: 15_000 });
+    await page.waitForFunction(
+      () => Number(document.querySelector('#detail-rps')?.getAttribute('data-points')) > 0,
+      null,
+      { timeout: 15_000 },
+    );
     await shot('route-detail');
   });
 
@@ -161,11 +200,13 @@ describe('web UI', () => {
     await page.goto(`${base}/#/sql`);
     await page.locator('#sql-run').click();
     await page.locator('#sql-result table.data, #sql-result .error').first().waitFor({ timeout: 20_000 });
-    expect(await page.locator('#sql-result .error').count(), await page.locator('#sql-result').innerText()).toBe(0);
+    expect(
+      await page.locator('#sql-result .error').count(),
+      await page.locator('#sql-result').innerText(),
+    ).toBe(0);
     const text = await page.locator('#sql-result').innerText();
     expect(text).toContain('frontend-canary');
     expect(await page.locator('#sql-result table.data tbody tr').count()).toBeGreaterThanOrEqual(6);
     await shot('sql');
   });
-
 });

@@ -5,7 +5,12 @@ import { demoEntry, demoIdentifier, FRONTEND_V1, FRONTEND_V2, seededRandom } fro
 const sample = (n: number) => {
   const rnd = seededRandom(42);
   return Array.from({ length: n }, () => demoEntry(rnd, 1_700_000_000_000)) as Array<{
-    common_properties: { route_name: string; upstream_cluster: string; response_flags: Record<string, boolean>; duration: { seconds: number; nanos: number } };
+    common_properties: {
+      route_name: string;
+      upstream_cluster: string;
+      response_flags: Record<string, boolean>;
+      duration: { seconds: number; nanos: number };
+    };
     response: { response_code?: { value: number } };
   }>;
 };
@@ -16,7 +21,9 @@ describe('demo traffic', () => {
   const median = (xs: number[]) => xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
   it('splits the canary route 50/50 between frontend and frontendv2, v2 slightly slower', () => {
-    const canary = entries.filter((e) => e.common_properties.route_name === 'frontend-canary' && e.response.response_code?.value === 200);
+    const canary = entries.filter(
+      (e) => e.common_properties.route_name === 'frontend-canary' && e.response.response_code?.value === 200,
+    );
     const v1 = canary.filter((e) => e.common_properties.upstream_cluster === FRONTEND_V1);
     const v2 = canary.filter((e) => e.common_properties.upstream_cluster === FRONTEND_V2);
     expect(v1.length / (v1.length + v2.length)).toBeGreaterThan(0.47);
@@ -38,20 +45,29 @@ describe('demo traffic', () => {
       expect(set.length).toBeGreaterThan(0);
       expect(set.every((e) => e.response.response_code?.value === 503)).toBe(true);
     }
-    const fivexx = entries.filter((e) => (e.response.response_code?.value ?? 0) >= 500).length / entries.length;
+    const fivexx =
+      entries.filter((e) => (e.response.response_code?.value ?? 0) >= 500).length / entries.length;
     expect(fivexx).toBeGreaterThan(0.001);
     expect(fivexx).toBeLessThan(0.02);
     const nr = withFlag('no_route_found');
     expect(nr.length / entries.length).toBeGreaterThan(0.005);
-    expect(nr.every((e) => e.response.response_code?.value === 404 && e.common_properties.route_name === '')).toBe(true);
+    expect(
+      nr.every((e) => e.response.response_code?.value === 404 && e.common_properties.route_name === ''),
+    ).toBe(true);
     const dc = withFlag('downstream_connection_termination');
     expect(dc.length).toBeGreaterThan(0);
     expect(dc.every((e) => e.response.response_code === undefined)).toBe(true);
   });
 
   it('encodes as a valid StreamAccessLogsMessage with the identifier', () => {
-    const bytes = encodeStreamAccessLogsMessage({ identifier: demoIdentifier(), http_logs: { log_entry: sample(50) } });
-    const decoded = decodeStreamAccessLogsMessageWithProtobufjs(bytes).toJSON() as { identifier: { node: { id: string } }; httpLogs: { logEntry: unknown[] } };
+    const bytes = encodeStreamAccessLogsMessage({
+      identifier: demoIdentifier(),
+      http_logs: { log_entry: sample(50) },
+    });
+    const decoded = decodeStreamAccessLogsMessageWithProtobufjs(bytes).toJSON() as {
+      identifier: { node: { id: string } };
+      httpLogs: { logEntry: unknown[] };
+    };
     expect(decoded.identifier.node.id).toMatch(/^router~/);
     expect(decoded.httpLogs.logEntry).toHaveLength(50);
   });

@@ -5,7 +5,8 @@
  */
 export const FRONTEND_V1 = 'outbound|80||frontend.default.svc.cluster.local';
 export const FRONTEND_V2 = 'outbound|80||frontendv2.default.svc.cluster.local';
-export const DEMO_NODE_ID = 'router~10.0.0.7~istio-ingressgateway-6b7c9d8f5-x2x4z.istio-system~istio-system.svc.cluster.local';
+export const DEMO_NODE_ID =
+  'router~10.0.0.7~istio-ingressgateway-6b7c9d8f5-x2x4z.istio-system~istio-system.svc.cluster.local';
 export const DEMO_NODE_CLUSTER = 'istio-ingressgateway.istio-system';
 export const DEMO_LOG_NAME = 'envoy.access_loggers.http_grpc';
 
@@ -32,7 +33,8 @@ function latency(rnd: Random, medianMs: number, sigma = 0.5): number {
 }
 
 const pick = <T>(rnd: Random, xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)];
-const hex = (rnd: Random, n: number) => Array.from({ length: n }, () => Math.floor(rnd() * 16).toString(16)).join('');
+const hex = (rnd: Random, n: number) =>
+  Array.from({ length: n }, () => Math.floor(rnd() * 16).toString(16)).join('');
 const uuid = (rnd: Random) => `${hex(rnd, 8)}-${hex(rnd, 4)}-4${hex(rnd, 3)}-a${hex(rnd, 3)}-${hex(rnd, 12)}`;
 
 const USER_AGENTS = [
@@ -42,7 +44,14 @@ const USER_AGENTS = [
   'shop-android/5.12.0 okhttp/4.12.0',
   'curl/8.8.0',
 ];
-const CLIENT_IPS = ['198.51.100.23', '203.0.113.7', '192.0.2.44', '198.51.100.102', '2001:db8::1f', '203.0.113.200'];
+const CLIENT_IPS = [
+  '198.51.100.23',
+  '203.0.113.7',
+  '192.0.2.44',
+  '198.51.100.102',
+  '2001:db8::1f',
+  '203.0.113.200',
+];
 
 type Kind = 'ok' | 'uh' | 'uf' | 'urx' | 'nr' | 'dc' | 'auth';
 
@@ -67,7 +76,14 @@ export const DEMO_ROUTES: readonly RouteSpec[] = [
     weight: 40,
     authority: 'shop.example.com',
     method: () => 'GET',
-    path: (r) => pick(r, ['/', '/products/' + (1000 + Math.floor(r() * 500)), '/category/shoes', '/category/bags', '/cart']),
+    path: (r) =>
+      pick(r, [
+        '/',
+        '/products/' + (1000 + Math.floor(r() * 500)),
+        '/category/shoes',
+        '/category/bags',
+        '/cart',
+      ]),
     // The weighted 50/50 canary between frontend and frontendv2.
     cluster: (r) => (r() < 0.5 ? FRONTEND_V1 : FRONTEND_V2),
     medianMs: (c) => (c === FRONTEND_V2 ? 26 : 18), // v2 slightly slower
@@ -251,7 +267,9 @@ export function demoEntry(rnd: Random, nowMs: number): Record<string, unknown> {
   const ip = pick(rnd, CLIENT_IPS);
   const requestId = uuid(rnd);
   const common: Record<string, unknown> = {
-    downstream_remote_address: { socket_address: { address: ip, port_value: 1024 + Math.floor(rnd() * 60000) } },
+    downstream_remote_address: {
+      socket_address: { address: ip, port_value: 1024 + Math.floor(rnd() * 60000) },
+    },
     downstream_local_address: { socket_address: { address: '10.0.0.7', port_value: 8443 } },
     start_time: ts(startMs),
     duration: dur(durationMs),
@@ -267,7 +285,11 @@ export function demoEntry(rnd: Random, nowMs: number): Record<string, unknown> {
     common.upstream_remote_address = { socket_address: { address: upstreamHost, port_value: 8080 } };
     common.time_to_first_upstream_rx_byte = dur(durationMs * 0.9);
   }
-  const response: Record<string, unknown> = { response_code_details: details, response_body_bytes: bytesSent, response_headers_bytes: code ? 210 : 0 };
+  const response: Record<string, unknown> = {
+    response_code_details: details,
+    response_body_bytes: bytesSent,
+    response_headers_bytes: code ? 210 : 0,
+  };
   if (code !== undefined) response.response_code = { value: code };
   return {
     common_properties: common,
@@ -289,5 +311,8 @@ export function demoEntry(rnd: Random, nowMs: number): Record<string, unknown> {
 
 /** The identifier Envoy sends on the first message of each stream. */
 export function demoIdentifier(): Record<string, unknown> {
-  return { node: { id: DEMO_NODE_ID, cluster: DEMO_NODE_CLUSTER, user_agent_name: 'envoy' }, log_name: DEMO_LOG_NAME };
+  return {
+    node: { id: DEMO_NODE_ID, cluster: DEMO_NODE_CLUSTER, user_agent_name: 'envoy' },
+    log_name: DEMO_LOG_NAME,
+  };
 }

@@ -4,19 +4,28 @@ import { filterClause, filterKey, LiveFilterError, normaliseFilters } from './fi
 describe('normaliseFilters / filterKey', () => {
   it('gives identical filters the same key whatever the order, blanks or spaces', () => {
     const a = normaliseFilters({ route: 'checkout', gateway: 'istio-ingressgateway' });
-    const b = normaliseFilters({ gateway: ' istio-ingressgateway ', authority: '', route: 'checkout', upstream_cluster: null });
+    const b = normaliseFilters({
+      gateway: ' istio-ingressgateway ',
+      authority: '',
+      route: 'checkout',
+      upstream_cluster: null,
+    });
     expect(filterKey(a)).toBe(filterKey(b));
     expect(filterKey(a)).toBe('route=checkout&gateway=istio-ingressgateway');
   });
 
   it('keys different filters differently, including values that look like separators', () => {
-    expect(filterKey(normaliseFilters({ route: 'a&gateway=b' }))).not.toBe(filterKey(normaliseFilters({ route: 'a', gateway: 'b' })));
+    expect(filterKey(normaliseFilters({ route: 'a&gateway=b' }))).not.toBe(
+      filterKey(normaliseFilters({ route: 'a', gateway: 'b' })),
+    );
     expect(filterKey(normaliseFilters({}))).toBe('');
     expect(filterKey(normaliseFilters(undefined))).toBe('');
   });
 
   it('rejects unknown filters, non-strings and non-objects with an actionable message', () => {
-    expect(() => normaliseFilters({ path: '/x' })).toThrow(/unknown filter "path"; live filters are route, authority, gateway, upstream_cluster/);
+    expect(() => normaliseFilters({ path: '/x' })).toThrow(
+      /unknown filter "path"; live filters are route, authority, gateway, upstream_cluster/,
+    );
     expect(() => normaliseFilters({ route: 3 })).toThrow(LiveFilterError);
     expect(() => normaliseFilters('route=x')).toThrow(/must be an object/);
     expect(() => normaliseFilters([])).toThrow(/an array/);

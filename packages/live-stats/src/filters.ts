@@ -27,7 +27,9 @@ export class LiveFilterError extends Error {
 export function normaliseFilters(input: unknown): LiveFilters {
   if (input === undefined || input === null) return {};
   if (typeof input !== 'object' || Array.isArray(input)) {
-    throw new LiveFilterError(`filters must be an object such as { "route": "checkout" }, got ${Array.isArray(input) ? 'an array' : typeof input}`);
+    throw new LiveFilterError(
+      `filters must be an object such as { "route": "checkout" }, got ${Array.isArray(input) ? 'an array' : typeof input}`,
+    );
   }
   const out: LiveFilters = {};
   for (const [name, raw] of Object.entries(input as Record<string, unknown>)) {

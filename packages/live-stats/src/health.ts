@@ -13,7 +13,11 @@ export const KIALI_DEFAULT_THRESHOLDS: Readonly<HealthThresholds> = Object.freez
   failingErrorRate: 0.1,
 });
 
-export function healthOf(requests: number, errorRate: number, t: HealthThresholds = KIALI_DEFAULT_THRESHOLDS): Health {
+export function healthOf(
+  requests: number,
+  errorRate: number,
+  t: HealthThresholds = KIALI_DEFAULT_THRESHOLDS,
+): Health {
   if (requests <= 0) return 'idle';
   if (errorRate >= t.failingErrorRate) return 'failing';
   if (errorRate >= t.degradedErrorRate) return 'degraded';

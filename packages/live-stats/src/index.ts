@@ -1,4 +1,11 @@
-export { normaliseFilters, filterKey, filterClause, LiveFilterError, LIVE_FILTER_NAMES, MAX_FILTER_VALUE_LENGTH } from './filters.js';
+export {
+  normaliseFilters,
+  filterKey,
+  filterClause,
+  LiveFilterError,
+  LIVE_FILTER_NAMES,
+  MAX_FILTER_VALUE_LENGTH,
+} from './filters.js';
 export type { LiveFilters, LiveFilterName } from './filters.js';
 export { healthOf, KIALI_DEFAULT_THRESHOLDS } from './health.js';
 export type { Health, HealthThresholds } from './health.js';

@@ -24,7 +24,8 @@ const STATUS_COUNTS = `countIf(status_class = '1xx') AS c1xx, countIf(status_cla
     countIf(status_class = '3xx') AS c3xx, countIf(status_class = '4xx') AS c4xx,
     countIf(status_class = '5xx') AS c5xx, countIf(status_class = 'none') AS cnone`;
 
-const RANGE = 'start_time >= fromUnixTimestamp64Milli({from_ms:Int64}) AND start_time < fromUnixTimestamp64Milli({to_ms:Int64})';
+const RANGE =
+  'start_time >= fromUnixTimestamp64Milli({from_ms:Int64}) AND start_time < fromUnixTimestamp64Milli({to_ms:Int64})';
 
 export interface WindowQueryOptions {
   database: string;
@@ -51,7 +52,10 @@ FROM (
 GROUP BY GROUPING SETS ((route), ())
 ORDER BY is_total DESC, requests DESC, route
 LIMIT {route_limit:UInt32}`;
-  return { sql, params: { ...f.params, from_ms: o.fromMs, to_ms: o.toMs, route_limit: (o.routeLimit ?? 500) + 1 } };
+  return {
+    sql,
+    params: { ...f.params, from_ms: o.fromMs, to_ms: o.toMs, route_limit: (o.routeLimit ?? 500) + 1 },
+  };
 }
 
 export interface PointsQueryOptions {
@@ -79,7 +83,12 @@ ORDER BY s`;
  * look-back (`from_ms`) and the caller drops rows it has already seen (see `TailCursor`). Every stored column,
  * plus the materialised `status_class`, as the request explorer shows them. Newest first, bounded.
  */
-export function tailQuery(o: { database: string; filters: LiveFilters; fromMs: number; limit: number }): LiveQuery {
+export function tailQuery(o: {
+  database: string;
+  filters: LiveFilters;
+  fromMs: number;
+  limit: number;
+}): LiveQuery {
   const f = filterClause(o.filters);
   const sql = `SELECT *, status_class, toUnixTimestamp64Micro(start_time) AS start_time_us
 FROM ${ident(o.database)}.http_requests

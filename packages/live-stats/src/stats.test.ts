@@ -43,7 +43,19 @@ describe('shapeWindow', () => {
     const s0 = fromMs / 1000;
     const out = shapeWindow({
       rows: [
-        row({ route: 'checkout', requests: '600', errors: '60', qs: [12.34567, 250.5], c2xx: 540, c5xx: '60', spark: [[s0, 5], [s0 + 59, 7], [s0 + 60, 99]] }),
+        row({
+          route: 'checkout',
+          requests: '600',
+          errors: '60',
+          qs: [12.34567, 250.5],
+          c2xx: 540,
+          c5xx: '60',
+          spark: [
+            [s0, 5],
+            [s0 + 59, 7],
+            [s0 + 60, 99],
+          ],
+        }),
         row({ route: 'home', requests: 60, errors: 0, qs: [1.5, 3], c2xx: 60 }),
         row({ route: '', is_total: 1, requests: 660, errors: 60, qs: [2, 240], c2xx: 600, c5xx: 60 }),
       ],
@@ -51,11 +63,33 @@ describe('shapeWindow', () => {
       fromMs,
       thresholds: KIALI_DEFAULT_THRESHOLDS,
     });
-    expect(out.totals).toMatchObject({ requests: 660, rps: 11, errors: 60, p50_ms: 2, p99_ms: 240, health: 'degraded' });
+    expect(out.totals).toMatchObject({
+      requests: 660,
+      rps: 11,
+      errors: 60,
+      p50_ms: 2,
+      p99_ms: 240,
+      health: 'degraded',
+    });
     expect(out.totals.error_rate).toBeCloseTo(60 / 660);
-    expect(out.totals.status_classes).toEqual({ '1xx': 0, '2xx': 600, '3xx': 0, '4xx': 0, '5xx': 60, none: 0 });
+    expect(out.totals.status_classes).toEqual({
+      '1xx': 0,
+      '2xx': 600,
+      '3xx': 0,
+      '4xx': 0,
+      '5xx': 60,
+      none: 0,
+    });
     const [checkout, home] = out.routes;
-    expect(checkout).toMatchObject({ route: 'checkout', requests: 600, rps: 10, error_rate: 0.1, p50_ms: 12.346, p99_ms: 250.5, health: 'failing' });
+    expect(checkout).toMatchObject({
+      route: 'checkout',
+      requests: 600,
+      rps: 10,
+      error_rate: 0.1,
+      p50_ms: 12.346,
+      p99_ms: 250.5,
+      health: 'failing',
+    });
     expect(checkout.spark).toHaveLength(60);
     expect(checkout.spark[0]).toBe(5);
     expect(checkout.spark[59]).toBe(7);
@@ -64,8 +98,20 @@ describe('shapeWindow', () => {
   });
 
   it('has no quantiles and an idle health without traffic', () => {
-    const out = shapeWindow({ rows: [row({ is_total: 1 })], windowS: 60, fromMs: 0, thresholds: KIALI_DEFAULT_THRESHOLDS });
-    expect(out.totals).toMatchObject({ requests: 0, rps: 0, error_rate: 0, p50_ms: null, p99_ms: null, health: 'idle' });
+    const out = shapeWindow({
+      rows: [row({ is_total: 1 })],
+      windowS: 60,
+      fromMs: 0,
+      thresholds: KIALI_DEFAULT_THRESHOLDS,
+    });
+    expect(out.totals).toMatchObject({
+      requests: 0,
+      rps: 0,
+      error_rate: 0,
+      p50_ms: null,
+      p99_ms: null,
+      health: 'idle',
+    });
     expect(out.routes).toEqual([]);
   });
 
@@ -76,7 +122,18 @@ describe('shapeWindow', () => {
 
 describe('PointSeries', () => {
   const p = (s: number, requests: number) =>
-    shapePoint({ s, requests, errors: 0, qs: [1, 2], c1xx: 0, c2xx: requests, c3xx: 0, c4xx: 0, c5xx: 0, cnone: 0 });
+    shapePoint({
+      s,
+      requests,
+      errors: 0,
+      qs: [1, 2],
+      c1xx: 0,
+      c2xx: requests,
+      c3xx: 0,
+      c4xx: 0,
+      c5xx: 0,
+      cnone: 0,
+    });
 
   it('keeps history between ticks, replaces the re-read seconds and zero-fills the gaps', () => {
     const series = new PointSeries(10);
@@ -110,6 +167,8 @@ describe('queries', () => {
   });
 
   it('refuses a database name that is not an identifier', () => {
-    expect(() => windowQuery({ database: 'x; DROP TABLE y', filters: {}, fromMs: 1, toMs: 2 })).toThrow(/identifier/);
+    expect(() => windowQuery({ database: 'x; DROP TABLE y', filters: {}, fromMs: 1, toMs: 2 })).toThrow(
+      /identifier/,
+    );
   });
 });

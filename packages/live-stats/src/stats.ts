@@ -86,7 +86,8 @@ const num = (v: unknown): number => {
 };
 /** Round to 3 decimals (µs for *_ms); keeps payloads small without losing anything a chart can show. */
 export const round3 = (v: number): number => Math.round(v * 1000) / 1000;
-const ms = (v: unknown): number | null => (v === null || v === undefined || !Number.isFinite(Number(v)) ? null : round3(Number(v)));
+const ms = (v: unknown): number | null =>
+  v === null || v === undefined || !Number.isFinite(Number(v)) ? null : round3(Number(v));
 
 export function statusClasses(row: StatusCountsRow | undefined): StatusClasses {
   return {
@@ -99,7 +100,14 @@ export function statusClasses(row: StatusCountsRow | undefined): StatusClasses {
   };
 }
 
-export const emptyStatusClasses = (): StatusClasses => ({ '1xx': 0, '2xx': 0, '3xx': 0, '4xx': 0, '5xx': 0, none: 0 });
+export const emptyStatusClasses = (): StatusClasses => ({
+  '1xx': 0,
+  '2xx': 0,
+  '3xx': 0,
+  '4xx': 0,
+  '5xx': 0,
+  none: 0,
+});
 
 function totalsOf(row: WindowRow | undefined, windowS: number, thresholds: HealthThresholds): LiveTotals {
   const requests = num(row?.requests);
@@ -141,11 +149,13 @@ export function shapeWindow(o: ShapeWindowOptions): { totals: LiveTotals; routes
   const isTotal = (r: WindowRow) => r.is_total === true || Number(r.is_total) === 1;
   return {
     totals: totalsOf(o.rows.find(isTotal), o.windowS, o.thresholds),
-    routes: o.rows.filter((r) => !isTotal(r) && Number(r.requests) > 0).map((r) => ({
-      route: r.route,
-      ...totalsOf(r, o.windowS, o.thresholds),
-      spark: sparkline(r.spark, fromSec, o.windowS),
-    })),
+    routes: o.rows
+      .filter((r) => !isTotal(r) && Number(r.requests) > 0)
+      .map((r) => ({
+        route: r.route,
+        ...totalsOf(r, o.windowS, o.thresholds),
+        spark: sparkline(r.spark, fromSec, o.windowS),
+      })),
   };
 }
 
@@ -196,7 +206,8 @@ export class PointSeries {
   /** Points with ts in [fromMs, toMs), zero-filled, oldest first. */
   list(fromMs: number, toMs: number): LivePoint[] {
     const out: LivePoint[] = [];
-    for (let ts = Math.floor(fromMs / 1000) * 1000; ts < toMs; ts += 1000) out.push(this.points.get(ts) ?? emptyPoint(ts));
+    for (let ts = Math.floor(fromMs / 1000) * 1000; ts < toMs; ts += 1000)
+      out.push(this.points.get(ts) ?? emptyPoint(ts));
     return out;
   }
 

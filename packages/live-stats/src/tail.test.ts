@@ -7,7 +7,9 @@ describe('TailCursor', () => {
     const r = (us: number, id: string) => ({ start_time_us: us, request_id: id });
     expect(c.fresh([r(3, 'c'), r(1, 'a')], tailRowKey).map((x) => x.request_id)).toEqual(['a', 'c']);
     // Second poll re-reads the look-back: a late row (started earlier) shows up, seen ones do not.
-    expect(c.fresh([r(4, 'd'), r(3, 'c'), r(2, 'b'), r(1, 'a')], tailRowKey).map((x) => x.request_id)).toEqual(['b', 'd']);
+    expect(
+      c.fresh([r(4, 'd'), r(3, 'c'), r(2, 'b'), r(1, 'a')], tailRowKey).map((x) => x.request_id),
+    ).toEqual(['b', 'd']);
     c.forgetBefore(3);
     expect(c.size).toBe(2);
   });

@@ -30,14 +30,16 @@ async function fail(res: Response): Promise<never> {
   } catch {
     /* not JSON */
   }
-  if (res.status === 404 && code === `HTTP_404`) message = `${res.url.replace(location.origin, '')} is not available on this gatescope`;
+  if (res.status === 404 && code === `HTTP_404`)
+    message = `${res.url.replace(location.origin, '')} is not available on this gatescope`;
   throw new ApiError(res.status, code, message);
 }
 
 export type Query = Record<string, string | number | undefined | null>;
 export function qs(params: Query): string {
   const q = new URLSearchParams();
-  for (const [k, v] of Object.entries(params)) if (v !== undefined && v !== null && v !== '') q.set(k, String(v));
+  for (const [k, v] of Object.entries(params))
+    if (v !== undefined && v !== null && v !== '') q.set(k, String(v));
   const s = q.toString();
   return s ? `?${s}` : '';
 }
@@ -49,13 +51,21 @@ export async function get<T>(path: string, params: Query = {}): Promise<T> {
 }
 
 export async function post<T>(path: string, body: unknown, params: Query = {}): Promise<T> {
-  const res = await fetch(`${path}${qs(params)}`, { method: 'POST', headers: headers(true), body: JSON.stringify(body) });
+  const res = await fetch(`${path}${qs(params)}`, {
+    method: 'POST',
+    headers: headers(true),
+    body: JSON.stringify(body),
+  });
   if (!res.ok) return fail(res);
   return (await res.json()) as T;
 }
 
 export async function postText(path: string, body: unknown, params: Query = {}): Promise<string> {
-  const res = await fetch(`${path}${qs(params)}`, { method: 'POST', headers: headers(true), body: JSON.stringify(body) });
+  const res = await fetch(`${path}${qs(params)}`, {
+    method: 'POST',
+    headers: headers(true),
+    body: JSON.stringify(body),
+  });
   if (!res.ok) return fail(res);
   return res.text();
 }

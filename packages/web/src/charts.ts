@@ -22,7 +22,8 @@ export interface SeriesSpec {
   value?: (v: number | null) => string;
 }
 
-const css = (name: string) => getComputedStyle(document.documentElement).getPropertyValue(name).trim() || '#888';
+const css = (name: string) =>
+  getComputedStyle(document.documentElement).getPropertyValue(name).trim() || '#888';
 
 /**
  * A time-series chart (uPlot) that resizes with its box. `data[0]` is x in seconds, then one array per series.
@@ -34,7 +35,12 @@ export class TimeChart {
   constructor(
     readonly el: HTMLElement,
     series: SeriesSpec[],
-    opts: { height?: number; yFormat?: (v: number) => string; stacked?: boolean; onPick?: (tsMs: number) => void } = {},
+    opts: {
+      height?: number;
+      yFormat?: (v: number) => string;
+      stacked?: boolean;
+      onPick?: (tsMs: number) => void;
+    } = {},
   ) {
     const grid = { stroke: css('--grid'), width: 1 };
     const axis = { stroke: css('--muted'), grid, ticks: grid };
@@ -44,8 +50,18 @@ export class TimeChart {
         height: opts.height ?? 180,
         legend: { live: true },
         cursor: { drag: { x: false, y: false } },
-        scales: { x: { time: true }, y: { range: (_u, min, max) => [Math.min(0, min), max > 0 ? max * 1.1 : 1] } },
-        axes: [axis, { ...axis, size: 60, values: (_u, vals) => vals.map((v) => (opts.yFormat ? opts.yFormat(v) : String(v))) }],
+        scales: {
+          x: { time: true },
+          y: { range: (_u, min, max) => [Math.min(0, min), max > 0 ? max * 1.1 : 1] },
+        },
+        axes: [
+          axis,
+          {
+            ...axis,
+            size: 60,
+            values: (_u, vals) => vals.map((v) => (opts.yFormat ? opts.yFormat(v) : String(v))),
+          },
+        ],
         series: [
           {},
           ...series.map((s) => ({
@@ -71,7 +87,9 @@ export class TimeChart {
         if (x !== undefined) opts.onPick!(x * 1000);
       });
     }
-    this.ro = new ResizeObserver(() => this.plot.setSize({ width: Math.max(200, el.clientWidth), height: opts.height ?? 180 }));
+    this.ro = new ResizeObserver(() =>
+      this.plot.setSize({ width: Math.max(200, el.clientWidth), height: opts.height ?? 180 }),
+    );
     this.ro.observe(el);
   }
 
@@ -101,7 +119,9 @@ export function sparkline(values: number[], color: string, width = 120, height =
   const el = svg('svg', { width, height, viewBox: `0 0 ${width} ${height}`, class: 'spark' });
   const max = Math.max(1, ...values);
   const step = values.length > 1 ? width / (values.length - 1) : width;
-  const pts = values.map((v, i) => `${(i * step).toFixed(1)},${(height - 1 - (v / max) * (height - 2)).toFixed(1)}`).join(' ');
+  const pts = values
+    .map((v, i) => `${(i * step).toFixed(1)},${(height - 1 - (v / max) * (height - 2)).toFixed(1)}`)
+    .join(' ');
   el.appendChild(svg('polyline', { points: pts, fill: 'none', stroke: color, 'stroke-width': 1.5 }));
   return el;
 }

@@ -14,7 +14,11 @@ export function liveFilters(params: URLSearchParams): LiveFilters {
 }
 
 /** A row of filter inputs bound to URL params (applied on Enter/change). */
-export function filterBar(params: URLSearchParams, names: readonly string[], extra: HTMLElement[] = []): HTMLElement {
+export function filterBar(
+  params: URLSearchParams,
+  names: readonly string[],
+  extra: HTMLElement[] = [],
+): HTMLElement {
   return h(
     'form',
     {
@@ -27,7 +31,14 @@ export function filterBar(params: URLSearchParams, names: readonly string[], ext
         update(changes, false);
       },
     },
-    names.map((n) => h('label', null, n.replace(/_/g, ' '), h('input', { name: n, value: params.get(n) ?? '', placeholder: 'any', size: 14 }))),
+    names.map((n) =>
+      h(
+        'label',
+        null,
+        n.replace(/_/g, ' '),
+        h('input', { name: n, value: params.get(n) ?? '', placeholder: 'any', size: 14 }),
+      ),
+    ),
     h('button', { type: 'submit' }, 'Apply'),
     ...extra,
   );
@@ -39,11 +50,33 @@ export function errorBox(err: unknown): HTMLElement {
 }
 
 /** The data table used by tail, requests and SQL: header from `columns`, cells from row values. */
-export function dataTable(columns: string[], rows: Record<string, unknown>[], cell: (col: string, row: Record<string, unknown>) => Node | string): HTMLTableElement {
+export function dataTable(
+  columns: string[],
+  rows: Record<string, unknown>[],
+  cell: (col: string, row: Record<string, unknown>) => Node | string,
+): HTMLTableElement {
   return h(
     'table',
     { class: 'data' },
-    h('thead', null, h('tr', null, columns.map((c) => h('th', null, c)))),
-    h('tbody', null, rows.map((r) => h('tr', null, columns.map((c) => h('td', null, cell(c, r)))))),
+    h(
+      'thead',
+      null,
+      h(
+        'tr',
+        null,
+        columns.map((c) => h('th', null, c)),
+      ),
+    ),
+    h(
+      'tbody',
+      null,
+      rows.map((r) =>
+        h(
+          'tr',
+          null,
+          columns.map((c) => h('td', null, cell(c, r))),
+        ),
+      ),
+    ),
   );
 }

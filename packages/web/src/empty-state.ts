@@ -4,7 +4,8 @@ import type { Hello } from './live.js';
 /** What to do when gatescope has no traffic yet: point Envoy or Istio at the ALS port, or start the demo. */
 export function emptyState(hello: Hello | undefined): HTMLElement {
   const configured = hello?.als.host ?? '127.0.0.1';
-  const host = configured === '0.0.0.0' || configured === '::' || configured === '' ? location.hostname : configured;
+  const host =
+    configured === '0.0.0.0' || configured === '::' || configured === '' ? location.hostname : configured;
   const port = hello?.als.port ?? 8090;
   const envoy = `# Envoy: stream access logs to gatescope over gRPC ALS
 # 1) on the listener's http_connection_manager:
@@ -52,8 +53,25 @@ spec:
     'section',
     { class: 'empty', id: 'empty-state' },
     h('h2', null, 'No traffic yet'),
-    h('p', null, 'gatescope listens for Envoy access logs (gRPC ALS) on ', h('code', null, `${host}:${port}`), '. Point Envoy or an Istio ingress gateway at it and this page comes alive within seconds.'),
-    h('div', { class: 'cols' }, h('div', null, h('h3', null, 'Envoy'), h('pre', null, envoy)), h('div', null, h('h3', null, 'Istio'), h('pre', null, istio))),
-    h('p', null, 'No Envoy at hand? Run the demo: ', h('code', null, 'npm run demo'), ' starts gatescope with a generator streaming realistic gateway traffic (a 50/50 canary, some 5xx, 404s, client resets).'),
+    h(
+      'p',
+      null,
+      'gatescope listens for Envoy access logs (gRPC ALS) on ',
+      h('code', null, `${host}:${port}`),
+      '. Point Envoy or an Istio ingress gateway at it and this page comes alive within seconds.',
+    ),
+    h(
+      'div',
+      { class: 'cols' },
+      h('div', null, h('h3', null, 'Envoy'), h('pre', null, envoy)),
+      h('div', null, h('h3', null, 'Istio'), h('pre', null, istio)),
+    ),
+    h(
+      'p',
+      null,
+      'No Envoy at hand? Run the demo: ',
+      h('code', null, 'npm run demo'),
+      ' starts gatescope with a generator streaming realistic gateway traffic (a 50/50 canary, some 5xx, 404s, client resets).',
+    ),
   );
 }

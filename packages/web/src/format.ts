@@ -17,8 +17,13 @@ export const fmtMs = (v: number | null | undefined): string => {
   return `${v.toFixed(2)} ms`;
 };
 export const fmtTime = (v: string | number): string => {
-  const d = typeof v === 'number' ? new Date(v) : new Date(/Z|[+-]\d\d:?\d\d$/.test(v) ? v : `${v.replace(' ', 'T')}Z`);
-  return Number.isNaN(d.getTime()) ? String(v) : d.toLocaleTimeString(undefined, { hour12: false }) + '.' + String(d.getMilliseconds()).padStart(3, '0');
+  const d =
+    typeof v === 'number'
+      ? new Date(v)
+      : new Date(/Z|[+-]\d\d:?\d\d$/.test(v) ? v : `${v.replace(' ', 'T')}Z`);
+  return Number.isNaN(d.getTime())
+    ? String(v)
+    : d.toLocaleTimeString(undefined, { hour12: false }) + '.' + String(d.getMilliseconds()).padStart(3, '0');
 };
 export const fmtCell = (v: unknown): string => {
   if (v === null || v === undefined) return '';

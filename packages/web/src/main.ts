@@ -31,7 +31,17 @@ function render(): void {
   clear(app);
   clear(nav);
   for (const [name, p] of Object.entries(PAGES)) {
-    if (p.nav) nav.append(h('a', { href: href(name), class: name === route.page || (name === 'routes' && route.page === 'route') ? 'active' : '' }, p.title));
+    if (p.nav)
+      nav.append(
+        h(
+          'a',
+          {
+            href: href(name),
+            class: name === route.page || (name === 'routes' && route.page === 'route') ? 'active' : '',
+          },
+          p.title,
+        ),
+      );
   }
   document.title = `${entry.title} · gatescope`;
   app.dataset.page = route.page;
@@ -41,7 +51,9 @@ function render(): void {
 // Theme: the user's choice, else the system's.
 const THEME_KEY = 'gatescope.theme';
 const applyTheme = (t: string) => (document.documentElement.dataset.theme = t);
-applyTheme(localStorage.getItem(THEME_KEY) ?? (matchMedia('(prefers-color-scheme: light)').matches ? 'light' : 'dark'));
+applyTheme(
+  localStorage.getItem(THEME_KEY) ?? (matchMedia('(prefers-color-scheme: light)').matches ? 'light' : 'dark'),
+);
 document.getElementById('theme')!.addEventListener('click', () => {
   const next = document.documentElement.dataset.theme === 'dark' ? 'light' : 'dark';
   localStorage.setItem(THEME_KEY, next);

@@ -15,7 +15,8 @@ export function current(): Route {
 
 export function href(page: string, params: Record<string, string | number | undefined | null> = {}): string {
   const q = new URLSearchParams();
-  for (const [k, v] of Object.entries(params)) if (v !== undefined && v !== null && v !== '') q.set(k, String(v));
+  for (const [k, v] of Object.entries(params))
+    if (v !== undefined && v !== null && v !== '') q.set(k, String(v));
   const s = q.toString();
   return `#/${page}${s ? `?${s}` : ''}`;
 }

@@ -92,7 +92,10 @@ interface SocketState {
   limiter?: TailLimiter;
 }
 
-type Ack = (reply: { ok: true; filters: LiveFilters; key: string } | { ok: false; error: { code: string; message: string } }) => void;
+type Ack = (
+  reply:
+    { ok: true; filters: LiveFilters; key: string } | { ok: false; error: { code: string; message: string } },
+) => void;
 
 /**
  * The live server: socket.io namespace `/live` on an existing HTTP server.
@@ -109,9 +112,13 @@ export function attachLive(deps: LiveDeps): LiveServer {
   const tickMs = config.live.tickMs;
   const historyS = deps.historySeconds ?? 900;
   const tailRate = deps.tailRowsPerSecond ?? 50;
-  const thresholds = { degradedErrorRate: config.health.degradedErrorRate, failingErrorRate: config.health.failingErrorRate };
+  const thresholds = {
+    degradedErrorRate: config.health.degradedErrorRate,
+    failingErrorRate: config.health.failingErrorRate,
+  };
   const counters = { statsComputations: 0, tailPolls: 0, queryErrors: 0 };
-  const alsPort = () => (typeof deps.alsPort === 'function' ? deps.alsPort() : (deps.alsPort ?? config.alsPort));
+  const alsPort = () =>
+    typeof deps.alsPort === 'function' ? deps.alsPort() : (deps.alsPort ?? config.alsPort);
 
   const io = new Server(deps.httpServer, { serveClient: false, cors: { origin: false } });
   const nsp = io.of('/live');
@@ -158,7 +165,15 @@ export function attachLive(deps: LiveDeps): LiveServer {
       const key = filterKey(filters);
       let group = statsGroups.get(key);
       if (!group) {
-        group = { key, filters, room: `stats:${key}`, series: new PointSeries(historyS), lastFullAt: 0, busy: false, pending: new Set() };
+        group = {
+          key,
+          filters,
+          room: `stats:${key}`,
+          series: new PointSeries(historyS),
+          lastFullAt: 0,
+          busy: false,
+          pending: new Set(),
+        };
         statsGroups.set(key, group);
       }
       state.get(socket)!.statsKey = key;
@@ -188,7 +203,15 @@ export function attachLive(deps: LiveDeps): LiveServer {
       const key = filterKey(filters);
       let group = tailGroups.get(key);
       if (!group) {
-        group = { key, filters, sockets: new Set(), cursor: new TailCursor(), primed: false, busy: false, floorUs: 0 };
+        group = {
+          key,
+          filters,
+          sockets: new Set(),
+          cursor: new TailCursor(),
+          primed: false,
+          busy: false,
+          floorUs: 0,
+        };
         tailGroups.set(key, group);
       }
       group.sockets.add(socket);
@@ -225,7 +248,8 @@ export function attachLive(deps: LiveDeps): LiveServer {
     if (!group) return;
     group.pending.delete(socket);
     void socket.leave(group.room);
-    if (group.pending.size === 0 && (nsp.adapter.rooms.get(group.room)?.size ?? 0) === 0) statsGroups.delete(group.key);
+    if (group.pending.size === 0 && (nsp.adapter.rooms.get(group.room)?.size ?? 0) === 0)
+      statsGroups.delete(group.key);
   }
 
   function leaveTail(socket: Socket): void {
@@ -253,15 +277,27 @@ export function attachLive(deps: LiveDeps): LiveServer {
     const pointsFrom = full ? end - historyS * 1000 : end - POINTS_REFRESH_SECONDS * 1000;
     counters.statsComputations++;
     const [win, pts] = await Promise.all([
-      query<WindowRow>(windowQuery({ database: clickhouse.database, filters: group.filters, fromMs: windowFrom, toMs: now })),
-      query<PointRow>(pointsQuery({ database: clickhouse.database, filters: group.filters, fromMs: pointsFrom, toMs: end })),
+      query<WindowRow>(
+        windowQuery({ database: clickhouse.database, filters: group.filters, fromMs: windowFrom, toMs: now }),
+      ),
+      query<PointRow>(
+        pointsQuery({ database: clickhouse.database, filters: group.filters, fromMs: pointsFrom, toMs: end }),
+      ),
     ]);
     if (full) group.lastFullAt = now;
     group.series.apply(pts.data.map(shapePoint), pointsFrom, end);
     const { totals, routes } = shapeWindow({ rows: win.data, windowS, fromMs: windowFrom, thresholds });
     const base = { ts: now, window_s: windowS, history_s: historyS, totals, routes };
-    const fullPayload: LiveStats = { ...base, points: group.series.list(end - historyS * 1000, end), points_full: true };
-    const delta: LiveStats = { ...base, points: group.series.list(end - POINTS_REFRESH_SECONDS * 1000, end), points_full: false };
+    const fullPayload: LiveStats = {
+      ...base,
+      points: group.series.list(end - historyS * 1000, end),
+      points_full: true,
+    };
+    const delta: LiveStats = {
+      ...base,
+      points: group.series.list(end - POINTS_REFRESH_SECONDS * 1000, end),
+      points_full: false,
+    };
     group.last = { full: fullPayload, at: now };
     if (closed) return;
     nsp.to(group.room).emit('stats', delta);
@@ -276,10 +312,16 @@ export function attachLive(deps: LiveDeps): LiveServer {
     const now = Date.now();
     counters.tailPolls++;
     const { data } = await query<Record<string, unknown> & { start_time_us: number }>(
-      tailQuery({ database: clickhouse.database, filters: group.filters, fromMs: now - TAIL_LOOKBACK_MS, limit: TAIL_POLL_LIMIT }),
+      tailQuery({
+        database: clickhouse.database,
+        filters: group.filters,
+        fromMs: now - TAIL_LOOKBACK_MS,
+        limit: TAIL_POLL_LIMIT,
+      }),
     );
     const rows = data.filter((r) => Number(r.start_time_us) >= group.floorUs);
-    if (data.length >= TAIL_POLL_LIMIT) group.floorUs = Math.max(group.floorUs, Number(data[data.length - 1].start_time_us));
+    if (data.length >= TAIL_POLL_LIMIT)
+      group.floorUs = Math.max(group.floorUs, Number(data[data.length - 1].start_time_us));
     const fresh = group.cursor.fresh(rows, tailRowKey);
     group.cursor.forgetBefore((now - TAIL_LOOKBACK_MS) * 1000 - 1_000_000);
     if (!group.primed) {
@@ -292,7 +334,8 @@ export function attachLive(deps: LiveDeps): LiveServer {
       const limiter = state.get(socket)?.limiter;
       if (!limiter) continue;
       const out = limiter.take(fresh, Date.now());
-      if (out.rows.length > 0 || out.skipped > 0) socket.emit('tail', { rows: out.rows, skipped: out.skipped });
+      if (out.rows.length > 0 || out.skipped > 0)
+        socket.emit('tail', { rows: out.rows, skipped: out.skipped });
     }
   }
 
@@ -303,7 +346,10 @@ export function attachLive(deps: LiveDeps): LiveServer {
       .catch((err: unknown) => {
         counters.queryErrors++;
         log.warn({ err, key }, `live ${what} query failed`);
-        if (!closed && what === 'stats') nsp.to(`stats:${key}`).emit('live_error', { code: 'ERR_LIVE_QUERY', message: (err as Error).message });
+        if (!closed && what === 'stats')
+          nsp
+            .to(`stats:${key}`)
+            .emit('live_error', { code: 'ERR_LIVE_QUERY', message: (err as Error).message });
       })
       .finally(() => {
         busyOwner.busy = false;

@@ -18,7 +18,8 @@ try {
   throw err;
 }
 const logger = pino({ level: config.logLevel, redact: ['*.token', '*.password', 'auth'] });
-if (!config.clickhouse.url) logger.warn({}, 'CLICKHOUSE_URL is not set: using the embedded engine (single process only)');
+if (!config.clickhouse.url)
+  logger.warn({}, 'CLICKHOUSE_URL is not set: using the embedded engine (single process only)');
 const clickhouse = await createClickHouse({ ...config.clickhouse, dataDir: config.dataDir });
 
 const server = createServer((req, res) => {
@@ -26,16 +27,31 @@ const server = createServer((req, res) => {
     res.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"ok"}');
   } else if (req.url === '/readyz') {
     void clickhouse.ping().then(
-      (up) => res.writeHead(up ? 200 : 503, { 'content-type': 'application/json' }).end(JSON.stringify({ clickhouse: up })),
+      (up) =>
+        res
+          .writeHead(up ? 200 : 503, { 'content-type': 'application/json' })
+          .end(JSON.stringify({ clickhouse: up })),
       () => res.writeHead(503, { 'content-type': 'application/json' }).end('{"clickhouse":false}'),
     );
   } else if (!req.url?.startsWith('/socket.io/')) {
-    res.writeHead(404, { 'content-type': 'application/json' }).end('{"error":{"code":"ERR_NOT_FOUND","message":"This is the gatescope live server: connect socket.io to namespace /live"}}');
+    res
+      .writeHead(404, { 'content-type': 'application/json' })
+      .end(
+        '{"error":{"code":"ERR_NOT_FOUND","message":"This is the gatescope live server: connect socket.io to namespace /live"}}',
+      );
   }
 });
-const live = attachLive({ httpServer: server, config, clickhouse, logger: logger.child({ component: 'live' }) });
+const live = attachLive({
+  httpServer: server,
+  config,
+  clickhouse,
+  logger: logger.child({ component: 'live' }),
+});
 server.listen(config.httpPort, config.host, () => {
-  logger.info({ url: `http://${config.host}:${config.httpPort}/live`, engine: clickhouse.engine }, 'gatescope live server is up');
+  logger.info(
+    { url: `http://${config.host}:${config.httpPort}/live`, engine: clickhouse.engine },
+    'gatescope live server is up',
+  );
 });
 
 let stopping = false;

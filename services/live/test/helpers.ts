@@ -10,7 +10,9 @@ import { attachLive, type LiveDeps, type LiveServer } from '../src/index.js';
 
 export type TestConfig = LiveDeps['config'];
 
-export function testConfig(over: Partial<{ tokens: Config['auth']['tokens']; tickMs: number; windowSeconds: number }> = {}): TestConfig {
+export function testConfig(
+  over: Partial<{ tokens: Config['auth']['tokens']; tickMs: number; windowSeconds: number }> = {},
+): TestConfig {
   return {
     host: '127.0.0.1',
     alsPort: 8090,
@@ -23,7 +25,10 @@ export function testConfig(over: Partial<{ tokens: Config['auth']['tokens']; tic
 export interface Harness {
   ch: ClickHouse;
   queries: string[];
-  start(config: TestConfig, extra?: Partial<LiveDeps>): Promise<{ live: LiveServer; url: string; server: Server }>;
+  start(
+    config: TestConfig,
+    extra?: Partial<LiveDeps>,
+  ): Promise<{ live: LiveServer; url: string; server: Server }>;
   close(): Promise<void>;
 }
 
@@ -100,7 +105,12 @@ export async function insertRequests(ch: ClickHouse, rows: RequestRow[]): Promis
 }
 
 export function client(url: string, token?: string): Socket {
-  return connect(url, { transports: ['websocket'], auth: token ? { token } : {}, reconnection: false, forceNew: true });
+  return connect(url, {
+    transports: ['websocket'],
+    auth: token ? { token } : {},
+    reconnection: false,
+    forceNew: true,
+  });
 }
 
 export function once<T>(socket: Socket, event: string, timeoutMs = 10_000): Promise<T> {
@@ -114,7 +124,12 @@ export function once<T>(socket: Socket, event: string, timeoutMs = 10_000): Prom
 }
 
 /** Wait for the first event whose payload satisfies `pred`. */
-export function until<T>(socket: Socket, event: string, pred: (v: T) => boolean, timeoutMs = 15_000): Promise<T> {
+export function until<T>(
+  socket: Socket,
+  event: string,
+  pred: (v: T) => boolean,
+  timeoutMs = 15_000,
+): Promise<T> {
   return new Promise((resolve, reject) => {
     const on = (v: T) => {
       if (pred(v)) {

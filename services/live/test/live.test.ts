@@ -1,6 +1,15 @@
 import type { LiveStats } from '@gatescope/live-stats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { client, emitAck, harness, insertRequests, once, testConfig, until, type Harness } from './helpers.js';
+import {
+  client,
+  emitAck,
+  harness,
+  insertRequests,
+  once,
+  testConfig,
+  until,
+  type Harness,
+} from './helpers.js';
 
 let h: Harness;
 let url: string;
@@ -20,7 +29,13 @@ describe('live stats over socket.io', () => {
     const s = client(url);
     try {
       const hello = await once<{ window_s: number; als: { port: number }; health: object }>(s, 'hello');
-      expect(hello).toMatchObject({ window_s: 60, tick_ms: 200, history_s: 900, als: { host: '127.0.0.1', port: 8090 }, database: 'gatescope' });
+      expect(hello).toMatchObject({
+        window_s: 60,
+        tick_ms: 200,
+        history_s: 900,
+        als: { host: '127.0.0.1', port: 8090 },
+        database: 'gatescope',
+      });
       const ack = await emitAck<{ ok: boolean }>(s, 'subscribe', {});
       expect(ack).toMatchObject({ ok: true, key: '' });
       const first = await once<LiveStats>(s, 'stats');
@@ -43,7 +58,13 @@ describe('live stats over socket.io', () => {
       await once(s, 'stats');
       const rows = [];
       for (let i = 0; i < 100; i++) {
-        rows.push({ start_time: ago(5_000 + i * 10), duration_ms: i + 1, response_code: i < 10 ? 503 : 200, route_name: 'stats-a', response_flags: i < 10 ? ['UF'] : [] });
+        rows.push({
+          start_time: ago(5_000 + i * 10),
+          duration_ms: i + 1,
+          response_code: i < 10 ? 503 : 200,
+          route_name: 'stats-a',
+          response_flags: i < 10 ? ['UF'] : [],
+        });
       }
       rows.push({ start_time: ago(5_000), duration_ms: 1, response_code: 200, route_name: 'stats-other' });
       await insertRequests(h.ch, rows);
@@ -74,10 +95,40 @@ describe('live stats over socket.io', () => {
       await emitAck(b, 'subscribe', { gateway: 'gw-cluster-7', authority: 'api.filters.test' });
       await emitAck(c, 'subscribe', { upstream_cluster: 'outbound|80||v2.filters.svc' });
       await insertRequests(h.ch, [
-        { start_time: ago(3_000), duration_ms: 5, response_code: 200, route_name: 'f1', node_id: 'gw-node-7', node_cluster: 'x', authority: 'a' },
-        { start_time: ago(3_000), duration_ms: 5, response_code: 200, route_name: 'f2', node_id: 'n', node_cluster: 'gw-cluster-7', authority: 'api.filters.test' },
-        { start_time: ago(3_000), duration_ms: 5, response_code: 200, route_name: 'f3', node_id: 'n', node_cluster: 'gw-cluster-7', authority: 'other' },
-        { start_time: ago(3_000), duration_ms: 5, response_code: 200, route_name: 'f4', upstream_cluster: 'outbound|80||v2.filters.svc' },
+        {
+          start_time: ago(3_000),
+          duration_ms: 5,
+          response_code: 200,
+          route_name: 'f1',
+          node_id: 'gw-node-7',
+          node_cluster: 'x',
+          authority: 'a',
+        },
+        {
+          start_time: ago(3_000),
+          duration_ms: 5,
+          response_code: 200,
+          route_name: 'f2',
+          node_id: 'n',
+          node_cluster: 'gw-cluster-7',
+          authority: 'api.filters.test',
+        },
+        {
+          start_time: ago(3_000),
+          duration_ms: 5,
+          response_code: 200,
+          route_name: 'f3',
+          node_id: 'n',
+          node_cluster: 'gw-cluster-7',
+          authority: 'other',
+        },
+        {
+          start_time: ago(3_000),
+          duration_ms: 5,
+          response_code: 200,
+          route_name: 'f4',
+          upstream_cluster: 'outbound|80||v2.filters.svc',
+        },
       ]);
       const [sa, sb, sc] = await Promise.all([
         until<LiveStats>(a, 'stats', (x) => x.totals.requests > 0),
@@ -106,7 +157,9 @@ describe('live stats over socket.io', () => {
   it('rejects bad filters with a stable code and keeps the socket usable', async () => {
     const s = client(url);
     try {
-      const bad = await emitAck<{ ok: boolean; error: { code: string; message: string } }>(s, 'subscribe', { path: '/x' });
+      const bad = await emitAck<{ ok: boolean; error: { code: string; message: string } }>(s, 'subscribe', {
+        path: '/x',
+      });
       expect(bad).toMatchObject({ ok: false, error: { code: 'ERR_LIVE_BAD_FILTER' } });
       expect(bad.error.message).toMatch(/live filters are route, authority, gateway, upstream_cluster/);
       expect(await emitAck(s, 'subscribe', { route: 'ok' })).toMatchObject({ ok: true });

@@ -1,6 +1,15 @@
 import type { LiveStats } from '@gatescope/live-stats';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { client, emitAck, harness, insertRequests, once, testConfig, until, type Harness } from './helpers.js';
+import {
+  client,
+  emitAck,
+  harness,
+  insertRequests,
+  once,
+  testConfig,
+  until,
+  type Harness,
+} from './helpers.js';
 
 let h: Harness;
 beforeAll(async () => {
@@ -17,9 +26,25 @@ it('runs ONE computation per tick per distinct filter set, whatever the number o
   const all = [...sameA, ...sameB];
   try {
     // Same filters written differently (order, spaces, blanks) must share one computation.
-    await Promise.all(sameA.map((s, i) => emitAck(s, 'subscribe', i % 2 ? { route: 'shared', gateway: 'gw' } : { gateway: ' gw ', route: 'shared', authority: '' })));
+    await Promise.all(
+      sameA.map((s, i) =>
+        emitAck(
+          s,
+          'subscribe',
+          i % 2 ? { route: 'shared', gateway: 'gw' } : { gateway: ' gw ', route: 'shared', authority: '' },
+        ),
+      ),
+    );
     await Promise.all(sameB.map((s) => emitAck(s, 'subscribe', { route: 'other' })));
-    await insertRequests(h.ch, [{ start_time: new Date(Date.now() - 2000), duration_ms: 3, response_code: 200, route_name: 'shared', node_id: 'gw' }]);
+    await insertRequests(h.ch, [
+      {
+        start_time: new Date(Date.now() - 2000),
+        duration_ms: 3,
+        response_code: 200,
+        route_name: 'shared',
+        node_id: 'gw',
+      },
+    ]);
     await Promise.all(sameA.map((s) => until<LiveStats>(s, 'stats', (x) => x.totals.requests === 1)));
     await Promise.all(all.map((s) => once(s, 'stats')));
 
@@ -52,14 +77,21 @@ it('keeps one computation per filter set across two live servers reading the sam
     await emitAck(b, 'subscribe', { route: 'lb' });
     await insertRequests(
       h.ch,
-      Array.from({ length: 42 }, (_, i) => ({ start_time: new Date(Date.now() - 4000 - i), duration_ms: i, response_code: i % 7 ? 200 : 500, route_name: 'lb' })),
+      Array.from({ length: 42 }, (_, i) => ({
+        start_time: new Date(Date.now() - 4000 - i),
+        duration_ms: i,
+        response_code: i % 7 ? 200 : 500,
+        route_name: 'lb',
+      })),
     );
     const [sa, sb] = await Promise.all([
       until<LiveStats>(a, 'stats', (x) => x.totals.requests === 42),
       until<LiveStats>(b, 'stats', (x) => x.totals.requests === 42),
     ]);
     expect(sa.totals.errors).toBe(sb.totals.errors);
-    expect(sa.routes.map((r) => [r.route, r.requests, r.health])).toEqual(sb.routes.map((r) => [r.route, r.requests, r.health]));
+    expect(sa.routes.map((r) => [r.route, r.requests, r.health])).toEqual(
+      sb.routes.map((r) => [r.route, r.requests, r.health]),
+    );
   } finally {
     a.disconnect();
     b.disconnect();

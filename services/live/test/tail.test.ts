@@ -31,19 +31,48 @@ async function waitFor(pred: () => boolean, ms = 10_000) {
 }
 
 it('streams matching requests as they are stored, each once, with every explorer column; history is not replayed', async () => {
-  await insertRequests(h.ch, [{ start_time: new Date(Date.now() - 1000), duration_ms: 1, response_code: 200, route_name: 'tail-a', request_id: 'before-tail' }]);
+  await insertRequests(h.ch, [
+    {
+      start_time: new Date(Date.now() - 1000),
+      duration_ms: 1,
+      response_code: 200,
+      route_name: 'tail-a',
+      request_id: 'before-tail',
+    },
+  ]);
   const s = client(url);
   const batches = collect(s);
   try {
     expect(await emitAck(s, 'tail', { route: 'tail-a' })).toMatchObject({ ok: true });
     await sleep(600); // the first poll primes the cursor
     await insertRequests(h.ch, [
-      { start_time: new Date(Date.now() - 500), duration_ms: 12.5, response_code: 503, route_name: 'tail-a', request_id: 'r1', response_flags: ['UF', 'URX'] },
-      { start_time: new Date(Date.now() - 400), duration_ms: 1, response_code: 200, route_name: 'tail-b', request_id: 'other-route' },
+      {
+        start_time: new Date(Date.now() - 500),
+        duration_ms: 12.5,
+        response_code: 503,
+        route_name: 'tail-a',
+        request_id: 'r1',
+        response_flags: ['UF', 'URX'],
+      },
+      {
+        start_time: new Date(Date.now() - 400),
+        duration_ms: 1,
+        response_code: 200,
+        route_name: 'tail-b',
+        request_id: 'other-route',
+      },
     ]);
     // A late row: started earlier than rows already shown, stored later.
     await sleep(500);
-    await insertRequests(h.ch, [{ start_time: new Date(Date.now() - 3000), duration_ms: 2900, response_code: 200, route_name: 'tail-a', request_id: 'r2-late' }]);
+    await insertRequests(h.ch, [
+      {
+        start_time: new Date(Date.now() - 3000),
+        duration_ms: 2900,
+        response_code: 200,
+        route_name: 'tail-a',
+        request_id: 'r2-late',
+      },
+    ]);
     await waitFor(() => batches.flatMap((b) => b.rows).length >= 2);
     await sleep(800);
     const rows = batches.flatMap((b) => b.rows);
@@ -59,7 +88,17 @@ it('streams matching requests as they are stored, each once, with every explorer
       upstream_cluster: 'outbound|80||frontend.default.svc.cluster.local',
       protocol: 'HTTP/1.1',
     });
-    for (const col of ['start_time', 'path', 'path_template', 'upstream_host', 'user_agent', 'bytes_sent', 'bytes_received', 'downstream_remote_address', 'node_id']) {
+    for (const col of [
+      'start_time',
+      'path',
+      'path_template',
+      'upstream_host',
+      'user_agent',
+      'bytes_sent',
+      'bytes_received',
+      'downstream_remote_address',
+      'node_id',
+    ]) {
       expect(rows[0]).toHaveProperty(col);
     }
   } finally {
@@ -76,7 +115,13 @@ it('rate-limits each socket and reports what it dropped as "N skipped", newest r
     const base = Date.now() - 2000;
     await insertRequests(
       h.ch,
-      Array.from({ length: 500 }, (_, i) => ({ start_time: new Date(base + i), duration_ms: 1, response_code: 200, route_name: 'tail-flood', request_id: `flood-${i}` })),
+      Array.from({ length: 500 }, (_, i) => ({
+        start_time: new Date(base + i),
+        duration_ms: 1,
+        response_code: 200,
+        route_name: 'tail-flood',
+        request_id: `flood-${i}`,
+      })),
     );
     await waitFor(() => batches.some((b) => b.skipped > 0));
     await sleep(1500);
@@ -97,7 +142,9 @@ it('stops streaming after tail:stop', async () => {
     await emitAck(s, 'tail', { route: 'tail-stop' });
     await sleep(500);
     await s.timeout(5000).emitWithAck('tail:stop');
-    await insertRequests(h.ch, [{ start_time: new Date(), duration_ms: 1, response_code: 200, route_name: 'tail-stop' }]);
+    await insertRequests(h.ch, [
+      { start_time: new Date(), duration_ms: 1, response_code: 200, route_name: 'tail-stop' },
+    ]);
     await sleep(800);
     expect(batches).toEqual([]);
   } finally {

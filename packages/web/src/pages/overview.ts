@@ -31,11 +31,25 @@ export function overview(root: HTMLElement, route: Route): () => void {
   );
   const pick = (ts: number) => (location.hash = href('requests', { ...filters, from: ts, to: ts + 1000 }));
   const charts = {
-    rps: new TimeChart(rps.el, [{ label: 'rps', color: COLORS.rps, fill: true, value: (v) => fmtNum(v) }], { onPick: pick }),
-    err: new TimeChart(err.el, [{ label: '5xx', color: COLORS.error, fill: true, value: (v) => (v === null ? '–' : `${v.toFixed(2)} %`) }], {
-      yFormat: (v) => `${v} %`,
-      onPick: (ts) => (location.hash = href('requests', { ...filters, from: ts, to: ts + 1000, status_class: '5xx' })),
+    rps: new TimeChart(rps.el, [{ label: 'rps', color: COLORS.rps, fill: true, value: (v) => fmtNum(v) }], {
+      onPick: pick,
     }),
+    err: new TimeChart(
+      err.el,
+      [
+        {
+          label: '5xx',
+          color: COLORS.error,
+          fill: true,
+          value: (v) => (v === null ? '–' : `${v.toFixed(2)} %`),
+        },
+      ],
+      {
+        yFormat: (v) => `${v} %`,
+        onPick: (ts) =>
+          (location.hash = href('requests', { ...filters, from: ts, to: ts + 1000, status_class: '5xx' })),
+      },
+    ),
     lat: new TimeChart(
       lat.el,
       [
@@ -50,7 +64,13 @@ export function overview(root: HTMLElement, route: Route): () => void {
       { stacked: true, onPick: pick },
     ),
   };
-  const card = (label: string, value: string, cls = '') => h('div', { class: `card ${cls}` }, h('div', { class: 'label' }, label), h('div', { class: 'value' }, value));
+  const card = (label: string, value: string, cls = '') =>
+    h(
+      'div',
+      { class: `card ${cls}` },
+      h('div', { class: 'label' }, label),
+      h('div', { class: 'value' }, value),
+    );
 
   const render = (s: LiveStats) => {
     const t = s.totals;
@@ -62,9 +82,13 @@ export function overview(root: HTMLElement, route: Route): () => void {
       card('p50', fmtMs(t.p50_ms)),
       card('p99', fmtMs(t.p99_ms)),
       card(`Requests (${s.window_s} s)`, fmtNum(t.requests, 1)),
-      card('4xx / 5xx / no response', `${t.status_classes['4xx']} / ${t.status_classes['5xx']} / ${t.status_classes.none}`),
+      card(
+        '4xx / 5xx / no response',
+        `${t.status_classes['4xx']} / ${t.status_classes['5xx']} / ${t.status_classes.none}`,
+      ),
     );
-    (root.querySelector('#window') as HTMLElement).textContent = `rolling ${s.window_s} s window · charts: last ${Math.round(s.history_s / 60)} min`;
+    (root.querySelector('#window') as HTMLElement).textContent =
+      `rolling ${s.window_s} s window · charts: last ${Math.round(s.history_s / 60)} min`;
     const hasTraffic = t.requests > 0 || s.points.some((p) => p.requests > 0);
     clear(empty);
     if (!hasTraffic && Object.keys(filters).length === 0) empty.append(emptyState(hello));

@@ -25,7 +25,16 @@ export function rangePicker(current: string): HTMLElement {
   return h(
     'div',
     { class: 'range' },
-    RANGES.map((r) => h('button', { class: r === current ? 'active' : '', onclick: () => update({ range: r, from: null, to: null }, false) }, r)),
+    RANGES.map((r) =>
+      h(
+        'button',
+        {
+          class: r === current ? 'active' : '',
+          onclick: () => update({ range: r, from: null, to: null }, false),
+        },
+        r,
+      ),
+    ),
   );
 }
 
@@ -43,8 +52,18 @@ export function routeDetail(root: HTMLElement, route: Route): () => void {
   };
   const traffic = box('detail-rps', 'Requests / s');
   const latency = box('detail-latency', 'Latency');
-  const split = h('section', { class: 'panel', id: 'split' }, h('h3', null, 'Canary split by upstream cluster'), h('p', { class: 'muted' }, 'Loading…'));
-  const status = h('section', { class: 'panel', id: 'status' }, h('h3', null, 'Status codes and response flags'), h('p', { class: 'muted' }, 'Loading…'));
+  const split = h(
+    'section',
+    { class: 'panel', id: 'split' },
+    h('h3', null, 'Canary split by upstream cluster'),
+    h('p', { class: 'muted' }, 'Loading…'),
+  );
+  const status = h(
+    'section',
+    { class: 'panel', id: 'status' },
+    h('h3', null, 'Status codes and response flags'),
+    h('p', { class: 'muted' }, 'Loading…'),
+  );
   root.append(
     h(
       'div',
@@ -85,7 +104,8 @@ export function routeDetail(root: HTMLElement, route: Route): () => void {
       const byMetric = new Map(ts.series.map((s) => [metricOf(s.labels), s.points]));
       const anySeries = ts.series[0]?.points ?? [];
       const x = (byMetric.get('rps') ?? anySeries).map(([t]) => t / 1000);
-      const col = (m: string, scale = 1) => (byMetric.get(m) ?? []).map(([, v]) => (v === null ? null : v * scale));
+      const col = (m: string, scale = 1) =>
+        (byMetric.get(m) ?? []).map(([, v]) => (v === null ? null : v * scale));
       rps.setData([x, col('rps'), col('error_rate', 100)]);
       lat.setData([x, col('p50_ms'), col('p99_ms')]);
       traffic.el.dataset.points = String(x.length);
@@ -98,28 +118,55 @@ export function routeDetail(root: HTMLElement, route: Route): () => void {
       const rows = firstArray<SplitRow>(body, ['clusters', 'upstream_clusters', 'split']);
       clear(split);
       split.append(h('h3', null, 'Canary split by upstream cluster'));
-      if (rows.length === 0) return split.append(h('p', { class: 'muted' }, 'No upstream traffic in this range.'));
+      if (rows.length === 0)
+        return split.append(h('p', { class: 'muted' }, 'No upstream traffic in this range.'));
       const baseline = rows.reduce((a, b) => (b.requests > a.requests ? b : a));
       split.append(
         h(
           'table',
           { class: 'data split' },
-          h('thead', null, h('tr', null, ['Upstream cluster', 'Share', 'Requests', '5xx', 'p50', 'p99', 'p99 vs baseline'].map((c) => h('th', null, c)))),
+          h(
+            'thead',
+            null,
+            h(
+              'tr',
+              null,
+              ['Upstream cluster', 'Share', 'Requests', '5xx', 'p50', 'p99', 'p99 vs baseline'].map((c) =>
+                h('th', null, c),
+              ),
+            ),
+          ),
           h(
             'tbody',
             null,
             rows.map((r) => {
-              const d = r === baseline || baseline.p99_ms === null || r.p99_ms === null ? null : r.p99_ms - baseline.p99_ms;
+              const d =
+                r === baseline || baseline.p99_ms === null || r.p99_ms === null
+                  ? null
+                  : r.p99_ms - baseline.p99_ms;
               return h(
                 'tr',
                 { dataset: { cluster: r.upstream_cluster, share: String(r.share) } },
                 h('td', null, r.upstream_cluster || '(none: UH / NR / direct response)'),
-                h('td', null, h('div', { class: 'share' }, h('div', { class: 'bar', style: `width:${(r.share * 100).toFixed(1)}%` }), h('span', null, fmtPct(r.share)))),
+                h(
+                  'td',
+                  null,
+                  h(
+                    'div',
+                    { class: 'share' },
+                    h('div', { class: 'bar', style: `width:${(r.share * 100).toFixed(1)}%` }),
+                    h('span', null, fmtPct(r.share)),
+                  ),
+                ),
                 h('td', null, fmtNum(r.requests)),
                 h('td', null, fmtPct(r.error_rate)),
                 h('td', null, fmtMs(r.p50_ms)),
                 h('td', null, fmtMs(r.p99_ms)),
-                h('td', { class: d === null ? 'muted' : d > 0 ? 'worse' : 'better' }, d === null ? 'baseline' : `${d > 0 ? '+' : ''}${fmtMs(d)}`),
+                h(
+                  'td',
+                  { class: d === null ? 'muted' : d > 0 ? 'worse' : 'better' },
+                  d === null ? 'baseline' : `${d > 0 ? '+' : ''}${fmtMs(d)}`,
+                ),
               );
             }),
           ),
@@ -142,7 +189,13 @@ export function routeDetail(root: HTMLElement, route: Route): () => void {
       const cols = Object.keys(rows[0]);
       status.append(
         dataTable(cols, rows, (c, r) =>
-          c === 'response_code' ? h('a', { href: href('requests', { route: name, range, response_code: String(r[c]) }) }, fmtCell(r[c])) : fmtCell(r[c]),
+          c === 'response_code'
+            ? h(
+                'a',
+                { href: href('requests', { route: name, range, response_code: String(r[c]) }) },
+                fmtCell(r[c]),
+              )
+            : fmtCell(r[c]),
         ),
       );
     })

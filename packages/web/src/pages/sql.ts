@@ -38,8 +38,18 @@ export function sql(root: HTMLElement, route: Route): () => void {
       clear(out);
       const s = res.statistics;
       out.append(
-        h('p', { class: 'muted', id: 'sql-stats' }, `${res.rows} rows`, s?.elapsed !== undefined ? ` · ${(s.elapsed * 1000).toFixed(1)} ms` : '', s?.rows_read !== undefined ? ` · ${s.rows_read} rows read` : ''),
-        dataTable(res.meta.map((m) => m.name), res.data, (c, r) => fmtCell(r[c])),
+        h(
+          'p',
+          { class: 'muted', id: 'sql-stats' },
+          `${res.rows} rows`,
+          s?.elapsed !== undefined ? ` · ${(s.elapsed * 1000).toFixed(1)} ms` : '',
+          s?.rows_read !== undefined ? ` · ${s.rows_read} rows read` : '',
+        ),
+        dataTable(
+          res.meta.map((m) => m.name),
+          res.data,
+          (c, r) => fmtCell(r[c]),
+        ),
       );
     } catch (e) {
       clear(out);
@@ -49,7 +59,10 @@ export function sql(root: HTMLElement, route: Route): () => void {
   const csv = async () => {
     try {
       const text = await postText('/api/v1/sql', { query: editor.value }, { format: 'csv' });
-      const a = h('a', { href: URL.createObjectURL(new Blob([text], { type: 'text/csv' })), download: 'gatescope.csv' });
+      const a = h('a', {
+        href: URL.createObjectURL(new Blob([text], { type: 'text/csv' })),
+        download: 'gatescope.csv',
+      });
       a.click();
       setTimeout(() => URL.revokeObjectURL(a.href), 1000);
     } catch (e) {
@@ -61,9 +74,23 @@ export function sql(root: HTMLElement, route: Route): () => void {
     if (e.key === 'Enter' && (e.ctrlKey || e.metaKey)) void run();
   });
   root.append(
-    h('div', { class: 'title' }, h('h1', null, 'SQL'), h('span', { class: 'muted' }, 'read-only, over the gatescope database (tables http_requests, tcp_connections and the rollups) · Ctrl+Enter runs')),
+    h(
+      'div',
+      { class: 'title' },
+      h('h1', null, 'SQL'),
+      h(
+        'span',
+        { class: 'muted' },
+        'read-only, over the gatescope database (tables http_requests, tcp_connections and the rollups) · Ctrl+Enter runs',
+      ),
+    ),
     editor,
-    h('div', { class: 'toolbar' }, h('button', { id: 'sql-run', onclick: () => void run() }, 'Run'), h('button', { id: 'sql-csv', class: 'ghost', onclick: () => void csv() }, 'Download CSV')),
+    h(
+      'div',
+      { class: 'toolbar' },
+      h('button', { id: 'sql-run', onclick: () => void run() }, 'Run'),
+      h('button', { id: 'sql-csv', class: 'ghost', onclick: () => void csv() }, 'Download CSV'),
+    ),
     out,
   );
   if (route.params.get('q')) void run();

@@ -4,7 +4,20 @@ import { fmtCell, fmtMs, fmtTime } from '../format.js';
 import { live } from '../live.js';
 import type { Route } from '../router.js';
 
-const COLUMNS = ['start_time', 'method', 'authority', 'path', 'response_code', 'response_flags', 'duration_ms', 'route_name', 'upstream_cluster', 'upstream_host', 'bytes_sent', 'downstream_remote_address'];
+const COLUMNS = [
+  'start_time',
+  'method',
+  'authority',
+  'path',
+  'response_code',
+  'response_flags',
+  'duration_ms',
+  'route_name',
+  'upstream_cluster',
+  'upstream_host',
+  'bytes_sent',
+  'downstream_remote_address',
+];
 const MAX_ROWS = 500;
 
 /** Live tail: requests as they are stored, newest on top; pause keeps what is on screen. */
@@ -18,7 +31,20 @@ export function tail(root: HTMLElement, route: Route): () => void {
   root.append(
     h('div', { class: 'title' }, h('h1', null, 'Live tail'), status),
     filterBar(route.params, ['route', 'authority', 'gateway', 'upstream_cluster'], [pause]),
-    h('table', { class: 'data tail' }, h('thead', null, h('tr', null, COLUMNS.map((c) => h('th', null, c.replace(/_/g, ' '))))), body),
+    h(
+      'table',
+      { class: 'data tail' },
+      h(
+        'thead',
+        null,
+        h(
+          'tr',
+          null,
+          COLUMNS.map((c) => h('th', null, c.replace(/_/g, ' '))),
+        ),
+      ),
+      body,
+    ),
   );
   let count = 0;
   const start = () => s.emit('tail', filters);
@@ -33,15 +59,40 @@ export function tail(root: HTMLElement, route: Route): () => void {
     if (paused) return;
     const frag = document.createDocumentFragment();
     for (const r of [...batch.rows].reverse()) {
-      const detail = h('tr', { class: 'detail', hidden: true }, h('td', { colspan: COLUMNS.length }, h('pre', null, JSON.stringify(r, null, 2))));
+      const detail = h(
+        'tr',
+        { class: 'detail', hidden: true },
+        h('td', { colspan: COLUMNS.length }, h('pre', null, JSON.stringify(r, null, 2))),
+      );
       const row = h(
         'tr',
         { class: `status-${String(r.status_class ?? '')}`, onclick: () => (detail.hidden = !detail.hidden) },
-        COLUMNS.map((c) => h('td', null, c === 'start_time' ? fmtTime(String(r[c])) : c === 'duration_ms' ? fmtMs(Number(r[c])) : fmtCell(r[c]))),
+        COLUMNS.map((c) =>
+          h(
+            'td',
+            null,
+            c === 'start_time'
+              ? fmtTime(String(r[c]))
+              : c === 'duration_ms'
+                ? fmtMs(Number(r[c]))
+                : fmtCell(r[c]),
+          ),
+        ),
       );
       frag.append(row, detail);
     }
-    if (batch.skipped > 0) frag.prepend(h('tr', { class: 'skipped' }, h('td', { colspan: COLUMNS.length }, `… ${batch.skipped} skipped (more than this browser is sent per second)`)));
+    if (batch.skipped > 0)
+      frag.prepend(
+        h(
+          'tr',
+          { class: 'skipped' },
+          h(
+            'td',
+            { colspan: COLUMNS.length },
+            `… ${batch.skipped} skipped (more than this browser is sent per second)`,
+          ),
+        ),
+      );
     body.prepend(frag);
     count += batch.rows.length;
     while (body.rows.length > MAX_ROWS * 2) body.deleteRow(-1);
