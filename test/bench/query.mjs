@@ -72,6 +72,19 @@ try {
   console.log(
     `generated ${TOTAL.toLocaleString('en')} rows over 24 h (${ROUTES} routes) in ${genS.toFixed(1)} s (${Math.round(TOTAL / genS).toLocaleString('en')} rows/s incl. rollup views)`,
   );
+  // Measure the steady state: let the background merges of the fresh parts finish (bounded wait).
+  t0 = performance.now();
+  for (;;) {
+    const [{ n }] = await (
+      await ch.client.query({
+        query: `SELECT count() AS n FROM system.merges WHERE database = 'gatescope'`,
+        format: 'JSONEachRow',
+      })
+    ).json();
+    if (Number(n) === 0 || performance.now() - t0 > 120_000) break;
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+  console.log(`background merges settled after ${((performance.now() - t0) / 1000).toFixed(1)} s`);
   const counts = await (
     await ch.client.query({
       query: `SELECT table, sum(rows) AS rows FROM system.parts WHERE database = 'gatescope' AND active AND table IN ('http_routes_1m', 'http_routes_1h', 'http_requests_1m', 'http_requests_1h') GROUP BY table ORDER BY table`,
