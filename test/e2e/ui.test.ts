@@ -125,6 +125,14 @@ describe('web UI', () => {
     const rps = await page.locator('#totals .card .value').first().innerText();
     expect(Number.parseFloat(rps)).toBeGreaterThan(0);
     await shot('overview-live');
+    await page.locator('#theme').click();
+    expect(await page.locator('html').getAttribute('data-theme')).toBe('dark');
+    await page.waitForFunction(
+      () => Number(document.querySelector('#chart-rps')?.getAttribute('data-points')) > 0,
+    );
+    await page.waitForTimeout(300);
+    await shot('overview-live-dark');
+    await page.locator('#theme').click();
   });
 
   it('routes table updates live with health colours', async () => {
@@ -172,6 +180,7 @@ describe('web UI', () => {
       null,
       { timeout: 15_000 },
     );
+    await page.locator('#detail-clusters canvas').first().waitFor({ timeout: 15_000 });
     await shot('route-detail');
   });
 

@@ -54,8 +54,11 @@ export interface LiveServer {
 
 /** How far back each tick re-reads per-second points: rows arrive late (batched inserts, logged at completion). */
 const POINTS_REFRESH_SECONDS = 15;
-/** Re-read the whole chart history this often, so every server converges on what ClickHouse holds. */
-const POINTS_FULL_REFRESH_MS = 60_000;
+/**
+ * Re-read the whole chart history this seldom (it scans 15 minutes of rows), so every server converges on what
+ * ClickHouse holds even for rows that arrived later than the re-read seconds.
+ */
+const POINTS_FULL_REFRESH_MS = 10 * 60_000;
 /** How far back each tail poll looks for rows stored since the last poll. */
 const TAIL_LOOKBACK_MS = 15_000;
 const TAIL_POLL_LIMIT = 2_000;

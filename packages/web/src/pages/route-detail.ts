@@ -51,6 +51,7 @@ export function routeDetail(root: HTMLElement, route: Route): () => void {
     return { el, wrap: h('section', { class: 'panel' }, h('h3', null, title), el) };
   };
   const traffic = box('detail-rps', 'Requests / s');
+  const byCluster = box('detail-clusters', 'p50 / p99 by upstream cluster (canary side by side)');
   const latency = box('detail-latency', 'Latency');
   const split = h(
     'section',
@@ -74,9 +75,11 @@ export function routeDetail(root: HTMLElement, route: Route): () => void {
       h('a', { href: href('overview', { route: name }) }, 'Live →'),
     ),
     h('div', { class: 'grid2' }, traffic.wrap, latency.wrap),
-    h('div', { class: 'grid2' }, split, status),
+    h('div', { class: 'grid2' }, split, byCluster.wrap),
+    status,
   );
   let stepMs = 60_000;
+  const byClusterChart: { chart?: TimeChart } = {};
   const pick = (ts: number) => (location.hash = href('requests', { route: name, from: ts, to: ts + stepMs }));
   const rps = new TimeChart(
     traffic.el,
@@ -111,6 +114,40 @@ export function routeDetail(root: HTMLElement, route: Route): () => void {
       traffic.el.dataset.points = String(x.length);
     })
     .catch((e) => alive && traffic.wrap.append(errorBox(e)));
+
+  void get<Timeseries>('/api/v1/timeseries', {
+    ...base,
+    metrics: 'p50_ms,p99_ms',
+    group_by: 'upstream_cluster',
+    limit: 4,
+  })
+    .then((ts) => {
+      if (!alive) return;
+      const series = ts.series.filter((s) => s.labels.upstream_cluster);
+      if (series.length === 0) return;
+      const palette = ['#3b82f6', '#a855f7', '#14b8a6', '#f97316'];
+      const clusters = [...new Set(series.map((s) => s.labels.upstream_cluster))];
+      const short = (c: string) =>
+        c.replace(/^outbound\|\d*\|[^|]*\|/, '').replace(/\.svc\.cluster\.local$/, '');
+      const chart = new TimeChart(
+        byCluster.el,
+        series.map((s) => {
+          const color = palette[clusters.indexOf(s.labels.upstream_cluster) % palette.length];
+          return {
+            label: `${short(s.labels.upstream_cluster)} ${metricOf(s.labels).replace('_ms', '')}`,
+            color: metricOf(s.labels) === 'p50_ms' ? `${color}99` : color,
+            value: fmtMs,
+          };
+        }),
+        { yFormat: (v) => `${v} ms`, onPick: pick },
+      );
+      byClusterChart.chart = chart;
+      chart.setData([
+        series[0].points.map(([t]) => t / 1000),
+        ...series.map((s) => s.points.map(([, v]) => v)),
+      ]);
+    })
+    .catch((e) => alive && byCluster.wrap.append(errorBox(e)));
 
   void get<unknown>(`/api/v1/routes/${encodeURIComponent(name)}/split`, { range })
     .then((body) => {
@@ -195,7 +232,9 @@ export function routeDetail(root: HTMLElement, route: Route): () => void {
                 { href: href('requests', { route: name, range, response_code: String(r[c]) }) },
                 fmtCell(r[c]),
               )
-            : fmtCell(r[c]),
+            : c === 'share'
+              ? fmtPct(Number(r[c]))
+              : fmtCell(r[c]),
         ),
       );
     })
@@ -208,5 +247,6 @@ export function routeDetail(root: HTMLElement, route: Route): () => void {
   return () => {
     alive = false;
     charts.forEach((c) => c.destroy());
+    byClusterChart.chart?.destroy();
   };
 }
