@@ -48,7 +48,12 @@ export interface LiveServer {
   readonly io: Server;
   readonly namespace: Namespace;
   /** Counters for tests and /metrics: how much work the ticks did. */
-  readonly counters: { statsComputations: number; tailPolls: number; queryErrors: number };
+  readonly counters: {
+    statsComputations: number;
+    statsComputeMs: number;
+    tailPolls: number;
+    queryErrors: number;
+  };
   close(): Promise<void>;
 }
 
@@ -119,7 +124,7 @@ export function attachLive(deps: LiveDeps): LiveServer {
     degradedErrorRate: config.health.degradedErrorRate,
     failingErrorRate: config.health.failingErrorRate,
   };
-  const counters = { statsComputations: 0, tailPolls: 0, queryErrors: 0 };
+  const counters = { statsComputations: 0, statsComputeMs: 0, tailPolls: 0, queryErrors: 0 };
   const alsPort = () =>
     typeof deps.alsPort === 'function' ? deps.alsPort() : (deps.alsPort ?? config.alsPort);
 
@@ -279,6 +284,7 @@ export function attachLive(deps: LiveDeps): LiveServer {
     const full = group.series.size === 0 || now - group.lastFullAt >= POINTS_FULL_REFRESH_MS;
     const pointsFrom = full ? end - historyS * 1000 : end - POINTS_REFRESH_SECONDS * 1000;
     counters.statsComputations++;
+    const t0 = performance.now();
     const [win, pts] = await Promise.all([
       query<WindowRow>(
         windowQuery({ database: clickhouse.database, filters: group.filters, fromMs: windowFrom, toMs: now }),
@@ -287,6 +293,7 @@ export function attachLive(deps: LiveDeps): LiveServer {
         pointsQuery({ database: clickhouse.database, filters: group.filters, fromMs: pointsFrom, toMs: end }),
       ),
     ]);
+    counters.statsComputeMs += performance.now() - t0;
     if (full) group.lastFullAt = now;
     group.series.apply(pts.data.map(shapePoint), pointsFrom, end);
     const { totals, routes } = shapeWindow({ rows: win.data, windowS, fromMs: windowFrom, thresholds });

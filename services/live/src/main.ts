@@ -61,11 +61,7 @@ await runService('gatescope-live', async (config, logger) => {
       'Live stats computations (one per tick per distinct filter set)',
       'statsComputations',
     ],
-    [
-      'gatescope_live_tail_polls',
-      'Live tail polls (one per tick per distinct filter set)',
-      'tailPolls',
-    ],
+    ['gatescope_live_tail_polls', 'Live tail polls (one per tick per distinct filter set)', 'tailPolls'],
     ['gatescope_live_query_errors', 'Live queries that failed', 'queryErrors'],
   ] as const) {
     new Gauge({
