@@ -39,7 +39,17 @@ export function onHello(cb: (h: Hello) => void): void {
  * Subscribe to `stats` for filters; merges the per-second delta points into a full history so callers always
  * get the whole chart. Returns the unsubscribe function.
  */
-export function subscribeStats(filters: LiveFilters, cb: (s: LiveStats) => void): () => void {
+export interface LiveError {
+  code: string;
+  message: string;
+}
+export type LiveAck = { ok: true } | { ok: false; error: LiveError };
+
+export function subscribeStats(
+  filters: LiveFilters,
+  cb: (s: LiveStats) => void,
+  onError?: (e: LiveError) => void,
+): () => void {
   const s = live();
   let points: LiveStats['points'] = [];
   const onStats = (stats: LiveStats) => {
@@ -52,7 +62,10 @@ export function subscribeStats(filters: LiveFilters, cb: (s: LiveStats) => void)
     }
     cb({ ...stats, points, points_full: true });
   };
-  const subscribe = () => s.emit('subscribe', filters);
+  const subscribe = () =>
+    s.emit('subscribe', filters, (reply: LiveAck) => {
+      if (!reply.ok) onError?.(reply.error);
+    });
   s.on('stats', onStats);
   s.on('connect', subscribe);
   if (s.connected) subscribe();

@@ -42,6 +42,11 @@ export interface LiveDeps {
   historySeconds?: number;
   /** Most tail rows a second sent to one socket; the rest becomes an "N skipped" marker. Default 50. */
   tailRowsPerSecond?: number;
+  /**
+   * Most distinct filter sets computed at once (stats and tail each), which bounds the ClickHouse work per tick
+   * whatever clients ask for. Default 100.
+   */
+  maxFilterSets?: number;
 }
 
 export interface LiveServer {
@@ -120,6 +125,11 @@ export function attachLive(deps: LiveDeps): LiveServer {
   const tickMs = config.live.tickMs;
   const historyS = deps.historySeconds ?? 900;
   const tailRate = deps.tailRowsPerSecond ?? 50;
+  const maxFilterSets = deps.maxFilterSets ?? 100;
+  const tooMany = (what: string) => ({
+    code: 'ERR_LIVE_TOO_MANY_VIEWS',
+    message: `This live server already computes ${maxFilterSets} distinct ${what} views; reuse existing filters or ask again later`,
+  });
   const thresholds = {
     degradedErrorRate: config.health.degradedErrorRate,
     failingErrorRate: config.health.failingErrorRate,
@@ -169,8 +179,12 @@ export function attachLive(deps: LiveDeps): LiveServer {
       } catch (err) {
         return reply(ack, err);
       }
-      leaveStats(socket);
       const key = filterKey(filters);
+      if (!statsGroups.has(key) && statsGroups.size >= maxFilterSets) {
+        if (typeof ack === 'function') ack({ ok: false, error: tooMany('stats') });
+        return;
+      }
+      leaveStats(socket);
       let group = statsGroups.get(key);
       if (!group) {
         group = {
@@ -207,8 +221,12 @@ export function attachLive(deps: LiveDeps): LiveServer {
       } catch (err) {
         return reply(ack, err);
       }
-      leaveTail(socket);
       const key = filterKey(filters);
+      if (!tailGroups.has(key) && tailGroups.size >= maxFilterSets) {
+        if (typeof ack === 'function') ack({ ok: false, error: tooMany('tail') });
+        return;
+      }
+      leaveTail(socket);
       let group = tailGroups.get(key);
       if (!group) {
         group = {

@@ -109,3 +109,30 @@ it('stops computing for a filter set once its last socket leaves', async () => {
   await new Promise((r) => setTimeout(r, 1_000));
   expect(live.counters.statsComputations).toBe(n);
 });
+
+it('bounds the number of distinct filter sets it computes, and says so', async () => {
+  const { url } = await h.start(testConfig({ tickMs: 500 }), { maxFilterSets: 2 });
+  const s = client(url);
+  try {
+    expect(await emitAck(s, 'subscribe', { route: 'one' })).toMatchObject({ ok: true });
+    const t = client(url);
+    try {
+      expect(await emitAck(t, 'subscribe', { route: 'two' })).toMatchObject({ ok: true });
+      const u = client(url);
+      try {
+        expect(await emitAck(u, 'subscribe', { route: 'three' })).toMatchObject({
+          ok: false,
+          error: { code: 'ERR_LIVE_TOO_MANY_VIEWS' },
+        });
+        // An existing view is still open to everyone.
+        expect(await emitAck(u, 'subscribe', { route: 'one' })).toMatchObject({ ok: true });
+      } finally {
+        u.disconnect();
+      }
+    } finally {
+      t.disconnect();
+    }
+  } finally {
+    s.disconnect();
+  }
+});

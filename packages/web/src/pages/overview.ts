@@ -1,5 +1,5 @@
 import { COLORS, stack, TimeChart } from '../charts.js';
-import { liveFilters, filterBar } from '../common.js';
+import { errorBox, filterBar, liveFilters } from '../common.js';
 import { clear, h } from '../dom.js';
 import { emptyState } from '../empty-state.js';
 import { fmtMs, fmtNum, fmtPct } from '../format.js';
@@ -92,19 +92,22 @@ export function overview(root: HTMLElement, route: Route): () => void {
     const hasTraffic = t.requests > 0 || s.points.some((p) => p.requests > 0);
     clear(empty);
     if (!hasTraffic && Object.keys(filters).length === 0) empty.append(emptyState(hello));
-    const x = s.points.map((p) => p.ts / 1000);
-    charts.rps.setData([x, s.points.map((p) => p.rps)]);
-    charts.err.setData([x, s.points.map((p) => (p.requests ? p.error_rate * 100 : null))]);
-    charts.lat.setData([x, s.points.map((p) => p.p50_ms), s.points.map((p) => p.p99_ms)]);
-    charts.cls.setData([x, ...stack(CLASSES.map((c) => s.points.map((p) => p.status_classes[c])))]);
-    const last = s.points.at(-1);
+    // The newest second is still filling (entries are logged at completion and committed in batches): leave it
+    // out of the charts rather than draw a dip that is not there. Totals above include it.
+    const points = s.points.filter((p) => p.ts <= s.ts - 2000);
+    const x = points.map((p) => p.ts / 1000);
+    charts.rps.setData([x, points.map((p) => p.rps)]);
+    charts.err.setData([x, points.map((p) => (p.requests ? p.error_rate * 100 : null))]);
+    charts.lat.setData([x, points.map((p) => p.p50_ms), points.map((p) => p.p99_ms)]);
+    charts.cls.setData([x, ...stack(CLASSES.map((c) => points.map((p) => p.status_classes[c])))]);
+    const last = points.at(-1);
     for (const el of [rps.el, err.el, lat.el, cls.el]) {
-      el.dataset.points = String(s.points.filter((p) => p.requests > 0).length);
+      el.dataset.points = String(points.filter((p) => p.requests > 0).length);
       el.dataset.last = String(last?.ts ?? 0);
     }
   };
   onHello((hi) => (hello = hi));
-  const unsubscribe = subscribeStats(filters, render);
+  const unsubscribe = subscribeStats(filters, render, (e) => empty.replaceChildren(errorBox(e)));
   return () => {
     unsubscribe();
     Object.values(charts).forEach((c) => c.destroy());

@@ -1,5 +1,5 @@
 import { sparkline } from '../charts.js';
-import { filterBar, liveFilters } from '../common.js';
+import { errorBox, filterBar, liveFilters } from '../common.js';
 import { clear, h } from '../dom.js';
 import { fmtMs, fmtNum, fmtPct } from '../format.js';
 import { subscribeStats, type LiveStats } from '../live.js';
@@ -52,39 +52,43 @@ export function routes(root: HTMLElement, route: Route): () => void {
   );
   const value = (r: Row) =>
     sort === 'health' ? HEALTH_ORDER[r.health] : (r[sort] as number | string | null);
-  const unsubscribe = subscribeStats(filters, (s) => {
-    (root.querySelector('#window') as HTMLElement).textContent =
-      `rolling ${s.window_s} s window, updated ${new Date(s.ts).toLocaleTimeString()}`;
-    const rows = [...s.routes].sort((a, b) => {
-      const va = value(a) ?? -Infinity;
-      const vb = value(b) ?? -Infinity;
-      return (va < vb ? -1 : va > vb ? 1 : 0) * dir;
-    });
-    clear(body);
-    if (rows.length === 0)
-      body.append(
-        h('tr', null, h('td', { colspan: COLUMNS.length, class: 'muted' }, 'No requests in the window.')),
-      );
-    for (const r of rows) {
-      body.append(
-        h(
-          'tr',
-          { class: `health-${r.health}`, dataset: { route: r.route, requests: String(r.requests) } },
-          COLUMNS.map((c) =>
-            h(
-              'td',
-              null,
-              c.key === 'spark'
-                ? sparkline(
-                    r.spark,
-                    r.health === 'failing' ? '#ef4444' : r.health === 'degraded' ? '#f59e0b' : '#3b82f6',
-                  )
-                : c.fmt!(r),
+  const unsubscribe = subscribeStats(
+    filters,
+    (s) => {
+      (root.querySelector('#window') as HTMLElement).textContent =
+        `rolling ${s.window_s} s window, updated ${new Date(s.ts).toLocaleTimeString()}`;
+      const rows = [...s.routes].sort((a, b) => {
+        const va = value(a) ?? -Infinity;
+        const vb = value(b) ?? -Infinity;
+        return (va < vb ? -1 : va > vb ? 1 : 0) * dir;
+      });
+      clear(body);
+      if (rows.length === 0)
+        body.append(
+          h('tr', null, h('td', { colspan: COLUMNS.length, class: 'muted' }, 'No requests in the window.')),
+        );
+      for (const r of rows) {
+        body.append(
+          h(
+            'tr',
+            { class: `health-${r.health}`, dataset: { route: r.route, requests: String(r.requests) } },
+            COLUMNS.map((c) =>
+              h(
+                'td',
+                null,
+                c.key === 'spark'
+                  ? sparkline(
+                      r.spark,
+                      r.health === 'failing' ? '#ef4444' : r.health === 'degraded' ? '#f59e0b' : '#3b82f6',
+                    )
+                  : c.fmt!(r),
+              ),
             ),
           ),
-        ),
-      );
-    }
-  });
+        );
+      }
+    },
+    (e) => body.replaceChildren(h('tr', null, h('td', { colspan: COLUMNS.length }, errorBox(e)))),
+  );
   return unsubscribe;
 }

@@ -1,7 +1,7 @@
-import { filterBar, liveFilters } from '../common.js';
+import { errorBox, filterBar, liveFilters } from '../common.js';
 import { h } from '../dom.js';
 import { fmtCell, fmtMs, fmtTime } from '../format.js';
-import { live } from '../live.js';
+import { live, type LiveAck } from '../live.js';
 import type { Route } from '../router.js';
 
 const COLUMNS = [
@@ -47,7 +47,10 @@ export function tail(root: HTMLElement, route: Route): () => void {
     ),
   );
   let count = 0;
-  const start = () => s.emit('tail', filters);
+  const start = () =>
+    s.emit('tail', filters, (reply: LiveAck) => {
+      if (!reply.ok) status.replaceChildren(errorBox(reply.error));
+    });
   const toggle = () => {
     paused = !paused;
     pause.textContent = paused ? 'Resume' : 'Pause';
