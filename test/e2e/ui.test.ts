@@ -92,6 +92,11 @@ describe('web UI', () => {
     expect(text).toContain('envoyHttpAls');
     expect(text).toContain('npm run demo');
     await shot('overview-empty');
+    const loadMs = await page.evaluate(() => {
+      const nav = performance.getEntriesByType('navigation')[0] as PerformanceNavigationTiming;
+      return nav.loadEventEnd - nav.startTime;
+    });
+    console.log(`UI page load from localhost: ${loadMs.toFixed(0)} ms`);
   });
 
   it('overview charts draw and move when ALS traffic arrives', async () => {
@@ -133,6 +138,15 @@ describe('web UI', () => {
     await page.waitForTimeout(300);
     await shot('overview-live-dark');
     await page.locator('#theme').click();
+    // Wall display: no navigation, bigger charts.
+    await page.goto(`${base}/#/overview?kiosk=1`);
+    await page.reload();
+    await page.locator('#chart-rps canvas').first().waitFor();
+    expect(await page.locator('header.top').isVisible()).toBe(false);
+    await page.waitForFunction(
+      () => Number(document.querySelector('#chart-rps')?.getAttribute('data-points')) > 0,
+    );
+    await shot('overview-kiosk');
   });
 
   it('routes table updates live with health colours', async () => {

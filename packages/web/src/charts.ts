@@ -42,6 +42,7 @@ export class TimeChart {
       onPick?: (tsMs: number) => void;
     } = {},
   ) {
+    opts.height ??= document.body.classList.contains('kiosk') ? 300 : 180;
     const grid = { stroke: css('--grid'), width: 1 };
     const axis = { stroke: css('--muted'), grid, ticks: grid };
     this.plot = new uPlot(

@@ -1,6 +1,7 @@
 import { io, type Socket } from 'socket.io-client';
 import type { LiveFilters, LiveStats } from '@gatescope/live-stats';
 import { token } from './api.js';
+import { mergePoints } from './points.js';
 
 export type { LiveStats, LiveFilters };
 export interface Hello {
@@ -53,13 +54,7 @@ export function subscribeStats(
   const s = live();
   let points: LiveStats['points'] = [];
   const onStats = (stats: LiveStats) => {
-    if (stats.points_full) points = stats.points;
-    else if (stats.points.length) {
-      const first = stats.points[0].ts;
-      points = points.filter((p) => p.ts < first).concat(stats.points);
-      const oldest = stats.points[stats.points.length - 1].ts - (stats.history_s - 1) * 1000;
-      points = points.filter((p) => p.ts >= oldest);
-    }
+    points = mergePoints(points, stats);
     cb({ ...stats, points, points_full: true });
   };
   const subscribe = () =>

@@ -45,6 +45,8 @@ function render(): void {
   }
   document.title = `${entry.title} · gatescope`;
   app.dataset.page = route.page;
+  // Wall display: `…?kiosk=1` hides navigation and filters, bigger type and charts.
+  document.body.classList.toggle('kiosk', route.params.get('kiosk') === '1');
   cleanup = entry.page(app, route);
 }
 
