@@ -16,6 +16,17 @@ export const DEFAULT_SQL_LIMITS: SqlLimits = {
   maxMemoryBytes: 2 * 1024 ** 3,
 };
 
+/**
+ * Limits go into the statement's own SETTINGS clause, never into session settings: the embedded engine keeps
+ * one session for the whole process, and a session-level readonly=2 would stop every later insert.
+ */
+function withSettings(sql: string, settings: Record<string, string | number>): string {
+  const clause = Object.entries(settings)
+    .map(([k, v]) => `${k} = ${typeof v === 'number' ? v : `'${v.replace(/['\\]/g, '\\$&')}'`}`)
+    .join(', ');
+  return `${sql}\nSETTINGS ${clause}`;
+}
+
 /** The plan is read through a subquery so the output format applies to it, not to the explained query. */
 const EXPLAIN_FORMAT = '';
 
@@ -70,20 +81,19 @@ export async function sqlRoutes(
 ): Promise<void> {
   const { clickhouse: ch, limits } = opts;
   const settings = {
-    readonly: '2',
+    readonly: 2,
     max_execution_time: limits.maxExecutionTimeS,
     timeout_overflow_mode: 'throw',
-    max_result_rows: String(limits.maxResultRows),
+    max_result_rows: limits.maxResultRows,
     result_overflow_mode: 'throw',
-    max_memory_usage: String(limits.maxMemoryBytes),
-  } as const;
+    max_memory_usage: limits.maxMemoryBytes,
+  };
 
   async function explain(kind: 'AST' | 'QUERY TREE', query: string, retried = false): Promise<string[]> {
     try {
       const rs = await ch.client.query({
-        query: `SELECT explain FROM (EXPLAIN ${kind} ${query})`,
+        query: withSettings(`SELECT explain FROM (EXPLAIN ${kind} ${query}\n)`, { readonly: 2, max_execution_time: limits.maxExecutionTimeS }),
         format: 'JSONEachRow',
-        clickhouse_settings: { readonly: '2', max_execution_time: limits.maxExecutionTimeS },
       });
       return (await rs.json<{ explain: string }>()).map((r) => r.explain);
     } catch (err) {
@@ -170,7 +180,7 @@ export async function sqlRoutes(
       if (format === 'csv') {
         let rs;
         try {
-          rs = await ch.client.query({ query, format: 'CSVWithNames', clickhouse_settings: settings });
+          rs = await ch.client.query({ query: withSettings(query, settings), format: 'CSVWithNames' });
         } catch (err) {
           throw sqlError(err);
         }
@@ -187,7 +197,7 @@ export async function sqlRoutes(
           .send(body);
       }
       try {
-        const rs = await ch.client.query({ query, format: 'JSON', clickhouse_settings: settings });
+        const rs = await ch.client.query({ query: withSettings(query, settings), format: 'JSON' });
         return await rs.json();
       } catch (err) {
         throw sqlError(err);

@@ -431,6 +431,15 @@ describe('rollups agree with raw rows', () => {
 });
 
 describe('ad-hoc SQL', () => {
+  it('keeps its read-only limits to the query: the shared engine session still takes inserts after it', async () => {
+    expect((await sql('SELECT 1 AS one')).status).toBe(200);
+    expect((await sql('SELECT count() FROM gatescope.http_requests', ADMIN, 'csv')).status).toBe(200);
+    const rs = await ch.client.query({ query: "SELECT getSetting('readonly') AS ro", format: 'JSONEachRow' });
+    expect(await rs.json()).toEqual([{ ro: 0 }]);
+    await ch.client.command({ query: 'CREATE TABLE IF NOT EXISTS gatescope.sql_session_probe (x UInt8) ENGINE = Memory' });
+    await ch.client.command({ query: 'INSERT INTO gatescope.sql_session_probe VALUES (1)' });
+    await ch.client.command({ query: 'DROP TABLE gatescope.sql_session_probe' });
+  });
   it('answers like ClickHouse FORMAT JSON', async () => {
     const { status, body } = await sql(
       "SELECT route_name, count() AS n FROM gatescope.http_requests WHERE route_name = 'checkout' GROUP BY route_name;",
