@@ -11,7 +11,7 @@ describe('loadConfig', () => {
     expect(c.clickhouse.url).toBeUndefined();
     expect(c.clickhouse.database).toBe('gatescope');
     expect(c.ingest.batchMaxRows).toBe(10_000);
-    expect(c.ingest.batchMaxDelayMs).toBe(1_000);
+    expect(c.ingest.batchMaxDelayMs).toBe(500);
     expect(Object.isFrozen(c) && Object.isFrozen(c.ingest)).toBe(true);
   });
 
