@@ -17,10 +17,10 @@ let ch: ClickHouse;
 beforeAll(async () => {
   ch = await createClickHouse({ database: 'gatescope', dataDir: mkdtempSync(join(tmpdir(), 'gs-dash-')) });
   await migrate(ch, { retentionDays: 30, rollupRetentionDays: 30 });
-  // 1,000 requests in the last few minutes: route "frontend" split 50/50 across two clusters, 2 % 503 UH.
+  // 1,000 requests within one minute, ten minutes ago: route "frontend" split 50/50 across two clusters, 2 % 503 UH.
   await ch.client.command({
     query: `INSERT INTO gatescope.http_requests (start_time, duration_ms, response_code, response_flags, route_name, upstream_cluster, path, path_template)
-      SELECT now64(6) - toIntervalSecond(number % 300), 5 + number % 50, if(number % 50 = 0, 503, 200), if(number % 50 = 0, ['UH'], []),
+      SELECT toDateTime64(toStartOfMinute(now()) - INTERVAL 10 MINUTE, 6) + toIntervalMillisecond(number * 50), 5 + number % 50, if(number % 50 = 0, 503, 200), if(number % 50 = 0, ['UH'], []),
              'frontend', if(number % 2 = 0, 'outbound|80||frontend.default.svc.cluster.local', 'outbound|80||frontendv2.default.svc.cluster.local'),
              concat('/product/', toString(number)), '/product/{id}'
       FROM numbers(1000)`,
@@ -57,12 +57,10 @@ describe('Grafana dashboard', () => {
       'outbound|80||frontendv2.default.svc.cluster.local',
     ]);
     for (const s of shares) {
-      expect(s.share).toBeGreaterThan(0.45);
-      expect(s.share).toBeLessThan(0.55);
+      expect(s.share).toBeCloseTo(0.5, 6);
     }
     const err = dashboard.panels.find((p) => p.title.startsWith('5xx error rate'))!;
     const [rate] = await q<{ r: number }>(`SELECT sum(error_rate) / count() AS r FROM (${expand(err.targets[0].rawSql, 'frontend')})`);
-    expect(rate.r).toBeGreaterThan(0.01);
-    expect(rate.r).toBeLessThan(0.03);
+    expect(rate.r).toBeCloseTo(0.02, 6);
   });
 });
