@@ -1,4 +1,4 @@
-// Micro benchmark: decode + RowBinary encode of Istio-shaped ALS entries with @gatescope/als,
+// Micro benchmark: decode + Native block encode of Istio-shaped ALS entries with @gatescope/als,
 // next to protobufjs decoding the same bytes. Run after building: `node packages/als/bench.mjs`.
 import { AccessLogDecoder, accessLogProtoRoot, encodeStreamAccessLogsMessage } from './dist/index.js';
 
@@ -125,8 +125,8 @@ function run(name, fn) {
 const stubTemplater = { template: (_route, path) => path };
 const results = [];
 for (const [label, templater] of [
-  ['@gatescope/als decode -> RowBinary (identity templater)', stubTemplater],
-  ...(PathTemplater ? [['@gatescope/als decode -> RowBinary (PathTemplater)', new PathTemplater({})]] : []),
+  ['@gatescope/als decode -> Native (identity templater)', stubTemplater],
+  ...(PathTemplater ? [['@gatescope/als decode -> Native (PathTemplater)', new PathTemplater({})]] : []),
 ]) {
   const decoder = new AccessLogDecoder({ pathTemplater: templater });
   const state = {
@@ -142,6 +142,15 @@ for (const [label, templater] of [
       if (decoder.pendingBytes > 8 << 20) decoder.takeHttp();
     }),
   );
+  if (templater === stubTemplater) {
+    // What the collector's decoder worker does: one Native block per message.
+    results.push(
+      run('@gatescope/als decode + takeHttp() per message', (m) => {
+        decoder.decode(m, state);
+        decoder.takeHttp();
+      }),
+    );
+  }
 }
 const Msg = accessLogProtoRoot().lookupType('envoy.service.accesslog.v3.StreamAccessLogsMessage');
 results.push(run('protobufjs decode only (same bytes)', (m) => Msg.decode(m)));

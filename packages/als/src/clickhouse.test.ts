@@ -1,6 +1,7 @@
 /**
- * Inserts the decoder's RowBinary into a real embedded ClickHouse (chdb), with the tables created
- * from the migration file, and compares what ClickHouse returns with the fixtures' expected rows.
+ * Inserts the decoder's Native blocks into a real embedded ClickHouse (chdb), with the tables created
+ * from the migration file, and compares what ClickHouse returns with the fixtures' expected rows. The
+ * blocks declare plain String where the tables have LowCardinality(String): the engine converts.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -19,7 +20,8 @@ import {
 } from '../../../test/fixtures/als.js';
 import { HTTP_REQUEST_COLUMNS, TCP_CONNECTION_COLUMNS, columnList } from './columns.js';
 import { AccessLogDecoder, type StreamState } from './decoder.js';
-import { readRowBinary, type Row } from './row-binary-reader.js';
+import { concatNativeBlocks } from './native-concat.js';
+import { readNative, type Row } from './native-reader.js';
 
 const MIGRATION = path.resolve(
   path.dirname(fileURLToPath(import.meta.url)),
@@ -57,7 +59,7 @@ afterAll(async () => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
-async function insertRowBinary(
+async function insertNative(
   table: string,
   columns: readonly { name: string }[],
   data: Buffer,
@@ -65,7 +67,7 @@ async function insertRowBinary(
   const file = path.join(dir, `batch-${fileNo++}.bin`);
   writeFileSync(file, data);
   await client.command({
-    query: `INSERT INTO gatescope.${table} (${columnList(columns)}) FROM INFILE '${file}' FORMAT RowBinary`,
+    query: `INSERT INTO gatescope.${table} (${columnList(columns)}) FROM INFILE '${file}' FORMAT Native`,
   });
 }
 
@@ -92,7 +94,7 @@ const byTimeThenId = (table: string) => (a: Row, b: Row) => {
   return k(a) < k(b) ? -1 : k(a) > k(b) ? 1 : 0;
 };
 
-describe('RowBinary into ClickHouse (chdb)', () => {
+describe('Native blocks into ClickHouse (chdb)', () => {
   it('the column specs match the migration (names, types, order, no MATERIALIZED columns)', async () => {
     for (const [table, columns] of [
       ['http_requests', HTTP_REQUEST_COLUMNS],
@@ -124,8 +126,8 @@ describe('RowBinary into ClickHouse (chdb)', () => {
     expect(ALL_FIXTURES.length).toBe(7);
     const h = decoder.takeHttp();
     const t = decoder.takeTcp();
-    await insertRowBinary('http_requests', HTTP_REQUEST_COLUMNS, h.data);
-    await insertRowBinary('tcp_connections', TCP_CONNECTION_COLUMNS, t.data);
+    await insertNative('http_requests', HTTP_REQUEST_COLUMNS, h.data);
+    await insertNative('tcp_connections', TCP_CONNECTION_COLUMNS, t.data);
     const httpRows = await selectRows('http_requests', HTTP_REQUEST_COLUMNS, `start_time < '2024-05-02'`);
     const tcpRows = await selectRows('tcp_connections', TCP_CONNECTION_COLUMNS, `start_time < '2024-05-02'`);
     expect(httpRows).toEqual([...expected.http].sort(byTimeThenId('http_requests')));
@@ -144,7 +146,7 @@ describe('RowBinary into ClickHouse (chdb)', () => {
     ]);
   });
 
-  it('a generated batch reads back from ClickHouse exactly as the RowBinary reader sees it', async () => {
+  it('a generated batch reads back from ClickHouse exactly as the Native reader sees it', async () => {
     const decoder = new AccessLogDecoder({ pathTemplater: FIXTURE_PATH_TEMPLATER });
     const state: StreamState = {};
     const start = new Date('2024-06-01T00:00:00Z');
@@ -155,13 +157,33 @@ describe('RowBinary into ClickHouse (chdb)', () => {
     );
     const h = decoder.takeHttp();
     expect(h.rows).toBe(1000);
-    const local = readRowBinary(h.data, HTTP_REQUEST_COLUMNS).sort(byTimeThenId('http_requests'));
-    await insertRowBinary('http_requests', HTTP_REQUEST_COLUMNS, h.data);
+    const local = readNative(h.data).sort(byTimeThenId('http_requests'));
+    await insertNative('http_requests', HTTP_REQUEST_COLUMNS, h.data);
     const stored = await selectRows(
       'http_requests',
       HTTP_REQUEST_COLUMNS,
       `toDate(start_time) = '2024-06-01'`,
     );
     expect(stored).toEqual(local);
+  });
+
+  it('many per-message blocks, concatenated or merged, insert the same rows', async () => {
+    const decoder = new AccessLogDecoder({ pathTemplater: FIXTURE_PATH_TEMPLATER });
+    const state: StreamState = {};
+    const blocks: Buffer[] = [];
+    for (let i = 0; i < 20; i++) {
+      const start = new Date(Date.UTC(2024, 6, 1, 0, 0, i));
+      decoder.decode(makeTrafficMessage({ entries: 25, identifier: i === 0, start, seed: 100 + i }).bytes, state);
+      blocks.push(decoder.takeHttp().data);
+    }
+    const local = readNative(Buffer.concat(blocks)).sort(byTimeThenId('http_requests'));
+    expect(local).toHaveLength(500);
+    // Several blocks back to back in one insert are valid Native ...
+    await insertNative('http_requests', HTTP_REQUEST_COLUMNS, Buffer.concat(blocks));
+    expect(await selectRows('http_requests', HTTP_REQUEST_COLUMNS, `toDate(start_time) = '2024-07-01'`)).toEqual(local);
+    // ... and so is the one block concatNativeBlocks makes of them.
+    await client.command({ query: `ALTER TABLE gatescope.http_requests DELETE WHERE toDate(start_time) = '2024-07-01' SETTINGS mutations_sync = 1` });
+    await insertNative('http_requests', HTTP_REQUEST_COLUMNS, concatNativeBlocks(blocks));
+    expect(await selectRows('http_requests', HTTP_REQUEST_COLUMNS, `toDate(start_time) = '2024-07-01'`)).toEqual(local);
   });
 });

@@ -1,15 +1,18 @@
-/** A growable output buffer for ClickHouse RowBinary. */
+/**
+ * A growable byte buffer holding one column of a ClickHouse Native block: the column's values in
+ * ClickHouse's binary encoding (LEB128-prefixed strings, little-endian numbers), or, for a
+ * Nullable/Array column, its null map / UInt64 end offsets.
+ */
 const TWO32 = 4294967296;
 
-export class RowBuffer {
+export class ColumnBuffer {
   buf: Buffer;
   pos = 0;
-  rows = 0;
-  private readonly initial: number;
+  /** Array offsets only: the number of elements written so far (the last end offset). */
+  count = 0;
 
   constructor(initialBytes: number) {
-    this.initial = Math.max(64, initialBytes);
-    this.buf = Buffer.allocUnsafe(this.initial);
+    this.buf = Buffer.allocUnsafe(Math.max(64, initialBytes));
   }
 
   ensure(n: number): void {
@@ -24,22 +27,12 @@ export class RowBuffer {
     this.buf = next;
   }
 
-  /** Hands over what was written and starts a fresh buffer (the returned data is never reused). */
-  take(): { rows: number; data: Buffer } {
-    const data = this.buf.subarray(0, this.pos);
-    const rows = this.rows;
-    this.buf = Buffer.allocUnsafe(Math.max(this.initial, Math.min(this.pos, 64 * 1024 * 1024)));
-    this.pos = 0;
-    this.rows = 0;
-    return { rows, data };
-  }
-
   writeByte(b: number): void {
     if (this.pos >= this.buf.length) this.grow(1);
     this.buf[this.pos++] = b;
   }
 
-  /** Unsigned LEB128 (String lengths, Array sizes). */
+  /** Unsigned LEB128 (String lengths). */
   writeLength(n: number): void {
     this.ensure(10);
     const buf = this.buf;
@@ -71,13 +64,13 @@ export class RowBuffer {
     this.pos = p;
   }
 
-  /** A RowBinary String from src[s, e). */
+  /** A String from src[s, e). */
   writeSlice(src: Uint8Array, s: number, e: number): void {
     this.writeLength(e - s);
     this.writeRaw(src, s, e);
   }
 
-  /** A RowBinary String holding all of `b`. */
+  /** A String holding all of `b`. */
   writeBytes(b: Uint8Array): void {
     this.writeLength(b.length);
     this.writeRaw(b, 0, b.length);

@@ -1,9 +1,9 @@
 /**
  * The insertable (non-MATERIALIZED) columns of `http_requests` and `tcp_connections`
- * (packages/clickhouse/migrations/0001_create_access_log.sql), in SQL order. The RowBinary
- * written by {@link AccessLogDecoder} follows exactly this order, so an INSERT must name
- * the columns in this order: `INSERT INTO t (${columnList(HTTP_REQUEST_COLUMNS)}) FORMAT RowBinary`.
- * columns.test.ts checks these lists against the migration file.
+ * (packages/clickhouse/migrations/0001_create_access_log.sql), in SQL order. The Native blocks
+ * written by {@link AccessLogDecoder} carry exactly these columns in this order (LowCardinality
+ * declared as its plain type), for `INSERT INTO t (${columnList(HTTP_REQUEST_COLUMNS)}) FORMAT Native`.
+ * clickhouse.test.ts checks these lists against the migration file.
  */
 export interface ColumnSpec {
   readonly name: string;
@@ -80,7 +80,7 @@ export const TCP_CONNECTION_COLUMNS: readonly ColumnSpec[] = Object.freeze(
   ].map((c) => Object.freeze(c)),
 );
 
-/** `a, b, c` — the column list for an INSERT matching the RowBinary layout. */
+/** `a, b, c` — the column list for an INSERT of the decoder's Native blocks. */
 export function columnList(columns: readonly ColumnSpec[]): string {
   return columns.map((c) => c.name).join(', ');
 }

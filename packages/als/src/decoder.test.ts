@@ -17,7 +17,8 @@ import {
   type StreamState,
 } from './decoder.js';
 import { accessLogProtoRoot, encodeStreamAccessLogsMessage } from './proto.js';
-import { readRowBinary, type Row } from './row-binary-reader.js';
+import { concatNativeBlocks } from './native-concat.js';
+import { readNative, readNativeBlocks, type Row } from './native-reader.js';
 
 // ---- reference mapping, applied to protobufjs' decode --------------------------------------------------
 const root = accessLogProtoRoot();
@@ -162,8 +163,8 @@ function decodeRows(
   expect(h.rows).toBe(r.http);
   expect(t.rows).toBe(r.tcp);
   return {
-    http: readRowBinary(h.data, HTTP_REQUEST_COLUMNS),
-    tcp: readRowBinary(t.data, TCP_CONNECTION_COLUMNS),
+    http: readNative(h.data),
+    tcp: readNative(t.data),
   };
 }
 
@@ -233,7 +234,7 @@ describe('stream identity', () => {
     decoder.decode(makeTrafficMessage({ entries: 2, identifier: true, nodeExtensions: 3 }).bytes, a);
     decoder.decode(makeTrafficMessage({ entries: 3, seed: 2 }).bytes, a);
     decoder.decode(makeTrafficMessage({ entries: 1, seed: 3 }).bytes, b);
-    const rows = readRowBinary(decoder.takeHttp().data, HTTP_REQUEST_COLUMNS);
+    const rows = readNative(decoder.takeHttp().data);
     expect(rows.map((r) => r.node_id)).toEqual([
       ...Array(5).fill(
         'router~10.0.0.7~istio-ingressgateway-6b7c9d8f5-x2x4z.istio-system~istio-system.svc.cluster.local',
@@ -253,7 +254,7 @@ describe('stream identity', () => {
       });
     decoder.decode(msg('one'), s);
     decoder.decode(msg('two'), s);
-    expect(readRowBinary(decoder.takeHttp().data, HTTP_REQUEST_COLUMNS).map((r) => r.node_id)).toEqual([
+    expect(readNative(decoder.takeHttp().data).map((r) => r.node_id)).toEqual([
       'one',
       'two',
     ]);
@@ -458,8 +459,8 @@ describe('differential against protobufjs', () => {
     const h = decoder.takeHttp();
     const t = decoder.takeTcp();
     expect(decoder.pendingBytes).toBe(0);
-    expect(readRowBinary(h.data, HTTP_REQUEST_COLUMNS)).toEqual(want.http);
-    expect(readRowBinary(t.data, TCP_CONNECTION_COLUMNS)).toEqual(want.tcp);
+    expect(readNative(h.data)).toEqual(want.http);
+    expect(readNative(t.data)).toEqual(want.tcp);
   });
 
   it('writes full 64-bit byte counters exactly', () => {
@@ -475,11 +476,101 @@ describe('differential against protobufjs', () => {
     const decoder = newDecoder();
     decoder.decode(bytes, {});
     const data = decoder.takeTcp().data;
-    // received_bytes, sent_bytes sit right before tls_version, tls_sni, termination (3 empty strings) and the identity
-    const idLen = 1 + 'unknown'.length + 1 + 1;
-    const end = data.length - idLen - 3;
-    expect(data.readBigUInt64LE(end - 16)).toBe(18446744073709551615n);
-    expect(data.readBigUInt64LE(end - 8)).toBe(9007199254740993n);
+    // A one-row UInt64 column is its header (name, type) followed by the 8 bytes of the value.
+    const valueOf = (name: string) => {
+      const header = Buffer.concat([Buffer.from([name.length]), Buffer.from(name), Buffer.from('\x06UInt64')]);
+      return data.readBigUInt64LE(data.indexOf(header) + header.length);
+    };
+    expect(valueOf('received_bytes')).toBe(18446744073709551615n);
+    expect(valueOf('sent_bytes')).toBe(9007199254740993n);
+  });
+});
+
+// ---- Native blocks --------------------------------------------------------------------------------------
+/** Row count and (name, type) of every column of a single Native block. */
+function nativeHeader(data: Buffer): { rows: number; columns: [string, string][] } {
+  const blocks = readNativeBlocks(data);
+  expect(blocks).toHaveLength(1);
+  return { rows: blocks[0].rows, columns: blocks[0].columns.map((c) => [c.name, c.type]) };
+}
+
+describe('Native blocks', () => {
+  it('declare every insertable column in order, LowCardinality as its plain type', () => {
+    const decoder = newDecoder();
+    decoder.decode(ALL_FIXTURES[0].bytes, {});
+    decoder.decode(TCP_STREAM[0].bytes, {});
+    const http = nativeHeader(decoder.takeHttp().data);
+    const tcp = nativeHeader(decoder.takeTcp().data);
+    expect(http.rows).toBe(ALL_FIXTURES[0].expected.http.length);
+    expect(http.columns).toEqual(
+      HTTP_REQUEST_COLUMNS.map((c) => [c.name, c.type.replace(/LowCardinality\((\w+)\)/g, '$1')]),
+    );
+    expect(Object.fromEntries(http.columns)).toMatchObject({
+      response_flags: 'Array(String)',
+      route_name: 'String',
+      time_to_last_rx_byte_ms: 'Nullable(Float64)',
+      start_time: "DateTime64(6, 'UTC')",
+    });
+    expect(tcp.columns.map((c) => c[0])).toEqual(TCP_CONNECTION_COLUMNS.map((c) => c.name));
+  });
+
+  it('a message that fails half-way leaves no trace in any column, null map or array offsets', () => {
+    const messages = randomMessages(3, 60);
+    const decoder = newDecoder();
+    const want = { http: [] as Row[], tcp: [] as Row[] };
+    let rejected = 0;
+    for (const bytes of messages) {
+      // Cut into the last entry: the entries before it are written, then the decoder hits the truncation.
+      const before = decoder.pendingBytes;
+      try {
+        decoder.decode(bytes.subarray(0, bytes.length - 3), {});
+      } catch (e) {
+        expect(e).toBeInstanceOf(DecodeError);
+        expect(decoder.pendingBytes).toBe(before);
+        rejected++;
+      }
+      if (decoder.pendingBytes !== before) {
+        // The cut landed on a field boundary: a valid shorter message. Keep the expectation in step.
+        const r = referenceRows(bytes.subarray(0, bytes.length - 3), {});
+        want.http.push(...r.http);
+        want.tcp.push(...r.tcp);
+      }
+      decoder.decode(bytes, {});
+      const r = referenceRows(bytes, {});
+      want.http.push(...r.http);
+      want.tcp.push(...r.tcp);
+    }
+    expect(rejected).toBeGreaterThan(40);
+    const h = decoder.takeHttp();
+    const t = decoder.takeTcp();
+    expect(h.rows).toBe(want.http.length);
+    expect(readNative(h.data)).toEqual(want.http);
+    expect(readNative(t.data)).toEqual(want.tcp);
+    expect(want.http.some((r) => (r.response_flags as string[]).length > 1)).toBe(true);
+  });
+
+  it('concatNativeBlocks merges per-message blocks into one block with the same rows', () => {
+    const decoder = newDecoder();
+    const state: StreamState = {};
+    const blocks = { http: [] as Buffer[], tcp: [] as Buffer[] };
+    for (const bytes of randomMessages(8, 120)) {
+      decoder.decode(bytes, state);
+      if (decoder.pendingHttpRows > 0) blocks.http.push(decoder.takeHttp().data);
+      if (decoder.pendingTcpRows > 0) blocks.tcp.push(decoder.takeTcp().data);
+    }
+    expect(blocks.http.length).toBeGreaterThan(50);
+    for (const list of [blocks.http, blocks.tcp]) {
+      const merged = concatNativeBlocks(list);
+      const rows = readNative(Buffer.concat(list));
+      expect(nativeHeader(merged).rows).toBe(rows.length);
+      expect(readNative(merged)).toEqual(rows);
+      // Several blocks in one Buffer count as several blocks.
+      expect(concatNativeBlocks([Buffer.concat(list.slice(0, 3)), ...list.slice(3)]).equals(merged)).toBe(true);
+    }
+    expect(concatNativeBlocks([])).toHaveLength(0);
+    expect(concatNativeBlocks([blocks.http[0]])).toBe(blocks.http[0]);
+    expect(() => concatNativeBlocks([blocks.http[0], blocks.tcp[0]])).toThrow(/different columns/);
+    expect(() => concatNativeBlocks([blocks.http[0], blocks.http[1].subarray(0, 200)])).toThrow(/truncated/);
   });
 });
 

@@ -1,13 +1,15 @@
 /**
  * Hand-rolled protobuf wire-format decoder for envoy.service.accesslog.v3.StreamAccessLogsMessage
- * that writes each access-log entry straight into ClickHouse RowBinary (column order of
- * columns.ts). One pass over the bytes, no per-entry objects: field locations go into
- * reusable typed-array scratch slots, then the row is emitted in column order.
+ * that writes each access-log entry straight into the columns of a ClickHouse Native block (one
+ * buffer per column of columns.ts). One pass over the bytes, no per-entry objects: field locations
+ * go into reusable typed-array scratch slots, then each value is appended to its column.
  *
  * Field numbers are from envoy/service/accesslog/v3/als.proto, envoy/data/accesslog/v3/accesslog.proto,
  * envoy/config/core/v3/{address,base}.proto and google/protobuf/{timestamp,duration,wrappers}.proto.
  */
-import { RowBuffer } from './row-buffer.js';
+import type { ColumnBuffer } from './column-buffer.js';
+import { HTTP_REQUEST_COLUMNS, TCP_CONNECTION_COLUMNS, type ColumnSpec } from './columns.js';
+import { NativeBlockWriter } from './native-block.js';
 
 export class DecodeError extends Error {
   readonly reason: string;
@@ -40,7 +42,7 @@ export interface PathTemplaterLike {
 
 export interface AccessLogDecoderOptions {
   pathTemplater: PathTemplaterLike;
-  /** Initial capacity of each output buffer in bytes (default 256 KiB). */
+  /** Initial capacity of each table's column buffers, in bytes over all columns (default 256 KiB). */
   initialBufferBytes?: number;
 }
 
@@ -647,7 +649,7 @@ function durationMs(): number {
 }
 
 // ---- row writers -----------------------------------------------------------------------------------
-function writeSlice(out: RowBuffer, slot: number): void {
+function writeSlice(out: ColumnBuffer, slot: number): void {
   const s = str[2 * slot];
   if (s < 0) out.writeEmpty();
   else out.writeSlice(B, s, str[2 * slot + 1]);
@@ -670,7 +672,7 @@ function hasColon(s: number, e: number): boolean {
 const ENVOY_INTERNAL_PREFIX = enc('envoy://');
 
 /** `ip:port` (`[ipv6]:port`), the pipe path, or `envoy://listener/endpoint`, as Envoy prints addresses. */
-function writeAddressString(out: RowBuffer, a: number): void {
+function writeAddressString(out: ColumnBuffer, a: number): void {
   const base = a * 6;
   const kind = addr[base];
   const s = addr[base + 1];
@@ -703,61 +705,101 @@ function writeAddressString(out: RowBuffer, a: number): void {
   }
 }
 
-function writeDownstreamRemote(out: RowBuffer): void {
+/** downstream_remote_address (ip only) and downstream_remote_port. */
+function writeDownstreamRemote(address: ColumnBuffer, port: ColumnBuffer): void {
   const base = A_DOWN_REMOTE * 6;
   if (addr[base] === 1) {
-    out.writeSlice(B, addr[base + 1], addr[base + 2]);
-    out.writeUInt16(Math.min(addr[base + 3], 0xffff));
+    address.writeSlice(B, addr[base + 1], addr[base + 2]);
+    port.writeUInt16(Math.min(addr[base + 3], 0xffff));
   } else {
-    out.writeEmpty();
-    out.writeUInt16(0);
+    address.writeEmpty();
+    port.writeUInt16(0);
   }
 }
 
-function writeFlags(out: RowBuffer): void {
-  let f = flags;
+/** Array(String) of the response flags' short codes: the elements, then the row's end offset. */
+function writeFlags(offsets: ColumnBuffer, values: ColumnBuffer): void {
   let count = 0;
-  while (f !== 0) {
-    f &= f - 1;
-    count++;
+  if (flags !== 0) {
+    for (let i = 0; i < 28; i++) {
+      if ((flags & (1 << i)) !== 0) {
+        values.writeBytes(FLAG_BYTES[i]);
+        count++;
+      }
+    }
   }
-  out.writeLength(count);
-  for (let i = 0; i < 28; i++) if ((flags & (1 << i)) !== 0) out.writeBytes(FLAG_BYTES[i]);
+  offsets.count += count;
+  offsets.writeInt64(offsets.count);
 }
 
-function writeEnum(out: RowBuffer, table: Buffer[], v: number): void {
+function writeEnum(out: ColumnBuffer, table: Buffer[], v: number): void {
   out.writeBytes(v < table.length ? table[v] : table[0]);
 }
 
-function writeU64(out: RowBuffer, slot: number): void {
+function writeU64(out: ColumnBuffer, slot: number): void {
   out.writeUInt32Pair(u64[2 * slot], u64[2 * slot + 1]);
 }
 
-function writeNullableDuration(out: RowBuffer, i: number): void {
+/** Nullable(Float64): the null map byte, and the value (0 under NULL). */
+function writeNullableDuration(nulls: ColumnBuffer, values: ColumnBuffer, i: number): void {
   const v = dur[i];
   if (v === v) {
-    out.writeByte(0);
-    out.writeFloat64(v);
-  } else out.writeByte(1);
+    nulls.writeByte(0);
+    values.writeFloat64(v);
+  } else {
+    nulls.writeByte(1);
+    values.writeUInt32Pair(0, 0);
+  }
 }
+
+/** Column name -> its index in the block (columns.ts order). */
+function columnIndex(columns: readonly ColumnSpec[]): Readonly<Record<string, number>> {
+  return Object.freeze(Object.fromEntries(columns.map((c, i) => [c.name, i])));
+}
+const IDENTITY_COLUMNS = ['node_id', 'node_cluster', 'log_name'];
+const H = columnIndex(HTTP_REQUEST_COLUMNS);
+const T = columnIndex(TCP_CONNECTION_COLUMNS);
+/** The seven Nullable(Float64) timings of http_requests, by `dur` index 0..6. */
+const H_TIMINGS = [
+  'time_to_last_rx_byte_ms',
+  'time_to_first_upstream_tx_byte_ms',
+  'time_to_last_upstream_tx_byte_ms',
+  'time_to_first_upstream_rx_byte_ms',
+  'time_to_last_upstream_rx_byte_ms',
+  'time_to_first_downstream_tx_byte_ms',
+  'time_to_last_downstream_tx_byte_ms',
+].map((n) => H[n]);
+const H_IDENTITY = IDENTITY_COLUMNS.map((n) => H[n]);
+const T_IDENTITY = IDENTITY_COLUMNS.map((n) => T[n]);
 
 // ---- identity --------------------------------------------------------------------------------------
-/** Pre-encoded RowBinary of (node_id, node_cluster, log_name) per identity object. */
-const identityBytes = new WeakMap<StreamIdentity, Buffer>();
+/** Pre-encoded Strings (LEB128 length + bytes) of node_id, node_cluster, log_name per identity object. */
+type IdentityBytes = readonly [Buffer, Buffer, Buffer];
+const identityBytes = new WeakMap<StreamIdentity, IdentityBytes>();
 
-function encodeIdentityStrings(...parts: Buffer[]): Buffer {
-  const out = new RowBuffer(64);
-  for (const p of parts) out.writeBytes(p);
-  return out.take().data;
+/** A String value (LEB128 length + bytes). */
+function encodeString(bytes: Uint8Array): Buffer {
+  let n = bytes.length;
+  const len: number[] = [];
+  while (n >= 0x80) {
+    len.push((n & 0x7f) | 0x80);
+    n = Math.floor(n / 128);
+  }
+  len.push(n);
+  return Buffer.concat([Buffer.from(len), bytes]);
 }
 
-function bytesOfIdentity(id: StreamIdentity): Buffer {
+function bytesOfIdentity(id: StreamIdentity): IdentityBytes {
   let b = identityBytes.get(id);
   if (!b) {
-    b = encodeIdentityStrings(enc(id.nodeId), enc(id.nodeCluster), enc(id.logName));
+    b = [encodeString(enc(id.nodeId)), encodeString(enc(id.nodeCluster)), encodeString(enc(id.logName))];
     identityBytes.set(id, b);
   }
   return b;
+}
+
+function writeIdentity(cols: ColumnBuffer[], at: readonly number[], id: IdentityBytes): void {
+  for (let k = 0; k < 3; k++) cols[at[k]].writeRaw(id[k], 0, id[k].length);
 }
 
 /** Parses StreamAccessLogsMessage.Identifier (node = 1 {id = 1, cluster = 2}, log_name = 2). */
@@ -805,10 +847,11 @@ function readIdentifier(start: number, end: number): StreamIdentity {
     logName: B.toString('utf8', lnS, lnE),
   };
   // Keep Envoy's bytes exactly (no UTF-8 replacement) for the rows.
-  identityBytes.set(
-    identity,
-    encodeIdentityStrings(B.subarray(idS, idE), B.subarray(clS, clE), B.subarray(lnS, lnE)),
-  );
+  identityBytes.set(identity, [
+    encodeString(B.subarray(idS, idE)),
+    encodeString(B.subarray(clS, clE)),
+    encodeString(B.subarray(lnS, lnE)),
+  ]);
   return identity;
 }
 
@@ -821,8 +864,8 @@ const utf8Slice = (Buffer.prototype as unknown as { utf8Slice(this: Buffer, s: n
 
 export class AccessLogDecoder {
   private readonly templater: PathTemplaterLike;
-  private readonly http: RowBuffer;
-  private readonly tcp: RowBuffer;
+  private readonly http: NativeBlockWriter;
+  private readonly tcp: NativeBlockWriter;
   private readonly templateBytes = new Map<string, Buffer>();
   /** Offsets of log_entries ranges found in the top-level message: start, end pairs. */
   private ranges = new Int32Array(16);
@@ -830,8 +873,8 @@ export class AccessLogDecoder {
   constructor(options: AccessLogDecoderOptions) {
     this.templater = options.pathTemplater;
     const cap = options.initialBufferBytes ?? 256 * 1024;
-    this.http = new RowBuffer(cap);
-    this.tcp = new RowBuffer(cap);
+    this.http = new NativeBlockWriter(HTTP_REQUEST_COLUMNS, cap);
+    this.tcp = new NativeBlockWriter(TCP_CONNECTION_COLUMNS, cap);
   }
 
   get pendingHttpRows(): number {
@@ -841,14 +884,14 @@ export class AccessLogDecoder {
     return this.tcp.rows;
   }
   get pendingBytes(): number {
-    return this.http.pos + this.tcp.pos;
+    return this.http.bytes + this.tcp.bytes;
   }
 
-  /** Hands over the http_requests RowBinary accumulated so far and resets. */
+  /** Hands over the http_requests rows accumulated so far as one Native block and resets. */
   takeHttp(): { rows: number; data: Buffer } {
     return this.http.take();
   }
-  /** Hands over the tcp_connections RowBinary accumulated so far and resets. */
+  /** Hands over the tcp_connections rows accumulated so far as one Native block and resets. */
   takeTcp(): { rows: number; data: Buffer } {
     return this.tcp.take();
   }
@@ -858,10 +901,8 @@ export class AccessLogDecoder {
    * when the message carries an identifier. On malformed input throws DecodeError and appends nothing.
    */
   decode(message: Uint8Array, state: StreamState): DecodeResult {
-    const httpPos = this.http.pos;
-    const httpRows = this.http.rows;
-    const tcpPos = this.tcp.pos;
-    const tcpRows = this.tcp.rows;
+    this.http.mark();
+    this.tcp.mark();
     B = Buffer.isBuffer(message)
       ? message
       : Buffer.from(message.buffer, message.byteOffset, message.byteLength);
@@ -924,10 +965,8 @@ export class AccessLogDecoder {
       if (newIdentity) state.identity = newIdentity;
       return kind === 2 ? { http: count, tcp: 0 } : { http: 0, tcp: count };
     } catch (err) {
-      this.http.pos = httpPos;
-      this.http.rows = httpRows;
-      this.tcp.pos = tcpPos;
-      this.tcp.rows = tcpRows;
+      this.http.rollback();
+      this.tcp.rollback();
       if (err instanceof RangeError) throw new DecodeError(MALFORMED, err.message);
       throw err;
     } finally {
@@ -935,7 +974,7 @@ export class AccessLogDecoder {
     }
   }
 
-  private readHttpEntry(end: number, idBytes: Buffer): void {
+  private readHttpEntry(end: number, idBytes: IdentityBytes): void {
     resetEntry();
     while (P < end) {
       const t = readTag(end);
@@ -956,43 +995,44 @@ export class AccessLogDecoder {
           skipField(t, end);
       }
     }
-    const out = this.http;
-    out.writeInt64(startUs);
-    out.writeFloat64(durationMs());
-    out.writeUInt16(Math.min(responseCode, 0xffff));
-    writeSlice(out, S_DETAILS);
-    writeFlags(out);
-    writeSlice(out, S_ROUTE);
-    writeSlice(out, S_CLUSTER);
-    writeAddressString(out, A_UP_REMOTE);
-    writeAddressString(out, A_UP_LOCAL);
-    writeSlice(out, S_UTFR);
-    out.writeUInt16(Math.min(attemptCount, 0xffff));
-    writeSlice(out, S_AUTHORITY);
-    writeEnum(out, METHODS, method);
-    writeSlice(out, S_SCHEME);
-    writeSlice(out, S_PATH);
+    const c = this.http.values;
+    const x = this.http.prefix;
+    c[H.start_time].writeInt64(startUs);
+    c[H.duration_ms].writeFloat64(durationMs());
+    c[H.response_code].writeUInt16(Math.min(responseCode, 0xffff));
+    writeSlice(c[H.response_code_details], S_DETAILS);
+    writeFlags(x[H.response_flags]!, c[H.response_flags]);
+    writeSlice(c[H.route_name], S_ROUTE);
+    writeSlice(c[H.upstream_cluster], S_CLUSTER);
+    writeAddressString(c[H.upstream_host], A_UP_REMOTE);
+    writeAddressString(c[H.upstream_local_address], A_UP_LOCAL);
+    writeSlice(c[H.upstream_transport_failure_reason], S_UTFR);
+    c[H.upstream_request_attempt_count].writeUInt16(Math.min(attemptCount, 0xffff));
+    writeSlice(c[H.authority], S_AUTHORITY);
+    writeEnum(c[H.method], METHODS, method);
+    writeSlice(c[H.scheme], S_SCHEME);
+    writeSlice(c[H.path], S_PATH);
     const tb = this.pathTemplate();
-    out.writeRaw(tb, 0, tb.length);
-    writeEnum(out, PROTOCOLS, protocol);
-    writeDownstreamRemote(out);
-    writeAddressString(out, A_DOWN_LOCAL);
-    writeSlice(out, S_UA);
-    writeSlice(out, S_REFERER);
-    writeSlice(out, S_XFF);
-    writeSlice(out, S_REQUEST_ID);
-    writeSlice(out, str[2 * S_GRPC_TRAILER] >= 0 ? S_GRPC_TRAILER : S_GRPC_HEADER);
-    writeU64(out, U_REQ_BODY);
-    writeU64(out, U_RESP_BODY);
-    writeU64(out, U_REQ_HDR);
-    writeU64(out, U_RESP_HDR);
-    writeEnum(out, TLS_VERSIONS, tlsVersion);
-    writeSlice(out, S_SNI);
-    if (cipher < 0) out.writeEmpty();
-    else out.writeBytes(cipherBytes(cipher));
-    for (let i = 0; i < 7; i++) writeNullableDuration(out, i);
-    out.writeRaw(idBytes, 0, idBytes.length);
-    out.rows++;
+    c[H.path_template].writeRaw(tb, 0, tb.length);
+    writeEnum(c[H.protocol], PROTOCOLS, protocol);
+    writeDownstreamRemote(c[H.downstream_remote_address], c[H.downstream_remote_port]);
+    writeAddressString(c[H.downstream_local_address], A_DOWN_LOCAL);
+    writeSlice(c[H.user_agent], S_UA);
+    writeSlice(c[H.referer], S_REFERER);
+    writeSlice(c[H.forwarded_for], S_XFF);
+    writeSlice(c[H.request_id], S_REQUEST_ID);
+    writeSlice(c[H.grpc_status], str[2 * S_GRPC_TRAILER] >= 0 ? S_GRPC_TRAILER : S_GRPC_HEADER);
+    writeU64(c[H.bytes_received], U_REQ_BODY);
+    writeU64(c[H.bytes_sent], U_RESP_BODY);
+    writeU64(c[H.request_headers_bytes], U_REQ_HDR);
+    writeU64(c[H.response_headers_bytes], U_RESP_HDR);
+    writeEnum(c[H.tls_version], TLS_VERSIONS, tlsVersion);
+    writeSlice(c[H.tls_sni], S_SNI);
+    if (cipher < 0) c[H.tls_cipher_suite].writeEmpty();
+    else c[H.tls_cipher_suite].writeBytes(cipherBytes(cipher));
+    for (let i = 0; i < 7; i++) writeNullableDuration(x[H_TIMINGS[i]]!, c[H_TIMINGS[i]], i);
+    writeIdentity(c, H_IDENTITY, idBytes);
+    this.http.rows++;
   }
 
   private pathTemplate(): Buffer {
@@ -1003,7 +1043,7 @@ export class AccessLogDecoder {
     const template = this.templater.template(route, path);
     let b = this.templateBytes.get(template);
     if (!b) {
-      b = encodeIdentityStrings(enc(template));
+      b = encodeString(enc(template));
       if (this.templateBytes.size >= MAX_TEMPLATE_CACHE) this.templateBytes.clear();
       this.templateBytes.set(template, b);
     }
@@ -1032,7 +1072,7 @@ export class AccessLogDecoder {
     return value;
   }
 
-  private readTcpEntry(end: number, idBytes: Buffer): void {
+  private readTcpEntry(end: number, idBytes: IdentityBytes): void {
     resetEntry();
     while (P < end) {
       const t = readTag(end);
@@ -1047,23 +1087,23 @@ export class AccessLogDecoder {
           skipField(t, end);
       }
     }
-    const out = this.tcp;
-    out.writeInt64(startUs);
-    out.writeFloat64(durationMs());
-    writeFlags(out);
-    writeSlice(out, S_ROUTE);
-    writeSlice(out, S_CLUSTER);
-    writeAddressString(out, A_UP_REMOTE);
-    writeSlice(out, S_UTFR);
-    writeDownstreamRemote(out);
-    writeAddressString(out, A_DOWN_LOCAL);
-    writeU64(out, U_RECEIVED);
-    writeU64(out, U_SENT);
-    writeEnum(out, TLS_VERSIONS, tlsVersion);
-    writeSlice(out, S_SNI);
-    writeSlice(out, S_TERMINATION);
-    out.writeRaw(idBytes, 0, idBytes.length);
-    out.rows++;
+    const c = this.tcp.values;
+    c[T.start_time].writeInt64(startUs);
+    c[T.duration_ms].writeFloat64(durationMs());
+    writeFlags(this.tcp.prefix[T.response_flags]!, c[T.response_flags]);
+    writeSlice(c[T.route_name], S_ROUTE);
+    writeSlice(c[T.upstream_cluster], S_CLUSTER);
+    writeAddressString(c[T.upstream_host], A_UP_REMOTE);
+    writeSlice(c[T.upstream_transport_failure_reason], S_UTFR);
+    writeDownstreamRemote(c[T.downstream_remote_address], c[T.downstream_remote_port]);
+    writeAddressString(c[T.downstream_local_address], A_DOWN_LOCAL);
+    writeU64(c[T.received_bytes], U_RECEIVED);
+    writeU64(c[T.sent_bytes], U_SENT);
+    writeEnum(c[T.tls_version], TLS_VERSIONS, tlsVersion);
+    writeSlice(c[T.tls_sni], S_SNI);
+    writeSlice(c[T.connection_termination_details], S_TERMINATION);
+    writeIdentity(c, T_IDENTITY, idBytes);
+    this.tcp.rows++;
   }
 }
 

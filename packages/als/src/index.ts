@@ -26,5 +26,7 @@ export {
   STREAM_ACCESS_LOGS_MESSAGE,
   ALS_PROTO_FILE,
 } from './proto.js';
-export { readRowBinary } from './row-binary-reader.js';
-export type { RowValue, Row } from './row-binary-reader.js';
+export { readNative, readNativeBlocks } from './native-reader.js';
+export { nativeType } from './native-block.js';
+export { concatNativeBlocks } from './native-concat.js';
+export type { RowValue, Row, NativeBlock, NativeColumn } from './native-reader.js';

@@ -17,14 +17,17 @@ export interface ClickHouseOptions {
 
 /**
  * The one storage handle every service gets. `client` is a plain `@clickhouse/client` instance whichever engine
- * is behind it; `insertRowBinary` is the collector's bulk path, implemented the fastest way each engine allows.
+ * is behind it; `insertNative` is the collector's bulk path, implemented the fastest way each engine allows.
  */
 export interface ClickHouse {
   readonly client: ClickHouseClient;
   readonly engine: 'embedded' | 'server';
   readonly database: string;
-  /** Insert RowBinary-encoded rows for `columns` into `database.table`. Resolves once ClickHouse committed them. */
-  insertRowBinary(table: string, columns: readonly string[], data: Buffer | Buffer[]): Promise<void>;
+  /**
+   * Insert ClickHouse Native blocks (one, or several concatenated) for `columns` into `database.table`.
+   * Resolves once ClickHouse committed them.
+   */
+  insertNative(table: string, columns: readonly string[], data: Buffer | Buffer[]): Promise<void>;
   /** True when ClickHouse answers a trivial query. */
   ping(): Promise<boolean>;
   close(): Promise<void>;
@@ -63,10 +66,10 @@ function createServer(options: ClickHouseOptions, database: string): ClickHouse 
     client,
     engine: 'server',
     database,
-    async insertRowBinary(table, columns, data) {
+    async insertNative(table, columns, data) {
       const chunks = Array.isArray(data) ? data : [data];
       const result = await client.exec({
-        query: `INSERT INTO ${database}.${ident(table)} (${columns.map(ident).join(', ')}) FORMAT RowBinary`,
+        query: `INSERT INTO ${database}.${ident(table)} (${columns.map(ident).join(', ')}) FORMAT Native`,
         values: Readable.from(chunks, { objectMode: false }),
       });
       result.stream.resume();
@@ -106,14 +109,14 @@ async function createEmbedded(options: ClickHouseOptions, database: string): Pro
     client,
     engine: 'embedded',
     database,
-    async insertRowBinary(table, columns, data) {
+    async insertNative(table, columns, data) {
       // chdb's fastest bulk path: the engine reads the batch from a local file (its parallel file reader)
       // instead of parsing a string handed through the JS binding.
-      const file = join(spoolDir, `${process.pid}-${++spoolSeq}.rowbinary`);
+      const file = join(spoolDir, `${process.pid}-${++spoolSeq}.native`);
       await writeFile(file, Array.isArray(data) ? Buffer.concat(data) : data);
       try {
         await client.command({
-          query: `INSERT INTO ${database}.${ident(table)} (${columns.map(ident).join(', ')}) FROM INFILE '${file.replace(/['\\]/g, '\\$&')}' FORMAT RowBinary`,
+          query: `INSERT INTO ${database}.${ident(table)} (${columns.map(ident).join(', ')}) FROM INFILE '${file.replace(/['\\]/g, '\\$&')}' FORMAT Native`,
         });
       } finally {
         rmSync(file, { force: true });

@@ -1,5 +1,5 @@
 /**
- * Buffers RowBinary chunks per table and commits them to ClickHouse in batches: when a table holds
+ * Buffers Native blocks per table and commits them to ClickHouse in batches: when a table holds
  * `maxRows` rows, or `maxDelayMs` after its oldest unflushed row arrived. One insert per table is in
  * flight at a time; while it runs, new rows gather into the next (larger) batch, so a slow ClickHouse
  * gets fewer, bigger inserts. A failed insert keeps its rows and is retried with backoff: nothing

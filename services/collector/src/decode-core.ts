@@ -6,7 +6,7 @@ export interface DecodeCoreOptions {
   maxTemplatesPerRoute: number;
 }
 
-/** The rows one StreamAccessLogsMessage became, RowBinary-encoded per table. */
+/** The rows one StreamAccessLogsMessage became: one ClickHouse Native block per table. */
 export interface DecodedMessage {
   ok: true;
   http: { rows: number; data: Uint8Array };
@@ -53,9 +53,9 @@ export class DecodeCore {
     const tcp = this.decoder.pendingTcpRows > 0 ? this.decoder.takeTcp() : undefined;
     return {
       ok: true,
-      // Fresh, exactly-sized copies: the decoder reuses its own buffer, and these may be transferred.
-      http: http ? { rows: http.rows, data: new Uint8Array(http.data) } : { rows: 0, data: EMPTY },
-      tcp: tcp ? { rows: tcp.rows, data: new Uint8Array(tcp.data) } : { rows: 0, data: EMPTY },
+      // Each block owns its exactly-sized ArrayBuffer, so the worker can transfer it without a copy.
+      http: http ?? { rows: 0, data: EMPTY },
+      tcp: tcp ?? { rows: 0, data: EMPTY },
     };
   }
 

@@ -134,7 +134,7 @@ describe('a slow or dead ClickHouse', () => {
     const gate = new Promise<void>((r) => (release = r));
     let inserts = 0;
     // The real engine behind a gate that holds every insert until released: a ClickHouse that stopped answering.
-    const slow: ClickHouse = { ...ch, insertRowBinary: async (...args) => { inserts++; await gate; return ch.insertRowBinary(...args); } };
+    const slow: ClickHouse = { ...ch, insertNative: async (...args) => { inserts++; await gate; return ch.insertNative(...args); } };
     const registry = new Registry();
     const collector = buildCollector({ config: config({ maxPendingRows: 500, batchMaxRows: 100, batchMaxDelayMs: 10 }), clickhouse: slow, registry });
     const port = await collector.listen('127.0.0.1', 0);
