@@ -3,7 +3,7 @@ import { writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { createClient, type ClickHouseClient } from '@clickhouse/client';
+import { ClickHouseLogLevel, createClient, type ClickHouseClient } from '@clickhouse/client';
 
 export interface ClickHouseOptions {
   /** A ClickHouse server (`http://host:8123`). Unset: the embedded engine (chdb) under `dataDir`. */
@@ -60,6 +60,8 @@ function createServer(options: ClickHouseOptions, database: string): ClickHouse 
     password: options.password ?? '',
     request_timeout: 60_000,
     max_open_connections: 16,
+    // Failures reach the callers, which log them once with context (pino); the client's own console logger stays quiet.
+    log: { level: ClickHouseLogLevel.OFF },
     clickhouse_settings: { date_time_output_format: 'iso', output_format_json_quote_64bit_integers: 0 },
   });
   return {
