@@ -8,7 +8,17 @@ const [port, total, streams, perMessage] = process.argv.slice(2).map(Number);
 const pool = encodedMessages(200, perMessage);
 const id = (b) => b;
 const Ctor = grpc.makeGenericClientConstructor(
-  { StreamAccessLogs: { path: STREAM_ACCESS_LOGS_PATH, requestStream: true, responseStream: false, requestSerialize: id, requestDeserialize: id, responseSerialize: id, responseDeserialize: id } },
+  {
+    StreamAccessLogs: {
+      path: STREAM_ACCESS_LOGS_PATH,
+      requestStream: true,
+      responseStream: false,
+      requestSerialize: id,
+      requestDeserialize: id,
+      responseSerialize: id,
+      responseDeserialize: id,
+    },
+  },
   'AccessLogService',
 );
 const client = new Ctor(`127.0.0.1:${port}`, grpc.credentials.createInsecure());

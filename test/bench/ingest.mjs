@@ -19,14 +19,25 @@ const STREAMS = 4;
 const PER_MESSAGE = 100;
 
 const dir = mkdtempSync(join(tmpdir(), 'gatescope-bench-ingest-'));
-const config = loadConfig({ ...process.env, GATESCOPE_DATA_DIR: dir, GATESCOPE_LOG_LEVEL: 'silent', CLICKHOUSE_URL: '' });
+const config = loadConfig({
+  ...process.env,
+  GATESCOPE_DATA_DIR: dir,
+  GATESCOPE_LOG_LEVEL: 'silent',
+  CLICKHOUSE_URL: '',
+});
 const ch = await createClickHouse({ ...config.clickhouse, dataDir: dir });
 await migrate(ch, { retentionDays: 30, rollupRetentionDays: 30 });
 const registry = new Registry();
 const collector = buildCollector({ config, clickhouse: ch, registry });
 const port = await collector.listen('127.0.0.1', 0);
 const count = async (table = 'http_requests') =>
-  Number((await (await ch.client.query({ query: `SELECT count() AS n FROM gatescope.${table}`, format: 'JSONEachRow' })).json())[0].n);
+  Number(
+    (
+      await (
+        await ch.client.query({ query: `SELECT count() AS n FROM gatescope.${table}`, format: 'JSONEachRow' })
+      ).json()
+    )[0].n,
+  );
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const RUNS = Number(process.env.BENCH_INGEST_RUNS ?? 3);
@@ -34,7 +45,11 @@ const RUNS = Number(process.env.BENCH_INGEST_RUNS ?? 3);
 /** One end-to-end run: a fresh client process sends TOTAL entries; time until all are counted in ClickHouse. */
 async function run() {
   const before = await count();
-  const client = fork(fileURLToPath(new URL('./ingest-client.mjs', import.meta.url)), [port, TOTAL, STREAMS, PER_MESSAGE].map(String), { stdio: 'inherit' });
+  const client = fork(
+    fileURLToPath(new URL('./ingest-client.mjs', import.meta.url)),
+    [port, TOTAL, STREAMS, PER_MESSAGE].map(String),
+    { stdio: 'inherit' },
+  );
   const fromClient = () => new Promise((r) => client.once('message', r));
   await fromClient(); // messages encoded, ready to go
   let peakRss = process.memoryUsage.rss();
@@ -51,7 +66,14 @@ async function run() {
   const { sent } = await sentP;
   client.send('stop');
   await new Promise((r) => client.once('exit', r));
-  return { sent, stored, seconds, rate: stored / seconds, cpuPer100k: ((cpu.user + cpu.system) / 1e6 / stored) * 100_000, peakRss };
+  return {
+    sent,
+    stored,
+    seconds,
+    rate: stored / seconds,
+    cpuPer100k: ((cpu.user + cpu.system) / 1e6 / stored) * 100_000,
+    peakRss,
+  };
 }
 const runs = [];
 for (let i = 0; i < RUNS; i++) runs.push(await run());
@@ -64,31 +86,51 @@ const peakRss = Math.max(...runs.map((r) => r.peakRss));
 // The engine's own limit on the same rows: JSONEachRow file -> INSERT … SELECT FROM file().
 const file = join(dir, 'baseline.jsonl');
 const cols = HTTP_REQUEST_COLUMNS.map((c) => c.name).join(', ');
-await ch.client.command({ query: `SELECT ${cols} FROM gatescope.http_requests LIMIT ${TOTAL} INTO OUTFILE '${file}' FORMAT JSONEachRow` });
-await ch.client.command({ query: 'CREATE TABLE gatescope.http_requests_baseline AS gatescope.http_requests' });
+await ch.client.command({
+  query: `SELECT ${cols} FROM gatescope.http_requests LIMIT ${TOTAL} INTO OUTFILE '${file}' FORMAT JSONEachRow`,
+});
+await ch.client.command({
+  query: 'CREATE TABLE gatescope.http_requests_baseline AS gatescope.http_requests',
+});
 const engineRuns = [];
 for (let i = 0; i < 3; i++) {
   await ch.client.command({ query: 'TRUNCATE TABLE gatescope.http_requests_baseline' });
   const t = performance.now();
-  await ch.client.command({ query: `INSERT INTO gatescope.http_requests_baseline (${cols}) SELECT ${cols} FROM file('${file}', 'JSONEachRow')` });
+  await ch.client.command({
+    query: `INSERT INTO gatescope.http_requests_baseline (${cols}) SELECT ${cols} FROM file('${file}', 'JSONEachRow')`,
+  });
   engineRuns.push(TOTAL / ((performance.now() - t) / 1000));
   if ((await count('http_requests_baseline')) !== TOTAL) throw new Error('baseline row count mismatch');
 }
 const engine = median(engineRuns);
 
 const fmt = (x) => Math.round(x).toLocaleString('en-US');
-console.log(`\ningest benchmark (${STREAMS} streams x ${PER_MESSAGE} entries/message, ${fmt(stored)} entries in all, embedded engine, ${config.ingest.decoderWorkers} decoder worker)`);
+console.log(
+  `\ningest benchmark (${STREAMS} streams x ${PER_MESSAGE} entries/message, ${fmt(stored)} entries in all, embedded engine, ${config.ingest.decoderWorkers} decoder worker)`,
+);
 console.log(`  sent by client           ${fmt(sent)} entries`);
 console.log(`  stored (count in CH)     ${fmt(stored)} entries, lost ${fmt(sent - stored)}`);
-console.log(`  end to end               ${fmt(e2e)} entries/s median of ${RUNS} runs of ${fmt(TOTAL)} (${runs.map((r) => fmt(r.rate)).join(', ')}), timed until the last entry was counted`);
-console.log(`  CPU                      ${cpuPer100k.toFixed(2)} CPU-s per 100k entries (whole gatescope process)`);
+console.log(
+  `  end to end               ${fmt(e2e)} entries/s median of ${RUNS} runs of ${fmt(TOTAL)} (${runs.map((r) => fmt(r.rate)).join(', ')}), timed until the last entry was counted`,
+);
+console.log(
+  `  CPU                      ${cpuPer100k.toFixed(2)} CPU-s per 100k entries (whole gatescope process)`,
+);
 console.log(`  peak RSS                 ${(peakRss / 2 ** 20).toFixed(0)} MiB`);
-const insertHist = (await registry.getMetricsAsJSON()).find((m) => m.name === 'gatescope_clickhouse_insert_duration_seconds');
+const insertHist = (await registry.getMetricsAsJSON()).find(
+  (m) => m.name === 'gatescope_clickhouse_insert_duration_seconds',
+);
 const insSum = insertHist.values.find((v) => v.metricName?.endsWith('_sum'))?.value ?? 0;
 const insCount = insertHist.values.find((v) => v.metricName?.endsWith('_count'))?.value ?? 0;
-console.log(`  inserts                  ${insCount} batches, ${fmt(stored / insCount)} rows each on average, ${insSum.toFixed(1)} s inside ClickHouse inserts`);
-console.log(`  engine limit             ${fmt(engine)} rows/s  (INSERT … SELECT FROM file() of ${fmt(TOTAL)} JSONEachRow rows, median of 3)`);
-console.log(`  ratio e2e / engine       ${(e2e / engine).toFixed(2)}   (target >= 0.35; e2e target >= 50,000/s)`);
+console.log(
+  `  inserts                  ${insCount} batches, ${fmt(stored / insCount)} rows each on average, ${insSum.toFixed(1)} s inside ClickHouse inserts`,
+);
+console.log(
+  `  engine limit             ${fmt(engine)} rows/s  (INSERT … SELECT FROM file() of ${fmt(TOTAL)} JSONEachRow rows, median of 3)`,
+);
+console.log(
+  `  ratio e2e / engine       ${(e2e / engine).toFixed(2)}   (target >= 0.35; e2e target >= 50,000/s)`,
+);
 
 await collector.close();
 await ch.close();

@@ -25,16 +25,25 @@ const randomId = () => Array.from({ length: 10 }, () => ids[rnd(36)]).join('');
 export function entry(now = Date.now()) {
   n++;
   const [route, cluster, pathShape] = ROUTES[rnd(ROUTES.length)];
-  const path = pathShape.replace('{n}', String(rnd(500))).replace('{id}', randomId()).replace('{hash}', (n * 2654435761 % 2 ** 32).toString(16));
+  const path = pathShape
+    .replace('{n}', String(rnd(500)))
+    .replace('{id}', randomId())
+    .replace('{hash}', ((n * 2654435761) % 2 ** 32).toString(16));
   const failing = rnd(100) === 0;
   const ms = Math.exp(Math.log(20) + 0.8 * (Math.random() + Math.random() + Math.random() - 1.5));
   const start = now - rnd(5000);
   return {
     commonProperties: {
-      downstreamRemoteAddress: { socketAddress: { address: `10.${rnd(255)}.${rnd(255)}.${rnd(255)}`, portValue: 30000 + rnd(30000) } },
+      downstreamRemoteAddress: {
+        socketAddress: { address: `10.${rnd(255)}.${rnd(255)}.${rnd(255)}`, portValue: 30000 + rnd(30000) },
+      },
       downstreamLocalAddress: { socketAddress: { address: '10.0.0.7', portValue: 8080 } },
-      upstreamRemoteAddress: failing ? undefined : { socketAddress: { address: `10.4.${rnd(8)}.${rnd(40)}`, portValue: 9080 } },
-      upstreamLocalAddress: failing ? undefined : { socketAddress: { address: '10.0.0.7', portValue: 40000 + rnd(20000) } },
+      upstreamRemoteAddress: failing
+        ? undefined
+        : { socketAddress: { address: `10.4.${rnd(8)}.${rnd(40)}`, portValue: 9080 } },
+      upstreamLocalAddress: failing
+        ? undefined
+        : { socketAddress: { address: '10.0.0.7', portValue: 40000 + rnd(20000) } },
       upstreamCluster: failing ? '' : cluster,
       routeName: route,
       startTime: { seconds: Math.floor(start / 1000), nanos: (start % 1000) * 1e6 + rnd(1e6) },
@@ -84,7 +93,14 @@ export function identifier(i) {
 
 /** `count` distinct pre-encoded messages of `perMessage` entries each (no identifier). */
 export function encodedMessages(count, perMessage) {
-  return Array.from({ length: count }, () => encodeStreamAccessLogsMessage({ httpLogs: { logEntry: Array.from({ length: perMessage }, () => entry()) } }));
+  return Array.from({ length: count }, () =>
+    encodeStreamAccessLogsMessage({
+      httpLogs: { logEntry: Array.from({ length: perMessage }, () => entry()) },
+    }),
+  );
 }
 export const firstMessage = (i, perMessage) =>
-  encodeStreamAccessLogsMessage({ identifier: identifier(i), httpLogs: { logEntry: Array.from({ length: perMessage }, () => entry()) } });
+  encodeStreamAccessLogsMessage({
+    identifier: identifier(i),
+    httpLogs: { logEntry: Array.from({ length: perMessage }, () => entry()) },
+  });

@@ -6,12 +6,16 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 // The shipped Grafana dashboard queries ClickHouse directly: every panel's SQL must run against the real
 // schema (macros expanded the way the ClickHouse data source does) and answer from the rollups.
-const dashboard = JSON.parse(readFileSync(new URL('../../dashboards/grafana/gatescope-overview.json', import.meta.url), 'utf8')) as {
+const dashboard = JSON.parse(
+  readFileSync(new URL('../../dashboards/grafana/gatescope-overview.json', import.meta.url), 'utf8'),
+) as {
   panels: { title: string; targets: { rawSql: string }[] }[];
   templating: { list: { query: string }[] };
 };
 const expand = (sql: string, route: string) =>
-  sql.replace(/\$__timeFilter\((\w+)\)/g, '$1 >= now() - INTERVAL 1 HOUR AND $1 <= now()').replace(/\$route/g, `'${route}'`);
+  sql
+    .replace(/\$__timeFilter\((\w+)\)/g, '$1 >= now() - INTERVAL 1 HOUR AND $1 <= now()')
+    .replace(/\$route/g, `'${route}'`);
 
 let ch: ClickHouse;
 beforeAll(async () => {
@@ -42,12 +46,15 @@ describe('Grafana dashboard', () => {
         }
       }
     }
-    const routes = (await (await ch.client.query({ query: dashboard.templating.list[0].query, format: 'JSONEachRow' })).json()) as { route_name?: string }[];
+    const routes = (await (
+      await ch.client.query({ query: dashboard.templating.list[0].query, format: 'JSONEachRow' })
+    ).json()) as { route_name?: string }[];
     expect(routes.length).toBeGreaterThan(1);
   });
 
   it('shows the canary split and the error rate the rows imply', async () => {
-    const q = async <T>(sql: string) => (await (await ch.client.query({ query: sql, format: 'JSONEachRow' })).json()) as T[];
+    const q = async <T>(sql: string) =>
+      (await (await ch.client.query({ query: sql, format: 'JSONEachRow' })).json()) as T[];
     const split = dashboard.panels.find((p) => p.title.startsWith('Canary split: share'))!;
     const shares = await q<{ upstream_cluster: string; share: number }>(
       `SELECT upstream_cluster, avg(share) AS share FROM (${expand(split.targets[0].rawSql, 'frontend')}) GROUP BY upstream_cluster ORDER BY upstream_cluster`,
@@ -60,7 +67,9 @@ describe('Grafana dashboard', () => {
       expect(s.share).toBeCloseTo(0.5, 6);
     }
     const err = dashboard.panels.find((p) => p.title.startsWith('5xx error rate'))!;
-    const [rate] = await q<{ r: number }>(`SELECT sum(error_rate) / count() AS r FROM (${expand(err.targets[0].rawSql, 'frontend')})`);
+    const [rate] = await q<{ r: number }>(
+      `SELECT sum(error_rate) / count() AS r FROM (${expand(err.targets[0].rawSql, 'frontend')})`,
+    );
     expect(rate.r).toBeCloseTo(0.02, 6);
   });
 });

@@ -29,7 +29,8 @@ afterAll(async () => {
   await gs?.close();
 });
 
-const key = (r: Row) => `${r.start_time}|${r.request_id ?? ''}|${r.path ?? ''}|${String(r.downstream_remote_port).padStart(5, '0')}`;
+const key = (r: Row) =>
+  `${r.start_time}|${r.request_id ?? ''}|${r.path ?? ''}|${String(r.downstream_remote_port).padStart(5, '0')}`;
 const byKey = (a: Row, b: Row) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0);
 
 async function rows(table: string, columns: readonly { name: string }[]): Promise<Row[]> {
@@ -44,7 +45,12 @@ async function rows(table: string, columns: readonly { name: string }[]): Promis
 describe('ALS -> ClickHouse, end to end', () => {
   it('stores every entry of every stream with every column mapped, while the streams stay open', async () => {
     const http = ISTIO_HTTP_STREAM.map((f) => f.bytes);
-    const client = await sendWithPythonClient(`127.0.0.1:${gs.alsPort}`, [http, TCP_STREAM.map((f) => f.bytes), [NO_IDENTIFIER_MESSAGE.bytes], http]);
+    const client = await sendWithPythonClient(`127.0.0.1:${gs.alsPort}`, [
+      http,
+      TCP_STREAM.map((f) => f.bytes),
+      [NO_IDENTIFIER_MESSAGE.bytes],
+      http,
+    ]);
 
     // The same path templating the collector applies (built-in rules, default cap).
     const templater = new PathTemplater();
@@ -60,7 +66,10 @@ describe('ALS -> ClickHouse, end to end', () => {
     let gotHttp: Row[] = [];
     let gotTcp: Row[] = [];
     while (Date.now() < deadline) {
-      [gotHttp, gotTcp] = await Promise.all([rows('http_requests', HTTP_REQUEST_COLUMNS), rows('tcp_connections', TCP_CONNECTION_COLUMNS)]);
+      [gotHttp, gotTcp] = await Promise.all([
+        rows('http_requests', HTTP_REQUEST_COLUMNS),
+        rows('tcp_connections', TCP_CONNECTION_COLUMNS),
+      ]);
       if (gotHttp.length >= expectedHttp.length && gotTcp.length >= expectedTcp.length) break;
       await new Promise((r) => setTimeout(r, 100));
     }
@@ -101,7 +110,9 @@ describe('ALS -> ClickHouse, end to end', () => {
     // naming rule upstream; every other line, all of gatescope's own metrics included, must be clean.
     const problems = (lint.stdout + lint.stderr)
       .split('\n')
-      .filter((l) => l.trim() !== '' && !/^nodejs_active_(handles|requests|resources)_total non-counter/.test(l));
+      .filter(
+        (l) => l.trim() !== '' && !/^nodejs_active_(handles|requests|resources)_total non-counter/.test(l),
+      );
     expect(problems).toEqual([]);
   });
 });

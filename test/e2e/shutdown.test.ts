@@ -58,7 +58,10 @@ describe('SIGTERM', () => {
     await client.finish();
 
     const ch = await createClickHouse({ database: 'gatescope', dataDir });
-    const rs = await ch.client.query({ query: 'SELECT count() AS n FROM gatescope.http_requests', format: 'JSONEachRow' });
+    const rs = await ch.client.query({
+      query: 'SELECT count() AS n FROM gatescope.http_requests',
+      format: 'JSONEachRow',
+    });
     expect(Number(((await rs.json()) as { n: number }[])[0].n)).toBe(expected);
     await ch.close();
   });

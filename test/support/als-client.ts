@@ -8,7 +8,10 @@ import { fileURLToPath } from 'node:url';
  * Drives test/support/als_client.py (Python grpcio: an independent gRPC implementation) to send the
  * given messages, one array per concurrent stream, keeping every stream open like Envoy does.
  */
-export async function sendWithPythonClient(target: string, streams: Buffer[][]): Promise<{ child: ChildProcess; finish(): Promise<string> }> {
+export async function sendWithPythonClient(
+  target: string,
+  streams: Buffer[][],
+): Promise<{ child: ChildProcess; finish(): Promise<string> }> {
   const dir = mkdtempSync(join(tmpdir(), 'gs-als-client-'));
   streams.forEach((messages, s) => {
     const d = join(dir, `s${s}`);

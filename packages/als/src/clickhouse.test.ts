@@ -173,17 +173,26 @@ describe('Native blocks into ClickHouse (chdb)', () => {
     const blocks: Buffer[] = [];
     for (let i = 0; i < 20; i++) {
       const start = new Date(Date.UTC(2024, 6, 1, 0, 0, i));
-      decoder.decode(makeTrafficMessage({ entries: 25, identifier: i === 0, start, seed: 100 + i }).bytes, state);
+      decoder.decode(
+        makeTrafficMessage({ entries: 25, identifier: i === 0, start, seed: 100 + i }).bytes,
+        state,
+      );
       blocks.push(decoder.takeHttp().data);
     }
     const local = readNative(Buffer.concat(blocks)).sort(byTimeThenId('http_requests'));
     expect(local).toHaveLength(500);
     // Several blocks back to back in one insert are valid Native ...
     await insertNative('http_requests', HTTP_REQUEST_COLUMNS, Buffer.concat(blocks));
-    expect(await selectRows('http_requests', HTTP_REQUEST_COLUMNS, `toDate(start_time) = '2024-07-01'`)).toEqual(local);
+    expect(
+      await selectRows('http_requests', HTTP_REQUEST_COLUMNS, `toDate(start_time) = '2024-07-01'`),
+    ).toEqual(local);
     // ... and so is the one block concatNativeBlocks makes of them.
-    await client.command({ query: `ALTER TABLE gatescope.http_requests DELETE WHERE toDate(start_time) = '2024-07-01' SETTINGS mutations_sync = 1` });
+    await client.command({
+      query: `ALTER TABLE gatescope.http_requests DELETE WHERE toDate(start_time) = '2024-07-01' SETTINGS mutations_sync = 1`,
+    });
     await insertNative('http_requests', HTTP_REQUEST_COLUMNS, concatNativeBlocks(blocks));
-    expect(await selectRows('http_requests', HTTP_REQUEST_COLUMNS, `toDate(start_time) = '2024-07-01'`)).toEqual(local);
+    expect(
+      await selectRows('http_requests', HTTP_REQUEST_COLUMNS, `toDate(start_time) = '2024-07-01'`),
+    ).toEqual(local);
   });
 });

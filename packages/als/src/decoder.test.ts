@@ -254,10 +254,7 @@ describe('stream identity', () => {
       });
     decoder.decode(msg('one'), s);
     decoder.decode(msg('two'), s);
-    expect(readNative(decoder.takeHttp().data).map((r) => r.node_id)).toEqual([
-      'one',
-      'two',
-    ]);
+    expect(readNative(decoder.takeHttp().data).map((r) => r.node_id)).toEqual(['one', 'two']);
     expect(s.identity?.nodeId).toBe('two');
   });
 
@@ -478,7 +475,11 @@ describe('differential against protobufjs', () => {
     const data = decoder.takeTcp().data;
     // A one-row UInt64 column is its header (name, type) followed by the 8 bytes of the value.
     const valueOf = (name: string) => {
-      const header = Buffer.concat([Buffer.from([name.length]), Buffer.from(name), Buffer.from('\x06UInt64')]);
+      const header = Buffer.concat([
+        Buffer.from([name.length]),
+        Buffer.from(name),
+        Buffer.from('\x06UInt64'),
+      ]);
       return data.readBigUInt64LE(data.indexOf(header) + header.length);
     };
     expect(valueOf('received_bytes')).toBe(18446744073709551615n);
@@ -565,7 +566,9 @@ describe('Native blocks', () => {
       expect(nativeHeader(merged).rows).toBe(rows.length);
       expect(readNative(merged)).toEqual(rows);
       // Several blocks in one Buffer count as several blocks.
-      expect(concatNativeBlocks([Buffer.concat(list.slice(0, 3)), ...list.slice(3)]).equals(merged)).toBe(true);
+      expect(concatNativeBlocks([Buffer.concat(list.slice(0, 3)), ...list.slice(3)]).equals(merged)).toBe(
+        true,
+      );
     }
     expect(concatNativeBlocks([])).toHaveLength(0);
     expect(concatNativeBlocks([blocks.http[0]])).toBe(blocks.http[0]);

@@ -49,7 +49,9 @@ export class NativeBlockWriter {
     this.prefix = columns.map((c) =>
       c.type.startsWith('Nullable(') || c.type.startsWith('Array(') ? new ColumnBuffer(per) : undefined,
     );
-    this.headers = columns.map((c) => Buffer.concat([nativeString(c.name), nativeString(nativeType(c.type))]));
+    this.headers = columns.map((c) =>
+      Buffer.concat([nativeString(c.name), nativeString(nativeType(c.type))]),
+    );
     // Native order per column: prefix (null map / offsets) then values.
     this.buffers = [];
     for (let i = 0; i < columns.length; i++) {

@@ -77,7 +77,13 @@ interface Shape {
  * Walks the blocks in `buf`, checking each has `shape` (taken from the first block seen when unset), and
  * appends for every block its row count to `rows` and the [start, end) of each stream to `ranges`.
  */
-function scan(buf: Buffer, shape: { value?: Shape }, rows: number[], ranges: number[], sources: Buffer[]): void {
+function scan(
+  buf: Buffer,
+  shape: { value?: Shape },
+  rows: number[],
+  ranges: number[],
+  sources: Buffer[],
+): void {
   let p = 0;
   while (p < buf.length) {
     let ncols: number;
@@ -86,7 +92,8 @@ function scan(buf: Buffer, shape: { value?: Shape }, rows: number[], ranges: num
     [nrows, p] = readLeb(buf, p);
     const first = !shape.value;
     const s: Shape = shape.value ?? { headers: [], layouts: [], streams: 0 };
-    if (!first && ncols !== s.headers.length) throw new Error('concatNativeBlocks: blocks have different columns');
+    if (!first && ncols !== s.headers.length)
+      throw new Error('concatNativeBlocks: blocks have different columns');
     rows.push(nrows);
     sources.push(buf);
     for (let c = 0; c < ncols; c++) {
@@ -190,7 +197,8 @@ export function concatNativeBlocks(data: readonly Buffer[]): Buffer {
             out.writeUInt32LE(Math.floor(v / TWO32), p + 4);
           }
         }
-        if (op === OFFSETS && end > start) base += src.readUInt32LE(end - 8) + src.readUInt32LE(end - 4) * TWO32;
+        if (op === OFFSETS && end > start)
+          base += src.readUInt32LE(end - 8) + src.readUInt32LE(end - 4) * TWO32;
       }
       stream++;
     }

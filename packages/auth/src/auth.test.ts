@@ -8,16 +8,37 @@ const tokens = [
 
 describe('authenticate', () => {
   it('lets everyone in when no token is configured (loopback-only mode)', () => {
-    expect(authenticate({ tokens: [] }, undefined, 'admin')).toMatchObject({ ok: true, principal: 'anonymous' });
+    expect(authenticate({ tokens: [] }, undefined, 'admin')).toMatchObject({
+      ok: true,
+      principal: 'anonymous',
+    });
   });
   it('distinguishes a missing token (401), a wrong token (401) and a missing scope (403)', () => {
-    expect(authenticate({ tokens }, undefined, 'read')).toMatchObject({ ok: false, status: 401, code: 'ERR_AUTH_REQUIRED' });
-    expect(authenticate({ tokens }, 'nope-nope-nope', 'read')).toMatchObject({ ok: false, status: 401, code: 'ERR_AUTH_INVALID' });
-    expect(authenticate({ tokens }, 'read-secret-123', 'admin')).toMatchObject({ ok: false, status: 403, code: 'ERR_AUTH_FORBIDDEN' });
+    expect(authenticate({ tokens }, undefined, 'read')).toMatchObject({
+      ok: false,
+      status: 401,
+      code: 'ERR_AUTH_REQUIRED',
+    });
+    expect(authenticate({ tokens }, 'nope-nope-nope', 'read')).toMatchObject({
+      ok: false,
+      status: 401,
+      code: 'ERR_AUTH_INVALID',
+    });
+    expect(authenticate({ tokens }, 'read-secret-123', 'admin')).toMatchObject({
+      ok: false,
+      status: 403,
+      code: 'ERR_AUTH_FORBIDDEN',
+    });
   });
   it('accepts the right token with the right scope', () => {
-    expect(authenticate({ tokens }, 'read-secret-123', 'read')).toMatchObject({ ok: true, principal: 'grafana' });
-    expect(authenticate({ tokens }, 'admin-secret-456', 'admin')).toMatchObject({ ok: true, principal: 'ops' });
+    expect(authenticate({ tokens }, 'read-secret-123', 'read')).toMatchObject({
+      ok: true,
+      principal: 'grafana',
+    });
+    expect(authenticate({ tokens }, 'admin-secret-456', 'admin')).toMatchObject({
+      ok: true,
+      principal: 'ops',
+    });
   });
   it('parses bearer headers', () => {
     expect(bearerToken('Bearer abc.def')).toBe('abc.def');

@@ -9,7 +9,12 @@ import type { ApiToken, Config, TokenScope } from '@gatescope/config';
  */
 export type AuthOutcome =
   | { ok: true; principal: string; scopes: TokenScope[] }
-  | { ok: false; status: 401 | 403; code: 'ERR_AUTH_REQUIRED' | 'ERR_AUTH_INVALID' | 'ERR_AUTH_FORBIDDEN'; message: string };
+  | {
+      ok: false;
+      status: 401 | 403;
+      code: 'ERR_AUTH_REQUIRED' | 'ERR_AUTH_INVALID' | 'ERR_AUTH_FORBIDDEN';
+      message: string;
+    };
 
 const digest = (s: string) => createHash('sha256').update(s).digest();
 
@@ -31,14 +36,20 @@ export function authenticate(
       ok: false,
       status: 401,
       code: 'ERR_AUTH_REQUIRED',
-      message: 'This gatescope requires a token: send "Authorization: Bearer <token>" (socket.io: auth.token)',
+      message:
+        'This gatescope requires a token: send "Authorization: Bearer <token>" (socket.io: auth.token)',
     };
   }
   // Compare digests so every comparison takes the same time whatever the lengths.
   const d = digest(presented);
   const match: ApiToken | undefined = auth.tokens.find((t) => timingSafeEqual(digest(t.token), d));
   if (!match) {
-    return { ok: false, status: 401, code: 'ERR_AUTH_INVALID', message: 'The token is not valid for this gatescope' };
+    return {
+      ok: false,
+      status: 401,
+      code: 'ERR_AUTH_INVALID',
+      message: 'The token is not valid for this gatescope',
+    };
   }
   if (!match.scopes.includes(required)) {
     return {

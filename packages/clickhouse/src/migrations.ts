@@ -22,7 +22,11 @@ export function listMigrations(dir = MIGRATIONS_DIR): Migration[] {
   return readdirSync(dir)
     .filter((f) => /^\d{4}_[a-z0-9_]+\.sql$/.test(f))
     .sort()
-    .map((f) => ({ version: Number(f.slice(0, 4)), name: f.replace(/\.sql$/, ''), sql: readFileSync(dir + f, 'utf8') }));
+    .map((f) => ({
+      version: Number(f.slice(0, 4)),
+      name: f.replace(/\.sql$/, ''),
+      sql: readFileSync(dir + f, 'utf8'),
+    }));
 }
 
 /** Fill the template parameters and split into statements (files hold no `;` outside statement ends). */
@@ -33,12 +37,10 @@ export function renderMigration(sql: string, vars: { database: string } & Migrat
     retention_days: String(vars.retentionDays),
     rollup_retention_days: String(vars.rollupRetentionDays),
   };
-  const rendered = sql
-    .replace(/--.*$/gm, '')
-    .replace(/\{\{(\w+)\}\}/g, (_, k: string) => {
-      if (!(k in values)) throw new Error(`migration uses unknown parameter {{${k}}}`);
-      return values[k];
-    });
+  const rendered = sql.replace(/--.*$/gm, '').replace(/\{\{(\w+)\}\}/g, (_, k: string) => {
+    if (!(k in values)) throw new Error(`migration uses unknown parameter {{${k}}}`);
+    return values[k];
+  });
   return rendered
     .split(/;\s*$/m)
     .map((s) => s.trim())
@@ -57,7 +59,10 @@ export async function migrate(ch: ClickHouse, options: MigrateOptions): Promise<
   await ch.client.command({
     query: `CREATE TABLE IF NOT EXISTS ${db}.schema_migrations${onCluster} (version UInt32, name String, applied_at DateTime64(3, 'UTC') DEFAULT now64(3)) ENGINE = MergeTree ORDER BY version`,
   });
-  const done = await ch.client.query({ query: `SELECT version FROM ${db}.schema_migrations`, format: 'JSONEachRow' });
+  const done = await ch.client.query({
+    query: `SELECT version FROM ${db}.schema_migrations`,
+    format: 'JSONEachRow',
+  });
   const appliedVersions = new Set((await done.json<{ version: number }>()).map((r) => Number(r.version)));
   const applied: string[] = [];
   for (const m of listMigrations()) {
@@ -80,8 +85,11 @@ export async function migrate(ch: ClickHouse, options: MigrateOptions): Promise<
  * Which tables' TTL follows which retention setting: the raw tables keep `retentionDays` of `start_time`;
  * rollup tables (named `<table>_1m`, `_1h`, `_1d`, …, time column `bucket_start`) keep `rollupRetentionDays`.
  */
-function retentionRule(table: string): { column: string; setting: 'retentionDays' | 'rollupRetentionDays' } | undefined {
-  if (table === 'http_requests' || table === 'tcp_connections') return { column: 'start_time', setting: 'retentionDays' };
+function retentionRule(
+  table: string,
+): { column: string; setting: 'retentionDays' | 'rollupRetentionDays' } | undefined {
+  if (table === 'http_requests' || table === 'tcp_connections')
+    return { column: 'start_time', setting: 'retentionDays' };
   if (/_\d+[smhd]$/.test(table)) return { column: 'bucket_start', setting: 'rollupRetentionDays' };
   return undefined;
 }

@@ -17,7 +17,11 @@ describe('loadConfig', () => {
 
   it('lists every problem at once, naming the variable and what to do', () => {
     try {
-      loadConfig({ GATESCOPE_HTTP_PORT: 'eighty', CLICKHOUSE_URL: 'not a url', GATESCOPE_RETENTION_DAYS: '99999' });
+      loadConfig({
+        GATESCOPE_HTTP_PORT: 'eighty',
+        CLICKHOUSE_URL: 'not a url',
+        GATESCOPE_RETENTION_DAYS: '99999',
+      });
       expect.unreachable();
     } catch (err) {
       expect(err).toBeInstanceOf(ConfigError);
@@ -29,24 +33,45 @@ describe('loadConfig', () => {
   });
 
   it('refuses a non-loopback address without tokens, and says how to fix it', () => {
-    expect(() => loadConfig({ GATESCOPE_HOST: '0.0.0.0' })).toThrow(/GATESCOPE_TOKENS.*GATESCOPE_ALLOW_UNAUTHENTICATED=1/s);
-    expect(loadConfig({ GATESCOPE_HOST: '0.0.0.0', GATESCOPE_ALLOW_UNAUTHENTICATED: '1' }).auth.allowUnauthenticated).toBe(true);
+    expect(() => loadConfig({ GATESCOPE_HOST: '0.0.0.0' })).toThrow(
+      /GATESCOPE_TOKENS.*GATESCOPE_ALLOW_UNAUTHENTICATED=1/s,
+    );
+    expect(
+      loadConfig({ GATESCOPE_HOST: '0.0.0.0', GATESCOPE_ALLOW_UNAUTHENTICATED: '1' }).auth
+        .allowUnauthenticated,
+    ).toBe(true);
     expect(loadConfig({ GATESCOPE_HOST: '::1' }).host).toBe('::1');
   });
 
   it('parses tokens with scopes; admin implies read; weak or malformed tokens are refused', () => {
-    const c = loadConfig({ GATESCOPE_HOST: '0.0.0.0', GATESCOPE_TOKENS: 'grafana:r3ad-0nly-secret:read, ops:adm1n-secret-x:admin' });
+    const c = loadConfig({
+      GATESCOPE_HOST: '0.0.0.0',
+      GATESCOPE_TOKENS: 'grafana:r3ad-0nly-secret:read, ops:adm1n-secret-x:admin',
+    });
     expect(c.auth.tokens).toEqual([
       { name: 'grafana', token: 'r3ad-0nly-secret', scopes: ['read'] },
       { name: 'ops', token: 'adm1n-secret-x', scopes: ['admin', 'read'] },
     ]);
     expect(() => loadConfig({ GATESCOPE_TOKENS: 'x:short:read' })).toThrow(/shorter than 8/);
-    expect(() => loadConfig({ GATESCOPE_TOKENS: 'x:long-enough-secret:write' })).toThrow(/scopes read and\/or admin/);
+    expect(() => loadConfig({ GATESCOPE_TOKENS: 'x:long-enough-secret:write' })).toThrow(
+      /scopes read and\/or admin/,
+    );
   });
 
   it('selects the server engine with CLICKHOUSE_URL', () => {
-    const c = loadConfig({ CLICKHOUSE_URL: 'http://clickhouse:8123', CLICKHOUSE_USER: 'gs', CLICKHOUSE_PASSWORD: 'pw', CLICKHOUSE_CLUSTER: 'main' });
-    expect(c.clickhouse).toEqual({ url: 'http://clickhouse:8123', username: 'gs', password: 'pw', database: 'gatescope', cluster: 'main' });
+    const c = loadConfig({
+      CLICKHOUSE_URL: 'http://clickhouse:8123',
+      CLICKHOUSE_USER: 'gs',
+      CLICKHOUSE_PASSWORD: 'pw',
+      CLICKHOUSE_CLUSTER: 'main',
+    });
+    expect(c.clickhouse).toEqual({
+      url: 'http://clickhouse:8123',
+      username: 'gs',
+      password: 'pw',
+      database: 'gatescope',
+      cluster: 'main',
+    });
     expect(() => loadConfig({ CLICKHOUSE_DATABASE: 'x; DROP TABLE y' })).toThrow(/plain identifier/);
   });
 });

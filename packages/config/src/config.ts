@@ -75,9 +75,17 @@ const port = (name: string, dflt: number) =>
     .max(65535, `${name} must be between 0 and 65535`)
     .default(dflt);
 const positiveInt = (name: string, dflt: number) =>
-  z.coerce.number({ error: `${name} must be a number` }).int(`${name} must be an integer`).positive(`${name} must be > 0`).default(dflt);
+  z.coerce
+    .number({ error: `${name} must be a number` })
+    .int(`${name} must be an integer`)
+    .positive(`${name} must be > 0`)
+    .default(dflt);
 const ratio = (name: string, dflt: number) =>
-  z.coerce.number({ error: `${name} must be a number` }).min(0, `${name} must be in [0, 1]`).max(1, `${name} must be in [0, 1]`).default(dflt);
+  z.coerce
+    .number({ error: `${name} must be a number` })
+    .min(0, `${name} must be in [0, 1]`)
+    .max(1, `${name} must be in [0, 1]`)
+    .default(dflt);
 const bool = z
   .enum(['1', '0', 'true', 'false', 'yes', 'no', ''])
   .default('')
@@ -105,7 +113,9 @@ const envSchema = z.object({
     .regex(/^[A-Za-z_][A-Za-z0-9_.-]*$/, 'CLICKHOUSE_CLUSTER must be a plain cluster name')
     .optional(),
   // ClickHouse DateTime ends in 2106: keep TTL arithmetic well inside it.
-  GATESCOPE_RETENTION_DAYS: positiveInt('GATESCOPE_RETENTION_DAYS', 14).pipe(z.number().max(3650, 'GATESCOPE_RETENTION_DAYS must be at most 3650 (10 years)')),
+  GATESCOPE_RETENTION_DAYS: positiveInt('GATESCOPE_RETENTION_DAYS', 14).pipe(
+    z.number().max(3650, 'GATESCOPE_RETENTION_DAYS must be at most 3650 (10 years)'),
+  ),
   GATESCOPE_ROLLUP_RETENTION_DAYS: positiveInt('GATESCOPE_ROLLUP_RETENTION_DAYS', 400).pipe(
     z.number().max(3650, 'GATESCOPE_ROLLUP_RETENTION_DAYS must be at most 3650 (10 years)'),
   ),
@@ -141,18 +151,30 @@ function parseTokens(inline: string | undefined, file: string | undefined, probl
   const add = (name: string, token: string, scopes: string[], where: string) => {
     const bad = scopes.filter((s) => s !== 'read' && s !== 'admin');
     if (!name || !token || scopes.length === 0 || bad.length > 0) {
-      problems.push(`${where}: each token needs a name, a secret and scopes read and/or admin (got scopes "${scopes.join('+')}")`);
+      problems.push(
+        `${where}: each token needs a name, a secret and scopes read and/or admin (got scopes "${scopes.join('+')}")`,
+      );
       return;
     }
-    if (token.length < 8) problems.push(`${where}: token "${name}" is shorter than 8 characters; use a long random secret`);
+    if (token.length < 8)
+      problems.push(`${where}: token "${name}" is shorter than 8 characters; use a long random secret`);
     const set = new Set(scopes as TokenScope[]);
     if (set.has('admin')) set.add('read');
     tokens.push({ name, token, scopes: [...set] });
   };
   if (inline) {
-    for (const [i, part] of inline.split(',').map((s) => s.trim()).filter(Boolean).entries()) {
+    for (const [i, part] of inline
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean)
+      .entries()) {
       const [name, token, scopes] = part.split(':');
-      add(name ?? '', token ?? '', (scopes ?? '').split('+').filter(Boolean), `GATESCOPE_TOKENS entry ${i + 1}`);
+      add(
+        name ?? '',
+        token ?? '',
+        (scopes ?? '').split('+').filter(Boolean),
+        `GATESCOPE_TOKENS entry ${i + 1}`,
+      );
     }
   }
   if (file) {
@@ -160,7 +182,12 @@ function parseTokens(inline: string | undefined, file: string | undefined, probl
       const list = JSON.parse(readFileSync(file, 'utf8')) as unknown;
       if (!Array.isArray(list)) throw new Error('expected a JSON array');
       list.forEach((t: { name?: string; token?: string; scopes?: string[] }, i) =>
-        add(t?.name ?? '', t?.token ?? '', Array.isArray(t?.scopes) ? t.scopes : [], `GATESCOPE_TOKENS_FILE entry ${i + 1}`),
+        add(
+          t?.name ?? '',
+          t?.token ?? '',
+          Array.isArray(t?.scopes) ? t.scopes : [],
+          `GATESCOPE_TOKENS_FILE entry ${i + 1}`,
+        ),
       );
     } catch (err) {
       problems.push(`GATESCOPE_TOKENS_FILE (${file}) could not be read: ${(err as Error).message}`);
@@ -215,7 +242,10 @@ export function loadConfig(env: Record<string, string | undefined>): Readonly<Co
       maxMessageBytes: e.GATESCOPE_MAX_MESSAGE_BYTES,
       decoderWorkers: e.GATESCOPE_DECODER_WORKERS,
     },
-    pathTemplates: { rulesJson: e.GATESCOPE_PATH_TEMPLATE_RULES, maxTemplatesPerRoute: e.GATESCOPE_MAX_TEMPLATES_PER_ROUTE },
+    pathTemplates: {
+      rulesJson: e.GATESCOPE_PATH_TEMPLATE_RULES,
+      maxTemplatesPerRoute: e.GATESCOPE_MAX_TEMPLATES_PER_ROUTE,
+    },
     auth: {
       tokens,
       allowUnauthenticated: e.GATESCOPE_ALLOW_UNAUTHENTICATED,

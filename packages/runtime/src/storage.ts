@@ -8,7 +8,9 @@ import type { Logger } from 'pino';
  */
 export async function openStorage(config: Config, logger: Logger): Promise<ClickHouse> {
   const { clickhouse } = config;
-  const where = clickhouse.url ? `ClickHouse at ${clickhouse.url}` : `the embedded ClickHouse in ${config.dataDir}`;
+  const where = clickhouse.url
+    ? `ClickHouse at ${clickhouse.url}`
+    : `the embedded ClickHouse in ${config.dataDir}`;
   const deadline = Date.now() + (clickhouse.url ? 60_000 : 0);
   for (let attempt = 1; ; attempt++) {
     const ch = await createClickHouse({ ...clickhouse, dataDir: config.dataDir });

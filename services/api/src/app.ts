@@ -167,14 +167,12 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   app.setNotFoundHandler((req, reply) => {
     const apiPath = /^\/(api|metrics|healthz|readyz|openapi\.json|docs)(\/|$|\?)/.test(req.url);
     if (req.method === 'GET' && hasIndex && !apiPath) return reply.type('text/html').sendFile('index.html');
-    return reply
-      .status(404)
-      .send({
-        error: {
-          code: 'ERR_NOT_FOUND',
-          message: `No route ${req.method} ${req.url.split('?')[0]}: see /docs for the API`,
-        },
-      });
+    return reply.status(404).send({
+      error: {
+        code: 'ERR_NOT_FOUND',
+        message: `No route ${req.method} ${req.url.split('?')[0]}: see /docs for the API`,
+      },
+    });
   });
   return app;
 }

@@ -92,7 +92,10 @@ export async function sqlRoutes(
   async function explain(kind: 'AST' | 'QUERY TREE', query: string, retried = false): Promise<string[]> {
     try {
       const rs = await ch.client.query({
-        query: withSettings(`SELECT explain FROM (EXPLAIN ${kind} ${query}\n)`, { readonly: 2, max_execution_time: limits.maxExecutionTimeS }),
+        query: withSettings(`SELECT explain FROM (EXPLAIN ${kind} ${query}\n)`, {
+          readonly: 2,
+          max_execution_time: limits.maxExecutionTimeS,
+        }),
         format: 'JSONEachRow',
       });
       return (await rs.json<{ explain: string }>()).map((r) => r.explain);

@@ -436,7 +436,9 @@ describe('ad-hoc SQL', () => {
     expect((await sql('SELECT count() FROM gatescope.http_requests', ADMIN, 'csv')).status).toBe(200);
     const rs = await ch.client.query({ query: "SELECT getSetting('readonly') AS ro", format: 'JSONEachRow' });
     expect(await rs.json()).toEqual([{ ro: 0 }]);
-    await ch.client.command({ query: 'CREATE TABLE IF NOT EXISTS gatescope.sql_session_probe (x UInt8) ENGINE = Memory' });
+    await ch.client.command({
+      query: 'CREATE TABLE IF NOT EXISTS gatescope.sql_session_probe (x UInt8) ENGINE = Memory',
+    });
     await ch.client.command({ query: 'INSERT INTO gatescope.sql_session_probe VALUES (1)' });
     await ch.client.command({ query: 'DROP TABLE gatescope.sql_session_probe' });
   });

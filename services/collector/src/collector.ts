@@ -83,7 +83,10 @@ export function buildCollector(deps: CollectorDeps): Collector {
 
   const pool = new DecoderPool(
     ingest.decoderWorkers,
-    { pathTemplateRulesJson: deps.config.pathTemplates.rulesJson, maxTemplatesPerRoute: deps.config.pathTemplates.maxTemplatesPerRoute },
+    {
+      pathTemplateRulesJson: deps.config.pathTemplates.rulesJson,
+      maxTemplatesPerRoute: deps.config.pathTemplates.maxTemplatesPerRoute,
+    },
     onDecoded,
   );
 
@@ -91,16 +94,33 @@ export function buildCollector(deps: CollectorDeps): Collector {
     if (!result.ok) {
       metrics.messagesRejected.inc({ reason: result.reason });
       const call = calls.get(stream);
-      log.warn({ stream, reason: result.reason, err: result.message }, 'malformed ALS message; stream closed with INVALID_ARGUMENT');
-      if (call) fail(call, stream, grpc.status.INVALID_ARGUMENT, `gatescope could not decode a StreamAccessLogsMessage (${result.reason}): ${result.message}. Earlier messages on this stream were stored; reconnect and send valid envoy.service.accesslog.v3 messages.`);
+      log.warn(
+        { stream, reason: result.reason, err: result.message },
+        'malformed ALS message; stream closed with INVALID_ARGUMENT',
+      );
+      if (call)
+        fail(
+          call,
+          stream,
+          grpc.status.INVALID_ARGUMENT,
+          `gatescope could not decode a StreamAccessLogsMessage (${result.reason}): ${result.message}. Earlier messages on this stream were stored; reconnect and send valid envoy.service.accesslog.v3 messages.`,
+        );
     } else {
       if (result.http.rows > 0) {
         metrics.entriesReceived.inc({ type: 'http' }, result.http.rows);
-        batcher.add(TABLES.http.table, Buffer.from(result.http.data.buffer, result.http.data.byteOffset, result.http.data.byteLength), result.http.rows);
+        batcher.add(
+          TABLES.http.table,
+          Buffer.from(result.http.data.buffer, result.http.data.byteOffset, result.http.data.byteLength),
+          result.http.rows,
+        );
       }
       if (result.tcp.rows > 0) {
         metrics.entriesReceived.inc({ type: 'tcp' }, result.tcp.rows);
-        batcher.add(TABLES.tcp.table, Buffer.from(result.tcp.data.buffer, result.tcp.data.byteOffset, result.tcp.data.byteLength), result.tcp.rows);
+        batcher.add(
+          TABLES.tcp.table,
+          Buffer.from(result.tcp.data.buffer, result.tcp.data.byteOffset, result.tcp.data.byteLength),
+          result.tcp.rows,
+        );
       }
     }
     updateBackpressure();
@@ -129,7 +149,10 @@ export function buildCollector(deps: CollectorDeps): Collector {
     if (!calls.has(stream)) return;
     closeStream(stream);
     // A client-streaming call is answered through its callback; emit the error on the call for grpc-js.
-    (call as unknown as { __gatescopeCallback?: grpc.sendUnaryData<Buffer> }).__gatescopeCallback?.({ code, details });
+    (call as unknown as { __gatescopeCallback?: grpc.sendUnaryData<Buffer> }).__gatescopeCallback?.({
+      code,
+      details,
+    });
   }
 
   function closeStream(stream: number): void {
@@ -146,7 +169,10 @@ export function buildCollector(deps: CollectorDeps): Collector {
 
   const handler: grpc.handleClientStreamingCall<Buffer, Buffer> = (call, callback) => {
     if (closing) {
-      callback({ code: grpc.status.UNAVAILABLE, details: 'gatescope is shutting down; retry against another instance' });
+      callback({
+        code: grpc.status.UNAVAILABLE,
+        details: 'gatescope is shutting down; retry against another instance',
+      });
       return;
     }
     const stream = ++nextStream;
@@ -159,7 +185,12 @@ export function buildCollector(deps: CollectorDeps): Collector {
       metrics.messagesReceived.inc();
       if (message.length > ingest.maxMessageBytes) {
         metrics.messagesRejected.inc({ reason: 'oversized' });
-        fail(call, stream, grpc.status.RESOURCE_EXHAUSTED, `StreamAccessLogsMessage of ${message.length} bytes exceeds GATESCOPE_MAX_MESSAGE_BYTES=${ingest.maxMessageBytes}; lower Envoy's buffer_size_bytes or raise the limit.`);
+        fail(
+          call,
+          stream,
+          grpc.status.RESOURCE_EXHAUSTED,
+          `StreamAccessLogsMessage of ${message.length} bytes exceeds GATESCOPE_MAX_MESSAGE_BYTES=${ingest.maxMessageBytes}; lower Envoy's buffer_size_bytes or raise the limit.`,
+        );
         return;
       }
       pool.submit(stream, message);
@@ -199,7 +230,9 @@ export function buildCollector(deps: CollectorDeps): Collector {
     listen(host, port) {
       const address = host.includes(':') && !host.startsWith('[') ? `[${host}]:${port}` : `${host}:${port}`;
       return new Promise((resolve, reject) =>
-        server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (err, bound) => (err ? reject(err) : resolve(bound))),
+        server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (err, bound) =>
+          err ? reject(err) : resolve(bound),
+        ),
       );
     },
     async flush() {
@@ -211,20 +244,29 @@ export function buildCollector(deps: CollectorDeps): Collector {
       closing = true;
       // Stop accepting new streams; ask open ones to go (Envoy reconnects elsewhere).
       await new Promise<void>((resolve) => {
-        const t = setTimeout(() => {
-          server.forceShutdown();
-          resolve();
-        }, Math.min(5_000, timeoutMs));
+        const t = setTimeout(
+          () => {
+            server.forceShutdown();
+            resolve();
+          },
+          Math.min(5_000, timeoutMs),
+        );
         server.tryShutdown(() => {
           clearTimeout(t);
           resolve();
         });
         for (const [stream, call] of calls) {
           closeStream(stream);
-          (call as unknown as { __gatescopeCallback?: grpc.sendUnaryData<Buffer> }).__gatescopeCallback?.(null, Buffer.alloc(0));
+          (call as unknown as { __gatescopeCallback?: grpc.sendUnaryData<Buffer> }).__gatescopeCallback?.(
+            null,
+            Buffer.alloc(0),
+          );
         }
       });
-      await Promise.race([pool.idle(), new Promise((r) => setTimeout(r, Math.max(0, deadline - Date.now())))]);
+      await Promise.race([
+        pool.idle(),
+        new Promise((r) => setTimeout(r, Math.max(0, deadline - Date.now()))),
+      ]);
       batcher.close();
       const complete = await batcher.flush(deadline);
       if (!complete) {

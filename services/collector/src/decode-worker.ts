@@ -12,6 +12,8 @@ port.on('message', (msg: ToWorker) => {
   }
   const result = core.decode(msg.stream, msg.data);
   const reply: FromWorker = { kind: 'decoded', stream: msg.stream, result };
-  const transfer = result.ok ? [result.http.data.buffer, result.tcp.data.buffer].filter((b) => b.byteLength > 0) : [];
+  const transfer = result.ok
+    ? [result.http.data.buffer, result.tcp.data.buffer].filter((b) => b.byteLength > 0)
+    : [];
   port.postMessage(reply, transfer as ArrayBuffer[]);
 });

@@ -1,7 +1,13 @@
 import { Worker } from 'node:worker_threads';
-import { DecodeCore, type DecodeCoreOptions, type DecodedMessage, type DecodeFailure } from './decode-core.js';
+import {
+  DecodeCore,
+  type DecodeCoreOptions,
+  type DecodedMessage,
+  type DecodeFailure,
+} from './decode-core.js';
 
-export type ToWorker = { kind: 'message'; stream: number; data: Uint8Array } | { kind: 'end'; stream: number };
+export type ToWorker =
+  { kind: 'message'; stream: number; data: Uint8Array } | { kind: 'end'; stream: number };
 export type FromWorker = { kind: 'decoded'; stream: number; result: DecodedMessage | DecodeFailure };
 
 export type DecodedCallback = (stream: number, result: DecodedMessage | DecodeFailure) => void;
@@ -53,7 +59,9 @@ export class DecoderPool {
       return;
     }
     const copy = new Uint8Array(data); // just these bytes, in a buffer of their own we can transfer
-    this.workerFor(stream).postMessage({ kind: 'message', stream, data: copy } satisfies ToWorker, [copy.buffer]);
+    this.workerFor(stream).postMessage({ kind: 'message', stream, data: copy } satisfies ToWorker, [
+      copy.buffer,
+    ]);
   }
 
   end(stream: number): void {

@@ -5,7 +5,14 @@ import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { alsClient, httpEntry, message, tempDir } from './helpers.js';
 
-const config = (over: Partial<{ decoderWorkers: number; maxPendingRows: number; batchMaxRows: number; batchMaxDelayMs: number }> = {}) => ({
+const config = (
+  over: Partial<{
+    decoderWorkers: number;
+    maxPendingRows: number;
+    batchMaxRows: number;
+    batchMaxDelayMs: number;
+  }> = {},
+) => ({
   ingest: {
     batchMaxRows: over.batchMaxRows ?? 1_000,
     batchMaxDelayMs: over.batchMaxDelayMs ?? 50,
@@ -26,10 +33,18 @@ afterAll(async () => {
 });
 
 async function count(where: string, params: Record<string, unknown> = {}): Promise<number> {
-  const rs = await ch.client.query({ query: `SELECT count() AS n FROM gatescope.http_requests WHERE ${where}`, query_params: params, format: 'JSONEachRow' });
+  const rs = await ch.client.query({
+    query: `SELECT count() AS n FROM gatescope.http_requests WHERE ${where}`,
+    query_params: params,
+    format: 'JSONEachRow',
+  });
   return Number((await rs.json<{ n: number }>())[0].n);
 }
-async function metric(registry: Registry, name: string, labels: Record<string, string> = {}): Promise<number> {
+async function metric(
+  registry: Registry,
+  name: string,
+  labels: Record<string, string> = {},
+): Promise<number> {
   const m = (await registry.getMetricsAsJSON()).find((x) => x.name === name);
   const v = m?.values.find((x) => Object.entries(labels).every(([k, val]) => x.labels[k] === val));
   return v?.value ?? 0;
@@ -65,11 +80,16 @@ describe.each([1, 0])('collector with %i decoder worker(s)', (workers) => {
       for (let k = 0; k < 5; k++) s.call.write(message([httpEntry(), httpEntry(), httpEntry()]));
     }
     // Streams stay open: the rows must show up without any end of stream.
-    await until(async () => (await count('node_id LIKE {p:String}', { p: `${node}-s%` })) === 4 * 17, 'rows from open streams');
+    await until(
+      async () => (await count('node_id LIKE {p:String}', { p: `${node}-s%` })) === 4 * 17,
+      'rows from open streams',
+    );
     for (let i = 0; i < 4; i++) expect(await count('node_id = {n:String}', { n: `${node}-s${i}` })).toBe(17);
     expect(await metric(registry, 'gatescope_als_open_streams')).toBe(4);
     expect(await metric(registry, 'gatescope_als_entries_received_total', { type: 'http' })).toBe(68);
-    expect(await metric(registry, 'gatescope_clickhouse_rows_inserted_total', { table: 'http_requests' })).toBe(68);
+    expect(
+      await metric(registry, 'gatescope_clickhouse_rows_inserted_total', { table: 'http_requests' }),
+    ).toBe(68);
     for (const s of streams) s.call.cancel();
     client.close();
     await until(async () => (await metric(registry, 'gatescope_als_open_streams')) === 0, 'streams closed');
@@ -80,7 +100,10 @@ describe.each([1, 0])('collector with %i decoder worker(s)', (workers) => {
     const s = client.open();
     const e = httpEntry({ request: { requestMethod: 'GET', path: '/x', requestId: `noid-${workers}` } });
     s.call.write(message([e]));
-    await until(async () => (await count('request_id = {r:String}', { r: `noid-${workers}` })) === 1, 'row without identifier');
+    await until(
+      async () => (await count('request_id = {r:String}', { r: `noid-${workers}` })) === 1,
+      'row without identifier',
+    );
     expect(await count("request_id = {r:String} AND node_id = 'unknown'", { r: `noid-${workers}` })).toBe(1);
     s.call.cancel();
     client.close();
@@ -90,16 +113,34 @@ describe.each([1, 0])('collector with %i decoder worker(s)', (workers) => {
     const client = alsClient(port);
     const bad = client.open();
     const good = client.open();
-    bad.call.write(message([httpEntry({ request: { requestMethod: 'GET', path: '/ok', requestId: `before-bad-${workers}` } })], { nodeId: `${node}-bad` }));
+    bad.call.write(
+      message(
+        [httpEntry({ request: { requestMethod: 'GET', path: '/ok', requestId: `before-bad-${workers}` } })],
+        { nodeId: `${node}-bad` },
+      ),
+    );
     bad.call.write(Buffer.from([0x12, 0xff, 0xff, 0xff, 0x0f, 0x01])); // length prefix far beyond the bytes
     const { error } = await bad.done;
     expect(error?.code).toBe(grpc.status.INVALID_ARGUMENT);
     expect(error?.details).toMatch(/could not decode a StreamAccessLogsMessage/);
-    good.call.write(message([httpEntry({ request: { requestMethod: 'GET', path: '/ok', requestId: `after-bad-${workers}` } })], { nodeId: `${node}-good` }));
-    await until(async () => (await count('request_id = {r:String}', { r: `after-bad-${workers}` })) === 1, 'row on the good stream');
+    good.call.write(
+      message(
+        [httpEntry({ request: { requestMethod: 'GET', path: '/ok', requestId: `after-bad-${workers}` } })],
+        { nodeId: `${node}-good` },
+      ),
+    );
+    await until(
+      async () => (await count('request_id = {r:String}', { r: `after-bad-${workers}` })) === 1,
+      'row on the good stream',
+    );
     // What the bad stream sent before its malformed message was kept.
-    await until(async () => (await count('request_id = {r:String}', { r: `before-bad-${workers}` })) === 1, 'row before the bad message');
-    expect(await metric(registry, 'gatescope_als_messages_rejected_total', { reason: 'malformed_protobuf' })).toBeGreaterThanOrEqual(1);
+    await until(
+      async () => (await count('request_id = {r:String}', { r: `before-bad-${workers}` })) === 1,
+      'row before the bad message',
+    );
+    expect(
+      await metric(registry, 'gatescope_als_messages_rejected_total', { reason: 'malformed_protobuf' }),
+    ).toBeGreaterThanOrEqual(1);
     good.call.cancel();
     client.close();
   });
@@ -107,7 +148,9 @@ describe.each([1, 0])('collector with %i decoder worker(s)', (workers) => {
   it('refuses an oversized message with RESOURCE_EXHAUSTED and counts it', async () => {
     const client = alsClient(port);
     const s = client.open();
-    const huge = httpEntry({ request: { requestMethod: 'GET', path: '/' + 'a'.repeat(300 * 1024), requestId: 'huge' } });
+    const huge = httpEntry({
+      request: { requestMethod: 'GET', path: '/' + 'a'.repeat(300 * 1024), requestId: 'huge' },
+    });
     s.call.write(message([huge], { nodeId: `${node}-huge` }));
     const { error } = await s.done;
     expect(error?.code).toBe(grpc.status.RESOURCE_EXHAUSTED);
@@ -118,11 +161,26 @@ describe.each([1, 0])('collector with %i decoder worker(s)', (workers) => {
 
   it('answers a wrong method with UNIMPLEMENTED and keeps serving', async () => {
     const Ctor = grpc.makeGenericClientConstructor(
-      { Nope: { path: '/envoy.service.accesslog.v3.AccessLogService/Nope', requestStream: false, responseStream: false, requestSerialize: (b: Buffer) => b, requestDeserialize: (b: Buffer) => b, responseSerialize: (b: Buffer) => b, responseDeserialize: (b: Buffer) => b } },
+      {
+        Nope: {
+          path: '/envoy.service.accesslog.v3.AccessLogService/Nope',
+          requestStream: false,
+          responseStream: false,
+          requestSerialize: (b: Buffer) => b,
+          requestDeserialize: (b: Buffer) => b,
+          responseSerialize: (b: Buffer) => b,
+          responseDeserialize: (b: Buffer) => b,
+        },
+      },
       'X',
     );
     const c = new Ctor(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
-    const err = await new Promise<grpc.ServiceError | null>((r) => (c as unknown as { Nope: (b: Buffer, cb: (e: grpc.ServiceError | null) => void) => void }).Nope(Buffer.alloc(0), r));
+    const err = await new Promise<grpc.ServiceError | null>((r) =>
+      (c as unknown as { Nope: (b: Buffer, cb: (e: grpc.ServiceError | null) => void) => void }).Nope(
+        Buffer.alloc(0),
+        r,
+      ),
+    );
     expect(err?.code).toBe(grpc.status.UNIMPLEMENTED);
     c.close();
   });
@@ -134,9 +192,20 @@ describe('a slow or dead ClickHouse', () => {
     const gate = new Promise<void>((r) => (release = r));
     let inserts = 0;
     // The real engine behind a gate that holds every insert until released: a ClickHouse that stopped answering.
-    const slow: ClickHouse = { ...ch, insertNative: async (...args) => { inserts++; await gate; return ch.insertNative(...args); } };
+    const slow: ClickHouse = {
+      ...ch,
+      insertNative: async (...args) => {
+        inserts++;
+        await gate;
+        return ch.insertNative(...args);
+      },
+    };
     const registry = new Registry();
-    const collector = buildCollector({ config: config({ maxPendingRows: 500, batchMaxRows: 100, batchMaxDelayMs: 10 }), clickhouse: slow, registry });
+    const collector = buildCollector({
+      config: config({ maxPendingRows: 500, batchMaxRows: 100, batchMaxDelayMs: 10 }),
+      clickhouse: slow,
+      registry,
+    });
     const port = await collector.listen('127.0.0.1', 0);
     const client = alsClient(port);
     const s = client.open();
@@ -144,8 +213,11 @@ describe('a slow or dead ClickHouse', () => {
     let written = 0;
     // Write 100 messages (5,000 rows, 10x the pending bound) as fast as the stream accepts them.
     for (let i = 0; i < 100; i++) {
-      const entries = Array.from({ length: perMessage }, () => httpEntry({ commonProperties: { routeName: 'slow-ch' } }));
-      if (!s.call.write(message(entries, i === 0 ? { nodeId: 'slow' } : undefined))) await new Promise((r) => s.call.once('drain', r));
+      const entries = Array.from({ length: perMessage }, () =>
+        httpEntry({ commonProperties: { routeName: 'slow-ch' } }),
+      );
+      if (!s.call.write(message(entries, i === 0 ? { nodeId: 'slow' } : undefined)))
+        await new Promise((r) => s.call.once('drain', r));
       written += perMessage;
     }
     await until(async () => (await metric(registry, 'gatescope_ingest_backpressure')) === 1, 'back-pressure');
@@ -156,7 +228,11 @@ describe('a slow or dead ClickHouse', () => {
     expect(await count("route_name = 'slow-ch'")).toBe(0);
     expect(inserts).toBe(1);
     release();
-    await until(async () => (await count("route_name = 'slow-ch'")) === written, 'all rows after recovery', 30_000);
+    await until(
+      async () => (await count("route_name = 'slow-ch'")) === written,
+      'all rows after recovery',
+      30_000,
+    );
     expect(await metric(registry, 'gatescope_ingest_backpressure')).toBe(0);
     s.call.cancel();
     client.close();
@@ -164,20 +240,33 @@ describe('a slow or dead ClickHouse', () => {
   });
 
   it('keeps rows and retries when the ClickHouse server is unreachable, reporting the failures', async () => {
-    const dead = await createClickHouse({ url: 'http://127.0.0.1:9', database: 'gatescope', dataDir: tempDir('gs-dead-') });
+    const dead = await createClickHouse({
+      url: 'http://127.0.0.1:9',
+      database: 'gatescope',
+      dataDir: tempDir('gs-dead-'),
+    });
     const registry = new Registry();
     const collector = buildCollector({ config: config({ batchMaxDelayMs: 10 }), clickhouse: dead, registry });
     const port = await collector.listen('127.0.0.1', 0);
     const client = alsClient(port);
     const s = client.open();
     s.call.write(message([httpEntry(), httpEntry(), httpEntry()], { nodeId: 'dead' }));
-    await until(async () => (await metric(registry, 'gatescope_clickhouse_insert_batches_total', { table: 'http_requests', outcome: 'error' })) >= 1, 'a failed insert');
+    await until(
+      async () =>
+        (await metric(registry, 'gatescope_clickhouse_insert_batches_total', {
+          table: 'http_requests',
+          outcome: 'error',
+        })) >= 1,
+      'a failed insert',
+    );
     expect(collector.pendingRows).toBe(3);
     expect(await metric(registry, 'gatescope_als_open_streams')).toBe(1);
     s.call.cancel();
     client.close();
     await collector.close(500);
-    expect(await metric(registry, 'gatescope_als_entries_dropped_total', { reason: 'shutdown_timeout' })).toBe(3);
+    expect(
+      await metric(registry, 'gatescope_als_entries_dropped_total', { reason: 'shutdown_timeout' }),
+    ).toBe(3);
     await dead.close();
   });
 });

@@ -29,9 +29,11 @@ export function alsClient(port: number) {
   function open() {
     let settle!: (v: { error?: grpc.ServiceError }) => void;
     const done = new Promise<{ error?: grpc.ServiceError }>((r) => (settle = r));
-    const call = (client as unknown as { StreamAccessLogs: (cb: grpc.requestCallback<Buffer>) => grpc.ClientWritableStream<Buffer> }).StreamAccessLogs(
-      (error) => settle({ error: error ?? undefined }),
-    );
+    const call = (
+      client as unknown as {
+        StreamAccessLogs: (cb: grpc.requestCallback<Buffer>) => grpc.ClientWritableStream<Buffer>;
+      }
+    ).StreamAccessLogs((error) => settle({ error: error ?? undefined }));
     return { call, done };
   }
   return { client, open, close: () => client.close() };
@@ -52,7 +54,12 @@ export function httpEntry(over: Record<string, unknown> = {}) {
       ...(common as object),
     },
     protocolVersion: 'HTTP11',
-    request: { requestMethod: 'GET', authority: 'bookinfo.example.com', path: `/productpage?u=${n}`, requestId: `req-${n}` },
+    request: {
+      requestMethod: 'GET',
+      authority: 'bookinfo.example.com',
+      path: `/productpage?u=${n}`,
+      requestId: `req-${n}`,
+    },
     response: { responseCode: 200, responseBodyBytes: 1024 },
     ...rest,
   };
@@ -61,7 +68,10 @@ export function httpEntry(over: Record<string, unknown> = {}) {
 export function message(entries: object[], identifier?: { nodeId: string; cluster?: string }) {
   return encodeStreamAccessLogsMessage({
     ...(identifier && {
-      identifier: { node: { id: identifier.nodeId, cluster: identifier.cluster ?? 'istio-ingressgateway' }, logName: 'als' },
+      identifier: {
+        node: { id: identifier.nodeId, cluster: identifier.cluster ?? 'istio-ingressgateway' },
+        logName: 'als',
+      },
     }),
     httpLogs: { logEntry: entries },
   });

@@ -26,15 +26,36 @@ export async function startGatescope(config: Config, logger: Logger): Promise<Ga
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
 
-  const collector = buildCollector({ config, clickhouse, registry, logger: logger.child({ component: 'collector' }) });
+  const collector = buildCollector({
+    config,
+    clickhouse,
+    registry,
+    logger: logger.child({ component: 'collector' }),
+  });
   const alsPort = await collector.listen(config.host, config.alsPort);
-  const app = await buildApp({ config, clickhouse, registry, webRoot, logger: logger.child({ component: 'api' }) });
-  const live = attachLive({ httpServer: app.server, config, clickhouse, alsPort, logger: logger.child({ component: 'live' }) });
+  const app = await buildApp({
+    config,
+    clickhouse,
+    registry,
+    webRoot,
+    logger: logger.child({ component: 'api' }),
+  });
+  const live = attachLive({
+    httpServer: app.server,
+    config,
+    clickhouse,
+    alsPort,
+    logger: logger.child({ component: 'live' }),
+  });
   await app.listen({ host: config.host, port: config.httpPort });
   const address = app.server.address();
   const httpPort = typeof address === 'object' && address ? address.port : config.httpPort;
   logger.info(
-    { http: `http://${config.host}:${httpPort}/`, als: `${config.host}:${alsPort}`, engine: clickhouse.engine },
+    {
+      http: `http://${config.host}:${httpPort}/`,
+      als: `${config.host}:${alsPort}`,
+      engine: clickhouse.engine,
+    },
     'gatescope is up',
   );
 
