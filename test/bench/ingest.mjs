@@ -4,7 +4,7 @@
 // peak RSS, and - in the same run - the engine's own limit (INSERT … SELECT FROM file() of the same rows
 // as JSONEachRow), with the ratio.
 import { fork } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -38,6 +38,22 @@ const count = async (table = 'http_requests') =>
       ).json()
     )[0].n,
   );
+
+/** CPU ticks per thread name (Linux /proc): where the process's CPU goes - event loop, decoder worker, engine threads. */
+function threadTicks() {
+  const byName = new Map();
+  for (const tid of readdirSync('/proc/self/task')) {
+    try {
+      const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+      const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')).replace(/[0-9]+$/, '');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      byName.set(name, (byName.get(name) ?? 0) + Number(fields[11]) + Number(fields[12]));
+    } catch {
+      // the thread ended meanwhile
+    }
+  }
+  return byName;
+}
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const RUNS = Number(process.env.BENCH_INGEST_RUNS ?? 3);
@@ -75,8 +91,10 @@ async function run() {
     peakRss,
   };
 }
+const ticks0 = threadTicks();
 const runs = [];
 for (let i = 0; i < RUNS; i++) runs.push(await run());
+const ticks1 = threadTicks();
 const stored = runs.reduce((a, r) => a + r.stored, 0);
 const sent = runs.reduce((a, r) => a + r.sent, 0);
 const e2e = median(runs.map((r) => r.rate));
@@ -124,6 +142,16 @@ const insSum = insertHist.values.find((v) => v.metricName?.endsWith('_sum'))?.va
 const insCount = insertHist.values.find((v) => v.metricName?.endsWith('_count'))?.value ?? 0;
 console.log(
   `  inserts                  ${insCount} batches, ${fmt(stored / insCount)} rows each on average, ${insSum.toFixed(1)} s inside ClickHouse inserts`,
+);
+const threads = [...ticks1]
+  .map(([name, t]) => [name, (t - (ticks0.get(name) ?? 0)) / 100])
+  .filter(([, cpu]) => cpu > 0.05)
+  .sort((a, b) => b[1] - a[1]);
+console.log(
+  `  CPU by thread (s/100k)   ${threads
+    .slice(0, 8)
+    .map(([name, cpu]) => `${name} ${((cpu / stored) * 100_000).toFixed(2)}`)
+    .join(', ')}`,
 );
 console.log(
   `  engine limit             ${fmt(engine)} rows/s  (INSERT … SELECT FROM file() of ${fmt(TOTAL)} JSONEachRow rows, median of 3)`,
