@@ -31,3 +31,8 @@ export const fmtCell = (v: unknown): string => {
   if (typeof v === 'object') return JSON.stringify(v);
   return String(v);
 };
+
+/** Istio's `outbound|80||frontend.default.svc.cluster.local` -> `frontend.default` (the full name goes in a tooltip). */
+export function shortCluster(cluster: string): string {
+  return cluster.replace(/^outbound\|\d*\|[^|]*\|/, '').replace(/\.svc\.cluster\.local$/, '');
+}

@@ -2,7 +2,7 @@ import { firstArray, get } from '../api.js';
 import { COLORS, TimeChart } from '../charts.js';
 import { dataTable, errorBox } from '../common.js';
 import { clear, h } from '../dom.js';
-import { fmtCell, fmtMs, fmtNum, fmtPct } from '../format.js';
+import { fmtCell, fmtMs, fmtNum, fmtPct, shortCluster } from '../format.js';
 import { href, update, type Route } from '../router.js';
 
 export const RANGES = ['5m', '15m', '1h', '6h', '24h', '7d'];
@@ -127,14 +127,12 @@ export function routeDetail(root: HTMLElement, route: Route): () => void {
       if (series.length === 0) return;
       const palette = ['#3b82f6', '#a855f7', '#14b8a6', '#f97316'];
       const clusters = [...new Set(series.map((s) => s.labels.upstream_cluster))];
-      const short = (c: string) =>
-        c.replace(/^outbound\|\d*\|[^|]*\|/, '').replace(/\.svc\.cluster\.local$/, '');
       const chart = new TimeChart(
         byCluster.el,
         series.map((s) => {
           const color = palette[clusters.indexOf(s.labels.upstream_cluster) % palette.length];
           return {
-            label: `${short(s.labels.upstream_cluster)} ${metricOf(s.labels).replace('_ms', '')}`,
+            label: `${shortCluster(s.labels.upstream_cluster)} ${metricOf(s.labels).replace('_ms', '')}`,
             color: metricOf(s.labels) === 'p50_ms' ? `${color}99` : color,
             value: fmtMs,
           };
@@ -168,7 +166,7 @@ export function routeDetail(root: HTMLElement, route: Route): () => void {
             h(
               'tr',
               null,
-              ['Upstream cluster', 'Share', 'Requests', '5xx', 'p50', 'p99', 'p99 vs baseline'].map((c) =>
+              ['Upstream cluster', 'Share', 'Requests', '5xx', 'p50', 'p99', 'Δ p99'].map((c) =>
                 h('th', null, c),
               ),
             ),
@@ -184,7 +182,11 @@ export function routeDetail(root: HTMLElement, route: Route): () => void {
               return h(
                 'tr',
                 { dataset: { cluster: r.upstream_cluster, share: String(r.share) } },
-                h('td', null, r.upstream_cluster || '(none: UH / NR / direct response)'),
+                h(
+                  'td',
+                  { title: r.upstream_cluster },
+                  r.upstream_cluster ? shortCluster(r.upstream_cluster) : '(none: UH / NR / direct response)',
+                ),
                 h(
                   'td',
                   null,
