@@ -1,5 +1,10 @@
 import * as grpc from '@grpc/grpc-js';
-import { HTTP_REQUEST_COLUMNS, TCP_CONNECTION_COLUMNS, concatNativeBlocks } from '@gatescope/als';
+import {
+  HTTP_REQUEST_COLUMNS,
+  STREAM_ACCESS_LOGS_PATH,
+  TCP_CONNECTION_COLUMNS,
+  concatNativeBlocks,
+} from '@gatescope/als';
 import type { ClickHouse } from '@gatescope/clickhouse';
 import type { Config } from '@gatescope/config';
 import { Registry } from 'prom-client';
@@ -7,8 +12,6 @@ import { Batcher } from './batcher.js';
 import { DecoderPool } from './decoder-pool.js';
 import type { DecodedMessage, DecodeFailure } from './decode-core.js';
 import { createCollectorMetrics } from './metrics.js';
-
-export const ALS_METHOD_PATH = '/envoy.service.accesslog.v3.AccessLogService/StreamAccessLogs';
 
 interface Logger {
   info(obj: object, msg?: string): void;
@@ -210,7 +213,7 @@ export function buildCollector(deps: CollectorDeps): Collector {
   server.addService(
     {
       StreamAccessLogs: {
-        path: ALS_METHOD_PATH,
+        path: STREAM_ACCESS_LOGS_PATH,
         requestStream: true,
         responseStream: false,
         // Raw bytes in: the decoder works on the wire format directly.

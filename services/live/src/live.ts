@@ -173,17 +173,9 @@ export function attachLive(deps: LiveDeps): LiveServer {
     });
 
     socket.on('subscribe', (raw: unknown, ack?: Ack) => {
-      let filters: LiveFilters;
-      try {
-        filters = normaliseFilters(raw);
-      } catch (err) {
-        return reply(ack, err);
-      }
-      const key = filterKey(filters);
-      if (!statsGroups.has(key) && statsGroups.size >= maxFilterSets) {
-        if (typeof ack === 'function') ack({ ok: false, error: tooMany('stats') });
-        return;
-      }
+      const admitted = admit(raw, statsGroups, 'stats', ack);
+      if (!admitted) return;
+      const { filters, key } = admitted;
       leaveStats(socket);
       let group = statsGroups.get(key);
       if (!group) {
@@ -215,17 +207,9 @@ export function attachLive(deps: LiveDeps): LiveServer {
     });
 
     socket.on('tail', (raw: unknown, ack?: Ack) => {
-      let filters: LiveFilters;
-      try {
-        filters = normaliseFilters(raw);
-      } catch (err) {
-        return reply(ack, err);
-      }
-      const key = filterKey(filters);
-      if (!tailGroups.has(key) && tailGroups.size >= maxFilterSets) {
-        if (typeof ack === 'function') ack({ ok: false, error: tooMany('tail') });
-        return;
-      }
+      const admitted = admit(raw, tailGroups, 'tail', ack);
+      if (!admitted) return;
+      const { filters, key } = admitted;
       leaveTail(socket);
       let group = tailGroups.get(key);
       if (!group) {
@@ -257,6 +241,31 @@ export function attachLive(deps: LiveDeps): LiveServer {
       leaveTail(socket);
     });
   });
+
+  /**
+   * Parse a subscribe/tail request's filters and keep the bound on distinct filter sets per server.
+   * Answers the ack itself on refusal; returns undefined then.
+   */
+  function admit(
+    raw: unknown,
+    groups: Map<string, unknown>,
+    kind: 'stats' | 'tail',
+    ack: Ack | undefined,
+  ): { filters: LiveFilters; key: string } | undefined {
+    let filters: LiveFilters;
+    try {
+      filters = normaliseFilters(raw);
+    } catch (err) {
+      reply(ack, err);
+      return undefined;
+    }
+    const key = filterKey(filters);
+    if (!groups.has(key) && groups.size >= maxFilterSets) {
+      if (typeof ack === 'function') ack({ ok: false, error: tooMany(kind) });
+      return undefined;
+    }
+    return { filters, key };
+  }
 
   function reply(ack: Ack | undefined, err: unknown): void {
     const error =
