@@ -16,7 +16,8 @@ export function nativeType(type: string): string {
   return type.replace(/LowCardinality\(([^()]*)\)/g, '$1');
 }
 
-function leb(n: number): number[] {
+/** Unsigned LEB128, as Native block headers count columns and rows. */
+export function leb(n: number): number[] {
   const out: number[] = [];
   while (n >= 0x80) {
     out.push((n & 0x7f) | 0x80);
