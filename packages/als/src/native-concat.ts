@@ -5,6 +5,8 @@
  * before inserting it. Column data is copied as is, except Array offsets, which are rebased.
  */
 
+import { leb } from './native-block.js';
+
 /**
  * How a column's data is laid out, as a list of streams: > 0 fixed width values of that many bytes, STRING
  * LEB128-prefixed strings, NULL_MAP one byte per value, OFFSETS UInt64 LE end offsets (the streams after it
@@ -146,16 +148,6 @@ function scan(
   }
 }
 
-function lebBytes(n: number): number[] {
-  const out: number[] = [];
-  while (n >= 0x80) {
-    out.push((n & 0x7f) | 0x80);
-    n = Math.floor(n / 128);
-  }
-  out.push(n);
-  return out;
-}
-
 /**
  * One Native block holding the rows of every block in `data` (each Buffer may itself hold several
  * concatenated blocks), in order. All blocks must have the same columns; empty input gives an empty Buffer.
@@ -171,7 +163,7 @@ export function concatNativeBlocks(data: readonly Buffer[]): Buffer {
   if (rows.length === 1) return data.find((d) => d.length > 0)!;
   let totalRows = 0;
   for (const r of rows) totalRows += r;
-  const head = Buffer.from([...lebBytes(s.headers.length), ...lebBytes(totalRows)]);
+  const head = Buffer.from([...leb(s.headers.length), ...leb(totalRows)]);
   let total = head.length;
   for (const h of s.headers) total += h.length;
   for (let i = 0; i < ranges.length; i += 2) total += ranges[i + 1] - ranges[i];
