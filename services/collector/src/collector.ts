@@ -44,7 +44,11 @@ const TABLES = {
 const noop = () => {};
 const silent: Logger = { info: noop, warn: noop, error: noop };
 
-type Call = grpc.ServerReadableStream<Buffer, Buffer>;
+/** An open ALS stream: the call to read from, and the callback that answers it (client streaming). */
+interface OpenStream {
+  call: grpc.ServerReadableStream<Buffer, Buffer>;
+  answer: grpc.sendUnaryData<Buffer>;
+}
 
 /**
  * The Envoy gRPC Access Log Service sink. Envoy opens one stream per worker thread per logger, sends the
@@ -56,7 +60,7 @@ export function buildCollector(deps: CollectorDeps): Collector {
   const { ingest } = deps.config;
   const log = deps.logger ?? silent;
   const metrics = createCollectorMetrics(deps.registry ?? new Registry());
-  const calls = new Map<number, Call>();
+  const streams = new Map<number, OpenStream>();
   let nextStream = 0;
   let paused = false;
   let closing = false;
@@ -96,18 +100,15 @@ export function buildCollector(deps: CollectorDeps): Collector {
   function onDecoded(stream: number, result: DecodedMessage | DecodeFailure): void {
     if (!result.ok) {
       metrics.messagesRejected.inc({ reason: result.reason });
-      const call = calls.get(stream);
       log.warn(
         { stream, reason: result.reason, err: result.message },
         'malformed ALS message; stream closed with INVALID_ARGUMENT',
       );
-      if (call)
-        fail(
-          call,
-          stream,
-          grpc.status.INVALID_ARGUMENT,
-          `gatescope could not decode a StreamAccessLogsMessage (${result.reason}): ${result.message}. Earlier messages on this stream were stored; reconnect and send valid envoy.service.accesslog.v3 messages.`,
-        );
+      fail(
+        stream,
+        grpc.status.INVALID_ARGUMENT,
+        `gatescope could not decode a StreamAccessLogsMessage (${result.reason}): ${result.message}. Earlier messages on this stream were stored; reconnect and send valid envoy.service.accesslog.v3 messages.`,
+      );
     } else {
       if (result.http.rows > 0) {
         metrics.entriesReceived.inc({ type: 'http' }, result.http.rows);
@@ -140,26 +141,24 @@ export function buildCollector(deps: CollectorDeps): Collector {
     if (!paused && pending >= ingest.maxPendingRows) {
       paused = true;
       metrics.backpressure.set(1);
-      for (const call of calls.values()) call.pause();
+      for (const s of streams.values()) s.call.pause();
     } else if (paused && pending < ingest.maxPendingRows / 2) {
       paused = false;
       metrics.backpressure.set(0);
-      for (const call of calls.values()) call.resume();
+      for (const s of streams.values()) s.call.resume();
     }
   }
 
-  function fail(call: Call, stream: number, code: grpc.status, details: string): void {
-    if (!calls.has(stream)) return;
+  /** End one stream with a gRPC error; every other stream goes on. */
+  function fail(stream: number, code: grpc.status, details: string): void {
+    const open = streams.get(stream);
+    if (!open) return;
     closeStream(stream);
-    // A client-streaming call is answered through its callback; emit the error on the call for grpc-js.
-    (call as unknown as { __gatescopeCallback?: grpc.sendUnaryData<Buffer> }).__gatescopeCallback?.({
-      code,
-      details,
-    });
+    open.answer({ code, details });
   }
 
   function closeStream(stream: number): void {
-    if (!calls.delete(stream)) return;
+    if (!streams.delete(stream)) return;
     metrics.openStreams.dec();
     pool.end(stream);
   }
@@ -179,17 +178,15 @@ export function buildCollector(deps: CollectorDeps): Collector {
       return;
     }
     const stream = ++nextStream;
-    calls.set(stream, call);
-    (call as unknown as { __gatescopeCallback?: grpc.sendUnaryData<Buffer> }).__gatescopeCallback = callback;
+    streams.set(stream, { call, answer: callback });
     metrics.openStreams.inc();
     if (paused) call.pause();
     call.on('data', (message: Buffer) => {
-      if (!calls.has(stream)) return;
+      if (!streams.has(stream)) return;
       metrics.messagesReceived.inc();
       if (message.length > ingest.maxMessageBytes) {
         metrics.messagesRejected.inc({ reason: 'oversized' });
         fail(
-          call,
           stream,
           grpc.status.RESOURCE_EXHAUSTED,
           `StreamAccessLogsMessage of ${message.length} bytes exceeds GATESCOPE_MAX_MESSAGE_BYTES=${ingest.maxMessageBytes}; lower Envoy's buffer_size_bytes or raise the limit.`,
@@ -201,7 +198,7 @@ export function buildCollector(deps: CollectorDeps): Collector {
     });
     call.on('end', () => {
       // Envoy never half-closes, but other clients may: answer with the empty StreamAccessLogsResponse.
-      if (calls.has(stream)) {
+      if (streams.has(stream)) {
         closeStream(stream);
         callback(null, Buffer.alloc(0));
       }
@@ -258,12 +255,9 @@ export function buildCollector(deps: CollectorDeps): Collector {
           clearTimeout(t);
           resolve();
         });
-        for (const [stream, call] of calls) {
+        for (const [stream, open] of streams) {
           closeStream(stream);
-          (call as unknown as { __gatescopeCallback?: grpc.sendUnaryData<Buffer> }).__gatescopeCallback?.(
-            null,
-            Buffer.alloc(0),
-          );
+          open.answer(null, Buffer.alloc(0));
         }
       });
       await Promise.race([
