@@ -7,45 +7,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createClickHouse, migrate } from '@gatescope/clickhouse';
 import { buildApp } from '@gatescope/api';
+import { generate } from '../fixtures/generated-traffic.mjs';
 
 const TOTAL = Number(process.argv[2] ?? 10_000_000);
 const CHUNK = 1_000_000;
 const ROUTES = 50;
 const RUNS = 11;
 const H = 3_600_000;
-
-const GENERATE = `
-INSERT INTO gatescope.http_requests (start_time, duration_ms, response_code, response_flags, route_name, upstream_cluster,
-  upstream_host, authority, method, path, path_template, downstream_remote_address, user_agent, request_id, bytes_sent,
-  bytes_received, node_id, node_cluster)
-SELECT
-  fromUnixTimestamp64Micro(toInt64({start_ms:Int64} * 1000 + intDiv((n * 1000 + h3 % 1000) * {span_ms:Int64}, {total:UInt64}))) AS start_time,
-  round(if(r = 7,
-     if(h2 % 10 < 7, 1.0 * exp(0.3 * z), 200.0 * exp(0.25 * z)),
-     (4 + (r % 10) * 6 + intDiv(r, 10) * 3) * exp(0.7 * z)), 3) AS duration_ms,
-  multiIf(u < 10, 503, u < 12, 0, u < 40, 404, u < 50, 301, 200) AS response_code,
-  multiIf(u < 7, ['UF'], u < 10, ['URX', 'UF'], u < 12, ['DC'], []) AS response_flags,
-  concat('route-', leftPad(toString(r), 2, '0')) AS route_name,
-  if(r = 0, if(h3 % 2 = 0, 'outbound|80||frontend.default.svc.cluster.local', 'outbound|80||frontendv2.default.svc.cluster.local'),
-     concat('outbound|80||svc-', toString(r), '.default.svc.cluster.local')) AS upstream_cluster,
-  concat('10.1.', toString(r), '.', toString(h3 % 4), ':8080') AS upstream_host,
-  concat('app', toString(r % 5), '.example.com') AS authority,
-  if(h2 % 10 < 8, 'GET', 'POST') AS method,
-  concat('/api/r', toString(r), '/items/', toString(h3 % 500)) AS path,
-  concat('/api/r', toString(r), '/items/{id}') AS path_template,
-  concat('10.0.', toString(h1 % 256), '.', toString(h2 % 256)) AS downstream_remote_address,
-  ['curl/8.5.0', 'Mozilla/5.0', 'okhttp/4.12'][h1 % 3 + 1] AS user_agent,
-  lower(hex(h1)) AS request_id,
-  200 + h2 % 5000 AS bytes_sent,
-  h3 % 1000 AS bytes_received,
-  concat('gw-', toString(n % 2)) AS node_id,
-  'istio-ingressgateway' AS node_cluster
-FROM (
-  SELECT number + {offset:UInt64} AS n, cityHash64(n, 1) AS h1, cityHash64(n, 2) AS h2, cityHash64(n, 3) AS h3,
-         cityHash64(n, 4) % 1000 AS u, toUInt32(floor(pow((h3 % 100000) / 100000.0, 2) * {routes:UInt32})) AS r,
-         sqrt(-2 * log((h1 % 1000000 + 1) / 1000001.0)) * cos(2 * pi() * (cityHash64(n, 5) % 1000000) / 1000000.0) AS z
-  FROM numbers({count:UInt64})
-)`;
 
 const dir = mkdtempSync(join(tmpdir(), 'gatescope-bench-query-'));
 const ch = await createClickHouse({ database: 'gatescope', dataDir: dir });
@@ -55,19 +23,14 @@ try {
   const end = Date.now();
   const start = end - 24 * H;
   let t0 = performance.now();
-  for (let offset = 0; offset < TOTAL; offset += CHUNK) {
-    await ch.client.command({
-      query: GENERATE,
-      query_params: {
-        start_ms: start,
-        span_ms: 24 * H,
-        total: TOTAL,
-        offset,
-        count: Math.min(CHUNK, TOTAL - offset),
-        routes: ROUTES,
-      },
-    });
-  }
+  await generate(ch, {
+    startMs: start,
+    spanMs: 24 * H,
+    total: TOTAL,
+    routes: ROUTES,
+    chunk: CHUNK,
+    canary: true,
+  });
   const genS = (performance.now() - t0) / 1000;
   console.log(
     `generated ${TOTAL.toLocaleString('en')} rows over 24 h (${ROUTES} routes) in ${genS.toFixed(1)} s (${Math.round(TOTAL / genS).toLocaleString('en')} rows/s incl. rollup views)`,
