@@ -80,3 +80,20 @@ export function dataTable(
     ),
   );
 }
+
+/** The request columns the explorer and the live tail show, in order. */
+export const REQUEST_COLUMNS = [
+  'start_time',
+  'method',
+  'authority',
+  'path',
+  'response_code',
+  'response_flags',
+  'duration_ms',
+  'route_name',
+  'upstream_cluster',
+  'upstream_host',
+  'bytes_sent',
+  'downstream_remote_address',
+  'request_id',
+];

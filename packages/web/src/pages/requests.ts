@@ -1,5 +1,5 @@
 import { firstArray, get, type Query } from '../api.js';
-import { errorBox, filterBar } from '../common.js';
+import { errorBox, filterBar, REQUEST_COLUMNS } from '../common.js';
 import { h } from '../dom.js';
 import { fmtCell, fmtMs, fmtTime } from '../format.js';
 import type { Route } from '../router.js';
@@ -19,21 +19,6 @@ const FILTERS = [
   'request_id',
 ];
 const PASS = [...FILTERS, 'from', 'to', 'range'];
-const COLUMNS = [
-  'start_time',
-  'method',
-  'authority',
-  'path',
-  'response_code',
-  'response_flags',
-  'duration_ms',
-  'route_name',
-  'upstream_cluster',
-  'upstream_host',
-  'bytes_sent',
-  'downstream_remote_address',
-  'request_id',
-];
 
 /** Requests explorer over /api/v1/requests: filters from the URL, newest first, cursor pagination. */
 export function requests(root: HTMLElement, route: Route): () => void {
@@ -69,7 +54,7 @@ export function requests(root: HTMLElement, route: Route): () => void {
         h(
           'tr',
           null,
-          COLUMNS.map((c) => h('th', null, c.replace(/_/g, ' '))),
+          REQUEST_COLUMNS.map((c) => h('th', null, c.replace(/_/g, ' '))),
         ),
       ),
       body,
@@ -87,7 +72,7 @@ export function requests(root: HTMLElement, route: Route): () => void {
         const detail = h(
           'tr',
           { class: 'detail', hidden: true },
-          h('td', { colspan: COLUMNS.length }, h('pre', null, JSON.stringify(r, null, 2))),
+          h('td', { colspan: REQUEST_COLUMNS.length }, h('pre', null, JSON.stringify(r, null, 2))),
         );
         body.append(
           h(
@@ -96,7 +81,7 @@ export function requests(root: HTMLElement, route: Route): () => void {
               class: `status-${String(r.status_class ?? '')}`,
               onclick: () => (detail.hidden = !detail.hidden),
             },
-            COLUMNS.map((c) =>
+            REQUEST_COLUMNS.map((c) =>
               h(
                 'td',
                 null,
@@ -114,7 +99,7 @@ export function requests(root: HTMLElement, route: Route): () => void {
       shown += rows.length;
       if (shown === 0)
         body.append(
-          h('tr', null, h('td', { colspan: COLUMNS.length, class: 'muted' }, 'No requests match.')),
+          h('tr', null, h('td', { colspan: REQUEST_COLUMNS.length, class: 'muted' }, 'No requests match.')),
         );
       const next = (res.next_cursor ?? res.cursor) as string | undefined | null;
       more.hidden = !next;

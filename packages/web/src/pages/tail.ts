@@ -1,23 +1,9 @@
-import { errorBox, filterBar, liveFilters } from '../common.js';
+import { errorBox, filterBar, liveFilters, REQUEST_COLUMNS } from '../common.js';
 import { h } from '../dom.js';
 import { fmtCell, fmtMs, fmtTime } from '../format.js';
 import { live, type LiveAck } from '../live.js';
 import type { Route } from '../router.js';
 
-const COLUMNS = [
-  'start_time',
-  'method',
-  'authority',
-  'path',
-  'response_code',
-  'response_flags',
-  'duration_ms',
-  'route_name',
-  'upstream_cluster',
-  'upstream_host',
-  'bytes_sent',
-  'downstream_remote_address',
-];
 const MAX_ROWS = 500;
 
 /** Live tail: requests as they are stored, newest on top; pause keeps what is on screen. */
@@ -40,7 +26,7 @@ export function tail(root: HTMLElement, route: Route): () => void {
         h(
           'tr',
           null,
-          COLUMNS.map((c) => h('th', null, c.replace(/_/g, ' '))),
+          REQUEST_COLUMNS.map((c) => h('th', null, c.replace(/_/g, ' '))),
         ),
       ),
       body,
@@ -65,12 +51,12 @@ export function tail(root: HTMLElement, route: Route): () => void {
       const detail = h(
         'tr',
         { class: 'detail', hidden: true },
-        h('td', { colspan: COLUMNS.length }, h('pre', null, JSON.stringify(r, null, 2))),
+        h('td', { colspan: REQUEST_COLUMNS.length }, h('pre', null, JSON.stringify(r, null, 2))),
       );
       const row = h(
         'tr',
         { class: `status-${String(r.status_class ?? '')}`, onclick: () => (detail.hidden = !detail.hidden) },
-        COLUMNS.map((c) =>
+        REQUEST_COLUMNS.map((c) =>
           h(
             'td',
             null,
@@ -91,7 +77,7 @@ export function tail(root: HTMLElement, route: Route): () => void {
           { class: 'skipped' },
           h(
             'td',
-            { colspan: COLUMNS.length },
+            { colspan: REQUEST_COLUMNS.length },
             `… ${batch.skipped} skipped (more than this browser is sent per second)`,
           ),
         ),
