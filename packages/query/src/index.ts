@@ -17,6 +17,9 @@ export {
 export type { RawParams, TimeRange, Filters, StatusClass } from './params.js';
 export {
   planSource,
+  rawSource,
+  rawIsCheaper,
+  RAW_ROWS_PER_STATE,
   autoStep,
   filterDimensions,
   SOURCE_MODES,
@@ -27,6 +30,7 @@ export {
 } from './plan.js';
 export type { Source, SourceKind, SourceMode, Dimension, PlanInput } from './plan.js';
 export {
+  estimateQuery,
   summaryQuery,
   routesQuery,
   splitQuery,

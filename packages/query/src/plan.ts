@@ -66,17 +66,31 @@ export interface PlanInput {
   mode?: SourceMode;
 }
 
+/** The raw table over exactly the asked range. */
+export function rawSource(range: TimeRange): Source {
+  return { kind: 'raw', granularity_s: 0, table: 'http_requests', from: range.from, to: range.to };
+}
+
+/**
+ * Merging one quantile state costs about as much as reading this many raw rows for the same statistics
+ * (measured on the embedded engine: ≈ 22 µs per quantilesDD(0.005) state merged vs ≈ 0.14 µs per raw row).
+ */
+export const RAW_ROWS_PER_STATE = 160;
+
+/**
+ * Whether a per-minute rollup read would cost more than the raw rows it stands for. At modest traffic a
+ * minute bucket holds few requests per route and merging its quantile state is dearer than scanning them;
+ * at high traffic the rollup wins. `rawRows` and `states` come from the rollup itself (`estimateQuery`).
+ */
+export function rawIsCheaper(estimate: { rawRows: number; states: number }): boolean {
+  return estimate.rawRows < estimate.states * RAW_ROWS_PER_STATE;
+}
+
 export function planSource(input: PlanInput): Source {
   const { range, mode = 'auto' } = input;
   const dims = new Set<Dimension>([...filterDimensions(input.filters), ...(input.groupBy ?? [])]);
   const rollupable = [...dims].every((d) => FULL_DIMENSIONS.has(d));
-  const raw: Source = {
-    kind: 'raw',
-    granularity_s: 0,
-    table: 'http_requests',
-    from: range.from,
-    to: range.to,
-  };
+  const raw = rawSource(range);
   if (mode === 'raw') return raw;
   if (!rollupable) {
     if (mode === 'rollup') {

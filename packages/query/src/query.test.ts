@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { QueryParamError } from './errors.js';
 import { parseFilters, parseTimeRange } from './params.js';
-import { autoStep, planSource } from './plan.js';
+import { autoStep, planSource, rawIsCheaper, RAW_ROWS_PER_STATE } from './plan.js';
 import { checkSqlPlan } from './sql-guard.js';
 import { decodeCursor, encodeCursor, routesQuery, summaryQuery } from './sql.js';
 
@@ -178,5 +178,16 @@ describe('checkSqlPlan', () => {
         tree: ['FUNCTION id: 3, function_name: file, function_type: ordinary'],
       })[0].code,
     ).toBe('ERR_SQL_FUNCTION');
+  });
+});
+
+describe('rawIsCheaper', () => {
+  it('keeps the per-minute rollup for busy gateways and reads raw rows for quiet ones', () => {
+    // 5,000 rps on 50 routes for an hour: 18 M raw rows against 3,000 states.
+    expect(rawIsCheaper({ rawRows: 18_000_000, states: 3_000 })).toBe(false);
+    // 100 rps on 50 routes for an hour: 360 k raw rows against 3,000 states.
+    expect(rawIsCheaper({ rawRows: 360_000, states: 3_000 })).toBe(true);
+    expect(rawIsCheaper({ rawRows: 3_000 * RAW_ROWS_PER_STATE, states: 3_000 })).toBe(false);
+    expect(rawIsCheaper({ rawRows: 0, states: 0 })).toBe(false);
   });
 });

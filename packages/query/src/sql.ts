@@ -287,3 +287,11 @@ export function requestsQuery(
     params: { ...where.params, ...params },
   };
 }
+
+/** What reading `source` (a rollup) would cost: the raw rows it stands for and the states it would merge. */
+export function estimateQuery(database: string, source: Source): BuiltQuery {
+  return {
+    query: `SELECT sum(requests) AS raw_rows, count() AS states FROM ${database}.${source.table} WHERE bucket_start >= fromUnixTimestamp64Milli({from:Int64}) AND bucket_start < fromUnixTimestamp64Milli({to:Int64})`,
+    params: { from: source.from, to: source.to },
+  };
+}

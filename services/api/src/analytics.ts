@@ -12,6 +12,9 @@ import {
   parseNumberParam,
   parseTimeRange,
   planSource,
+  estimateQuery,
+  rawIsCheaper,
+  rawSource,
   QueryParamError,
   requestsQuery,
   ROUTE_SORTS,
@@ -30,6 +33,8 @@ import {
   type Dimension,
   type RawParams,
   type Source,
+  type SourceMode,
+  type TimeRange,
   type Stats,
   type StatsRow,
 } from '@gatescope/query';
@@ -53,11 +58,34 @@ export async function analyticsRoutes(app: FastifyInstance, opts: AnalyticsOptio
     return rs.json<T>();
   }
 
-  function plan(params: RawParams, extra: { groupBy?: Dimension[]; step_s?: number } = {}) {
+  /**
+   * Auto mode keeps a per-minute rollup only where it is cheaper than the raw rows it stands for. The answer
+   * depends on the traffic's density (raw rows per rollup state), not on the range's length, so one small
+   * query on the rollup measures it and the result serves every request for a minute.
+   */
+  const densityChecked = new Map<string, { rawIsCheaper: boolean; at: number }>();
+  async function costChecked(source: Source, range: TimeRange, mode: SourceMode): Promise<Source> {
+    if (mode !== 'auto' || source.granularity_s !== 60) return source;
+    let known = densityChecked.get(source.table);
+    if (!known || now() - known.at > 60_000) {
+      const [estimate] = await rows<{ raw_rows: number; states: number }>(estimateQuery(db, source));
+      known = {
+        rawIsCheaper: rawIsCheaper({
+          rawRows: Number(estimate?.raw_rows ?? 0),
+          states: Number(estimate?.states ?? 0),
+        }),
+        at: now(),
+      };
+      densityChecked.set(source.table, known);
+    }
+    return known.rawIsCheaper ? rawSource(range) : source;
+  }
+
+  async function plan(params: RawParams, extra: { groupBy?: Dimension[]; step_s?: number } = {}) {
     const range = parseTimeRange(params, now());
     const filters = parseFilters(params);
     const mode = parseEnumParam(params, 'source', SOURCE_MODES, 'auto');
-    const source = planSource({ range, filters, mode, ...extra });
+    const source = await costChecked(planSource({ range, filters, mode, ...extra }), range, mode);
     return { range, filters, mode, source };
   }
   /** Seconds the rate is computed over: the covered range, not counting the future. */
@@ -79,7 +107,7 @@ export async function analyticsRoutes(app: FastifyInstance, opts: AnalyticsOptio
       },
     },
     async (req) => {
-      const { source, filters } = plan(req.query as RawParams);
+      const { source, filters } = await plan(req.query as RawParams);
       const [row] = await rows<StatsRow>(summaryQuery(db, source, filters));
       return {
         from: iso(source.from),
@@ -121,7 +149,7 @@ export async function analyticsRoutes(app: FastifyInstance, opts: AnalyticsOptio
     },
     async (req) => {
       const params = req.query as RawParams;
-      const { source, filters } = plan(params);
+      const { source, filters } = await plan(params);
       const sort = parseEnumParam(params, 'sort', ROUTE_SORTS, 'requests');
       const order = parseEnumParam(
         params,
@@ -249,7 +277,11 @@ export async function analyticsRoutes(app: FastifyInstance, opts: AnalyticsOptio
         step_s = autoStep(range, mode === 'rollup' ? 60 : 0);
       }
       const filters = parseFilters(params);
-      const source = planSource({ range, filters, mode, step_s, groupBy: groupBy ? [groupBy] : [] });
+      const source = await costChecked(
+        planSource({ range, filters, mode, step_s, groupBy: groupBy ? [groupBy] : [] }),
+        range,
+        mode,
+      );
       const withQuantiles = metrics.some((m) => m.startsWith('p') || m === 'max_ms');
       const data = await rows<StatsRow & { t: number; g?: string }>(
         timeseriesQuery(db, source, filters, { step_s, groupBy, withQuantiles }),
@@ -344,7 +376,7 @@ export async function analyticsRoutes(app: FastifyInstance, opts: AnalyticsOptio
     async (req) => {
       const route = (req.params as { route: string }).route;
       const params = { ...(req.query as RawParams), route };
-      const { source, filters } = plan(params);
+      const { source, filters } = await plan(params);
       const list = await rows<StatsRow & { upstream_cluster: string }>(splitQuery(db, source, filters));
       const secs = seconds(source);
       const stats = list.map((r) => ({ upstream_cluster: r.upstream_cluster, ...toStats(r, secs) }));
@@ -414,7 +446,7 @@ export async function analyticsRoutes(app: FastifyInstance, opts: AnalyticsOptio
     },
     async (req) => {
       const params = req.query as RawParams;
-      const { source, filters } = plan(params, { groupBy: ['response_code', 'response_flag'] });
+      const { source, filters } = await plan(params, { groupBy: ['response_code', 'response_flag'] });
       const limit = parseIntParam(params, 'limit', 500, 1, 5000);
       const list = await rows<{
         response_code: number;
