@@ -41,6 +41,18 @@ const TABLES = {
   tcp: { table: 'tcp_connections', columns: TCP_CONNECTION_COLUMNS.map((c) => c.name) },
 } as const;
 
+/** Calls started on the server, any method, from grpc-js's channelz (0 when channelz is off). */
+function callsStarted(server: grpc.Server): Promise<number> {
+  return new Promise((resolve) => {
+    const request = { request: { server_id: server.getChannelzRef().id } };
+    grpc
+      .getChannelzHandlers()
+      .GetServer(request as never, (err, res) =>
+        resolve(err ? 0 : Number(res?.server?.data?.calls_started ?? 0)),
+      );
+  });
+}
+
 const noop = () => {};
 const silent: Logger = { info: noop, warn: noop, error: noop };
 
@@ -59,7 +71,11 @@ interface OpenStream {
 export function buildCollector(deps: CollectorDeps): Collector {
   const { ingest } = deps.config;
   const log = deps.logger ?? silent;
-  const metrics = createCollectorMetrics(deps.registry ?? new Registry());
+  let handledCalls = 0;
+  const metrics = createCollectorMetrics(deps.registry ?? new Registry(), {
+    started: () => callsStarted(server),
+    handled: () => handledCalls,
+  });
   const streams = new Map<number, OpenStream>();
   let nextStream = 0;
   let paused = false;
@@ -170,6 +186,7 @@ export function buildCollector(deps: CollectorDeps): Collector {
   });
 
   const handler: grpc.handleClientStreamingCall<Buffer, Buffer> = (call, callback) => {
+    handledCalls++;
     if (closing) {
       callback({
         code: grpc.status.UNAVAILABLE,

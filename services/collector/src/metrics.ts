@@ -1,9 +1,27 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 
+/** Calls the gRPC server started (all methods) and calls that reached the ALS handler. */
+export interface CallCounts {
+  started(): Promise<number>;
+  handled(): number;
+}
+
 /** The collector's Prometheus metrics, registered into the process's registry. */
-export function createCollectorMetrics(registry: Registry) {
+export function createCollectorMetrics(registry: Registry, calls: CallCounts) {
   const registers = [registry];
+  let unimplementedSeen = 0;
   return {
+    unimplementedCalls: new Counter({
+      name: 'gatescope_als_unimplemented_calls_total',
+      help: 'gRPC calls to a method other than AccessLogService/StreamAccessLogs, answered UNIMPLEMENTED.',
+      registers,
+      async collect() {
+        // grpc-js answers unknown methods itself; its channelz counts every call started on the server.
+        const unimplemented = (await calls.started()) - calls.handled();
+        if (unimplemented > unimplementedSeen) this.inc(unimplemented - unimplementedSeen);
+        unimplementedSeen = Math.max(unimplementedSeen, unimplemented);
+      },
+    }),
     messagesReceived: new Counter({
       name: 'gatescope_als_messages_received_total',
       help: 'StreamAccessLogsMessages received over gRPC ALS.',

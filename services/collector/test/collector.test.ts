@@ -182,6 +182,7 @@ describe.each([1, 0])('collector with %i decoder worker(s)', (workers) => {
       ),
     );
     expect(err?.code).toBe(grpc.status.UNIMPLEMENTED);
+    expect(await metric(registry, 'gatescope_als_unimplemented_calls_total')).toBe(1);
     c.close();
   });
 });
