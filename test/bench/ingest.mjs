@@ -124,7 +124,7 @@ const engine = median(engineRuns);
 
 const fmt = (x) => Math.round(x).toLocaleString('en-US');
 console.log(
-  `\ningest benchmark (${STREAMS} streams x ${PER_MESSAGE} entries/message, ${fmt(stored)} entries in all, embedded engine, ${config.ingest.decoderWorkers} decoder worker)`,
+  `\ningest benchmark (${STREAMS} streams x ${PER_MESSAGE} entries/message, ${fmt(stored)} entries in all, embedded engine, ${config.ingest.decoderWorkers} decoder threads)`,
 );
 console.log(`  sent by client           ${fmt(sent)} entries`);
 console.log(`  stored (count in CH)     ${fmt(stored)} entries, lost ${fmt(sent - stored)}`);

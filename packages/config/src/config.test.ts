@@ -12,6 +12,7 @@ describe('loadConfig', () => {
     expect(c.clickhouse.database).toBe('gatescope');
     expect(c.ingest.batchMaxRows).toBe(10_000);
     expect(c.ingest.batchMaxDelayMs).toBe(500);
+    expect(c.ingest.decoderWorkers).toBe(2);
     expect(Object.isFrozen(c) && Object.isFrozen(c.ingest)).toBe(true);
   });
 
