@@ -1,0 +1,104 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** The all-in-one entry point exactly as `npm start` runs it (built output). */
+export const GATESCOPE_MAIN = fileURLToPath(
+  new URL('../../services/gatescope/dist/main.js', import.meta.url),
+);
+
+export interface GatescopeProcess {
+  child: ChildProcess;
+  pid: number;
+  dataDir: string;
+  /** `http://127.0.0.1:<port>/` (trailing slash), as logged in "gatescope is up". */
+  http: string;
+  /** `127.0.0.1:<port>` for gRPC clients. */
+  als: string;
+  httpPort: number;
+  alsPort: number;
+  /** Everything the process printed on stdout so far (pino JSON lines). */
+  log(): string;
+  /** Resolves with the exit code (null when killed by a signal). */
+  exited: Promise<number | null>;
+  /** SIGTERM and wait for exit; resolves with the exit code. */
+  stop(): Promise<number | null>;
+  /** SIGKILL, no shutdown path at all. */
+  kill(): Promise<void>;
+}
+
+export interface StartOptions {
+  /** Extra environment (GATESCOPE_*, CLICKHOUSE_*); ports default to 0 and the data dir to a fresh temp dir. */
+  env?: Record<string, string | undefined>;
+  /** Reuse a data directory (restart after a crash). */
+  dataDir?: string;
+  /** Run under another node binary (a supported LTS from the npm registry). */
+  nodeBinary?: string;
+  startTimeoutMs?: number;
+  /** Also pass stderr through to the test's stderr. Default true. */
+  inheritStderr?: boolean;
+}
+
+/**
+ * Starts the real all-in-one process (`node services/gatescope/dist/main.js`, what `npm start` runs) on
+ * ports 0 with its own data directory, and resolves once it logged "gatescope is up" with the bound ports.
+ */
+export async function startGatescopeProcess(options: StartOptions = {}): Promise<GatescopeProcess> {
+  const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'gs-proc-'));
+  const child = spawn(options.nodeBinary ?? process.execPath, [GATESCOPE_MAIN], {
+    env: {
+      ...process.env,
+      GATESCOPE_DATA_DIR: dataDir,
+      GATESCOPE_HTTP_PORT: '0',
+      GATESCOPE_ALS_PORT: '0',
+      GATESCOPE_LOG_LEVEL: 'info',
+      ...options.env,
+    },
+    stdio: ['ignore', 'pipe', options.inheritStderr === false ? 'pipe' : 'inherit'],
+  });
+  let out = '';
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const up = await new Promise<{ http: string; als: string }>((resolve, reject) => {
+    const t = setTimeout(
+      () => reject(new Error(`gatescope did not start within the timeout:\n${out}`)),
+      options.startTimeoutMs ?? 60_000,
+    );
+    const check = () => {
+      const line = out.split('\n').find((l) => l.includes('"gatescope is up"'));
+      if (line) {
+        clearTimeout(t);
+        child.stdout!.off('data', check);
+        resolve(JSON.parse(line) as { http: string; als: string });
+      }
+    };
+    child.stdout!.on('data', check);
+    void exited.then((code) => {
+      clearTimeout(t);
+      reject(new Error(`gatescope exited (${code}) before it was up:\n${out}`));
+    });
+  });
+  const httpPort = Number(new URL(up.http).port);
+  const alsPort = Number(up.als.slice(up.als.lastIndexOf(':') + 1));
+  return {
+    child,
+    pid: child.pid!,
+    dataDir,
+    http: up.http,
+    als: up.als,
+    httpPort,
+    alsPort,
+    log: () => out,
+    exited,
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+      return exited;
+    },
+    async kill() {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      await exited;
+    },
+  };
+}
