@@ -1,5 +1,5 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import type { ApiToken, Config, TokenScope } from '@gatescope/config';
+import type { ApiToken, Config, TokenRestriction, TokenScope } from '@gatescope/config';
 
 /**
  * The outcome of checking a presented secret against the configured tokens, shared by the HTTP API
@@ -7,8 +7,15 @@ import type { ApiToken, Config, TokenScope } from '@gatescope/config';
  * - `anonymous`: no tokens are configured; gatescope then only listens on loopback (enforced by config).
  * - 401 `ERR_AUTH_REQUIRED` / `ERR_AUTH_INVALID`; 403 `ERR_AUTH_FORBIDDEN` when the scope is missing.
  */
+/** Who is asking, once authenticated: what the API (`req.auth`) and the live socket (`socket.data.auth`) keep. */
+export interface Principal {
+  principal: string;
+  scopes: TokenScope[];
+  /** Set when the token may see only some authorities / gateways; enforced in every query. */
+  restriction?: TokenRestriction;
+}
 export type AuthOutcome =
-  | { ok: true; principal: string; scopes: TokenScope[] }
+  | ({ ok: true } & Principal)
   | {
       ok: false;
       status: 401 | 403;
@@ -59,5 +66,5 @@ export function authenticate(
       message: `Token "${match.name}" lacks the "${required}" scope needed here`,
     };
   }
-  return { ok: true, principal: match.name, scopes: match.scopes };
+  return { ok: true, principal: match.name, scopes: match.scopes, restriction: match.restriction };
 }

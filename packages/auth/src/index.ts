@@ -1,1 +1,1 @@
-export { authenticate, bearerToken, type AuthOutcome } from './auth.js';
+export { authenticate, bearerToken, type AuthOutcome, type Principal } from './auth.js';

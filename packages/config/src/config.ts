@@ -3,11 +3,20 @@ import { resolve } from 'node:path';
 import { z } from 'zod';
 
 export type TokenScope = 'read' | 'admin';
+/**
+ * What a token may see, when it is restricted (a team sees only its hosts). Unset: everything. Each list
+ * matches like the API filter of the same name (`gateway`: node id or node cluster).
+ */
+export interface TokenRestriction {
+  authorities?: string[];
+  gateways?: string[];
+}
 export interface ApiToken {
   /** A short name for logs and rate-limit keys; never the secret itself. */
   name: string;
   token: string;
   scopes: TokenScope[];
+  restriction?: TokenRestriction;
 }
 
 /**

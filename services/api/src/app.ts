@@ -6,7 +6,7 @@ import fastifyStatic from '@fastify/static';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import { collectDefaultMetrics, Histogram, Registry } from 'prom-client';
-import { authenticate, bearerToken } from '@gatescope/auth';
+import { authenticate, bearerToken, type Principal } from '@gatescope/auth';
 import type { ClickHouse } from '@gatescope/clickhouse';
 import type { Config } from '@gatescope/config';
 import { analyticsRoutes } from './analytics.js';
@@ -30,7 +30,8 @@ export interface ApiDeps {
 
 declare module 'fastify' {
   interface FastifyRequest {
-    principal?: string;
+    /** Set by the auth hook before any handler runs. */
+    auth?: Principal;
   }
 }
 
@@ -117,7 +118,7 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
     const needed = req.url.startsWith('/api/v1/sql') ? sqlScope : 'read';
     const outcome = authenticate(config.auth, bearerToken(req.headers.authorization), needed);
     if (!outcome.ok) throw new ApiError(outcome.status, outcome.code, outcome.message);
-    req.principal = outcome.principal;
+    req.auth = { principal: outcome.principal, scopes: outcome.scopes, restriction: outcome.restriction };
   });
 
   app.get('/healthz', { schema: { hide: true } }, async () => ({ status: 'ok' }));

@@ -1,5 +1,5 @@
 import type { Server as HttpServer } from 'node:http';
-import { authenticate } from '@gatescope/auth';
+import { authenticate, type Principal } from '@gatescope/auth';
 import type { ClickHouse } from '@gatescope/clickhouse';
 import type { Config } from '@gatescope/config';
 import {
@@ -150,7 +150,11 @@ export function attachLive(deps: LiveDeps): LiveServer {
     const token = (socket.handshake.auth as { token?: unknown } | undefined)?.token;
     const outcome = authenticate(config.auth, typeof token === 'string' ? token : undefined, 'read');
     if (outcome.ok) {
-      socket.data.principal = outcome.principal;
+      socket.data.auth = {
+        principal: outcome.principal,
+        scopes: outcome.scopes,
+        restriction: outcome.restriction,
+      } satisfies Principal;
       return next();
     }
     const err = new Error(outcome.message) as Error & { data?: unknown };
@@ -169,7 +173,7 @@ export function attachLive(deps: LiveDeps): LiveServer {
       health: thresholds,
       als: { host: config.host, port: alsPort() },
       database: clickhouse.database,
-      principal: socket.data.principal as string,
+      principal: (socket.data.auth as Principal).principal,
     });
 
     socket.on('subscribe', (raw: unknown, ack?: Ack) => {
