@@ -1,5 +1,11 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import type { ApiToken, Config, TokenRestriction, TokenScope } from '@gatescope/config';
+import {
+  TOKEN_SCOPES,
+  type ApiToken,
+  type Config,
+  type TokenRestriction,
+  type TokenScope,
+} from '@gatescope/config';
 
 /**
  * The outcome of checking a presented secret against the configured tokens, shared by the HTTP API
@@ -23,7 +29,26 @@ export type AuthOutcome =
       message: string;
     };
 
+/**
+ * Query parameter names that carry a credential when someone puts one in a URL. gatescope never reads them:
+ * the HTTP boundary refuses such requests and the logger masks their values.
+ */
+export const CREDENTIAL_QUERY_PARAMS: readonly string[] = [
+  'token',
+  'access_token',
+  'auth_token',
+  'api_key',
+  'apikey',
+  'bearer',
+];
+
 const digest = (s: string) => createHash('sha256').update(s).digest();
+
+/** Whether a token's scopes cover `required`: `admin` covers `read`, `read` covers `metrics`. */
+export function hasScope(scopes: readonly TokenScope[], required: TokenScope): boolean {
+  const needed = TOKEN_SCOPES.indexOf(required);
+  return scopes.some((s) => TOKEN_SCOPES.indexOf(s) >= needed);
+}
 
 /** Extract the secret from an `Authorization: Bearer <token>` header value. */
 export function bearerToken(header: string | undefined): string | undefined {
@@ -37,7 +62,8 @@ export function authenticate(
   presented: string | undefined,
   required: TokenScope,
 ): AuthOutcome {
-  if (auth.tokens.length === 0) return { ok: true, principal: 'anonymous', scopes: ['read', 'admin'] };
+  if (auth.tokens.length === 0)
+    return { ok: true, principal: 'anonymous', scopes: ['metrics', 'read', 'admin'] };
   if (!presented) {
     return {
       ok: false,
@@ -58,7 +84,7 @@ export function authenticate(
       message: 'The token is not valid for this gatescope',
     };
   }
-  if (!match.scopes.includes(required)) {
+  if (!hasScope(match.scopes, required)) {
     return {
       ok: false,
       status: 403,

@@ -1,1 +1,8 @@
-export { authenticate, bearerToken, type AuthOutcome, type Principal } from './auth.js';
+export {
+  authenticate,
+  bearerToken,
+  CREDENTIAL_QUERY_PARAMS,
+  hasScope,
+  type AuthOutcome,
+  type Principal,
+} from './auth.js';

@@ -1,8 +1,14 @@
-import { readFileSync } from 'node:fs';
+import { accessSync, constants, readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { resolve } from 'node:path';
 import { z } from 'zod';
 
-export type TokenScope = 'read' | 'admin';
+/**
+ * What a token may do: `metrics` scrapes `/metrics`; `read` also reads the API and the live socket; `admin` also
+ * runs ad-hoc SQL. Each implies the ones before it (the parsed list holds them all).
+ */
+export type TokenScope = 'metrics' | 'read' | 'admin';
+export const TOKEN_SCOPES: readonly TokenScope[] = ['metrics', 'read', 'admin'];
 /**
  * What a token may see, when it is restricted (a team sees only its hosts). Unset: everything. Each list
  * matches like the API filter of the same name (`gateway`: node id or node cluster).
@@ -53,10 +59,23 @@ export interface Config {
     maxTemplatesPerRoute: number;
   };
   auth: {
+    /** Empty: tokenless mode (loopback only, Host-checked; see `http.allowedHosts`). */
     tokens: ApiToken[];
     /** Explicit opt-out: serve without tokens on a non-loopback address (logged loudly). */
     allowUnauthenticated: boolean;
     rateLimitPerMinute: number;
+  };
+  http: {
+    /**
+     * Host names (lower case, no port) this gatescope is reached by, besides loopback addresses and IP literals:
+     * without tokens only these `Host`s are answered (DNS rebinding), and in every mode a browser `Origin` must be
+     * the request's own host or one of these.
+     */
+    allowedHosts: string[];
+    /** `/metrics` without a token (default: it needs a token with the `metrics` scope). */
+    metricsPublic: boolean;
+    /** Serve HTTPS on the HTTP port with this PEM certificate chain and key (read when the server starts). */
+    tls?: { certFile: string; keyFile: string };
   };
   live: {
     windowSeconds: number;
@@ -142,11 +161,66 @@ const envSchema = z.object({
   GATESCOPE_TOKENS_FILE: z.string().optional(),
   GATESCOPE_ALLOW_UNAUTHENTICATED: bool,
   GATESCOPE_RATE_LIMIT_PER_MINUTE: positiveInt('GATESCOPE_RATE_LIMIT_PER_MINUTE', 600),
+  GATESCOPE_ALLOWED_HOSTS: z.string().default(''),
+  GATESCOPE_METRICS_PUBLIC: bool,
+  GATESCOPE_TLS_CERT_FILE: z.string().optional(),
+  GATESCOPE_TLS_KEY_FILE: z.string().optional(),
   GATESCOPE_LIVE_WINDOW_SECONDS: positiveInt('GATESCOPE_LIVE_WINDOW_SECONDS', 60),
   GATESCOPE_LIVE_TICK_MS: positiveInt('GATESCOPE_LIVE_TICK_MS', 1_000),
   GATESCOPE_HEALTH_DEGRADED_ERROR_RATE: ratio('GATESCOPE_HEALTH_DEGRADED_ERROR_RATE', 0.001),
   GATESCOPE_HEALTH_FAILING_ERROR_RATE: ratio('GATESCOPE_HEALTH_FAILING_ERROR_RATE', 0.1),
 });
+
+/**
+ * `GATESCOPE_ALLOWED_HOSTS`: comma-separated host names or IP addresses, no scheme, port or path
+ * (`gatescope.example.com,gatescope.internal`). Compared case-insensitively, a trailing dot ignored.
+ */
+function parseAllowedHosts(list: string, problems: string[]): string[] {
+  const hosts: string[] = [];
+  const name = /^(?=.{1,253}$)[a-z0-9_-]{1,63}(?:\.[a-z0-9_-]{1,63})*$/;
+  for (const raw of list
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)) {
+    const host = raw
+      .toLowerCase()
+      .replace(/\.$/, '')
+      .replace(/^\[(.*)\]$/, '$1');
+    if (name.test(host) || isIP(host) !== 0) hosts.push(host);
+    else
+      problems.push(
+        `GATESCOPE_ALLOWED_HOSTS: "${raw}" is not a host name; list names without scheme, port or path, ` +
+          'e.g. GATESCOPE_ALLOWED_HOSTS=gatescope.example.com,gatescope.internal',
+      );
+  }
+  return hosts;
+}
+
+/** Both TLS files or neither, each readable now (a missing file is reported at start, not at the first request). */
+function parseTls(
+  certFile: string | undefined,
+  keyFile: string | undefined,
+  problems: string[],
+): { certFile: string; keyFile: string } | undefined {
+  if (!certFile && !keyFile) return undefined;
+  if (!certFile || !keyFile) {
+    problems.push(
+      'GATESCOPE_TLS_CERT_FILE and GATESCOPE_TLS_KEY_FILE go together: set both (PEM certificate chain and its key) or neither',
+    );
+    return undefined;
+  }
+  for (const [name, file] of [
+    ['GATESCOPE_TLS_CERT_FILE', certFile],
+    ['GATESCOPE_TLS_KEY_FILE', keyFile],
+  ] as const) {
+    try {
+      accessSync(file, constants.R_OK);
+    } catch (err) {
+      problems.push(`${name} (${file}) cannot be read: ${(err as Error).message}`);
+    }
+  }
+  return { certFile: resolve(certFile), keyFile: resolve(keyFile) };
+}
 
 export function isLoopbackHost(host: string): boolean {
   return host === 'localhost' || host === '::1' || host === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(host);
@@ -154,16 +228,16 @@ export function isLoopbackHost(host: string): boolean {
 
 /**
  * `GATESCOPE_TOKENS`: comma-separated `name:token:scope[+scope]` (e.g. `grafana:s3cr3t:read,ops:t0k3n:admin`).
- * `GATESCOPE_TOKENS_FILE`: JSON `[{ "name", "token", "scopes": ["read"|"admin"] }]`.
- * `admin` implies `read`.
+ * `GATESCOPE_TOKENS_FILE`: JSON `[{ "name", "token", "scopes": ["metrics"|"read"|"admin"] }]`.
+ * `admin` implies `read`, `read` implies `metrics`.
  */
 function parseTokens(inline: string | undefined, file: string | undefined, problems: string[]): ApiToken[] {
   const tokens: ApiToken[] = [];
   const add = (name: string, token: string, scopes: string[], where: string) => {
-    const bad = scopes.filter((s) => s !== 'read' && s !== 'admin');
+    const bad = scopes.filter((s) => !TOKEN_SCOPES.includes(s as TokenScope));
     if (!name || !token || scopes.length === 0 || bad.length > 0) {
       problems.push(
-        `${where}: each token needs a name, a secret and scopes read and/or admin (got scopes "${scopes.join('+')}")`,
+        `${where}: each token needs a name, a secret and scopes metrics, read and/or admin (got scopes "${scopes.join('+')}")`,
       );
       return;
     }
@@ -171,6 +245,7 @@ function parseTokens(inline: string | undefined, file: string | undefined, probl
       problems.push(`${where}: token "${name}" is shorter than 8 characters; use a long random secret`);
     const set = new Set(scopes as TokenScope[]);
     if (set.has('admin')) set.add('read');
+    if (set.has('read')) set.add('metrics');
     tokens.push({ name, token, scopes: [...set] });
   };
   if (inline) {
@@ -216,6 +291,8 @@ export function loadConfig(env: Record<string, string | undefined>): Readonly<Co
   const e = parsed.data;
   const problems: string[] = [];
   const tokens = parseTokens(e.GATESCOPE_TOKENS, e.GATESCOPE_TOKENS_FILE, problems);
+  const allowedHosts = parseAllowedHosts(e.GATESCOPE_ALLOWED_HOSTS, problems);
+  const tls = parseTls(e.GATESCOPE_TLS_CERT_FILE, e.GATESCOPE_TLS_KEY_FILE, problems);
   if (tokens.length === 0 && !isLoopbackHost(e.GATESCOPE_HOST) && !e.GATESCOPE_ALLOW_UNAUTHENTICATED) {
     problems.push(
       `GATESCOPE_HOST=${e.GATESCOPE_HOST} is not a loopback address and no API token is configured: ` +
@@ -262,6 +339,7 @@ export function loadConfig(env: Record<string, string | undefined>): Readonly<Co
       allowUnauthenticated: e.GATESCOPE_ALLOW_UNAUTHENTICATED,
       rateLimitPerMinute: e.GATESCOPE_RATE_LIMIT_PER_MINUTE,
     },
+    http: { allowedHosts, metricsPublic: e.GATESCOPE_METRICS_PUBLIC, tls },
     live: { windowSeconds: e.GATESCOPE_LIVE_WINDOW_SECONDS, tickMs: e.GATESCOPE_LIVE_TICK_MS },
     health: {
       degradedErrorRate: e.GATESCOPE_HEALTH_DEGRADED_ERROR_RATE,

@@ -1,2 +1,2 @@
-export { loadConfig, ConfigError, isLoopbackHost } from './config.js';
+export { loadConfig, ConfigError, isLoopbackHost, TOKEN_SCOPES } from './config.js';
 export type { Config, ApiToken, TokenRestriction, TokenScope } from './config.js';

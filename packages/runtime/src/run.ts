@@ -1,5 +1,6 @@
 import { ConfigError, loadConfig, type Config } from '@gatescope/config';
-import { pino, type Logger } from 'pino';
+import type { Logger } from 'pino';
+import { createLogger } from './logger.js';
 import { startTelemetry } from './telemetry.js';
 
 export interface Running {
@@ -27,11 +28,7 @@ export async function runService(
     }
     throw err;
   }
-  const logger = pino({
-    name,
-    level: config.logLevel,
-    redact: ['req.headers.authorization', 'headers.authorization', '*.password', '*.token'],
-  });
+  const logger = createLogger(config, name);
   if (config.auth.tokens.length === 0 && config.auth.allowUnauthenticated) {
     logger.warn(
       { host: config.host },

@@ -96,6 +96,7 @@ export async function analyticsRoutes(app: FastifyInstance, opts: AnalyticsOptio
   app.get(
     '/api/v1/summary',
     {
+      config: { access: 'read' },
       schema: {
         summary: 'Totals for the range',
         tags: ['analytics'],
@@ -121,6 +122,7 @@ export async function analyticsRoutes(app: FastifyInstance, opts: AnalyticsOptio
   app.get(
     '/api/v1/routes',
     {
+      config: { access: 'read' },
       schema: {
         summary: 'Per-route statistics (one item per route_name)',
         tags: ['analytics'],
@@ -195,6 +197,7 @@ export async function analyticsRoutes(app: FastifyInstance, opts: AnalyticsOptio
   app.get(
     '/api/v1/timeseries',
     {
+      config: { access: 'read' },
       schema: {
         summary: 'Metrics per time bucket, optionally one series per group',
         tags: ['analytics'],
@@ -335,6 +338,7 @@ export async function analyticsRoutes(app: FastifyInstance, opts: AnalyticsOptio
   app.get(
     '/api/v1/routes/:route/split',
     {
+      config: { access: 'read' },
       schema: {
         summary:
           'Canary view: one route per upstream cluster, compared to the largest cluster (the baseline)',
@@ -415,6 +419,7 @@ export async function analyticsRoutes(app: FastifyInstance, opts: AnalyticsOptio
   app.get(
     '/api/v1/status',
     {
+      config: { access: 'read' },
       schema: {
         summary: 'Counts by response code, response flags and route, non-2xx first',
         tags: ['analytics'],
@@ -468,6 +473,7 @@ export async function analyticsRoutes(app: FastifyInstance, opts: AnalyticsOptio
   app.get(
     '/api/v1/top/:dimension',
     {
+      config: { access: 'read' },
       schema: {
         summary: 'Top values of a high-cardinality dimension (from raw rows)',
         tags: ['analytics'],
@@ -533,6 +539,7 @@ export async function analyticsRoutes(app: FastifyInstance, opts: AnalyticsOptio
   app.get(
     '/api/v1/requests',
     {
+      config: { access: 'read' },
       schema: {
         summary: 'Raw request explorer, newest first, cursor-paginated; every stored column',
         tags: ['analytics'],

@@ -1,16 +1,13 @@
-import { existsSync } from 'node:fs';
-import { join, resolve } from 'node:path';
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
-import rateLimit from '@fastify/rate-limit';
-import fastifyStatic from '@fastify/static';
+import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import { collectDefaultMetrics, Histogram, Registry } from 'prom-client';
-import { authenticate, bearerToken, type Principal } from '@gatescope/auth';
 import type { ClickHouse } from '@gatescope/clickhouse';
 import type { Config } from '@gatescope/config';
+import { createHttpApp, DOCS_CSP, opsRoutes, withAccess } from '@gatescope/http';
+import { createLogger } from '@gatescope/runtime';
 import { analyticsRoutes } from './analytics.js';
-import { ApiError, errorHandler, errorSchema } from './errors.js';
+import { errorHandler } from './errors.js';
 import { DEFAULT_SQL_LIMITS, sqlRoutes, type SqlLimits } from './sql.js';
 
 export interface ApiDeps {
@@ -20,43 +17,29 @@ export interface ApiDeps {
   registry?: Registry;
   /** The built web UI; served at `/` with an index.html fallback for client-side routes. */
   webRoot?: string;
-  logger?: FastifyServerOptions['logger'] | FastifyServerOptions['loggerInstance'];
-  /** Scope needed for POST /api/v1/sql. Default `admin`: it can read every raw column (client IPs, user agents). */
-  sqlScope?: 'read' | 'admin';
+  /** A pino logger (the process's, from @gatescope/runtime); default: a new one from `config`; false: none. */
+  logger?: FastifyBaseLogger | false;
   sqlLimits?: Partial<SqlLimits>;
   /** Clock for "now" in time ranges (tests). */
   now?: () => number;
 }
 
-declare module 'fastify' {
-  interface FastifyRequest {
-    /** Set by the auth hook before any handler runs. */
-    auth?: Principal;
-  }
-}
-
-function isLoggerInstance(l: unknown): l is NonNullable<FastifyServerOptions['loggerInstance']> {
-  return (
-    !!l &&
-    typeof l === 'object' &&
-    typeof (l as { child?: unknown }).child === 'function' &&
-    typeof (l as { info?: unknown }).info === 'function'
-  );
-}
-
+/**
+ * The query API on the shared HTTP boundary (@gatescope/http: route access, Host/Origin, headers, TLS, the UI).
+ * Every route says who may call it: `/healthz`, `/readyz`, the UI: public; `/metrics`: the `metrics` scope
+ * (or public with GATESCOPE_METRICS_PUBLIC); `/api/v1/*`, `/openapi.json`, `/docs`: `read`; `POST /api/v1/sql`:
+ * `admin` (it reads every raw column: client addresses, user agents).
+ */
 export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   const { config, clickhouse } = deps;
-  const logger = deps.logger ?? { level: config.logLevel, redact: ['req.headers.authorization'] };
-  const app = Fastify({
-    ...(isLoggerInstance(logger)
-      ? { loggerInstance: logger }
-      : { logger: logger as FastifyServerOptions['logger'] }),
-    requestIdHeader: 'x-request-id',
+  const app = await createHttpApp({
+    config,
+    logger: deps.logger ?? createLogger(config, 'gatescope-api'),
+    webRoot: deps.webRoot,
     bodyLimit: 1024 * 1024,
     ajv: { customOptions: { coerceTypes: 'array', removeAdditional: false } },
-  }) as unknown as FastifyInstance;
+  });
   const now = deps.now ?? Date.now;
-  const sqlScope = deps.sqlScope ?? 'admin';
 
   // Metrics
   const registry = deps.registry ?? new Registry();
@@ -94,86 +77,20 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
       security: [{ bearer: [] }],
     },
   });
-  await app.register(swaggerUi, { routePrefix: '/docs', uiConfig: { url: '/openapi.json' } as never });
-
-  // Per-token (or per-address) rate limiting on the API.
-  await app.register(rateLimit, {
-    max: config.auth.rateLimitPerMinute,
-    timeWindow: 60_000,
-    allowList: (req) => !req.url.startsWith('/api/'),
-    keyGenerator: (req) => {
-      const outcome = authenticate(config.auth, bearerToken(req.headers.authorization), 'read');
-      return outcome.ok && outcome.principal !== 'anonymous' ? `token:${outcome.principal}` : `ip:${req.ip}`;
-    },
-    errorResponseBuilder: (_req, ctx) => ({
-      statusCode: 429,
-      code: 'ERR_RATE_LIMITED',
-      message: `Rate limit of ${ctx.max} requests per minute exceeded: retry in ${Math.ceil(ctx.ttl / 1000)} s`,
-    }),
+  await app.register(withAccess('read', swaggerUi), {
+    routePrefix: '/docs',
+    uiConfig: { url: '/openapi.json' } as never,
+    staticCSP: DOCS_CSP,
   });
-
-  // Auth: every /api route needs a token with `read`; the SQL endpoint needs `sqlScope`.
-  app.addHook('onRequest', async (req) => {
-    if (!req.url.startsWith('/api/')) return;
-    const needed = req.url.startsWith('/api/v1/sql') ? sqlScope : 'read';
-    const outcome = authenticate(config.auth, bearerToken(req.headers.authorization), needed);
-    if (!outcome.ok) throw new ApiError(outcome.status, outcome.code, outcome.message);
-    req.auth = { principal: outcome.principal, scopes: outcome.scopes, restriction: outcome.restriction };
+  await app.register(opsRoutes, {
+    storage: clickhouse,
+    registry,
+    metricsPublic: config.http.metricsPublic,
   });
-
-  app.get('/healthz', { schema: { hide: true } }, async () => ({ status: 'ok' }));
-  app.get(
-    '/readyz',
-    {
-      schema: {
-        summary: 'Ready when ClickHouse answers',
-        tags: ['ops'],
-        security: [],
-        response: {
-          200: { type: 'object', properties: { status: { type: 'string' }, clickhouse: { type: 'string' } } },
-          503: errorSchema,
-        },
-      },
-    },
-    async () => {
-      let ok = false;
-      let reason = 'it did not answer a ping';
-      try {
-        ok = await clickhouse.ping();
-      } catch (err) {
-        reason = (err as Error).message;
-      }
-      if (!ok) {
-        throw new ApiError(
-          503,
-          'ERR_CLICKHOUSE_UNAVAILABLE',
-          `Not ready: ClickHouse (${clickhouse.engine}) is not reachable: ${reason}. Check CLICKHOUSE_URL / the data directory`,
-        );
-      }
-      return { status: 'ready', clickhouse: clickhouse.engine };
-    },
-  );
-  app.get('/metrics', { schema: { hide: true } }, async (_req, reply) => {
-    reply.type(registry.contentType);
-    return registry.metrics();
-  });
-  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  app.get('/openapi.json', { config: { access: 'read' }, schema: { hide: true } }, async () => app.swagger());
 
   await app.register(analyticsRoutes, { clickhouse, now });
   await app.register(sqlRoutes, { clickhouse, limits: { ...DEFAULT_SQL_LIMITS, ...deps.sqlLimits } });
 
-  const webRoot = deps.webRoot ? resolve(deps.webRoot) : undefined;
-  const hasIndex = !!webRoot && existsSync(join(webRoot, 'index.html'));
-  if (webRoot) await app.register(fastifyStatic, { root: webRoot, index: ['index.html'], wildcard: true });
-  app.setNotFoundHandler((req, reply) => {
-    const apiPath = /^\/(api|metrics|healthz|readyz|openapi\.json|docs)(\/|$|\?)/.test(req.url);
-    if (req.method === 'GET' && hasIndex && !apiPath) return reply.type('text/html').sendFile('index.html');
-    return reply.status(404).send({
-      error: {
-        code: 'ERR_NOT_FOUND',
-        message: `No route ${req.method} ${req.url.split('?')[0]}: see /docs for the API`,
-      },
-    });
-  });
   return app;
 }

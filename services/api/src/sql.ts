@@ -110,6 +110,7 @@ export async function sqlRoutes(
   app.post(
     '/api/v1/sql',
     {
+      config: { access: 'admin' },
       schema: {
         summary: `Ad-hoc read-only SQL over the ${ch.database} database`,
         description:

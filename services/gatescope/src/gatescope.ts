@@ -52,7 +52,7 @@ export async function startGatescope(config: Config, logger: Logger): Promise<Ga
   const httpPort = typeof address === 'object' && address ? address.port : config.httpPort;
   logger.info(
     {
-      http: `http://${config.host}:${httpPort}/`,
+      http: `${config.http.tls ? 'https' : 'http'}://${config.host}:${httpPort}/`,
       als: `${config.host}:${alsPort}`,
       engine: clickhouse.engine,
     },

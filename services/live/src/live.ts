@@ -1,7 +1,8 @@
 import type { Server as HttpServer } from 'node:http';
-import { authenticate, type Principal } from '@gatescope/auth';
+import { authenticate, hasScope, type Principal } from '@gatescope/auth';
 import type { ClickHouse } from '@gatescope/clickhouse';
-import type { Config } from '@gatescope/config';
+import type { Config, TokenScope } from '@gatescope/config';
+import { checkHostAndOrigin, NON_DOCUMENT_HEADERS, type HostPolicy } from '@gatescope/http';
 import {
   filterKey,
   LiveFilterError,
@@ -33,7 +34,7 @@ export interface LiveLogger {
 export interface LiveDeps {
   /** The HTTP server to share (the API's `app.server` in the all-in-one); socket.io answers under `/socket.io/`. */
   httpServer: HttpServer;
-  config: Pick<Config, 'live' | 'health' | 'auth' | 'host' | 'alsPort'>;
+  config: Pick<Config, 'live' | 'health' | 'auth' | 'http' | 'host' | 'alsPort'>;
   clickhouse: ClickHouse;
   logger?: LiveLogger;
   /** The ALS port Envoy should use, told to the UI for its empty state; a function when known only after bind. */
@@ -105,6 +106,17 @@ interface SocketState {
   limiter?: TailLimiter;
 }
 
+/**
+ * The scope each client event needs, checked on every event before its handler runs (the socket itself needs
+ * `read` to connect). An event without a row is refused, so a handler added here without one is unreachable.
+ */
+export const LIVE_EVENT_SCOPES: Readonly<Record<string, TokenScope>> = Object.freeze({
+  subscribe: 'read',
+  unsubscribe: 'read',
+  tail: 'read',
+  'tail:stop': 'read',
+});
+
 type Ack = (
   reply:
     { ok: true; filters: LiveFilters; key: string } | { ok: false; error: { code: string; message: string } },
@@ -138,7 +150,28 @@ export function attachLive(deps: LiveDeps): LiveServer {
   const alsPort = () =>
     typeof deps.alsPort === 'function' ? deps.alsPort() : (deps.alsPort ?? config.alsPort);
 
-  const io = new Server(deps.httpServer, { serveClient: false, cors: { origin: false } });
+  // The same Host (tokenless mode) and Origin rules as the HTTP API, on every handshake, polling or WebSocket.
+  const hostPolicy: HostPolicy = {
+    tokenless: config.auth.tokens.length === 0,
+    allowedHosts: config.http.allowedHosts,
+  };
+  const io = new Server(deps.httpServer, {
+    serveClient: false,
+    cors: { origin: false },
+    allowRequest: (req, callback) => {
+      const verdict = checkHostAndOrigin(hostPolicy, req.headers);
+      if (verdict.ok) return callback(null, true);
+      log.warn(
+        { code: verdict.code, host: req.headers.host, origin: req.headers.origin },
+        'live handshake refused',
+      );
+      callback(`${verdict.code}: ${verdict.message}`, false);
+    },
+  });
+  // Polling responses and the WebSocket handshake are written by engine.io, not fastify: same headers.
+  const securityHeaders = (headers: Record<string, string>) => Object.assign(headers, NON_DOCUMENT_HEADERS);
+  io.engine.on('initial_headers', securityHeaders);
+  io.engine.on('headers', securityHeaders);
   const nsp = io.of('/live');
   const statsGroups = new Map<string, StatsGroup>();
   const tailGroups = new Map<string, TailGroup>();
@@ -165,6 +198,27 @@ export function attachLive(deps: LiveDeps): LiveServer {
 
   nsp.on('connection', (socket) => {
     state.set(socket, {});
+    socket.use(([event, ...args], next) => {
+      const principal = socket.data.auth as Principal;
+      const needed = Object.hasOwn(LIVE_EVENT_SCOPES, event) ? LIVE_EVENT_SCOPES[event] : undefined;
+      const error =
+        needed === undefined
+          ? {
+              code: 'ERR_LIVE_UNKNOWN_EVENT',
+              message: `Unknown event "${String(event).slice(0, 64)}": the live socket takes ${Object.keys(LIVE_EVENT_SCOPES).join(', ')}`,
+            }
+          : hasScope(principal.scopes, needed)
+            ? undefined
+            : {
+                code: 'ERR_AUTH_FORBIDDEN',
+                message: `Token "${principal.principal}" lacks the "${needed}" scope needed for "${event}"`,
+              };
+      if (!error) return next();
+      log.warn({ code: error.code, principal: principal.principal }, 'live event refused');
+      const ack = args[args.length - 1];
+      if (typeof ack === 'function') (ack as Ack)({ ok: false, error });
+      else socket.emit('live_error', error);
+    });
     socket.emit('hello', {
       window_s: windowS,
       tick_ms: tickMs,

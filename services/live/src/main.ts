@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 // The live server alone (scale-out), next to a ClickHouse server: socket.io `/live` plus /healthz, /readyz and
-// /metrics on GATESCOPE_HTTP_PORT. Several of these behind a load balancer push the same numbers: each reads
-// ClickHouse and keeps nothing of its own that matters.
-import { createServer } from 'node:http';
+// /metrics on GATESCOPE_HTTP_PORT, behind the same HTTP boundary as the API (tokens, Host/Origin, headers, TLS).
+// Several of these behind a load balancer push the same numbers: each reads ClickHouse and keeps nothing of its
+// own that matters.
+import { createHttpApp, opsRoutes } from '@gatescope/http';
 import { openStorage, runService } from '@gatescope/runtime';
 import { collectDefaultMetrics, Gauge, Registry } from 'prom-client';
 import { attachLive } from './live.js';
@@ -13,44 +14,18 @@ await runService('gatescope-live', async (config, logger) => {
   const clickhouse = await openStorage(config, logger);
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
-  const json = (res: import('node:http').ServerResponse, status: number, body: unknown) =>
-    res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
-  const server = createServer((req, res) => {
-    if (req.url === '/healthz') return json(res, 200, { status: 'ok' });
-    if (req.url === '/readyz') {
-      return void clickhouse.ping().then(
-        (up) =>
-          up
-            ? json(res, 200, { status: 'ready' })
-            : json(res, 503, {
-                error: {
-                  code: 'ERR_CLICKHOUSE_UNAVAILABLE',
-                  message: 'ClickHouse does not answer; check CLICKHOUSE_URL and the server',
-                },
-              }),
-        () =>
-          json(res, 503, {
-            error: {
-              code: 'ERR_CLICKHOUSE_UNAVAILABLE',
-              message: 'ClickHouse does not answer; check CLICKHOUSE_URL and the server',
-            },
-          }),
-      );
-    }
-    if (req.url === '/metrics') {
-      return void registry
-        .metrics()
-        .then((text) => res.writeHead(200, { 'content-type': registry.contentType }).end(text));
-    }
-    json(res, 404, {
-      error: {
-        code: 'ERR_NOT_FOUND',
-        message: 'This is the gatescope live server: connect socket.io to namespace /live',
-      },
-    });
+  const app = await createHttpApp({
+    config,
+    logger,
+    notFoundHint: 'this is the gatescope live server: connect socket.io to namespace /live',
+  });
+  await app.register(opsRoutes, {
+    storage: clickhouse,
+    registry,
+    metricsPublic: config.http.metricsPublic,
   });
   const live = attachLive({
-    httpServer: server,
+    httpServer: app.server,
     config,
     clickhouse,
     logger: logger.child({ component: 'live' }),
@@ -81,15 +56,16 @@ await runService('gatescope-live', async (config, logger) => {
       this.set(live.namespace.sockets.size);
     },
   });
-  await new Promise<void>((resolve) => server.listen(config.httpPort, config.host, resolve));
+  await app.listen({ host: config.host, port: config.httpPort });
+  const scheme = config.http.tls ? 'https' : 'http';
   logger.info(
-    { url: `http://${config.host}:${config.httpPort}/live`, engine: clickhouse.engine },
+    { url: `${scheme}://${config.host}:${config.httpPort}/live`, engine: clickhouse.engine },
     'gatescope live server is up',
   );
   return {
     async close() {
       await live.close();
-      await new Promise<void>((r) => server.close(() => r()));
+      await app.close();
       await clickhouse.close();
     },
   };

@@ -1,0 +1,98 @@
+import { isIP } from 'node:net';
+
+/**
+ * Which `Host` and `Origin` headers a gatescope answers, for HTTP requests and socket.io handshakes alike.
+ *
+ * - Without tokens (loopback only, everyone is admin) the `Host` must be `localhost`, an IP literal (loopback or
+ *   not) or a name in `GATESCOPE_ALLOWED_HOSTS`; anything else is 421. DNS rebinding always arrives with the
+ *   attacker's *name* in `Host` (the browser believes it talks to the attacker's site), so refusing unknown
+ *   names defeats it; an IP literal cannot be rebound.
+ * - In every mode, an `Origin` (browsers send it on cross-origin requests, same-origin writes and every
+ *   WebSocket) must be the request's own host or a name in `GATESCOPE_ALLOWED_HOSTS`; anything else, `null`
+ *   included, is 403. CORS is never enabled, so this only makes the server refuse what browsers would in any
+ *   case not let a foreign page read, and it closes the socket.io WebSocket, which CORS does not cover.
+ */
+export interface HostPolicy {
+  /** True when no token is configured: the `Host` check applies. */
+  tokenless: boolean;
+  /** Lower-case names (or IP literals) without port. */
+  allowedHosts: readonly string[];
+}
+
+export type HostVerdict =
+  | { ok: true }
+  | {
+      ok: false;
+      status: 421 | 403;
+      code: 'ERR_HOST_NOT_ALLOWED' | 'ERR_ORIGIN_NOT_ALLOWED';
+      message: string;
+    };
+
+interface HostPort {
+  hostname: string;
+  port?: string;
+}
+
+/** `name:port`, `1.2.3.4:port`, `[v6]:port` (port optional) -> lower-case hostname without brackets. */
+export function parseHostHeader(host: string | undefined): HostPort | undefined {
+  if (!host) return undefined;
+  const m = /^(?:\[([0-9a-f:.]+)\]|([^:[\]\s/@]+))(?::(\d{1,5}))?$/i.exec(host.trim());
+  if (!m) return undefined;
+  const hostname = (m[1] ?? m[2]).toLowerCase().replace(/\.$/, '');
+  if (m[1] !== undefined && isIP(hostname) !== 6) return undefined;
+  return { hostname, port: m[3] };
+}
+
+const DEFAULT_PORT: Record<string, string> = { 'http:': '80', 'https:': '443' };
+
+function isAllowedName(hostname: string, policy: HostPolicy): boolean {
+  return hostname === 'localhost' || isIP(hostname) !== 0 || policy.allowedHosts.includes(hostname);
+}
+
+const hostHelp =
+  'add the name to GATESCOPE_ALLOWED_HOSTS (comma-separated), or set GATESCOPE_TOKENS so that a token, not the address, grants access';
+
+/** Decide on one request's `Host` and `Origin` headers. */
+export function checkHostAndOrigin(
+  policy: HostPolicy,
+  headers: { host?: string | string[]; origin?: string | string[] },
+): HostVerdict {
+  const hostHeader = Array.isArray(headers.host) ? headers.host[0] : headers.host;
+  const host = parseHostHeader(hostHeader);
+  if (policy.tokenless && (!host || !isAllowedName(host.hostname, policy))) {
+    return {
+      ok: false,
+      status: 421,
+      code: 'ERR_HOST_NOT_ALLOWED',
+      message:
+        `This gatescope runs without tokens and answers only requests addressed to localhost, an IP address or a ` +
+        `name in GATESCOPE_ALLOWED_HOSTS, not Host "${hostHeader ?? ''}": ${hostHelp}`,
+    };
+  }
+  const originHeader = Array.isArray(headers.origin) ? headers.origin[0] : headers.origin;
+  if (originHeader === undefined) return { ok: true };
+  let origin: URL | undefined;
+  try {
+    origin = new URL(originHeader);
+  } catch {
+    origin = undefined;
+  }
+  if (origin && (origin.protocol === 'http:' || origin.protocol === 'https:')) {
+    const originHostname = origin.hostname.toLowerCase().replace(/^\[(.*)\]$/, '$1');
+    const originPort = origin.port || DEFAULT_PORT[origin.protocol];
+    const sameHost =
+      !!host &&
+      host.hostname === originHostname &&
+      (host.port ?? DEFAULT_PORT[origin.protocol]) === originPort;
+    if (sameHost || policy.allowedHosts.includes(originHostname)) return { ok: true };
+  }
+  return {
+    ok: false,
+    status: 403,
+    code: 'ERR_ORIGIN_NOT_ALLOWED',
+    message:
+      `Cross-origin request from "${originHeader}" refused: gatescope serves its own UI and API clients that send ` +
+      'no Origin. If that page is gatescope reached under another name (a proxy that rewrites Host), add the name ' +
+      'to GATESCOPE_ALLOWED_HOSTS',
+  };
+}

@@ -1,0 +1,67 @@
+import type { FastifyInstance, FastifySchema } from 'fastify';
+import type { Registry } from 'prom-client';
+
+export interface OpsOptions {
+  /** The storage handle: `/readyz` is ready when it answers a ping. */
+  storage: { engine: string; ping(): Promise<boolean> };
+  registry: Registry;
+  /** `/metrics` without a token (`GATESCOPE_METRICS_PUBLIC`); else it needs the `metrics` scope. */
+  metricsPublic: boolean;
+}
+
+/** Left out of the OpenAPI document (the `hide` keyword of @fastify/swagger). */
+const hidden = { hide: true } as FastifySchema;
+
+const errorBody = {
+  type: 'object',
+  properties: {
+    error: {
+      type: 'object',
+      properties: { code: { type: 'string' }, message: { type: 'string' } },
+      required: ['code', 'message'],
+    },
+  },
+} as const;
+
+/** `/healthz` (process alive), `/readyz` (ClickHouse reachable), `/metrics` (prom-client): one home for every service. */
+export async function opsRoutes(app: FastifyInstance, opts: OpsOptions): Promise<void> {
+  const { storage, registry } = opts;
+  app.get('/healthz', { config: { access: 'public' }, schema: hidden }, async () => ({ status: 'ok' }));
+  app.get(
+    '/readyz',
+    {
+      config: { access: 'public' },
+      schema: {
+        summary: 'Ready when ClickHouse answers',
+        tags: ['ops'],
+        security: [],
+        response: {
+          200: { type: 'object', properties: { status: { type: 'string' }, clickhouse: { type: 'string' } } },
+          503: errorBody,
+        },
+      },
+    },
+    async (_req, reply) => {
+      let reason = 'it did not answer a ping';
+      const ok = await storage.ping().catch((err: Error) => {
+        reason = err.message;
+        return false;
+      });
+      if (ok) return { status: 'ready', clickhouse: storage.engine };
+      return reply.code(503).send({
+        error: {
+          code: 'ERR_CLICKHOUSE_UNAVAILABLE',
+          message: `Not ready: ClickHouse (${storage.engine}) is not reachable: ${reason}. Check CLICKHOUSE_URL / the data directory`,
+        },
+      });
+    },
+  );
+  app.get(
+    '/metrics',
+    { config: { access: opts.metricsPublic ? 'public' : 'metrics' }, schema: hidden },
+    async (_req, reply) => {
+      reply.type(registry.contentType);
+      return registry.metrics();
+    },
+  );
+}
