@@ -59,7 +59,12 @@ export function rawRequest(req: RawRequest): Promise<RawResponse> {
       ? tlsConnect({ port: req.port, host, rejectUnauthorized: false }, onConnect)
       : netConnect(req.port, host, onConnect);
     socket.setTimeout(req.timeoutMs ?? 15_000, () => socket.destroy(new Error(`timeout: ${req.target}`)));
-    socket.on('data', (c: Buffer) => chunks.push(c));
+    socket.on('data', (c: Buffer) => {
+      chunks.push(c);
+      // A protocol switch (WebSocket) keeps the connection open: the status line and headers are the answer.
+      const soFar = Buffer.concat(chunks);
+      if (soFar.subarray(0, 12).toString() === 'HTTP/1.1 101' && soFar.includes('\r\n\r\n')) socket.destroy();
+    });
     socket.on('error', reject);
     socket.on('close', () => {
       const all = Buffer.concat(chunks);

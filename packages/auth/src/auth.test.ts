@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { authenticate, bearerToken } from './auth.js';
+import { authenticate, bearerToken, hasScope } from './auth.js';
 
 const tokens = [
   { name: 'grafana', token: 'read-secret-123', scopes: ['read' as const] },
@@ -39,6 +39,17 @@ describe('authenticate', () => {
       ok: true,
       principal: 'ops',
     });
+  });
+  it('orders scopes: admin covers read, read covers metrics, never the other way', () => {
+    expect(hasScope(['admin'], 'read')).toBe(true);
+    expect(hasScope(['admin'], 'metrics')).toBe(true);
+    expect(hasScope(['read'], 'metrics')).toBe(true);
+    expect(hasScope(['read'], 'admin')).toBe(false);
+    expect(hasScope(['metrics'], 'read')).toBe(false);
+    expect(hasScope([], 'metrics')).toBe(false);
+    const prom = [{ name: 'prom', token: 'metrics-secret-1', scopes: ['metrics' as const] }];
+    expect(authenticate({ tokens: prom }, 'metrics-secret-1', 'read')).toMatchObject({ status: 403 });
+    expect(authenticate({ tokens }, 'read-secret-123', 'metrics')).toMatchObject({ ok: true });
   });
   it('parses bearer headers', () => {
     expect(bearerToken('Bearer abc.def')).toBe('abc.def');

@@ -44,19 +44,47 @@ describe('loadConfig', () => {
     expect(loadConfig({ GATESCOPE_HOST: '::1' }).host).toBe('::1');
   });
 
-  it('parses tokens with scopes; admin implies read; weak or malformed tokens are refused', () => {
+  it('parses tokens with scopes; admin implies read implies metrics; weak or malformed tokens are refused', () => {
     const c = loadConfig({
       GATESCOPE_HOST: '0.0.0.0',
-      GATESCOPE_TOKENS: 'grafana:r3ad-0nly-secret:read, ops:adm1n-secret-x:admin',
+      GATESCOPE_TOKENS:
+        'grafana:r3ad-0nly-secret:read, ops:adm1n-secret-x:admin, prom:metr1cs-secret:metrics',
     });
     expect(c.auth.tokens).toEqual([
-      { name: 'grafana', token: 'r3ad-0nly-secret', scopes: ['read'] },
-      { name: 'ops', token: 'adm1n-secret-x', scopes: ['admin', 'read'] },
+      { name: 'grafana', token: 'r3ad-0nly-secret', scopes: ['read', 'metrics'] },
+      { name: 'ops', token: 'adm1n-secret-x', scopes: ['admin', 'read', 'metrics'] },
+      { name: 'prom', token: 'metr1cs-secret', scopes: ['metrics'] },
     ]);
     expect(() => loadConfig({ GATESCOPE_TOKENS: 'x:short:read' })).toThrow(/shorter than 8/);
     expect(() => loadConfig({ GATESCOPE_TOKENS: 'x:long-enough-secret:write' })).toThrow(
-      /scopes read and\/or admin/,
+      /scopes metrics, read and\/or admin/,
     );
+  });
+
+  it('reads the HTTP boundary settings: allowed hosts, public metrics, TLS files', () => {
+    const d = loadConfig({});
+    expect(d.http).toEqual({ allowedHosts: [], metricsPublic: false, tls: undefined });
+    const c = loadConfig({
+      GATESCOPE_ALLOWED_HOSTS: ' Gatescope.Example.com. , gs.internal,[::1],10.0.0.7',
+      GATESCOPE_METRICS_PUBLIC: '1',
+      GATESCOPE_TLS_CERT_FILE: 'package.json',
+      GATESCOPE_TLS_KEY_FILE: 'package.json',
+    });
+    expect(c.http.allowedHosts).toEqual(['gatescope.example.com', 'gs.internal', '::1', '10.0.0.7']);
+    expect(c.http.metricsPublic).toBe(true);
+    expect(c.http.tls?.certFile).toMatch(/^\/.*package\.json$/);
+    for (const bad of ['https://gs.example.com', 'gs.example.com:8443', 'gs.example.com/ui', '*']) {
+      expect(() => loadConfig({ GATESCOPE_ALLOWED_HOSTS: bad }), bad).toThrow(
+        /GATESCOPE_ALLOWED_HOSTS: ".*" is not a host name; list names without scheme, port or path/,
+      );
+    }
+    expect(() => loadConfig({ GATESCOPE_TLS_CERT_FILE: 'package.json' })).toThrow(/set both .* or neither/);
+    expect(() =>
+      loadConfig({
+        GATESCOPE_TLS_CERT_FILE: '/nonexistent/cert.pem',
+        GATESCOPE_TLS_KEY_FILE: 'package.json',
+      }),
+    ).toThrow(/GATESCOPE_TLS_CERT_FILE \(\/nonexistent\/cert.pem\) cannot be read/);
   });
 
   it('selects the server engine with CLICKHOUSE_URL', () => {

@@ -49,6 +49,9 @@ function isAllowedName(hostname: string, policy: HostPolicy): boolean {
   return hostname === 'localhost' || isIP(hostname) !== 0 || policy.allowedHosts.includes(hostname);
 }
 
+/** A header value quoted back in a message: a safe alphabet only (engine.io sends some refusals as text/html). */
+const quote = (value: string | undefined) => `"${(value ?? '').replace(/[^\w.:[\]/-]/g, '?').slice(0, 100)}"`;
+
 const hostHelp =
   'add the name to GATESCOPE_ALLOWED_HOSTS (comma-separated), or set GATESCOPE_TOKENS so that a token, not the address, grants access';
 
@@ -66,7 +69,7 @@ export function checkHostAndOrigin(
       code: 'ERR_HOST_NOT_ALLOWED',
       message:
         `This gatescope runs without tokens and answers only requests addressed to localhost, an IP address or a ` +
-        `name in GATESCOPE_ALLOWED_HOSTS, not Host "${hostHeader ?? ''}": ${hostHelp}`,
+        `name in GATESCOPE_ALLOWED_HOSTS, not Host ${quote(hostHeader)}: ${hostHelp}`,
     };
   }
   const originHeader = Array.isArray(headers.origin) ? headers.origin[0] : headers.origin;
@@ -91,7 +94,7 @@ export function checkHostAndOrigin(
     status: 403,
     code: 'ERR_ORIGIN_NOT_ALLOWED',
     message:
-      `Cross-origin request from "${originHeader}" refused: gatescope serves its own UI and API clients that send ` +
+      `Cross-origin request from ${quote(originHeader)} refused: gatescope serves its own UI and API clients that send ` +
       'no Origin. If that page is gatescope reached under another name (a proxy that rewrites Host), add the name ' +
       'to GATESCOPE_ALLOWED_HOSTS',
   };

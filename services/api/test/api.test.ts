@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
 import type { ClickHouse } from '@gatescope/clickhouse';
 import { buildApp } from '../src/index.js';
+import { errorCode, rawRequest } from '../../../test/support/raw-http.js';
 import { ADMIN, generate, H, openEngine, READ, testConfig } from './fixtures.js';
 
 // Everything happens relative to an hour-aligned T in the recent past; the app's clock is T + 2 h.
@@ -95,16 +96,19 @@ describe('ops endpoints', () => {
     expect(ready.statusCode).toBe(200);
     expect(ready.json()).toEqual({ status: 'ready', clickhouse: 'embedded' });
   });
-  it('exposes Prometheus metrics including the request duration histogram', async () => {
+  it('exposes Prometheus metrics including the request duration histogram, to a token with a scope', async () => {
     await get(`/api/v1/summary?${CHECKOUT_RANGE}`);
-    const text = (await app.inject('/metrics')).body;
+    expect((await app.inject('/metrics')).statusCode).toBe(401);
+    const text = (await app.inject({ url: '/metrics', headers: auth() })).body;
     expect(text).toContain('process_cpu_user_seconds_total');
     expect(text).toMatch(
       /gatescope_api_http_request_duration_seconds_bucket\{[^}]*route="\/api\/v1\/summary"/,
     );
   });
-  it('generates the OpenAPI document from the route schemas and serves /docs', async () => {
-    const doc = (await app.inject('/openapi.json')).json();
+  it('generates the OpenAPI document from the route schemas and serves /docs, both to read tokens', async () => {
+    expect((await app.inject('/openapi.json')).statusCode).toBe(401);
+    expect((await app.inject('/docs/')).statusCode).toBe(401);
+    const doc = (await app.inject({ url: '/openapi.json', headers: auth() })).json();
     expect(doc.openapi).toMatch(/^3\./);
     for (const p of [
       '/api/v1/summary',
@@ -121,9 +125,11 @@ describe('ops endpoints', () => {
     expect(doc.paths['/api/v1/routes'].get.parameters.map((p: { name: string }) => p.name)).toEqual(
       expect.arrayContaining(['sort', 'route', 'status_class']),
     );
-    const docs = await app.inject('/docs/');
+    const docs = await app.inject({ url: '/docs/', headers: auth() });
     expect(docs.statusCode).toBe(200);
     expect(docs.body).toContain('swagger');
+    // Swagger UI has its own Content-Security-Policy; still no framing.
+    expect(docs.headers['content-security-policy']).toMatch(/frame-ancestors 'none'/);
   });
 });
 
@@ -139,6 +145,20 @@ describe('auth', () => {
     expect(sqlRead.status).toBe(403);
     expect(sqlRead.body.error).toMatchObject({ code: 'ERR_AUTH_FORBIDDEN' });
     expect((await sql('SELECT 1', ADMIN)).status).toBe(200);
+  });
+  it('decides on the matched route: encoded spellings of the SQL path need the admin scope (issue 7)', async () => {
+    const post = (url: string, token?: string) =>
+      app.inject({
+        method: 'POST',
+        url,
+        headers: token ? auth(token) : {},
+        payload: { query: 'SELECT 1' },
+      });
+    const anonymous = await post('/%61pi/v1/sql');
+    expect([anonymous.statusCode, anonymous.json().error.code]).toEqual([401, 'ERR_AUTH_REQUIRED']);
+    const reader = await post('/api/v1/%73ql', READ);
+    expect([reader.statusCode, reader.json().error.code]).toEqual([403, 'ERR_AUTH_FORBIDDEN']);
+    expect((await post('/api/v1/%73ql', ADMIN)).statusCode).toBe(200);
   });
 });
 
@@ -542,6 +562,15 @@ describe('real port', () => {
       expect(((await res.json()) as { requests: number }).requests).toBe(10);
       const unauth = await fetch(`${address}/api/v1/routes`);
       expect(unauth.status).toBe(401);
+      // An absolute-form target (what fetch cannot send) is refused before routing, whatever the token.
+      const absolute = await rawRequest({
+        port: Number(new URL(address).port),
+        method: 'POST',
+        target: `${address}/api/v1/sql`,
+        headers: { Authorization: `Bearer ${ADMIN}`, 'Content-Type': 'application/json' },
+        body: JSON.stringify({ query: 'SELECT 1' }),
+      });
+      expect([absolute.status, errorCode(absolute)]).toEqual([400, 'ERR_REQUEST_TARGET']);
     } finally {
       await server.close();
     }

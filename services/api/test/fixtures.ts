@@ -35,6 +35,7 @@ export function testConfig(overrides: Partial<Config['auth']> = {}): Config {
       rateLimitPerMinute: 100_000,
       ...overrides,
     },
+    http: { allowedHosts: [], metricsPublic: false },
     live: { windowSeconds: 60, tickMs: 1000 },
     health: { degradedErrorRate: 0.001, failingErrorRate: 0.1 },
   };

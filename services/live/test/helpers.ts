@@ -11,7 +11,12 @@ import { attachLive, type LiveDeps, type LiveServer } from '../src/index.js';
 export type TestConfig = LiveDeps['config'];
 
 export function testConfig(
-  over: Partial<{ tokens: Config['auth']['tokens']; tickMs: number; windowSeconds: number }> = {},
+  over: Partial<{
+    tokens: Config['auth']['tokens'];
+    tickMs: number;
+    windowSeconds: number;
+    allowedHosts: string[];
+  }> = {},
 ): TestConfig {
   return {
     host: '127.0.0.1',
@@ -19,6 +24,7 @@ export function testConfig(
     live: { windowSeconds: over.windowSeconds ?? 60, tickMs: over.tickMs ?? 200 },
     health: { degradedErrorRate: 0.001, failingErrorRate: 0.1 },
     auth: { tokens: over.tokens ?? [], allowUnauthenticated: false, rateLimitPerMinute: 600 },
+    http: { allowedHosts: over.allowedHosts ?? [], metricsPublic: false },
   };
 }
 
@@ -104,12 +110,17 @@ export async function insertRequests(ch: ClickHouse, rows: RequestRow[]): Promis
   });
 }
 
-export function client(url: string, token?: string): Socket {
+export function client(
+  url: string,
+  token?: string,
+  options: { transports?: ('websocket' | 'polling')[]; extraHeaders?: Record<string, string> } = {},
+): Socket {
   return connect(url, {
-    transports: ['websocket'],
+    transports: options.transports ?? ['websocket'],
     auth: token ? { token } : {},
     reconnection: false,
     forceNew: true,
+    extraHeaders: options.extraHeaders,
   });
 }
 
