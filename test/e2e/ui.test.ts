@@ -14,7 +14,7 @@ import { startDemoTraffic, type DemoTraffic } from '@gatescope/demo-traffic';
 import { attachLive, type LiveServer } from '@gatescope/live';
 import { webRoot } from '@gatescope/web';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 
 const CHROMIUM = process.env.GATESCOPE_CHROMIUM ?? '/usr/bin/chromium';
 const SHOTS = resolve(import.meta.dirname, '../../test-results');
@@ -66,6 +66,26 @@ beforeAll(async () => {
     ],
   });
   page = context.pages()[0] ?? (await context.newPage());
+  // Every Content-Security-Policy violation on any page, from the browser itself (event and console).
+  await context.addInitScript(() => {
+    (window as unknown as { cspViolations: string[] }).cspViolations = [];
+    document.addEventListener('securitypolicyviolation', (e) =>
+      (window as unknown as { cspViolations: string[] }).cspViolations.push(
+        `${e.violatedDirective} ${e.blockedURI} ${e.sourceFile}:${e.lineNumber}`,
+      ),
+    );
+  });
+  page.on('console', (m) => {
+    if (/Content Security Policy|Refused to/i.test(m.text())) cspConsole.push(m.text());
+  });
+});
+
+const cspConsole: string[] = [];
+afterEach(async () => {
+  const fromPage = await page.evaluate(
+    () => (window as unknown as { cspViolations?: string[] }).cspViolations ?? [],
+  );
+  expect([...fromPage, ...cspConsole.splice(0)], 'CSP violations').toEqual([]);
 });
 
 afterAll(async () => {
@@ -216,6 +236,12 @@ describe('web UI', () => {
     expect(await page.locator('#request-rows').innerText()).toContain('frontend');
     await page.locator('html').evaluate((el) => (el.dataset.theme = 'light'));
     await shot('requests-light');
+  });
+  it('serves the API docs under their own policy, without violations', async () => {
+    await page.goto(`${base}/docs/`);
+    await page.locator('.swagger-ui .opblock').first().waitFor({ timeout: 15_000 });
+    expect(await page.locator('.swagger-ui .opblock').count()).toBeGreaterThanOrEqual(8);
+    await shot('docs');
   });
   // Last: with the embedded engine, the SQL endpoint's per-query settings (readonly) currently leak into chdb's
   // shared session and block later inserts (reported to the lead); nothing after this depends on new inserts.

@@ -37,8 +37,11 @@ export const HELMET_OPTIONS: FastifyHelmetOptions = {
 
 /**
  * Swagger UI at `/docs`: its own bundle and stylesheet, the OpenAPI document fetched from this origin, inline
- * SVG icons as `data:` images, and element styles set by its React components (CSSOM, allowed by `'self'`).
+ * SVG icons as `data:` images, element styles set by its React components (CSSOM, allowed by `'self'`), and the
+ * one `<style>` element its bundle injects, allowed by its hash (not `'unsafe-inline'`). The browser test
+ * (test/e2e/ui.test.ts) fails on any violation, so a Swagger UI upgrade that changes it is caught.
  */
+const SWAGGER_UI_INLINE_STYLE = "'sha256-RL3ie0nH+Lzz2YNqQN83mnU0J1ot4QL7b99vMdIX99w='";
 export const DOCS_CSP = [
   "default-src 'self'",
   "base-uri 'none'",
@@ -50,7 +53,7 @@ export const DOCS_CSP = [
   "object-src 'none'",
   "script-src 'self'",
   "script-src-attr 'none'",
-  "style-src 'self'",
+  `style-src 'self' ${SWAGGER_UI_INLINE_STYLE}`,
   "worker-src 'none'",
 ].join('; ');
 

@@ -1,6 +1,23 @@
-/** The query API (`/api/v1/*`, issue 3 contracts), with the bearer token the user gave, if any. */
-export const TOKEN_KEY = 'gatescope.token';
-export const token = (): string | undefined => localStorage.getItem(TOKEN_KEY) ?? undefined;
+/**
+ * The query API (`/api/v1/*`), with the bearer token the user typed into the login form, if any. The token lives
+ * in this tab's sessionStorage only (gone when the tab closes), never in a URL, and travels as
+ * `Authorization: Bearer` (and socket.io `auth.token`).
+ */
+const TOKEN_KEY = 'gatescope.token';
+export const token = (): string | undefined => sessionStorage.getItem(TOKEN_KEY) ?? undefined;
+export function setToken(t: string | undefined): void {
+  if (t) sessionStorage.setItem(TOKEN_KEY, t);
+  else sessionStorage.removeItem(TOKEN_KEY);
+}
+
+/** Called when the server wants a (different) token: 401 from the API or the live socket. */
+let onAuthRequired: (message: string) => void = () => {};
+export function whenAuthRequired(cb: (message: string) => void): void {
+  onAuthRequired = cb;
+}
+export function authRequired(message: string): void {
+  onAuthRequired(message);
+}
 
 export class ApiError extends Error {
   constructor(
@@ -32,6 +49,9 @@ async function fail(res: Response): Promise<never> {
   }
   if (res.status === 404 && code === `HTTP_404`)
     message = `${res.url.replace(location.origin, '')} is not available on this gatescope`;
+  if (res.status === 401) authRequired(message);
+  if (res.status === 403 && code === 'ERR_AUTH_FORBIDDEN')
+    message = `${message}: sign out (⏻, top right) and sign in with a token that has it`;
   throw new ApiError(res.status, code, message);
 }
 

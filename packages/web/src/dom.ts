@@ -11,7 +11,8 @@ export function h<K extends keyof HTMLElementTagNameMap>(
   for (const [k, v] of Object.entries(props ?? {})) {
     if (v === undefined || v === null || v === false) continue;
     if (k === 'class') el.className = String(v);
-    else if (k === 'style') el.setAttribute('style', String(v));
+    // CSSOM, not a style attribute: the Content-Security-Policy allows no inline style attributes.
+    else if (k === 'style') el.style.cssText = String(v);
     else if (k === 'dataset') Object.assign(el.dataset, v);
     else if (k.startsWith('on') && typeof v === 'function')
       el.addEventListener(k.slice(2).toLowerCase(), v as EventListener);

@@ -1,7 +1,8 @@
 import './style.css';
-import { TOKEN_KEY } from './api.js';
+import { whenAuthRequired } from './api.js';
 import { clear, h } from './dom.js';
 import { live } from './live.js';
+import { showLogin, signedIn, signOut } from './login.js';
 import { overview } from './pages/overview.js';
 import { requests } from './pages/requests.js';
 import { routeDetail } from './pages/route-detail.js';
@@ -63,15 +64,28 @@ document.getElementById('theme')!.addEventListener('click', () => {
   render(); // charts read colours at creation
 });
 
-// A token can come in the URL once (`#/…?token=…` is not kept) or be typed when the server asks for one.
-const fromUrl = new URLSearchParams(location.search).get('token');
-if (fromUrl) {
-  localStorage.setItem(TOKEN_KEY, fromUrl);
-  history.replaceState(null, '', location.pathname + location.hash);
-}
-
 const conn = document.getElementById('conn')!;
 const socket = live();
+
+// Tokens: typed into the login form when the server asks (never taken from a URL), kept for this tab only.
+localStorage.removeItem('gatescope.token'); // where earlier versions kept it, for good
+const signOutButton = document.getElementById('signout')!;
+const showSignOut = () => (signOutButton.hidden = !signedIn());
+function login(message: string): void {
+  showLogin(message, () => {
+    showSignOut();
+    socket.disconnect().connect(); // the handshake reads the new token
+    render();
+  });
+}
+whenAuthRequired(login);
+signOutButton.addEventListener('click', () => {
+  signOut();
+  showSignOut();
+  socket.disconnect();
+  login('Signed out: enter a token to continue');
+});
+showSignOut();
 socket.on('connect', () => {
   conn.className = 'conn up';
   conn.title = 'live: connected';
@@ -83,14 +97,7 @@ socket.on('disconnect', () => {
 socket.on('connect_error', (err: Error & { data?: { code?: string } }) => {
   conn.className = 'conn down';
   conn.title = `live: ${err.message}`;
-  if (err.data?.code?.startsWith('ERR_AUTH')) {
-    const t = prompt(`${err.message}\n\nAPI token:`);
-    if (t) {
-      localStorage.setItem(TOKEN_KEY, t);
-      socket.connect();
-      render();
-    }
-  }
+  if (err.data?.code?.startsWith('ERR_AUTH')) login(err.message);
 });
 
 window.addEventListener('hashchange', render);
