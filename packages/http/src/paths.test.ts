@@ -18,6 +18,8 @@ describe('canonicalPath', () => {
       '/api;jsessionid=1/v1/sql;x=y',
       '/api/v1/sql?x=1#frag',
       '/api%2Fv1%2fsql',
+      '/api%00/v1/sql%20',
+      '/%20api/v1/sql%09',
     ]) {
       expect(canonicalPath(spelling), spelling).toBe('/api/v1/sql');
     }

@@ -27,14 +27,14 @@ function decodeRepeatedly(s: string): string {
 
 /**
  * The path a request target names, spelled one way: query and fragment dropped, percent-decoding repeated until
- * stable, backslashes as slashes, `;params` dropped, empty and `.` segments dropped, `..` resolved, lower case.
- * `/%2561pi//V1/./x/..\\sql;a=b?q` -> `/api/v1/sql`.
+ * stable, backslashes as slashes, `;params`, control characters and spaces dropped (`/metrics%00`), empty and
+ * `.` segments dropped, `..` resolved, lower case. `/%2561pi//V1/./x/..\\sql;a=b?q` -> `/api/v1/sql`.
  */
 export function canonicalPath(target: string): string {
   const path = target.split(/[?#]/, 1)[0];
   const segments: string[] = [];
   for (const raw of decodeRepeatedly(path).replace(/\\/g, '/').toLowerCase().split('/')) {
-    const segment = raw.split(';', 1)[0];
+    const segment = raw.split(';', 1)[0].replace(/[\x00-\x20\x7f]/g, '');
     if (segment === '' || segment === '.') continue;
     if (segment === '..') segments.pop();
     else segments.push(segment);
