@@ -34,6 +34,7 @@ export function canonicalPath(target: string): string {
   const path = target.split(/[?#]/, 1)[0];
   const segments: string[] = [];
   for (const raw of decodeRepeatedly(path).replace(/\\/g, '/').toLowerCase().split('/')) {
+    // eslint-disable-next-line no-control-regex -- control characters are exactly what is dropped here
     const segment = raw.split(';', 1)[0].replace(/[\x00-\x20\x7f]/g, '');
     if (segment === '' || segment === '.') continue;
     if (segment === '..') segments.pop();
