@@ -13,9 +13,9 @@ export interface GatescopeProcess {
   child: ChildProcess;
   pid: number;
   dataDir: string;
-  /** `http://127.0.0.1:<port>/` (trailing slash), as logged in "gatescope is up". */
+  /** `http://127.0.0.1:<port>/` (trailing slash; `https` with TLS), as logged in "gatescope is up". */
   http: string;
-  /** `127.0.0.1:<port>` for gRPC clients. */
+  /** `127.0.0.1:<port>` for gRPC clients (empty for a service without the ALS port). */
   als: string;
   httpPort: number;
   alsPort: number;
@@ -39,6 +39,10 @@ export interface StartOptions {
   startTimeoutMs?: number;
   /** Also pass stderr through to the test's stderr. Default true. */
   inheritStderr?: boolean;
+  /** Another built entry point (`services/api/dist/main.js`, `services/live/dist/main.js`). */
+  main?: string;
+  /** The log message that says it is up (with an `http` field, and `als` when it has one). */
+  upMessage?: string;
 }
 
 /**
@@ -47,7 +51,8 @@ export interface StartOptions {
  */
 export async function startGatescopeProcess(options: StartOptions = {}): Promise<GatescopeProcess> {
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'gs-proc-'));
-  const child = spawn(options.nodeBinary ?? process.execPath, [GATESCOPE_MAIN], {
+  const upMessage = options.upMessage ?? 'gatescope is up';
+  const child = spawn(options.nodeBinary ?? process.execPath, [options.main ?? GATESCOPE_MAIN], {
     env: {
       ...process.env,
       GATESCOPE_DATA_DIR: dataDir,
@@ -61,17 +66,17 @@ export async function startGatescopeProcess(options: StartOptions = {}): Promise
   let out = '';
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  const up = await new Promise<{ http: string; als: string }>((resolve, reject) => {
+  const up = await new Promise<{ http: string; als?: string }>((resolve, reject) => {
     const t = setTimeout(
       () => reject(new Error(`gatescope did not start within the timeout:\n${out}`)),
       options.startTimeoutMs ?? 60_000,
     );
     const check = () => {
-      const line = out.split('\n').find((l) => l.includes('"gatescope is up"'));
+      const line = out.split('\n').find((l) => l.includes(`"msg":"${upMessage}`));
       if (line) {
         clearTimeout(t);
         child.stdout!.off('data', check);
-        resolve(JSON.parse(line) as { http: string; als: string });
+        resolve(JSON.parse(line) as { http: string; als?: string });
       }
     };
     child.stdout!.on('data', check);
@@ -81,13 +86,14 @@ export async function startGatescopeProcess(options: StartOptions = {}): Promise
     });
   });
   const httpPort = Number(new URL(up.http).port);
-  const alsPort = Number(up.als.slice(up.als.lastIndexOf(':') + 1));
+  const als = up.als ?? '';
+  const alsPort = als ? Number(als.slice(als.lastIndexOf(':') + 1)) : 0;
   return {
     child,
     pid: child.pid!,
     dataDir,
     http: up.http,
-    als: up.als,
+    als,
     httpPort,
     alsPort,
     log: () => out,

@@ -8,6 +8,12 @@ await runService('gatescope-api', async (config, logger) => {
   const clickhouse = await openStorage(config, logger);
   const app = await buildApp({ config, clickhouse, webRoot, logger });
   await app.listen({ host: config.host, port: config.httpPort });
+  const address = app.server.address();
+  const port = typeof address === 'object' && address ? address.port : config.httpPort;
+  logger.info(
+    { http: `${config.http.tls ? 'https' : 'http'}://${config.host}:${port}/`, engine: clickhouse.engine },
+    'gatescope api is up',
+  );
   return {
     async close() {
       await app.close();

@@ -57,10 +57,11 @@ await runService('gatescope-live', async (config, logger) => {
     },
   });
   await app.listen({ host: config.host, port: config.httpPort });
-  const scheme = config.http.tls ? 'https' : 'http';
+  const address = app.server.address();
+  const port = typeof address === 'object' && address ? address.port : config.httpPort;
   logger.info(
-    { url: `${scheme}://${config.host}:${config.httpPort}/live`, engine: clickhouse.engine },
-    'gatescope live server is up',
+    { http: `${config.http.tls ? 'https' : 'http'}://${config.host}:${port}/`, engine: clickhouse.engine },
+    'gatescope live server is up: socket.io namespace /live',
   );
   return {
     async close() {
