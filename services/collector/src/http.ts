@@ -1,33 +1,29 @@
 import type { ClickHouse } from '@gatescope/clickhouse';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { Config } from '@gatescope/config';
+import { createHttpApp, opsRoutes } from '@gatescope/http';
+import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import type { Registry } from 'prom-client';
 
 /**
  * The collector's own small HTTP face when it runs alone (scale-out): `/healthz`, `/readyz` (ClickHouse
- * reachable) and `/metrics`. In the all-in-one process the API serves these for every component.
+ * reachable) and `/metrics`, on the same HTTP boundary as every gatescope port (tokens, Host/Origin, security
+ * headers, TLS). In the all-in-one process the API serves these for every component.
  */
-export function buildCollectorHttp(deps: {
+export async function buildCollectorHttp(deps: {
+  config: Pick<Config, 'auth' | 'http'>;
   clickhouse: ClickHouse;
   registry: Registry;
   logger?: FastifyBaseLogger;
-}): FastifyInstance {
-  const app = Fastify(deps.logger ? { loggerInstance: deps.logger } : {});
-  app.get('/healthz', async () => ({ status: 'ok' }));
-  app.get('/readyz', async (_req, reply) => {
-    const ok = await deps.clickhouse.ping().catch(() => false);
-    if (!ok) {
-      return reply.code(503).send({
-        error: {
-          code: 'ERR_CLICKHOUSE_UNAVAILABLE',
-          message: 'ClickHouse does not answer; check CLICKHOUSE_URL and the server',
-        },
-      });
-    }
-    return { status: 'ready' };
+}): Promise<FastifyInstance> {
+  const app = await createHttpApp({
+    config: deps.config,
+    logger: deps.logger ?? false,
+    notFoundHint: 'this is the gatescope collector: Envoy streams access logs to its gRPC port',
   });
-  app.get('/metrics', async (_req, reply) => {
-    reply.header('content-type', deps.registry.contentType);
-    return deps.registry.metrics();
+  await app.register(opsRoutes, {
+    storage: deps.clickhouse,
+    registry: deps.registry,
+    metricsPublic: deps.config.http.metricsPublic,
   });
   return app;
 }

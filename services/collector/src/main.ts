@@ -10,7 +10,7 @@ await runService('gatescope-collector', async (config, logger) => {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   const collector = buildCollector({ config, clickhouse, registry, logger });
-  const http = buildCollectorHttp({ clickhouse, registry, logger });
+  const http = await buildCollectorHttp({ config, clickhouse, registry, logger });
   const alsPort = await collector.listen(config.host, config.alsPort);
   await http.listen({ host: config.host, port: config.httpPort });
   logger.info({ als: `${config.host}:${alsPort}`, engine: clickhouse.engine }, 'gatescope collector is up');
