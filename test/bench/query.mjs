@@ -71,6 +71,7 @@ try {
     ingest: { batchMaxRows: 1, batchMaxDelayMs: 1, maxPendingRows: 1, maxMessageBytes: 1, decoderWorkers: 0 },
     pathTemplates: { maxTemplatesPerRoute: 1 },
     auth: { tokens: [], allowUnauthenticated: false, rateLimitPerMinute: 1_000_000 },
+    http: { allowedHosts: [], metricsPublic: false },
     live: { windowSeconds: 60, tickMs: 1000 },
     health: { degradedErrorRate: 0.001, failingErrorRate: 0.1 },
   };
