@@ -11,7 +11,7 @@ import { chromium } from 'playwright-core';
 import { io } from 'socket.io-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startGatescopeProcess, type GatescopeProcess } from '../support/gatescope-process.js';
-import { errorCode, rawRequest } from '../support/raw-http.js';
+import { engineHandshake, errorCode, rawRequest } from '../support/raw-http.js';
 import { concretePath } from './spellings.js';
 
 const CHROMIUM = process.env.GATESCOPE_CHROMIUM ?? '/usr/bin/chromium';
@@ -117,20 +117,7 @@ describe('without tokens, every route', () => {
 
 describe('without tokens, the socket.io handshake', () => {
   const handshake = (transport: 'polling' | 'websocket', headers: Record<string, string>) =>
-    rawRequest({
-      port,
-      target: `/socket.io/?EIO=4&transport=${transport}`,
-      headers:
-        transport === 'websocket'
-          ? {
-              Upgrade: 'websocket',
-              Connection: 'Upgrade',
-              'Sec-WebSocket-Version': '13',
-              'Sec-WebSocket-Key': 'dGhlIHNhbXBsZSBub25jZQ==',
-              ...headers,
-            }
-          : headers,
-    });
+    engineHandshake(port, transport, headers);
 
   for (const transport of ['polling', 'websocket'] as const) {
     it(`${transport}: refuses rebinding Hosts and foreign Origins, accepts loopback and listed ones`, async () => {

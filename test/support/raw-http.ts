@@ -94,3 +94,25 @@ export function errorCode(res: RawResponse): string | undefined {
     return undefined;
   }
 }
+
+/** The first request of a socket.io (engine.io v4) session, polling or a WebSocket upgrade, with extra headers. */
+export function engineHandshake(
+  port: number,
+  transport: 'polling' | 'websocket',
+  headers: Record<string, string> = {},
+): Promise<RawResponse> {
+  return rawRequest({
+    port,
+    target: `/socket.io/?EIO=4&transport=${transport}`,
+    headers:
+      transport === 'websocket'
+        ? {
+            Upgrade: 'websocket',
+            Connection: 'Upgrade',
+            'Sec-WebSocket-Version': '13',
+            'Sec-WebSocket-Key': 'dGhlIHNhbXBsZSBub25jZQ==',
+            ...headers,
+          }
+        : headers,
+  });
+}

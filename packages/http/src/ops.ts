@@ -12,7 +12,8 @@ export interface OpsOptions {
 /** Left out of the OpenAPI document (the `hide` keyword of @fastify/swagger). */
 const hidden = { hide: true } as FastifySchema;
 
-const errorBody = {
+/** The body of every refusal and error: `{ error: { code, message } }` (the OpenAPI schema). */
+export const errorSchema = {
   type: 'object',
   properties: {
     error: {
@@ -21,6 +22,7 @@ const errorBody = {
       required: ['code', 'message'],
     },
   },
+  required: ['error'],
 } as const;
 
 /** `/healthz` (process alive), `/readyz` (ClickHouse reachable), `/metrics` (prom-client): one home for every service. */
@@ -37,7 +39,7 @@ export async function opsRoutes(app: FastifyInstance, opts: OpsOptions): Promise
         security: [],
         response: {
           200: { type: 'object', properties: { status: { type: 'string' }, clickhouse: { type: 'string' } } },
-          503: errorBody,
+          503: errorSchema,
         },
       },
     },

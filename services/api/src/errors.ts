@@ -13,17 +13,7 @@ export class ApiError extends Error {
   }
 }
 
-export const errorSchema = {
-  type: 'object',
-  properties: {
-    error: {
-      type: 'object',
-      properties: { code: { type: 'string' }, message: { type: 'string' } },
-      required: ['code', 'message'],
-    },
-  },
-  required: ['error'],
-} as const;
+export { errorSchema } from '@gatescope/http';
 
 interface ClickHouseLikeError {
   code?: string;

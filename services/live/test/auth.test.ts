@@ -1,7 +1,7 @@
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Principal } from '@gatescope/auth';
-import { rawRequest } from '../../../test/support/raw-http.js';
+import { engineHandshake } from '../../../test/support/raw-http.js';
 import { client, emitAck, harness, once, testConfig, type Harness } from './helpers.js';
 
 let h: Harness;
@@ -111,22 +111,6 @@ describe('every event', () => {
 });
 
 describe('handshake Host and Origin', () => {
-  const handshake = (port: number, transport: 'polling' | 'websocket', headers: Record<string, string>) =>
-    rawRequest({
-      port,
-      target: `/socket.io/?EIO=4&transport=${transport}`,
-      headers:
-        transport === 'websocket'
-          ? {
-              Upgrade: 'websocket',
-              Connection: 'Upgrade',
-              'Sec-WebSocket-Version': '13',
-              'Sec-WebSocket-Key': 'dGhlIHNhbXBsZSBub25jZQ==',
-              ...headers,
-            }
-          : headers,
-    });
-
   it('without tokens: only loopback/listed Hosts and same-origin (or listed) Origins, polling and WebSocket', async () => {
     const open = await h.start(testConfig({ tokens: [], allowedHosts: ['gatescope.internal'] }));
     const port = (open.server.address() as AddressInfo).port;
@@ -140,7 +124,7 @@ describe('handshake Host and Origin', () => {
         { Host: 'gatescope.internal:8080', Origin: 'https://gatescope.internal' },
       ];
       for (const headers of allowed) {
-        const r = await handshake(port, transport, headers);
+        const r = await engineHandshake(port, transport, headers);
         expect(r.status, `${transport} ${JSON.stringify(headers)}`).toBe(ok);
       }
       const refusedHeaders = [
@@ -150,22 +134,24 @@ describe('handshake Host and Origin', () => {
         { Origin: 'null' },
       ];
       for (const headers of refusedHeaders) {
-        const r = await handshake(port, transport, headers);
+        const r = await engineHandshake(port, transport, headers);
         // engine.io's own refusal statuses: 403 for polling, 400 for a WebSocket upgrade; the message says why.
         expect(r.status, `${transport} ${JSON.stringify(headers)}`).toBe(transport === 'polling' ? 403 : 400);
         expect(r.body).toMatch(/ERR_(HOST|ORIGIN)_NOT_ALLOWED: .*GATESCOPE_ALLOWED_HOSTS/);
       }
     }
-    const polling = await handshake(port, 'polling', {});
+    const polling = await engineHandshake(port, 'polling', {});
     expect(polling.headers['x-content-type-options']).toBe('nosniff');
     expect(polling.headers['content-security-policy']).toBe("default-src 'none'; frame-ancestors 'none'");
   });
 
   it('with tokens: Host is not checked, a foreign Origin still is', async () => {
     const port = Number(new URL(url).port);
-    expect((await handshake(port, 'polling', { Host: 'gatescope.example.com' })).status).toBe(200);
-    expect((await handshake(port, 'websocket', { Origin: 'http://attacker.example' })).status).toBe(400);
-    expect((await handshake(port, 'polling', { Origin: 'http://attacker.example' })).status).toBe(403);
+    expect((await engineHandshake(port, 'polling', { Host: 'gatescope.example.com' })).status).toBe(200);
+    expect((await engineHandshake(port, 'websocket', { Origin: 'http://attacker.example' })).status).toBe(
+      400,
+    );
+    expect((await engineHandshake(port, 'polling', { Origin: 'http://attacker.example' })).status).toBe(403);
   });
 });
 
