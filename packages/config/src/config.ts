@@ -67,7 +67,7 @@ export interface Config {
   };
   http: {
     /**
-     * Host names (lower case, no port) this gatescope is reached by, besides loopback addresses and IP literals:
+     * Host names (lower case, no port) this gatescope is reached by, besides loopback addresses (and, when serving a non-loopback address without tokens, IP literals):
      * without tokens only these `Host`s are answered (DNS rebinding), and in every mode a browser `Origin` must be
      * the request's own host or one of these.
      */

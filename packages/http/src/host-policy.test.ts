@@ -1,8 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { checkHostAndOrigin, parseHostHeader } from './host-policy.js';
 
-const tokenless = { tokenless: true, allowedHosts: ['gatescope.internal'] };
-const withTokens = { tokenless: false, allowedHosts: ['gatescope.internal'] };
+const tokenless = { tokenless: true, allowedHosts: ['gatescope.internal'], anyIpLiteral: false };
+const withTokens = { tokenless: false, allowedHosts: ['gatescope.internal'], anyIpLiteral: false };
+/** GATESCOPE_ALLOW_UNAUTHENTICATED=1 on a non-loopback address: probes by pod IP are answered. */
+const openOnPodIp = { ...tokenless, anyIpLiteral: true };
 
 describe('parseHostHeader', () => {
   it('reads names, IPv4 and bracketed IPv6 with or without a port', () => {
@@ -19,19 +21,25 @@ describe('parseHostHeader', () => {
 });
 
 describe('checkHostAndOrigin without tokens (DNS rebinding)', () => {
-  it('answers loopback names and addresses, IP literals and the listed names, on any port', () => {
+  it('answers loopback names and addresses and the listed names, on any port', () => {
     for (const host of [
       'localhost',
       'localhost:8080',
       '127.0.0.1:8080',
       '127.8.9.10',
       '[::1]:8080',
-      '10.1.2.3:8080',
       'gatescope.internal:443',
       'GATESCOPE.internal',
     ]) {
       expect(checkHostAndOrigin(tokenless, { host }), host).toEqual({ ok: true });
     }
+  });
+  it('answers other IP literals only when serving a non-loopback address without tokens on purpose', () => {
+    for (const host of ['10.1.2.3:8080', '[fd00::1]:8080', '192.168.1.5']) {
+      expect(checkHostAndOrigin(tokenless, { host }), host).toMatchObject({ ok: false, status: 421 });
+      expect(checkHostAndOrigin(openOnPodIp, { host }), host).toEqual({ ok: true });
+    }
+    expect(checkHostAndOrigin(openOnPodIp, { host: 'attacker.example' })).toMatchObject({ status: 421 });
   });
   it('refuses any other name with 421 and says what to configure', () => {
     for (const host of [

@@ -1,12 +1,15 @@
 import { isIP } from 'node:net';
+import { isLoopbackHost, type Config } from '@gatescope/config';
 
 /**
  * Which `Host` and `Origin` headers a gatescope answers, for HTTP requests and socket.io handshakes alike.
  *
- * - Without tokens (loopback only, everyone is admin) the `Host` must be `localhost`, an IP literal (loopback or
- *   not) or a name in `GATESCOPE_ALLOWED_HOSTS`; anything else is 421. DNS rebinding always arrives with the
- *   attacker's *name* in `Host` (the browser believes it talks to the attacker's site), so refusing unknown
- *   names defeats it; an IP literal cannot be rebound.
+ * - Without tokens (bound to loopback, everyone is admin) the `Host` must name a loopback address (`localhost`,
+ *   127.0.0.0/8, `[::1]`) or a name in `GATESCOPE_ALLOWED_HOSTS`; anything else is 421. DNS rebinding always
+ *   arrives with the attacker's *name* in `Host` (the browser believes it talks to the attacker's site), so
+ *   refusing unknown names defeats it. Only a deployment that explicitly serves a non-loopback address without
+ *   tokens (`GATESCOPE_ALLOW_UNAUTHENTICATED=1`) also answers any IP literal (probes by pod IP): an IP literal
+ *   cannot be rebound.
  * - In every mode, an `Origin` (browsers send it on cross-origin requests, same-origin writes and every
  *   WebSocket) must be the request's own host or a name in `GATESCOPE_ALLOWED_HOSTS`; anything else, `null`
  *   included, is 403. CORS is never enabled, so this only makes the server refuse what browsers would in any
@@ -17,6 +20,17 @@ export interface HostPolicy {
   tokenless: boolean;
   /** Lower-case names (or IP literals) without port. */
   allowedHosts: readonly string[];
+  /** Answer any IP literal in `Host`, not only loopback ones (tokenless on a non-loopback address). */
+  anyIpLiteral: boolean;
+}
+
+/** The one policy every HTTP port and the live socket apply, from the configuration. */
+export function hostPolicyFor(config: Pick<Config, 'auth' | 'http' | 'host'>): HostPolicy {
+  return {
+    tokenless: config.auth.tokens.length === 0,
+    allowedHosts: config.http.allowedHosts,
+    anyIpLiteral: !isLoopbackHost(config.host),
+  };
 }
 
 export type HostVerdict =
@@ -46,7 +60,11 @@ export function parseHostHeader(host: string | undefined): HostPort | undefined 
 const DEFAULT_PORT: Record<string, string> = { 'http:': '80', 'https:': '443' };
 
 function isAllowedName(hostname: string, policy: HostPolicy): boolean {
-  return hostname === 'localhost' || isIP(hostname) !== 0 || policy.allowedHosts.includes(hostname);
+  return (
+    isLoopbackHost(hostname) ||
+    (policy.anyIpLiteral && isIP(hostname) !== 0) ||
+    policy.allowedHosts.includes(hostname)
+  );
 }
 
 /** A header value quoted back in a message: a safe alphabet only (engine.io sends some refusals as text/html). */
@@ -68,7 +86,7 @@ export function checkHostAndOrigin(
       status: 421,
       code: 'ERR_HOST_NOT_ALLOWED',
       message:
-        `This gatescope runs without tokens and answers only requests addressed to localhost, an IP address or a ` +
+        `This gatescope runs without tokens and answers only requests addressed to a loopback address (localhost, 127.0.0.1, [::1]) or a ` +
         `name in GATESCOPE_ALLOWED_HOSTS, not Host ${quote(hostHeader)}: ${hostHelp}`,
     };
   }

@@ -16,7 +16,7 @@ import { authenticate, bearerToken } from '@gatescope/auth';
 import type { Config, TokenScope } from '@gatescope/config';
 import { declareAccess, withAccess, type Access, type RouteAccess } from './access.js';
 import { HELMET_OPTIONS, NON_DOCUMENT_HEADERS } from './headers.js';
-import { checkHostAndOrigin, type HostPolicy } from './host-policy.js';
+import { checkHostAndOrigin, hostPolicyFor } from './host-policy.js';
 import { firstSegment, secretInQuery } from './paths.js';
 
 /**
@@ -34,7 +34,7 @@ import { firstSegment, secretInQuery } from './paths.js';
  * Refusals are `{ error: { code, message } }` and carry the security headers like every other response.
  */
 export interface HttpAppOptions {
-  config: Pick<Config, 'auth' | 'http'>;
+  config: Pick<Config, 'auth' | 'http' | 'host'>;
   /** A pino logger (`createLogger` in @gatescope/runtime), or false for none. */
   logger: FastifyBaseLogger | false;
   /** The built web UI: its files are public routes, and its index.html the fallback for browser paths. */
@@ -109,10 +109,7 @@ export async function createHttpApp(opts: HttpAppOptions): Promise<FastifyInstan
   });
   const limiter = app.createRateLimit();
 
-  const policy: HostPolicy = {
-    tokenless: config.auth.tokens.length === 0,
-    allowedHosts: config.http.allowedHosts,
-  };
+  const policy = hostPolicyFor(config);
   // First segments of every protected route (`api`, `docs`, …): a miss under one of them is never the UI.
   let protectedSegments: Set<string> | undefined;
   const isProtectedPath = (target: string) => {

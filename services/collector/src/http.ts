@@ -10,7 +10,7 @@ import type { Registry } from 'prom-client';
  * headers, TLS). In the all-in-one process the API serves these for every component.
  */
 export async function buildCollectorHttp(deps: {
-  config: Pick<Config, 'auth' | 'http'>;
+  config: Pick<Config, 'auth' | 'http' | 'host'>;
   clickhouse: ClickHouse;
   registry: Registry;
   logger?: FastifyBaseLogger;

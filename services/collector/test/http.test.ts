@@ -12,6 +12,7 @@ it('serves /healthz, /readyz and /metrics alone behind the same boundary as the 
         allowUnauthenticated: false,
         rateLimitPerMinute: 100,
       },
+      host: '127.0.0.1',
       http: { allowedHosts: [], metricsPublic: false },
     },
     clickhouse: { engine: 'server', ping: async () => true } as unknown as ClickHouse,

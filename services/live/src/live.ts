@@ -2,7 +2,7 @@ import type { Server as HttpServer } from 'node:http';
 import { authenticate, hasScope, type Principal } from '@gatescope/auth';
 import type { ClickHouse } from '@gatescope/clickhouse';
 import type { Config, TokenScope } from '@gatescope/config';
-import { checkHostAndOrigin, NON_DOCUMENT_HEADERS, type HostPolicy } from '@gatescope/http';
+import { checkHostAndOrigin, hostPolicyFor, NON_DOCUMENT_HEADERS } from '@gatescope/http';
 import {
   filterKey,
   LiveFilterError,
@@ -151,10 +151,7 @@ export function attachLive(deps: LiveDeps): LiveServer {
     typeof deps.alsPort === 'function' ? deps.alsPort() : (deps.alsPort ?? config.alsPort);
 
   // The same Host (tokenless mode) and Origin rules as the HTTP API, on every handshake, polling or WebSocket.
-  const hostPolicy: HostPolicy = {
-    tokenless: config.auth.tokens.length === 0,
-    allowedHosts: config.http.allowedHosts,
-  };
+  const hostPolicy = hostPolicyFor(config);
   const io = new Server(deps.httpServer, {
     serveClient: false,
     cors: { origin: false },
