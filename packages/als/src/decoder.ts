@@ -11,14 +11,49 @@ import type { ColumnBuffer } from './column-buffer.js';
 import { HTTP_REQUEST_COLUMNS, TCP_CONNECTION_COLUMNS, type ColumnSpec } from './columns.js';
 import { NativeBlockWriter } from './native-block.js';
 
+/**
+ * Why a message was refused. `malformed_protobuf` is bad input; the others are the size limits of
+ * {@link DecodeLimits} (the message may be valid protobuf, it is just more than gatescope takes).
+ */
+export type DecodeErrorReason =
+  | 'malformed_protobuf'
+  | 'too_many_entries'
+  | 'string_too_long'
+  | 'identifier_too_long';
+
 export class DecodeError extends Error {
-  readonly reason: string;
-  constructor(reason: string, message: string) {
+  readonly reason: DecodeErrorReason;
+  constructor(reason: DecodeErrorReason, message: string) {
     super(`${reason}: ${message}`);
     this.name = 'DecodeError';
     this.reason = reason;
   }
+  /** A size limit was hit (RESOURCE_EXHAUSTED), as opposed to malformed input (INVALID_ARGUMENT). */
+  get isLimit(): boolean {
+    return this.reason !== 'malformed_protobuf';
+  }
 }
+
+/**
+ * What one message may hold. Checked before any row of the message is written: the entries are
+ * counted first (one tag and length per entry), and a stored string is measured before it is copied,
+ * so a refused message costs one pass over its bytes and no memory.
+ */
+export interface DecodeLimits {
+  /** Access-log entries (rows) in one StreamAccessLogsMessage. */
+  maxEntriesPerMessage: number;
+  /** Bytes of one stored string field: path, user agent, route, an address, a grpc-status value... */
+  maxStringBytes: number;
+  /** Bytes of each identifier string: node id, node cluster, log name (copied into every row). */
+  maxIdentifierBytes: number;
+}
+
+/** The defaults of GATESCOPE_ALS_MAX_* (packages/config explains each number). */
+export const DEFAULT_DECODE_LIMITS: Readonly<DecodeLimits> = Object.freeze({
+  maxEntriesPerMessage: 10_000,
+  maxStringBytes: 65_536,
+  maxIdentifierBytes: 1_024,
+});
 
 export interface StreamIdentity {
   nodeId: string;
@@ -44,6 +79,8 @@ export interface AccessLogDecoderOptions {
   pathTemplater: PathTemplaterLike;
   /** Initial capacity of each table's column buffers, in bytes over all columns (default 256 KiB). */
   initialBufferBytes?: number;
+  /** Size limits per message; unset ones take {@link DEFAULT_DECODE_LIMITS}. */
+  limits?: Partial<DecodeLimits>;
 }
 
 /** Identity used for messages on a stream that never carried an identifier. */
@@ -138,9 +175,20 @@ let B: Buffer = Buffer.alloc(0);
 let P = 0;
 let VLO = 0;
 let VHI = 0;
+/** The limits of the decode in progress. */
+let MAX_STRING = DEFAULT_DECODE_LIMITS.maxStringBytes;
 
 function fail(message: string): never {
   throw new DecodeError(MALFORMED, message);
+}
+
+/** Refuses a stored string longer than the limit, before it is copied anywhere. */
+function checkString(what: string, s: number, e: number): void {
+  if (e - s > MAX_STRING)
+    throw new DecodeError(
+      'string_too_long',
+      `${what} is ${e - s} bytes, above the limit of ${MAX_STRING} bytes for one string field`,
+    );
 }
 
 /** Reads a varint at P; sets VLO/VHI (uint32 halves) and returns the value as a number (exact below 2^53). */
@@ -255,6 +303,24 @@ const S_GRPC_HEADER = 13;
 const S_TERMINATION = 14;
 const N_STR = 15;
 const str = new Int32Array(2 * N_STR);
+/** Field names of the string slots, for error messages. */
+const STR_NAMES = [
+  'response.response_code_details',
+  'common_properties.route_name',
+  'common_properties.upstream_cluster',
+  'common_properties.upstream_transport_failure_reason',
+  'request.authority',
+  'request.scheme',
+  'request.path',
+  'request.user_agent',
+  'request.referer',
+  'request.forwarded_for',
+  'request.request_id',
+  'tls_properties.tls_sni_hostname',
+  'a grpc-status trailer',
+  'a grpc-status header',
+  'common_properties.connection_termination_details',
+];
 
 // Addresses: [kind, aStart, aEnd, port, bStart, bEnd] each. kind 0 none, 1 socket, 2 pipe, 3 internal.
 const A_DOWN_REMOTE = 0;
@@ -262,6 +328,12 @@ const A_DOWN_LOCAL = 1;
 const A_UP_REMOTE = 2;
 const A_UP_LOCAL = 3;
 const addr = new Float64Array(4 * 6);
+const ADDRESS_NAMES = [
+  'common_properties.downstream_remote_address',
+  'common_properties.downstream_local_address',
+  'common_properties.upstream_remote_address',
+  'common_properties.upstream_local_address',
+];
 
 // uint64 values as (lo, hi)
 const U_REQ_BODY = 0;
@@ -305,6 +377,7 @@ function resetEntry(): void {
 function readString(slot: number, tag: number, end: number): void {
   expectWire(tag, 2);
   const e = readLenEnd(end);
+  checkString(STR_NAMES[slot], P, e);
   str[2 * slot] = P;
   str[2 * slot + 1] = e;
   P = e;
@@ -382,6 +455,7 @@ function readAddress(a: number, tag: number, end: number): void {
           // SocketAddress.address
           expectWire(st, 2);
           const x = readLenEnd(se);
+          checkString(ADDRESS_NAMES[a], P, x);
           addr[base + 1] = P;
           addr[base + 2] = x;
           P = x;
@@ -392,6 +466,7 @@ function readAddress(a: number, tag: number, end: number): void {
           // Pipe.path / EnvoyInternalAddress.server_listener_name
           expectWire(st, 2);
           const x = readLenEnd(se);
+          checkString(ADDRESS_NAMES[a], P, x);
           addr[base + 1] = P;
           addr[base + 2] = x;
           P = x;
@@ -399,6 +474,7 @@ function readAddress(a: number, tag: number, end: number): void {
           // EnvoyInternalAddress.endpoint_id
           expectWire(st, 2);
           const x = readLenEnd(se);
+          checkString(ADDRESS_NAMES[a], P, x);
           addr[base + 4] = P;
           addr[base + 5] = x;
           P = x;
@@ -590,6 +666,7 @@ function readGrpcStatusEntry(slot: number, tag: number, end: number): void {
     } else skipField(t, e);
   }
   if (equalsIgnoreAsciiCase(ks, ke, GRPC_STATUS)) {
+    checkString(STR_NAMES[slot], vs, ve);
     str[2 * slot] = vs;
     str[2 * slot + 1] = ve;
   }
@@ -803,7 +880,7 @@ function writeIdentity(cols: ColumnBuffer[], at: readonly number[], id: Identity
 }
 
 /** Parses StreamAccessLogsMessage.Identifier (node = 1 {id = 1, cluster = 2}, log_name = 2). */
-function readIdentifier(start: number, end: number): StreamIdentity {
+function readIdentifier(start: number, end: number, maxBytes: number): StreamIdentity {
   P = start;
   let idS = 0;
   let idE = 0;
@@ -841,6 +918,18 @@ function readIdentifier(start: number, end: number): StreamIdentity {
       P = x;
     } else skipField(t, end);
   }
+  // Everything else in the Node (metadata, extensions, locality, ...) was skipped above, never stored.
+  for (const [what, s, e] of [
+    ['identifier.node.id', idS, idE],
+    ['identifier.node.cluster', clS, clE],
+    ['identifier.log_name', lnS, lnE],
+  ] as const) {
+    if (e - s > maxBytes)
+      throw new DecodeError(
+        'identifier_too_long',
+        `${what} is ${e - s} bytes, above the limit of ${maxBytes} bytes for an identifier string`,
+      );
+  }
   const identity: StreamIdentity = {
     nodeId: B.toString('utf8', idS, idE),
     nodeCluster: B.toString('utf8', clS, clE),
@@ -869,9 +958,11 @@ export class AccessLogDecoder {
   private readonly templateBytes = new Map<string, Buffer>();
   /** Offsets of log_entries ranges found in the top-level message: start, end pairs. */
   private ranges = new Int32Array(16);
+  readonly limits: Readonly<DecodeLimits>;
 
   constructor(options: AccessLogDecoderOptions) {
     this.templater = options.pathTemplater;
+    this.limits = Object.freeze({ ...DEFAULT_DECODE_LIMITS, ...options.limits });
     const cap = options.initialBufferBytes ?? 256 * 1024;
     this.http = new NativeBlockWriter(HTTP_REQUEST_COLUMNS, cap);
     this.tcp = new NativeBlockWriter(TCP_CONNECTION_COLUMNS, cap);
@@ -907,6 +998,7 @@ export class AccessLogDecoder {
       ? message
       : Buffer.from(message.buffer, message.byteOffset, message.byteLength);
     P = 0;
+    MAX_STRING = this.limits.maxStringBytes;
     try {
       const end = B.length;
       let identStart = -1;
@@ -940,10 +1032,11 @@ export class AccessLogDecoder {
           P = e;
         } else skipField(t, end);
       }
+      this.countEntries(nRanges);
       let identity = state.identity;
       let newIdentity: StreamIdentity | undefined;
       if (identStart >= 0) {
-        newIdentity = readIdentifier(identStart, identEnd);
+        newIdentity = readIdentifier(identStart, identEnd, this.limits.maxIdentifierBytes);
         identity = newIdentity;
       }
       const idBytes = bytesOfIdentity(identity ?? UNKNOWN_IDENTITY);
@@ -971,6 +1064,28 @@ export class AccessLogDecoder {
       throw err;
     } finally {
       B = EMPTY;
+    }
+  }
+
+  /**
+   * Counts the entries of the log_entries ranges (one tag and length each) and refuses the message
+   * once there are more than the limit: before the identifier is read or any row is written.
+   */
+  private countEntries(nRanges: number): void {
+    const max = this.limits.maxEntriesPerMessage;
+    let count = 0;
+    for (let r = 0; r < nRanges; r++) {
+      P = this.ranges[2 * r];
+      const e = this.ranges[2 * r + 1];
+      while (P < e) {
+        const t = readTag(e);
+        if (t >>> 3 === 1 && ++count > max)
+          throw new DecodeError(
+            'too_many_entries',
+            `the message holds more than ${max} access-log entries (the limit per message)`,
+          );
+        skipField(t, e);
+      }
     }
   }
 

@@ -3,6 +3,7 @@ export type { ColumnSpec } from './columns.js';
 export {
   AccessLogDecoder,
   DecodeError,
+  DEFAULT_DECODE_LIMITS,
   UNKNOWN_IDENTITY,
   RESPONSE_FLAG_CODES,
   TLS_CIPHER_NAMES,
@@ -12,6 +13,8 @@ export type {
   StreamIdentity,
   StreamState,
   DecodeResult,
+  DecodeLimits,
+  DecodeErrorReason,
   PathTemplaterLike,
   AccessLogDecoderOptions,
 } from './decoder.js';
