@@ -14,6 +14,7 @@ import {
   AccessLogDecoder,
   DecodeError,
   DEFAULT_DECODE_LIMITS,
+  countEntries,
   RESPONSE_FLAG_CODES,
   tlsCipherName,
   type DecodeLimits,
@@ -878,5 +879,20 @@ describe('limits', () => {
     const err = refused(newDecoder(), Buffer.from([0x12, 0xff, 0xff, 0xff, 0x0f, 0x01]));
     expect(err.reason).toBe('malformed_protobuf');
     expect(err.isLimit).toBe(false);
+  });
+});
+
+describe('countEntries', () => {
+  it('counts the entries a message will become without decoding them, and refuses a bomb early', () => {
+    const traffic = makeTrafficMessage({ entries: 37, identifier: true });
+    expect(countEntries(traffic.bytes)).toBe(37);
+    expect(countEntries(emptyEntriesMessage(5), 5)).toBe(5);
+    expect(countEntries(TCP_STREAM[0].bytes)).toBe(TCP_STREAM[0].expected.tcp.length);
+    expect(() => countEntries(emptyEntriesMessage(7_500_000), 10_000)).toThrow(/more than 10000/);
+    expect(() => countEntries(Buffer.from([0x12, 0xff, 0xff, 0xff, 0x0f, 0x01]))).toThrow(DecodeError);
+    // The same count the decoder reports, fixture by fixture.
+    for (const f of ALL_FIXTURES) {
+      expect(countEntries(f.bytes), f.name).toBe(f.expected.http.length + f.expected.tcp.length);
+    }
   });
 });

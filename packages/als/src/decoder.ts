@@ -16,10 +16,7 @@ import { NativeBlockWriter } from './native-block.js';
  * {@link DecodeLimits} (the message may be valid protobuf, it is just more than gatescope takes).
  */
 export type DecodeErrorReason =
-  | 'malformed_protobuf'
-  | 'too_many_entries'
-  | 'string_too_long'
-  | 'identifier_too_long';
+  'malformed_protobuf' | 'too_many_entries' | 'string_too_long' | 'identifier_too_long';
 
 export class DecodeError extends Error {
   readonly reason: DecodeErrorReason;
@@ -944,6 +941,99 @@ function readIdentifier(start: number, end: number, maxBytes: number): StreamIde
   return identity;
 }
 
+// ---- message layout ----------------------------------------------------------------------------------
+/** Offsets of the log_entries ranges of the message being read: start, end pairs. */
+let RANGES = new Int32Array(16);
+
+/** Where a StreamAccessLogsMessage keeps its identifier and its entries (the ranges are in RANGES). */
+interface MessageLayout {
+  identStart: number;
+  identEnd: number;
+  /** 2 = http_logs, 3 = tcp_logs (a oneof: the last one seen wins), 0 = neither. */
+  kind: number;
+  nRanges: number;
+}
+
+/** Reads the top-level fields of the message in B (skipping into nothing). */
+function scanMessage(): MessageLayout {
+  const end = B.length;
+  const layout: MessageLayout = { identStart: -1, identEnd: -1, kind: 0, nRanges: 0 };
+  while (P < end) {
+    const t = readTag(end);
+    const f = t >>> 3;
+    if (f === 1) {
+      expectWire(t, 2);
+      const e = readLenEnd(end);
+      layout.identStart = P;
+      layout.identEnd = e;
+      P = e;
+    } else if (f === 2 || f === 3) {
+      expectWire(t, 2);
+      const e = readLenEnd(end);
+      if (layout.kind !== f) {
+        layout.kind = f;
+        layout.nRanges = 0;
+      }
+      if (2 * layout.nRanges + 2 > RANGES.length) {
+        const r = new Int32Array(RANGES.length * 2);
+        r.set(RANGES);
+        RANGES = r;
+      }
+      RANGES[2 * layout.nRanges] = P;
+      RANGES[2 * layout.nRanges + 1] = e;
+      layout.nRanges++;
+      P = e;
+    } else skipField(t, end);
+  }
+  return layout;
+}
+
+/** Counts the entries of the log_entries ranges (one tag and length each), stopping at `max + 1`. */
+function countRangeEntries(nRanges: number, max: number): number {
+  let count = 0;
+  for (let r = 0; r < nRanges; r++) {
+    P = RANGES[2 * r];
+    const e = RANGES[2 * r + 1];
+    while (P < e) {
+      const t = readTag(e);
+      if (t >>> 3 === 1 && ++count > max) return count;
+      skipField(t, e);
+    }
+  }
+  return count;
+}
+
+function tooManyEntries(max: number): DecodeError {
+  return new DecodeError(
+    'too_many_entries',
+    `the message holds more than ${max} access-log entries (the limit per message)`,
+  );
+}
+
+const asBuffer = (m: Uint8Array): Buffer =>
+  Buffer.isBuffer(m) ? m : Buffer.from(m.buffer, m.byteOffset, m.byteLength);
+
+/**
+ * The number of access-log entries (rows to be) in a StreamAccessLogsMessage, without decoding them: one
+ * tag and length per entry. Throws DecodeError on malformed framing, and `too_many_entries` as soon as
+ * there are more than `max`, as the decoder would. Lets a caller account for the rows of a message (and
+ * refuse a bomb) before a decoder thread turns it into rows.
+ */
+export function countEntries(message: Uint8Array, max = Infinity): number {
+  B = asBuffer(message);
+  P = 0;
+  try {
+    const count = countRangeEntries(scanMessage().nRanges, max);
+    if (count > max) throw tooManyEntries(max);
+    return count;
+  } catch (err) {
+    if (err instanceof RangeError) throw new DecodeError(MALFORMED, err.message);
+    throw err;
+  } finally {
+    B = EMPTY;
+  }
+}
+
 // ---- the decoder -------------------------------------------------------------------------------------
 const MAX_TEMPLATE_CACHE = 100_000;
 const ROUTE_CACHE_SIZE = 16;
@@ -956,8 +1046,6 @@ export class AccessLogDecoder {
   private readonly http: NativeBlockWriter;
   private readonly tcp: NativeBlockWriter;
   private readonly templateBytes = new Map<string, Buffer>();
-  /** Offsets of log_entries ranges found in the top-level message: start, end pairs. */
-  private ranges = new Int32Array(16);
   readonly limits: Readonly<DecodeLimits>;
 
   constructor(options: AccessLogDecoderOptions) {
@@ -994,45 +1082,13 @@ export class AccessLogDecoder {
   decode(message: Uint8Array, state: StreamState): DecodeResult {
     this.http.mark();
     this.tcp.mark();
-    B = Buffer.isBuffer(message)
-      ? message
-      : Buffer.from(message.buffer, message.byteOffset, message.byteLength);
+    B = asBuffer(message);
     P = 0;
     MAX_STRING = this.limits.maxStringBytes;
     try {
-      const end = B.length;
-      let identStart = -1;
-      let identEnd = -1;
-      let kind = 0; // 2 = http_logs, 3 = tcp_logs (oneof: the last one seen wins)
-      let nRanges = 0;
-      while (P < end) {
-        const t = readTag(end);
-        const f = t >>> 3;
-        if (f === 1) {
-          expectWire(t, 2);
-          const e = readLenEnd(end);
-          identStart = P;
-          identEnd = e;
-          P = e;
-        } else if (f === 2 || f === 3) {
-          expectWire(t, 2);
-          const e = readLenEnd(end);
-          if (kind !== f) {
-            kind = f;
-            nRanges = 0;
-          }
-          if (2 * nRanges + 2 > this.ranges.length) {
-            const r = new Int32Array(this.ranges.length * 2);
-            r.set(this.ranges);
-            this.ranges = r;
-          }
-          this.ranges[2 * nRanges] = P;
-          this.ranges[2 * nRanges + 1] = e;
-          nRanges++;
-          P = e;
-        } else skipField(t, end);
-      }
-      this.countEntries(nRanges);
+      const { identStart, identEnd, kind, nRanges } = scanMessage();
+      const max = this.limits.maxEntriesPerMessage;
+      if (countRangeEntries(nRanges, max) > max) throw tooManyEntries(max);
       let identity = state.identity;
       let newIdentity: StreamIdentity | undefined;
       if (identStart >= 0) {
@@ -1042,8 +1098,8 @@ export class AccessLogDecoder {
       const idBytes = bytesOfIdentity(identity ?? UNKNOWN_IDENTITY);
       let count = 0;
       for (let r = 0; r < nRanges; r++) {
-        P = this.ranges[2 * r];
-        const e = this.ranges[2 * r + 1];
+        P = RANGES[2 * r];
+        const e = RANGES[2 * r + 1];
         while (P < e) {
           const t = readTag(e);
           if (t >>> 3 === 1) {
@@ -1064,28 +1120,6 @@ export class AccessLogDecoder {
       throw err;
     } finally {
       B = EMPTY;
-    }
-  }
-
-  /**
-   * Counts the entries of the log_entries ranges (one tag and length each) and refuses the message
-   * once there are more than the limit: before the identifier is read or any row is written.
-   */
-  private countEntries(nRanges: number): void {
-    const max = this.limits.maxEntriesPerMessage;
-    let count = 0;
-    for (let r = 0; r < nRanges; r++) {
-      P = this.ranges[2 * r];
-      const e = this.ranges[2 * r + 1];
-      while (P < e) {
-        const t = readTag(e);
-        if (t >>> 3 === 1 && ++count > max)
-          throw new DecodeError(
-            'too_many_entries',
-            `the message holds more than ${max} access-log entries (the limit per message)`,
-          );
-        skipField(t, e);
-      }
     }
   }
 

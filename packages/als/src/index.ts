@@ -3,6 +3,7 @@ export type { ColumnSpec } from './columns.js';
 export {
   AccessLogDecoder,
   DecodeError,
+  countEntries,
   DEFAULT_DECODE_LIMITS,
   UNKNOWN_IDENTITY,
   RESPONSE_FLAG_CODES,

@@ -1,24 +1,19 @@
 import * as grpc from '@grpc/grpc-js';
 import { createClickHouse, migrate, type ClickHouse } from '@gatescope/clickhouse';
 import { buildCollector, type Collector } from '@gatescope/collector';
+import { loadConfig, type Config } from '@gatescope/config';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { alsClient, httpEntry, message, tempDir } from './helpers.js';
 
-const config = (
-  over: Partial<{
-    decoderWorkers: number;
-    maxPendingRows: number;
-    batchMaxRows: number;
-    batchMaxDelayMs: number;
-  }> = {},
-) => ({
+const config = (over: Partial<Config['ingest']> = {}) => ({
   ingest: {
-    batchMaxRows: over.batchMaxRows ?? 1_000,
-    batchMaxDelayMs: over.batchMaxDelayMs ?? 50,
-    maxPendingRows: over.maxPendingRows ?? 100_000,
+    ...loadConfig({}).ingest,
     maxMessageBytes: 256 * 1024,
-    decoderWorkers: over.decoderWorkers ?? 1,
+    batchMaxRows: 1_000,
+    batchMaxDelayMs: 50,
+    decoderWorkers: 1,
+    ...over,
   },
   pathTemplates: { maxTemplatesPerRoute: 100 },
 });
