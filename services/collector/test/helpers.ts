@@ -3,11 +3,48 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { encodeStreamAccessLogsMessage, STREAM_ACCESS_LOGS_PATH } from '@gatescope/als';
+import type { ClickHouse } from '@gatescope/clickhouse';
+import { loadConfig, type Config } from '@gatescope/config';
+import type { Registry } from 'prom-client';
 
 export const tempDir = (prefix: string) => mkdtempSync(join(tmpdir(), prefix));
 
-/** A raw-bytes gRPC client for the ALS method (no generated code, like any other client would be). */
-export function alsClient(port: number) {
+/** The collector's configuration for tests: the defaults, small fast batches, one decoder thread. */
+export const collectorConfig = (over: Partial<Config['ingest']> = {}) => ({
+  ingest: {
+    ...loadConfig({}).ingest,
+    maxMessageBytes: 256 * 1024,
+    batchMaxRows: 1_000,
+    batchMaxDelayMs: 50,
+    decoderWorkers: 1,
+    ...over,
+  },
+  pathTemplates: { maxTemplatesPerRoute: 100 },
+});
+
+/** Rows of http_requests matching `where` (bound parameters in `params`). */
+export async function countRows(
+  ch: ClickHouse,
+  where: string,
+  params: Record<string, unknown> = {},
+): Promise<number> {
+  const rs = await ch.client.query({
+    query: `SELECT count() AS n FROM gatescope.http_requests WHERE ${where}`,
+    query_params: params,
+    format: 'JSONEachRow',
+  });
+  return Number((await rs.json<{ n: number }>())[0].n);
+}
+
+/**
+ * A raw-bytes gRPC client for the ALS method (no generated code, like any other client would be). Each
+ * client is its own HTTP/2 connection.
+ */
+export function alsClient(
+  port: number,
+  credentials = grpc.credentials.createInsecure(),
+  options: grpc.ChannelOptions = {},
+) {
   const Ctor = grpc.makeGenericClientConstructor(
     {
       StreamAccessLogs: {
@@ -22,18 +59,24 @@ export function alsClient(port: number) {
     },
     'AccessLogService',
   );
-  const client = new Ctor(`127.0.0.1:${port}`, grpc.credentials.createInsecure(), {
+  const client = new Ctor(`127.0.0.1:${port}`, credentials, {
     'grpc.max_send_message_length': -1,
+    // Distinct clients must not share one connection: the per-connection limits are under test.
+    'grpc.use_local_subchannel_pool': 1,
+    ...options,
   });
   /** Open a stream; `done` settles with the call's final status (Envoy never half-closes, so neither do we). */
-  function open() {
+  function open(metadata = new grpc.Metadata()) {
     let settle!: (v: { error?: grpc.ServiceError }) => void;
     const done = new Promise<{ error?: grpc.ServiceError }>((r) => (settle = r));
     const call = (
       client as unknown as {
-        StreamAccessLogs: (cb: grpc.requestCallback<Buffer>) => grpc.ClientWritableStream<Buffer>;
+        StreamAccessLogs: (
+          metadata: grpc.Metadata,
+          cb: grpc.requestCallback<Buffer>,
+        ) => grpc.ClientWritableStream<Buffer>;
       }
-    ).StreamAccessLogs((error) => settle({ error: error ?? undefined }));
+    ).StreamAccessLogs(metadata, (error) => settle({ error: error ?? undefined }));
     return { call, done };
   }
   return { client, open, close: () => client.close() };
@@ -75,4 +118,24 @@ export function message(entries: object[], identifier?: { nodeId: string; cluste
     }),
     httpLogs: { logEntry: entries },
   });
+}
+
+/** The value of one metric series (0 when absent). */
+export async function metric(
+  registry: Registry,
+  name: string,
+  labels: Record<string, string> = {},
+): Promise<number> {
+  const m = (await registry.getMetricsAsJSON()).find((x) => x.name === name);
+  const v = m?.values.find((x) => Object.entries(labels).every(([k, val]) => x.labels[k] === val));
+  return v?.value ?? 0;
+}
+
+/** Polls `check` until it holds; fails naming `what` after `ms`. */
+export async function until(check: () => Promise<boolean>, what: string, ms = 15_000) {
+  const end = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
 }
