@@ -465,10 +465,10 @@ export function buildCollector(deps: CollectorDeps): Collector {
     get decoderThreads() {
       return pool.threads;
     },
-    listen(host, port) {
+    async listen(host, port) {
       const address = host.includes(':') && !host.startsWith('[') ? `[${host}]:${port}` : `${host}:${port}`;
       const credentials = serverCredentials(ingest.tls);
-      return new Promise((resolve, reject) =>
+      return new Promise<number>((resolve, reject) =>
         server.bindAsync(address, credentials, (err, bound) => (err ? reject(err) : resolve(bound))),
       );
     },
