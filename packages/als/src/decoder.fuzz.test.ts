@@ -55,7 +55,6 @@ type Mutation =
   | { kind: 'insert'; at: number; bytes: Uint8Array }
   | { kind: 'hugeVarint'; at: number; bytes: number };
 
-const position = fc.double({ min: 0, max: 1, noNaN: true, maxExcluded: true });
 const mutation: fc.Arbitrary<Mutation> = fc.oneof(
   fc.record({ kind: fc.constant('flip' as const), at: fc.nat(), bit: fc.integer({ min: 0, max: 7 }) }),
   fc.record({ kind: fc.constant('truncate' as const), at: fc.nat() }),

@@ -1,7 +1,6 @@
 import * as grpc from '@grpc/grpc-js';
-import { encodeStreamAccessLogsMessage } from '@gatescope/als';
 import { createClickHouse, migrate, type ClickHouse } from '@gatescope/clickhouse';
-import { buildCollector, type Collector } from '@gatescope/collector';
+import { buildCollector } from '@gatescope/collector';
 import type { Config } from '@gatescope/config';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
