@@ -31,6 +31,6 @@ export {
   ALS_PROTO_FILE,
 } from './proto.js';
 export { readNative, readNativeBlocks } from './native-reader.js';
-export { nativeType } from './native-block.js';
+export { leb, nativeType } from './native-block.js';
 export { concatNativeBlocks } from './native-concat.js';
 export type { RowValue, Row, NativeBlock, NativeColumn } from './native-reader.js';

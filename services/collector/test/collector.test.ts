@@ -1,5 +1,5 @@
 import * as grpc from '@grpc/grpc-js';
-import { createClickHouse, migrate, type ClickHouse } from '@gatescope/clickhouse';
+import { createClickHouse, type ClickHouse } from '@gatescope/clickhouse';
 import { buildCollector, type Collector } from '@gatescope/collector';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -12,12 +12,12 @@ import {
   metric,
   tempDir,
   until,
+  openTestEngine,
 } from './helpers.js';
 
 let ch: ClickHouse;
 beforeAll(async () => {
-  ch = await createClickHouse({ database: 'gatescope', dataDir: tempDir('gs-collector-') });
-  await migrate(ch, { retentionDays: 3650, rollupRetentionDays: 3650 });
+  ch = await openTestEngine('gs-collector-');
 });
 afterAll(async () => {
   await ch?.close();

@@ -2,11 +2,18 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { encodeStreamAccessLogsMessage } from '@gatescope/als';
-import type { ClickHouse } from '@gatescope/clickhouse';
+import { createClickHouse, migrate, type ClickHouse } from '@gatescope/clickhouse';
 import { loadConfig, type Config } from '@gatescope/config';
 import type { Registry } from 'prom-client';
 
 export const tempDir = (prefix: string) => mkdtempSync(join(tmpdir(), prefix));
+
+/** A fresh embedded engine, migrated, in its own data directory. */
+export async function openTestEngine(prefix: string): Promise<ClickHouse> {
+  const ch = await createClickHouse({ database: 'gatescope', dataDir: tempDir(prefix) });
+  await migrate(ch, { retentionDays: 3650, rollupRetentionDays: 3650 });
+  return ch;
+}
 
 /** The collector's configuration for tests: the defaults, small fast batches, one decoder thread. */
 export const collectorConfig = (over: Partial<Config['ingest']> = {}) => ({

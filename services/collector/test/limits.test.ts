@@ -1,5 +1,5 @@
 import * as grpc from '@grpc/grpc-js';
-import { createClickHouse, migrate, type ClickHouse } from '@gatescope/clickhouse';
+import type { ClickHouse } from '@gatescope/clickhouse';
 import { buildCollector } from '@gatescope/collector';
 import type { Config } from '@gatescope/config';
 import { Registry } from 'prom-client';
@@ -12,14 +12,13 @@ import {
   httpEntry,
   message,
   metric,
-  tempDir,
   until,
+  openTestEngine,
 } from './helpers.js';
 
 let ch: ClickHouse;
 beforeAll(async () => {
-  ch = await createClickHouse({ database: 'gatescope', dataDir: tempDir('gs-limits-') });
-  await migrate(ch, { retentionDays: 3650, rollupRetentionDays: 3650 });
+  ch = await openTestEngine('gs-limits-');
 });
 afterAll(async () => {
   await ch?.close();

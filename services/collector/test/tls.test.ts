@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
-import { createClickHouse, migrate, type ClickHouse } from '@gatescope/clickhouse';
+import type { ClickHouse } from '@gatescope/clickhouse';
 import { buildCollector, type Collector } from '@gatescope/collector';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -14,16 +14,15 @@ import {
   message,
   httpEntry,
   metric,
-  tempDir,
   until,
+  openTestEngine,
 } from './helpers.js';
 
 let ch: ClickHouse;
 let certs: TestCertificates;
 beforeAll(async () => {
   certs = makeTestCertificates();
-  ch = await createClickHouse({ database: 'gatescope', dataDir: tempDir('gs-tls-') });
-  await migrate(ch, { retentionDays: 3650, rollupRetentionDays: 3650 });
+  ch = await openTestEngine('gs-tls-');
 });
 afterAll(async () => {
   await ch?.close();
