@@ -15,7 +15,8 @@ import { ISTIO_HTTP_STREAM, emptyEntriesMessage } from '../fixtures/als.js';
 import { alsClient, sendWithPythonClient } from '../support/als-client.js';
 import { startGatescopeProcess, type GatescopeProcess } from '../support/gatescope-process.js';
 
-const IDLE_S = 3;
+// Long enough that 3,000 streams open well within it on a loaded machine, short enough for a test.
+const IDLE_S = 15;
 let gs: GatescopeProcess;
 let baselineRssKb = 0;
 const clients: ReturnType<typeof alsClient>[] = [];

@@ -766,7 +766,7 @@ describe('malformed input', () => {
       inner = Buffer.concat([Buffer.from([0x0a, ...len]), inner]);
     }
     const msg = Buffer.concat([Buffer.from([0xfa, 0x07]), Buffer.from(encodeLen(inner.length)), inner]);
-    expect(newDecoder().decode(msg, {})).toEqual({ http: 0, tcp: 0 });
+    expect(newDecoder().decode(msg, {})).toEqual({ http: 0, tcp: 0, outOfWindow: 0 });
   });
 });
 
@@ -894,5 +894,41 @@ describe('countEntries', () => {
     for (const f of ALL_FIXTURES) {
       expect(countEntries(f.bytes), f.name).toBe(f.expected.http.length + f.expected.tcp.length);
     }
+  });
+});
+
+describe('start_time window', () => {
+  it('skips entries outside the window and counts them; the rest of the message is kept', () => {
+    const nowS = 1_800_000_000;
+    const d = new AccessLogDecoder({
+      pathTemplater: FIXTURE_PATH_TEMPLATER,
+      limits: { maxEntryAgeS: 14 * 86_400, maxEntryFutureS: 86_400 },
+      now: () => nowS * 1000,
+    });
+    const at = (seconds: number, requestId: string) => ({
+      common_properties: { start_time: { seconds } },
+      request: { request_id: requestId },
+    });
+    const bytes = encodeStreamAccessLogsMessage({
+      http_logs: {
+        log_entry: [
+          at(nowS - 60, 'recent'),
+          at(nowS - 14 * 86_400 + 1, 'oldest-kept'),
+          at(nowS - 15 * 86_400, 'too-old'),
+          at(0, 'epoch'),
+          at(nowS + 3_600, 'clock-skew'),
+          at(nowS + 2 * 86_400, 'too-far-ahead'),
+          ...Array.from({ length: 150 }, (_, i) => at(nowS - (i + 20) * 86_400, `spread-${i}`)),
+        ],
+      },
+    });
+    expect(d.decode(bytes, {})).toEqual({ http: 3, tcp: 0, outOfWindow: 153 });
+    expect(readNative(d.takeHttp().data).map((r) => r.request_id)).toEqual([
+      'recent',
+      'oldest-kept',
+      'clock-skew',
+    ]);
+    // No window by default.
+    expect(newDecoder().decode(bytes, {})).toEqual({ http: 156, tcp: 0, outOfWindow: 0 });
   });
 });

@@ -43,6 +43,14 @@ export interface DecodeLimits {
   maxStringBytes: number;
   /** Bytes of each identifier string: node id, node cluster, log name (copied into every row). */
   maxIdentifierBytes: number;
+  /**
+   * The window an entry's start_time must lie in, relative to the decoder's clock: at most this old, at most
+   * this far ahead. Entries outside are skipped and counted (`outOfWindow`), the rest of the message is kept.
+   * Tables are partitioned by day, and ClickHouse refuses an insert that touches over 100 partitions: entries
+   * spread over many days would make every batch fail. Unbounded unless set (the collector sets it).
+   */
+  maxEntryAgeS: number;
+  maxEntryFutureS: number;
 }
 
 /** The defaults of GATESCOPE_ALS_MAX_* (packages/config explains each number). */
@@ -50,6 +58,8 @@ export const DEFAULT_DECODE_LIMITS: Readonly<DecodeLimits> = Object.freeze({
   maxEntriesPerMessage: 10_000,
   maxStringBytes: 65_536,
   maxIdentifierBytes: 1_024,
+  maxEntryAgeS: Infinity,
+  maxEntryFutureS: Infinity,
 });
 
 export interface StreamIdentity {
@@ -66,6 +76,8 @@ export interface StreamState {
 export interface DecodeResult {
   http: number;
   tcp: number;
+  /** Entries skipped because their start_time lies outside the accepted window (see DecodeLimits). */
+  outOfWindow: number;
 }
 
 export interface PathTemplaterLike {
@@ -78,6 +90,8 @@ export interface AccessLogDecoderOptions {
   initialBufferBytes?: number;
   /** Size limits per message; unset ones take {@link DEFAULT_DECODE_LIMITS}. */
   limits?: Partial<DecodeLimits>;
+  /** The clock the start_time window is measured against, in ms (default Date.now). */
+  now?: () => number;
 }
 
 /** Identity used for messages on a stream that never carried an identifier. */
@@ -1047,9 +1061,14 @@ export class AccessLogDecoder {
   private readonly tcp: NativeBlockWriter;
   private readonly templateBytes = new Map<string, Buffer>();
   readonly limits: Readonly<DecodeLimits>;
+  private readonly now: () => number;
+  /** The start_time window of the message being decoded, in microseconds. */
+  private minStartUs = -Infinity;
+  private maxStartUs = Infinity;
 
   constructor(options: AccessLogDecoderOptions) {
     this.templater = options.pathTemplater;
+    this.now = options.now ?? Date.now;
     this.limits = Object.freeze({ ...DEFAULT_DECODE_LIMITS, ...options.limits });
     const cap = options.initialBufferBytes ?? 256 * 1024;
     this.http = new NativeBlockWriter(HTTP_REQUEST_COLUMNS, cap);
@@ -1085,6 +1104,9 @@ export class AccessLogDecoder {
     B = asBuffer(message);
     P = 0;
     MAX_STRING = this.limits.maxStringBytes;
+    const nowMs = this.now();
+    this.minStartUs = (nowMs - this.limits.maxEntryAgeS * 1000) * 1000;
+    this.maxStartUs = (nowMs + this.limits.maxEntryFutureS * 1000) * 1000;
     try {
       const { identStart, identEnd, kind, nRanges } = scanMessage();
       const max = this.limits.maxEntriesPerMessage;
@@ -1097,6 +1119,7 @@ export class AccessLogDecoder {
       }
       const idBytes = bytesOfIdentity(identity ?? UNKNOWN_IDENTITY);
       let count = 0;
+      let outOfWindow = 0;
       for (let r = 0; r < nRanges; r++) {
         P = RANGES[2 * r];
         const e = RANGES[2 * r + 1];
@@ -1105,14 +1128,14 @@ export class AccessLogDecoder {
           if (t >>> 3 === 1) {
             expectWire(t, 2);
             const ee = readLenEnd(e);
-            if (kind === 2) this.readHttpEntry(ee, idBytes);
-            else this.readTcpEntry(ee, idBytes);
-            count++;
+            const written = kind === 2 ? this.readHttpEntry(ee, idBytes) : this.readTcpEntry(ee, idBytes);
+            if (written) count++;
+            else outOfWindow++;
           } else skipField(t, e);
         }
       }
       if (newIdentity) state.identity = newIdentity;
-      return kind === 2 ? { http: count, tcp: 0 } : { http: 0, tcp: count };
+      return kind === 2 ? { http: count, tcp: 0, outOfWindow } : { http: 0, tcp: count, outOfWindow };
     } catch (err) {
       this.http.rollback();
       this.tcp.rollback();
@@ -1123,7 +1146,13 @@ export class AccessLogDecoder {
     }
   }
 
-  private readHttpEntry(end: number, idBytes: IdentityBytes): void {
+  /** Whether the entry just read may become a row: its start_time lies in the window. */
+  private inWindow(): boolean {
+    return startUs >= this.minStartUs && startUs <= this.maxStartUs;
+  }
+
+  /** Reads one HTTPAccessLogEntry and writes its row; false when it was skipped (start_time out of window). */
+  private readHttpEntry(end: number, idBytes: IdentityBytes): boolean {
     resetEntry();
     while (P < end) {
       const t = readTag(end);
@@ -1144,6 +1173,7 @@ export class AccessLogDecoder {
           skipField(t, end);
       }
     }
+    if (!this.inWindow()) return false;
     const c = this.http.values;
     const x = this.http.prefix;
     c[H.start_time].writeInt64(startUs);
@@ -1182,6 +1212,7 @@ export class AccessLogDecoder {
     for (let i = 0; i < 7; i++) writeNullableDuration(x[H_TIMINGS[i]]!, c[H_TIMINGS[i]], i);
     writeIdentity(c, H_IDENTITY, idBytes);
     this.http.rows++;
+    return true;
   }
 
   private pathTemplate(): Buffer {
@@ -1221,7 +1252,8 @@ export class AccessLogDecoder {
     return value;
   }
 
-  private readTcpEntry(end: number, idBytes: IdentityBytes): void {
+  /** Reads one TCPAccessLogEntry and writes its row; false when it was skipped (start_time out of window). */
+  private readTcpEntry(end: number, idBytes: IdentityBytes): boolean {
     resetEntry();
     while (P < end) {
       const t = readTag(end);
@@ -1236,6 +1268,7 @@ export class AccessLogDecoder {
           skipField(t, end);
       }
     }
+    if (!this.inWindow()) return false;
     const c = this.tcp.values;
     c[T.start_time].writeInt64(startUs);
     c[T.duration_ms].writeFloat64(durationMs());
@@ -1253,6 +1286,7 @@ export class AccessLogDecoder {
     writeSlice(c[T.connection_termination_details], S_TERMINATION);
     writeIdentity(c, T_IDENTITY, idBytes);
     this.tcp.rows++;
+    return true;
   }
 }
 

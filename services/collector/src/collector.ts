@@ -25,7 +25,7 @@ interface Logger {
 }
 
 export interface CollectorDeps {
-  config: Pick<Config, 'ingest' | 'pathTemplates'>;
+  config: Pick<Config, 'ingest' | 'pathTemplates' | 'retentionDays'>;
   clickhouse: ClickHouse;
   registry?: Registry;
   logger?: Logger;
@@ -138,12 +138,22 @@ interface OpenStream {
  * - idleness: a stream that delivered no complete message for GATESCOPE_ALS_STREAM_IDLE_TIMEOUT_SECONDS while
  *   the collector was reading is closed. An idle Envoy keeps its stream open and silent; it opens a new one
  *   with its next entries. A slow trickle of one message's bytes is idle too: only complete messages count.
+ * - time: an entry whose start_time is older than the retention or over a day ahead is dropped and counted
+ *   (the rest of its message is kept), so that no batch spans more days than an insert may have partitions;
  * - memory: rows decoded and not committed, and bytes held (those rows' Native blocks plus messages not yet
  *   decoded); over either bound the collector stops reading every stream, so HTTP/2 flow control holds
  *   Envoy back, and reads again below half of both.
  */
 export function buildCollector(deps: CollectorDeps): Collector {
-  const { ingest } = deps.config;
+  const { ingest, retentionDays } = deps.config;
+  /**
+   * Tables are partitioned by day of start_time, and ClickHouse refuses an insert that touches more than
+   * `max_partitions_per_insert_block` (100) partitions: one batch of entries spread over many days would fail
+   * and be retried forever, holding every stream behind it. Entries must start within the retention (older
+   * ones would expire at once) and at most a day ahead, so a batch spans at most retention + 2 days, and each
+   * insert allows exactly that many partitions.
+   */
+  const maxPartitionsPerInsert = Math.max(100, retentionDays + 2);
   const log = deps.logger ?? silent;
   let handledCalls = 0;
   const metrics = createCollectorMetrics(deps.registry ?? new Registry(), {
@@ -173,7 +183,9 @@ export function buildCollector(deps: CollectorDeps): Collector {
     insert: (table, data) => {
       const t = table === 'http_requests' ? TABLES.http : TABLES.tcp;
       // One Native block per ALS message (~100 rows) is mostly per-block overhead for ClickHouse: merge the batch.
-      return deps.clickhouse.insertNative(t.table, t.columns, concatNativeBlocks(data));
+      return deps.clickhouse.insertNative(t.table, t.columns, concatNativeBlocks(data), {
+        max_partitions_per_insert_block: maxPartitionsPerInsert,
+      });
     },
     onInserted: (table, rows, seconds) => {
       metrics.rowsInserted.inc({ table }, rows);
@@ -199,6 +211,8 @@ export function buildCollector(deps: CollectorDeps): Collector {
         maxEntriesPerMessage: ingest.maxEntriesPerMessage,
         maxStringBytes: ingest.maxStringBytes,
         maxIdentifierBytes: ingest.maxIdentifierBytes,
+        maxEntryAgeS: retentionDays * 86_400,
+        maxEntryFutureS: 86_400,
       },
     },
     {
@@ -227,6 +241,14 @@ export function buildCollector(deps: CollectorDeps): Collector {
   function onDecoded(stream: number, result: DecodedMessage | DecodeFailure): void {
     if (!result.ok) refuseMessage(stream, result);
     else {
+      if (result.outOfWindow > 0) {
+        metrics.entriesDropped.inc({ reason: 'start_time_out_of_range' }, result.outOfWindow);
+        warnThrottled(
+          'start_time_out_of_range',
+          { stream, entries: result.outOfWindow },
+          `ALS entries dropped: their start_time is older than GATESCOPE_RETENTION_DAYS=${retentionDays} or more than a day ahead (check the gateway's clock)`,
+        );
+      }
       if (result.http.rows > 0) {
         metrics.entriesReceived.inc({ type: 'http' }, result.http.rows);
         batcher.add(

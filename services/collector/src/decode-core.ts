@@ -12,6 +12,8 @@ export interface DecodedMessage {
   ok: true;
   http: { rows: number; data: Uint8Array };
   tcp: { rows: number; data: Uint8Array };
+  /** Entries skipped for a start_time outside the accepted window. */
+  outOfWindow: number;
 }
 export interface DecodeFailure {
   ok: false;
@@ -47,8 +49,9 @@ export class DecodeCore {
       state = {};
       this.streams.set(stream, state);
     }
+    let outOfWindow: number;
     try {
-      this.decoder.decode(data, state);
+      outOfWindow = this.decoder.decode(data, state).outOfWindow;
     } catch (err) {
       // The decoder rolls its output back to the start of the failed message: nothing of it is kept.
       if (err instanceof DecodeError)
@@ -62,6 +65,7 @@ export class DecodeCore {
       // Each block owns its exactly-sized ArrayBuffer, so the worker can transfer it without a copy.
       http: http ?? { rows: 0, data: EMPTY },
       tcp: tcp ?? { rows: 0, data: EMPTY },
+      outOfWindow,
     };
   }
 

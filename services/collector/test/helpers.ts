@@ -26,6 +26,8 @@ export const collectorConfig = (over: Partial<Config['ingest']> = {}) => ({
     ...over,
   },
   pathTemplates: { maxTemplatesPerRoute: 100 },
+  // The fixtures are dated 2024-2025; entries older than the retention are dropped.
+  retentionDays: 3650,
 });
 
 /** Rows of http_requests matching `where` (bound parameters in `params`). */

@@ -85,13 +85,16 @@ describe('per-message limits', () => {
     // Nothing of the bomb was decoded or stored.
     expect(await metric(gs.registry, 'gatescope_als_entries_received_total', { type: 'http' })).toBe(1);
     expect(await countRows(ch, "node_id = 'bomber'")).toBe(1);
-    // Exactly the limit is fine.
+    // Exactly the limit is accepted (and, empty entries having no start_time, dropped as out of window).
     good.call.write(emptyEntriesMessage(1_000));
     await until(
       async () =>
-        (await metric(gs.registry, 'gatescope_als_entries_received_total', { type: 'http' })) === 1_001,
+        (await metric(gs.registry, 'gatescope_als_entries_dropped_total', {
+          reason: 'start_time_out_of_range',
+        })) === 1_000,
       'a message of exactly the limit',
     );
+    expect(await metric(gs.registry, 'gatescope_als_open_streams')).toBe(1);
     await stillServes(c, 'after-bomb');
     good.call.cancel();
     await gs.close();
@@ -131,6 +134,64 @@ describe('per-message limits', () => {
     for (const reason of ['string_too_long', 'identifier_too_long'])
       expect(await metric(gs.registry, 'gatescope_als_messages_rejected_total', { reason })).toBe(1);
     istio.call.cancel();
+    await gs.close();
+  });
+});
+
+describe('start_time window', () => {
+  it('drops entries older than the retention or a day ahead, so that no batch spans too many partitions', async () => {
+    const gs = await start({ batchMaxDelayMs: 10 });
+    const s = gs.client().open();
+    const nowS = Math.floor(Date.now() / 1000);
+    const at = (seconds: number, requestId: string) =>
+      httpEntry({
+        commonProperties: { startTime: { seconds, nanos: 0 }, routeName: 'window' },
+        request: { requestMethod: 'GET', path: '/', requestId },
+      });
+    // 150 entries spread over 150 days beyond the retention: in one insert they would touch 150 partitions,
+    // and ClickHouse refuses more than 100 (the whole batch, every time it is retried).
+    const spread = Array.from({ length: 150 }, (_, i) => at(nowS - (3_650 + 2 + i) * 86_400, `spread-${i}`));
+    s.call.write(
+      message([at(nowS - 60, 'window-recent'), ...spread, at(nowS + 3 * 86_400, 'window-future')], {
+        nodeId: 'w',
+      }),
+    );
+    s.call.write(message([at(nowS - 30, 'window-after')]));
+    await until(async () => (await countRows(ch, "route_name = 'window'")) === 2, 'the in-window rows');
+    expect(
+      await metric(gs.registry, 'gatescope_als_entries_dropped_total', { reason: 'start_time_out_of_range' }),
+    ).toBe(151);
+    expect(
+      await metric(gs.registry, 'gatescope_clickhouse_insert_batches_total', {
+        table: 'http_requests',
+        outcome: 'error',
+      }),
+    ).toBe(0);
+    s.call.cancel();
+    await gs.close();
+  });
+
+  it('within a long retention, a batch spread over many days still inserts (one insert may touch them all)', async () => {
+    const gs = await start({ batchMaxDelayMs: 10 });
+    const s = gs.client().open();
+    const nowS = Math.floor(Date.now() / 1000);
+    const entries = Array.from({ length: 150 }, (_, i) =>
+      httpEntry({
+        commonProperties: {
+          startTime: { seconds: nowS - (i + 1) * 86_400, nanos: 0 },
+          routeName: 'many-days',
+        },
+      }),
+    );
+    s.call.write(message(entries, { nodeId: 'many-days' }));
+    await until(async () => (await countRows(ch, "route_name = 'many-days'")) === 150, '150 days of rows');
+    expect(
+      await metric(gs.registry, 'gatescope_clickhouse_insert_batches_total', {
+        table: 'http_requests',
+        outcome: 'error',
+      }),
+    ).toBe(0);
+    s.call.cancel();
     await gs.close();
   });
 });
