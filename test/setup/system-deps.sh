@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Debian packages the test suite talks to for real: Chromium (browser tests through playwright-core),
-# Python grpcio (an independent gRPC client), protoc (encoding cross-checks), promtool (/metrics lint).
+# Python grpcio (an independent gRPC client), protoc (encoding cross-checks), promtool (/metrics lint),
+# openssl (certificates made at test time for TLS on the ALS port).
 # Installs whatever is missing when run as root; otherwise says what to install.
 set -euo pipefail
 missing=()
@@ -10,6 +11,7 @@ command -v protoc >/dev/null 2>&1 || missing+=(protobuf-compiler)
 # protoc finds google/protobuf/*.proto (imported by Envoy's protos) in libprotobuf-dev, only a Recommends of protoc.
 [ -f /usr/include/google/protobuf/descriptor.proto ] || missing+=(libprotobuf-dev)
 command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
+command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 [ ${#missing[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" -ne 0 ]; then
   echo "The tests need these Debian packages: ${missing[*]}" >&2

@@ -5,6 +5,7 @@ import {
   ISTIO_HTTP_STREAM,
   NO_IDENTIFIER_MESSAGE,
   TCP_STREAM,
+  emptyEntriesMessage,
   makeTrafficMessage,
   seededRandom,
 } from '../../../test/fixtures/als.js';
@@ -12,8 +13,11 @@ import { HTTP_REQUEST_COLUMNS, TCP_CONNECTION_COLUMNS } from './columns.js';
 import {
   AccessLogDecoder,
   DecodeError,
+  DEFAULT_DECODE_LIMITS,
+  countEntries,
   RESPONSE_FLAG_CODES,
   tlsCipherName,
+  type DecodeLimits,
   type StreamState,
 } from './decoder.js';
 import { accessLogProtoRoot, encodeStreamAccessLogsMessage } from './proto.js';
@@ -168,8 +172,13 @@ function decodeRows(
   };
 }
 
+// The mapping tests use identifiers of up to 17,000 bytes; the limits have tests of their own.
 const newDecoder = () =>
-  new AccessLogDecoder({ pathTemplater: FIXTURE_PATH_TEMPLATER, initialBufferBytes: 64 });
+  new AccessLogDecoder({
+    pathTemplater: FIXTURE_PATH_TEMPLATER,
+    initialBufferBytes: 64,
+    limits: { maxIdentifierBytes: 32_768 },
+  });
 
 // ---- fixtures --------------------------------------------------------------------------------------------
 describe('fixtures', () => {
@@ -757,7 +766,7 @@ describe('malformed input', () => {
       inner = Buffer.concat([Buffer.from([0x0a, ...len]), inner]);
     }
     const msg = Buffer.concat([Buffer.from([0xfa, 0x07]), Buffer.from(encodeLen(inner.length)), inner]);
-    expect(newDecoder().decode(msg, {})).toEqual({ http: 0, tcp: 0 });
+    expect(newDecoder().decode(msg, {})).toEqual({ http: 0, tcp: 0, outOfWindow: 0 });
   });
 });
 
@@ -770,3 +779,156 @@ function encodeLen(n: number): number[] {
   out.push(n);
   return out;
 }
+
+describe('limits', () => {
+  const limited = (limits: Partial<DecodeLimits>) =>
+    new AccessLogDecoder({ pathTemplater: FIXTURE_PATH_TEMPLATER, initialBufferBytes: 64, limits });
+  const refused = (d: AccessLogDecoder, bytes: Uint8Array, state: StreamState = {}): DecodeError => {
+    try {
+      d.decode(bytes, state);
+    } catch (err) {
+      expect(err).toBeInstanceOf(DecodeError);
+      return err as DecodeError;
+    }
+    throw new Error('expected a DecodeError');
+  };
+
+  it('refuses more entries than the limit before writing a row, and keeps what the decoder held', () => {
+    const d = limited({ maxEntriesPerMessage: 1_000 });
+    const state: StreamState = {};
+    d.decode(ISTIO_HTTP_STREAM[0].bytes, state);
+    const before = { rows: d.pendingHttpRows, bytes: d.pendingBytes };
+    expect(d.decode(emptyEntriesMessage(1_000), state).http).toBe(1_000);
+    d.takeHttp();
+    d.decode(ISTIO_HTTP_STREAM[0].bytes, state);
+    const err = refused(d, emptyEntriesMessage(1_001), state);
+    expect(err.reason).toBe('too_many_entries');
+    expect(err.isLimit).toBe(true);
+    expect(err.message).toMatch(/more than 1000 access-log entries/);
+    expect({ rows: d.pendingHttpRows, bytes: d.pendingBytes }).toEqual(before);
+  });
+
+  it('the default limit refuses the 7.5 M empty entries of a 15 MB message in one bounded pass', () => {
+    const d = new AccessLogDecoder({ pathTemplater: FIXTURE_PATH_TEMPLATER, initialBufferBytes: 64 });
+    const bomb = emptyEntriesMessage(7_500_000);
+    expect(bomb.length).toBeGreaterThan(15_000_000);
+    expect(refused(d, bomb).reason).toBe('too_many_entries');
+    // Refused after counting limit + 1 entries: no column grew.
+    expect(d.pendingBytes).toBe(0);
+    expect(d.limits).toEqual(DEFAULT_DECODE_LIMITS);
+  });
+
+  it('refuses a stored string over the limit, naming the field; an unstored one of any size passes', () => {
+    const d = limited({ maxStringBytes: 100 });
+    const entry = (request: Record<string, unknown>) =>
+      encodeStreamAccessLogsMessage({
+        http_logs: { log_entry: [{ request: { request_method: 'GET', ...request } }] },
+      });
+    expect(d.decode(entry({ path: '/' + 'a'.repeat(99) }), {}).http).toBe(1);
+    let err = refused(d, entry({ path: '/' + 'a'.repeat(100) }));
+    expect(err.reason).toBe('string_too_long');
+    expect(err.message).toMatch(/request\.path is 101 bytes, above the limit of 100/);
+    err = refused(d, entry({ user_agent: 'u'.repeat(5_000) }));
+    expect(err.message).toMatch(/request\.user_agent/);
+    // Request headers other than the mapped ones are skipped, never copied: no limit applies to them.
+    expect(d.decode(entry({ request_headers: { 'x-big': 'v'.repeat(10_000) } }), {}).http).toBe(1);
+    // Addresses and grpc-status values are stored strings too.
+    const withAddress = encodeStreamAccessLogsMessage({
+      http_logs: {
+        log_entry: [
+          {
+            common_properties: {
+              downstream_remote_address: { socket_address: { address: 'x'.repeat(200), port_value: 1 } },
+            },
+          },
+        ],
+      },
+    });
+    expect(refused(d, withAddress).message).toMatch(/downstream_remote_address is 200 bytes/);
+    const withStatus = encodeStreamAccessLogsMessage({
+      http_logs: { log_entry: [{ response: { response_trailers: { 'grpc-status': '9'.repeat(101) } } }] },
+    });
+    expect(refused(d, withStatus).reason).toBe('string_too_long');
+  });
+
+  it('refuses an identifier string over the limit, but a 360-extension Istio node passes', () => {
+    const d = limited({ maxIdentifierBytes: 128 });
+    const state: StreamState = {};
+    expect(ISTIO_HTTP_STREAM[0].bytes.length).toBeGreaterThan(20_000);
+    d.decode(ISTIO_HTTP_STREAM[0].bytes, state);
+    expect(state.identity?.nodeId).toMatch(/^router~/);
+    const big = encodeStreamAccessLogsMessage({
+      identifier: { node: { id: 'n'.repeat(129), cluster: 'c' }, log_name: 'als' },
+      http_logs: { log_entry: [{}] },
+    });
+    const err = refused(d, big, state);
+    expect(err.reason).toBe('identifier_too_long');
+    expect(err.message).toMatch(/identifier\.node\.id is 129 bytes, above the limit of 128/);
+    // The stream keeps its earlier identity.
+    expect(state.identity?.nodeId).toMatch(/^router~/);
+    for (const identifier of [
+      { node: { id: 'n', cluster: 'c'.repeat(129) }, log_name: 'als' },
+      { node: { id: 'n', cluster: 'c' }, log_name: 'l'.repeat(129) },
+    ]) {
+      const bytes = encodeStreamAccessLogsMessage({ identifier, http_logs: { log_entry: [{}] } });
+      expect(refused(d, bytes).reason).toBe('identifier_too_long');
+    }
+  });
+
+  it('malformed input is not a limit', () => {
+    const err = refused(newDecoder(), Buffer.from([0x12, 0xff, 0xff, 0xff, 0x0f, 0x01]));
+    expect(err.reason).toBe('malformed_protobuf');
+    expect(err.isLimit).toBe(false);
+  });
+});
+
+describe('countEntries', () => {
+  it('counts the entries a message will become without decoding them, and refuses a bomb early', () => {
+    const traffic = makeTrafficMessage({ entries: 37, identifier: true });
+    expect(countEntries(traffic.bytes)).toBe(37);
+    expect(countEntries(emptyEntriesMessage(5), 5)).toBe(5);
+    expect(countEntries(TCP_STREAM[0].bytes)).toBe(TCP_STREAM[0].expected.tcp.length);
+    expect(() => countEntries(emptyEntriesMessage(7_500_000), 10_000)).toThrow(/more than 10000/);
+    expect(() => countEntries(Buffer.from([0x12, 0xff, 0xff, 0xff, 0x0f, 0x01]))).toThrow(DecodeError);
+    // The same count the decoder reports, fixture by fixture.
+    for (const f of ALL_FIXTURES) {
+      expect(countEntries(f.bytes), f.name).toBe(f.expected.http.length + f.expected.tcp.length);
+    }
+  });
+});
+
+describe('start_time window', () => {
+  it('skips entries outside the window and counts them; the rest of the message is kept', () => {
+    const nowS = 1_800_000_000;
+    const d = new AccessLogDecoder({
+      pathTemplater: FIXTURE_PATH_TEMPLATER,
+      limits: { maxEntryAgeS: 14 * 86_400, maxEntryFutureS: 86_400 },
+      now: () => nowS * 1000,
+    });
+    const at = (seconds: number, requestId: string) => ({
+      common_properties: { start_time: { seconds } },
+      request: { request_id: requestId },
+    });
+    const bytes = encodeStreamAccessLogsMessage({
+      http_logs: {
+        log_entry: [
+          at(nowS - 60, 'recent'),
+          at(nowS - 14 * 86_400 + 1, 'oldest-kept'),
+          at(nowS - 15 * 86_400, 'too-old'),
+          at(0, 'epoch'),
+          at(nowS + 3_600, 'clock-skew'),
+          at(nowS + 2 * 86_400, 'too-far-ahead'),
+          ...Array.from({ length: 150 }, (_, i) => at(nowS - (i + 20) * 86_400, `spread-${i}`)),
+        ],
+      },
+    });
+    expect(d.decode(bytes, {})).toEqual({ http: 3, tcp: 0, outOfWindow: 153 });
+    expect(readNative(d.takeHttp().data).map((r) => r.request_id)).toEqual([
+      'recent',
+      'oldest-kept',
+      'clock-skew',
+    ]);
+    // No window by default.
+    expect(newDecoder().decode(bytes, {})).toEqual({ http: 156, tcp: 0, outOfWindow: 0 });
+  });
+});

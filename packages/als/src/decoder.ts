@@ -11,14 +11,56 @@ import type { ColumnBuffer } from './column-buffer.js';
 import { HTTP_REQUEST_COLUMNS, TCP_CONNECTION_COLUMNS, type ColumnSpec } from './columns.js';
 import { NativeBlockWriter } from './native-block.js';
 
+/**
+ * Why a message was refused. `malformed_protobuf` is bad input; the others are the size limits of
+ * {@link DecodeLimits} (the message may be valid protobuf, it is just more than gatescope takes).
+ */
+export type DecodeErrorReason =
+  'malformed_protobuf' | 'too_many_entries' | 'string_too_long' | 'identifier_too_long';
+
 export class DecodeError extends Error {
-  readonly reason: string;
-  constructor(reason: string, message: string) {
+  readonly reason: DecodeErrorReason;
+  constructor(reason: DecodeErrorReason, message: string) {
     super(`${reason}: ${message}`);
     this.name = 'DecodeError';
     this.reason = reason;
   }
+  /** A size limit was hit (RESOURCE_EXHAUSTED), as opposed to malformed input (INVALID_ARGUMENT). */
+  get isLimit(): boolean {
+    return this.reason !== 'malformed_protobuf';
+  }
 }
+
+/**
+ * What one message may hold. Checked before any row of the message is written: the entries are
+ * counted first (one tag and length per entry), and a stored string is measured before it is copied,
+ * so a refused message costs one pass over its bytes and no memory.
+ */
+export interface DecodeLimits {
+  /** Access-log entries (rows) in one StreamAccessLogsMessage. */
+  maxEntriesPerMessage: number;
+  /** Bytes of one stored string field: path, user agent, route, an address, a grpc-status value... */
+  maxStringBytes: number;
+  /** Bytes of each identifier string: node id, node cluster, log name (copied into every row). */
+  maxIdentifierBytes: number;
+  /**
+   * The window an entry's start_time must lie in, relative to the decoder's clock: at most this old, at most
+   * this far ahead. Entries outside are skipped and counted (`outOfWindow`), the rest of the message is kept.
+   * Tables are partitioned by day, and ClickHouse refuses an insert that touches over 100 partitions: entries
+   * spread over many days would make every batch fail. Unbounded unless set (the collector sets it).
+   */
+  maxEntryAgeS: number;
+  maxEntryFutureS: number;
+}
+
+/** The defaults of GATESCOPE_ALS_MAX_* (packages/config explains each number). */
+export const DEFAULT_DECODE_LIMITS: Readonly<DecodeLimits> = Object.freeze({
+  maxEntriesPerMessage: 10_000,
+  maxStringBytes: 65_536,
+  maxIdentifierBytes: 1_024,
+  maxEntryAgeS: Infinity,
+  maxEntryFutureS: Infinity,
+});
 
 export interface StreamIdentity {
   nodeId: string;
@@ -34,6 +76,8 @@ export interface StreamState {
 export interface DecodeResult {
   http: number;
   tcp: number;
+  /** Entries skipped because their start_time lies outside the accepted window (see DecodeLimits). */
+  outOfWindow: number;
 }
 
 export interface PathTemplaterLike {
@@ -44,6 +88,10 @@ export interface AccessLogDecoderOptions {
   pathTemplater: PathTemplaterLike;
   /** Initial capacity of each table's column buffers, in bytes over all columns (default 256 KiB). */
   initialBufferBytes?: number;
+  /** Size limits per message; unset ones take {@link DEFAULT_DECODE_LIMITS}. */
+  limits?: Partial<DecodeLimits>;
+  /** The clock the start_time window is measured against, in ms (default Date.now). */
+  now?: () => number;
 }
 
 /** Identity used for messages on a stream that never carried an identifier. */
@@ -138,9 +186,20 @@ let B: Buffer = Buffer.alloc(0);
 let P = 0;
 let VLO = 0;
 let VHI = 0;
+/** The limits of the decode in progress. */
+let MAX_STRING = DEFAULT_DECODE_LIMITS.maxStringBytes;
 
 function fail(message: string): never {
   throw new DecodeError(MALFORMED, message);
+}
+
+/** Refuses a stored string longer than the limit, before it is copied anywhere. */
+function checkString(what: string, s: number, e: number): void {
+  if (e - s > MAX_STRING)
+    throw new DecodeError(
+      'string_too_long',
+      `${what} is ${e - s} bytes, above the limit of ${MAX_STRING} bytes for one string field`,
+    );
 }
 
 /** Reads a varint at P; sets VLO/VHI (uint32 halves) and returns the value as a number (exact below 2^53). */
@@ -255,6 +314,24 @@ const S_GRPC_HEADER = 13;
 const S_TERMINATION = 14;
 const N_STR = 15;
 const str = new Int32Array(2 * N_STR);
+/** Field names of the string slots, for error messages. */
+const STR_NAMES = [
+  'response.response_code_details',
+  'common_properties.route_name',
+  'common_properties.upstream_cluster',
+  'common_properties.upstream_transport_failure_reason',
+  'request.authority',
+  'request.scheme',
+  'request.path',
+  'request.user_agent',
+  'request.referer',
+  'request.forwarded_for',
+  'request.request_id',
+  'tls_properties.tls_sni_hostname',
+  'a grpc-status trailer',
+  'a grpc-status header',
+  'common_properties.connection_termination_details',
+];
 
 // Addresses: [kind, aStart, aEnd, port, bStart, bEnd] each. kind 0 none, 1 socket, 2 pipe, 3 internal.
 const A_DOWN_REMOTE = 0;
@@ -262,6 +339,12 @@ const A_DOWN_LOCAL = 1;
 const A_UP_REMOTE = 2;
 const A_UP_LOCAL = 3;
 const addr = new Float64Array(4 * 6);
+const ADDRESS_NAMES = [
+  'common_properties.downstream_remote_address',
+  'common_properties.downstream_local_address',
+  'common_properties.upstream_remote_address',
+  'common_properties.upstream_local_address',
+];
 
 // uint64 values as (lo, hi)
 const U_REQ_BODY = 0;
@@ -305,6 +388,7 @@ function resetEntry(): void {
 function readString(slot: number, tag: number, end: number): void {
   expectWire(tag, 2);
   const e = readLenEnd(end);
+  checkString(STR_NAMES[slot], P, e);
   str[2 * slot] = P;
   str[2 * slot + 1] = e;
   P = e;
@@ -382,6 +466,7 @@ function readAddress(a: number, tag: number, end: number): void {
           // SocketAddress.address
           expectWire(st, 2);
           const x = readLenEnd(se);
+          checkString(ADDRESS_NAMES[a], P, x);
           addr[base + 1] = P;
           addr[base + 2] = x;
           P = x;
@@ -392,6 +477,7 @@ function readAddress(a: number, tag: number, end: number): void {
           // Pipe.path / EnvoyInternalAddress.server_listener_name
           expectWire(st, 2);
           const x = readLenEnd(se);
+          checkString(ADDRESS_NAMES[a], P, x);
           addr[base + 1] = P;
           addr[base + 2] = x;
           P = x;
@@ -399,6 +485,7 @@ function readAddress(a: number, tag: number, end: number): void {
           // EnvoyInternalAddress.endpoint_id
           expectWire(st, 2);
           const x = readLenEnd(se);
+          checkString(ADDRESS_NAMES[a], P, x);
           addr[base + 4] = P;
           addr[base + 5] = x;
           P = x;
@@ -590,6 +677,7 @@ function readGrpcStatusEntry(slot: number, tag: number, end: number): void {
     } else skipField(t, e);
   }
   if (equalsIgnoreAsciiCase(ks, ke, GRPC_STATUS)) {
+    checkString(STR_NAMES[slot], vs, ve);
     str[2 * slot] = vs;
     str[2 * slot + 1] = ve;
   }
@@ -803,7 +891,7 @@ function writeIdentity(cols: ColumnBuffer[], at: readonly number[], id: Identity
 }
 
 /** Parses StreamAccessLogsMessage.Identifier (node = 1 {id = 1, cluster = 2}, log_name = 2). */
-function readIdentifier(start: number, end: number): StreamIdentity {
+function readIdentifier(start: number, end: number, maxBytes: number): StreamIdentity {
   P = start;
   let idS = 0;
   let idE = 0;
@@ -841,6 +929,18 @@ function readIdentifier(start: number, end: number): StreamIdentity {
       P = x;
     } else skipField(t, end);
   }
+  // Everything else in the Node (metadata, extensions, locality, ...) was skipped above, never stored.
+  for (const [what, s, e] of [
+    ['identifier.node.id', idS, idE],
+    ['identifier.node.cluster', clS, clE],
+    ['identifier.log_name', lnS, lnE],
+  ] as const) {
+    if (e - s > maxBytes)
+      throw new DecodeError(
+        'identifier_too_long',
+        `${what} is ${e - s} bytes, above the limit of ${maxBytes} bytes for an identifier string`,
+      );
+  }
   const identity: StreamIdentity = {
     nodeId: B.toString('utf8', idS, idE),
     nodeCluster: B.toString('utf8', clS, clE),
@@ -855,6 +955,99 @@ function readIdentifier(start: number, end: number): StreamIdentity {
   return identity;
 }
 
+// ---- message layout ----------------------------------------------------------------------------------
+/** Offsets of the log_entries ranges of the message being read: start, end pairs. */
+let RANGES = new Int32Array(16);
+
+/** Where a StreamAccessLogsMessage keeps its identifier and its entries (the ranges are in RANGES). */
+interface MessageLayout {
+  identStart: number;
+  identEnd: number;
+  /** 2 = http_logs, 3 = tcp_logs (a oneof: the last one seen wins), 0 = neither. */
+  kind: number;
+  nRanges: number;
+}
+
+/** Reads the top-level fields of the message in B (skipping into nothing). */
+function scanMessage(): MessageLayout {
+  const end = B.length;
+  const layout: MessageLayout = { identStart: -1, identEnd: -1, kind: 0, nRanges: 0 };
+  while (P < end) {
+    const t = readTag(end);
+    const f = t >>> 3;
+    if (f === 1) {
+      expectWire(t, 2);
+      const e = readLenEnd(end);
+      layout.identStart = P;
+      layout.identEnd = e;
+      P = e;
+    } else if (f === 2 || f === 3) {
+      expectWire(t, 2);
+      const e = readLenEnd(end);
+      if (layout.kind !== f) {
+        layout.kind = f;
+        layout.nRanges = 0;
+      }
+      if (2 * layout.nRanges + 2 > RANGES.length) {
+        const r = new Int32Array(RANGES.length * 2);
+        r.set(RANGES);
+        RANGES = r;
+      }
+      RANGES[2 * layout.nRanges] = P;
+      RANGES[2 * layout.nRanges + 1] = e;
+      layout.nRanges++;
+      P = e;
+    } else skipField(t, end);
+  }
+  return layout;
+}
+
+/** Counts the entries of the log_entries ranges (one tag and length each), stopping at `max + 1`. */
+function countRangeEntries(nRanges: number, max: number): number {
+  let count = 0;
+  for (let r = 0; r < nRanges; r++) {
+    P = RANGES[2 * r];
+    const e = RANGES[2 * r + 1];
+    while (P < e) {
+      const t = readTag(e);
+      if (t >>> 3 === 1 && ++count > max) return count;
+      skipField(t, e);
+    }
+  }
+  return count;
+}
+
+function tooManyEntries(max: number): DecodeError {
+  return new DecodeError(
+    'too_many_entries',
+    `the message holds more than ${max} access-log entries (the limit per message)`,
+  );
+}
+
+const asBuffer = (m: Uint8Array): Buffer =>
+  Buffer.isBuffer(m) ? m : Buffer.from(m.buffer, m.byteOffset, m.byteLength);
+
+/**
+ * The number of access-log entries (rows to be) in a StreamAccessLogsMessage, without decoding them: one
+ * tag and length per entry. Throws DecodeError on malformed framing, and `too_many_entries` as soon as
+ * there are more than `max`, as the decoder would. Lets a caller account for the rows of a message (and
+ * refuse a bomb) before a decoder thread turns it into rows.
+ */
+export function countEntries(message: Uint8Array, max = Infinity): number {
+  B = asBuffer(message);
+  P = 0;
+  try {
+    const count = countRangeEntries(scanMessage().nRanges, max);
+    if (count > max) throw tooManyEntries(max);
+    return count;
+  } catch (err) {
+    if (err instanceof RangeError) throw new DecodeError(MALFORMED, err.message);
+    throw err;
+  } finally {
+    B = EMPTY;
+  }
+}
+
 // ---- the decoder -------------------------------------------------------------------------------------
 const MAX_TEMPLATE_CACHE = 100_000;
 const ROUTE_CACHE_SIZE = 16;
@@ -867,11 +1060,16 @@ export class AccessLogDecoder {
   private readonly http: NativeBlockWriter;
   private readonly tcp: NativeBlockWriter;
   private readonly templateBytes = new Map<string, Buffer>();
-  /** Offsets of log_entries ranges found in the top-level message: start, end pairs. */
-  private ranges = new Int32Array(16);
+  readonly limits: Readonly<DecodeLimits>;
+  private readonly now: () => number;
+  /** The start_time window of the message being decoded, in microseconds. */
+  private minStartUs = -Infinity;
+  private maxStartUs = Infinity;
 
   constructor(options: AccessLogDecoderOptions) {
     this.templater = options.pathTemplater;
+    this.now = options.now ?? Date.now;
+    this.limits = Object.freeze({ ...DEFAULT_DECODE_LIMITS, ...options.limits });
     const cap = options.initialBufferBytes ?? 256 * 1024;
     this.http = new NativeBlockWriter(HTTP_REQUEST_COLUMNS, cap);
     this.tcp = new NativeBlockWriter(TCP_CONNECTION_COLUMNS, cap);
@@ -903,67 +1101,41 @@ export class AccessLogDecoder {
   decode(message: Uint8Array, state: StreamState): DecodeResult {
     this.http.mark();
     this.tcp.mark();
-    B = Buffer.isBuffer(message)
-      ? message
-      : Buffer.from(message.buffer, message.byteOffset, message.byteLength);
+    B = asBuffer(message);
     P = 0;
+    MAX_STRING = this.limits.maxStringBytes;
+    const nowMs = this.now();
+    this.minStartUs = (nowMs - this.limits.maxEntryAgeS * 1000) * 1000;
+    this.maxStartUs = (nowMs + this.limits.maxEntryFutureS * 1000) * 1000;
     try {
-      const end = B.length;
-      let identStart = -1;
-      let identEnd = -1;
-      let kind = 0; // 2 = http_logs, 3 = tcp_logs (oneof: the last one seen wins)
-      let nRanges = 0;
-      while (P < end) {
-        const t = readTag(end);
-        const f = t >>> 3;
-        if (f === 1) {
-          expectWire(t, 2);
-          const e = readLenEnd(end);
-          identStart = P;
-          identEnd = e;
-          P = e;
-        } else if (f === 2 || f === 3) {
-          expectWire(t, 2);
-          const e = readLenEnd(end);
-          if (kind !== f) {
-            kind = f;
-            nRanges = 0;
-          }
-          if (2 * nRanges + 2 > this.ranges.length) {
-            const r = new Int32Array(this.ranges.length * 2);
-            r.set(this.ranges);
-            this.ranges = r;
-          }
-          this.ranges[2 * nRanges] = P;
-          this.ranges[2 * nRanges + 1] = e;
-          nRanges++;
-          P = e;
-        } else skipField(t, end);
-      }
+      const { identStart, identEnd, kind, nRanges } = scanMessage();
+      const max = this.limits.maxEntriesPerMessage;
+      if (countRangeEntries(nRanges, max) > max) throw tooManyEntries(max);
       let identity = state.identity;
       let newIdentity: StreamIdentity | undefined;
       if (identStart >= 0) {
-        newIdentity = readIdentifier(identStart, identEnd);
+        newIdentity = readIdentifier(identStart, identEnd, this.limits.maxIdentifierBytes);
         identity = newIdentity;
       }
       const idBytes = bytesOfIdentity(identity ?? UNKNOWN_IDENTITY);
       let count = 0;
+      let outOfWindow = 0;
       for (let r = 0; r < nRanges; r++) {
-        P = this.ranges[2 * r];
-        const e = this.ranges[2 * r + 1];
+        P = RANGES[2 * r];
+        const e = RANGES[2 * r + 1];
         while (P < e) {
           const t = readTag(e);
           if (t >>> 3 === 1) {
             expectWire(t, 2);
             const ee = readLenEnd(e);
-            if (kind === 2) this.readHttpEntry(ee, idBytes);
-            else this.readTcpEntry(ee, idBytes);
-            count++;
+            const written = kind === 2 ? this.readHttpEntry(ee, idBytes) : this.readTcpEntry(ee, idBytes);
+            if (written) count++;
+            else outOfWindow++;
           } else skipField(t, e);
         }
       }
       if (newIdentity) state.identity = newIdentity;
-      return kind === 2 ? { http: count, tcp: 0 } : { http: 0, tcp: count };
+      return kind === 2 ? { http: count, tcp: 0, outOfWindow } : { http: 0, tcp: count, outOfWindow };
     } catch (err) {
       this.http.rollback();
       this.tcp.rollback();
@@ -974,7 +1146,13 @@ export class AccessLogDecoder {
     }
   }
 
-  private readHttpEntry(end: number, idBytes: IdentityBytes): void {
+  /** Whether the entry just read may become a row: its start_time lies in the window. */
+  private inWindow(): boolean {
+    return startUs >= this.minStartUs && startUs <= this.maxStartUs;
+  }
+
+  /** Reads one HTTPAccessLogEntry and writes its row; false when it was skipped (start_time out of window). */
+  private readHttpEntry(end: number, idBytes: IdentityBytes): boolean {
     resetEntry();
     while (P < end) {
       const t = readTag(end);
@@ -995,6 +1173,7 @@ export class AccessLogDecoder {
           skipField(t, end);
       }
     }
+    if (!this.inWindow()) return false;
     const c = this.http.values;
     const x = this.http.prefix;
     c[H.start_time].writeInt64(startUs);
@@ -1033,6 +1212,7 @@ export class AccessLogDecoder {
     for (let i = 0; i < 7; i++) writeNullableDuration(x[H_TIMINGS[i]]!, c[H_TIMINGS[i]], i);
     writeIdentity(c, H_IDENTITY, idBytes);
     this.http.rows++;
+    return true;
   }
 
   private pathTemplate(): Buffer {
@@ -1072,7 +1252,8 @@ export class AccessLogDecoder {
     return value;
   }
 
-  private readTcpEntry(end: number, idBytes: IdentityBytes): void {
+  /** Reads one TCPAccessLogEntry and writes its row; false when it was skipped (start_time out of window). */
+  private readTcpEntry(end: number, idBytes: IdentityBytes): boolean {
     resetEntry();
     while (P < end) {
       const t = readTag(end);
@@ -1087,6 +1268,7 @@ export class AccessLogDecoder {
           skipField(t, end);
       }
     }
+    if (!this.inWindow()) return false;
     const c = this.tcp.values;
     c[T.start_time].writeInt64(startUs);
     c[T.duration_ms].writeFloat64(durationMs());
@@ -1104,6 +1286,7 @@ export class AccessLogDecoder {
     writeSlice(c[T.connection_termination_details], S_TERMINATION);
     writeIdentity(c, T_IDENTITY, idBytes);
     this.tcp.rows++;
+    return true;
   }
 }
 

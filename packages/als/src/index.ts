@@ -3,6 +3,8 @@ export type { ColumnSpec } from './columns.js';
 export {
   AccessLogDecoder,
   DecodeError,
+  countEntries,
+  DEFAULT_DECODE_LIMITS,
   UNKNOWN_IDENTITY,
   RESPONSE_FLAG_CODES,
   TLS_CIPHER_NAMES,
@@ -12,6 +14,8 @@ export type {
   StreamIdentity,
   StreamState,
   DecodeResult,
+  DecodeLimits,
+  DecodeErrorReason,
   PathTemplaterLike,
   AccessLogDecoderOptions,
 } from './decoder.js';
@@ -27,6 +31,6 @@ export {
   ALS_PROTO_FILE,
 } from './proto.js';
 export { readNative, readNativeBlocks } from './native-reader.js';
-export { nativeType } from './native-block.js';
+export { leb, nativeType } from './native-block.js';
 export { concatNativeBlocks } from './native-concat.js';
 export type { RowValue, Row, NativeBlock, NativeColumn } from './native-reader.js';

@@ -16,7 +16,7 @@ export function nativeType(type: string): string {
   return type.replace(/LowCardinality\(([^()]*)\)/g, '$1');
 }
 
-/** Unsigned LEB128, as Native block headers count columns and rows. */
+/** Unsigned LEB128 (= a protobuf varint), as Native block headers count columns and rows. */
 export function leb(n: number): number[] {
   const out: number[] = [];
   while (n >= 0x80) {

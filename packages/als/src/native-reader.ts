@@ -35,7 +35,10 @@ class Cursor {
 function formatDateTime64(us: bigint): string {
   const ms = Number(us / 1000n) - (us % 1000n < 0n ? 1 : 0);
   const frac = ((us % 1_000_000n) + 1_000_000n) % 1_000_000n;
-  const iso = new Date(Math.floor(ms / 1000) * 1000).toISOString(); // YYYY-MM-DDTHH:MM:SS.000Z
+  const date = new Date(Math.floor(ms / 1000) * 1000);
+  // Beyond what a JS Date holds (±275,000 years): the raw microseconds, rather than a throw.
+  if (Number.isNaN(date.getTime())) return `${us} us`;
+  const iso = date.toISOString(); // YYYY-MM-DDTHH:MM:SS.000Z
   return `${iso.slice(0, 10)} ${iso.slice(11, 19)}.${frac.toString().padStart(6, '0')}`;
 }
 

@@ -25,9 +25,14 @@ export interface ClickHouse {
   readonly database: string;
   /**
    * Insert ClickHouse Native blocks (one, or several concatenated) for `columns` into `database.table`.
-   * Resolves once ClickHouse committed them.
+   * Resolves once ClickHouse committed them. `settings` apply to this insert only (its own SETTINGS clause).
    */
-  insertNative(table: string, columns: readonly string[], data: Buffer | Buffer[]): Promise<void>;
+  insertNative(
+    table: string,
+    columns: readonly string[],
+    data: Buffer | Buffer[],
+    settings?: InsertSettings,
+  ): Promise<void>;
   /** True when ClickHouse answers a trivial query. */
   ping(): Promise<boolean>;
   close(): Promise<void>;
@@ -39,6 +44,21 @@ export class ClickHouseUnavailableError extends Error {
     super(message, options);
     this.name = 'ClickHouseUnavailableError';
   }
+}
+
+/** Integer settings of one INSERT, e.g. `max_partitions_per_insert_block`. */
+export type InsertSettings = Readonly<Record<string, number>>;
+
+/** ` SETTINGS a = 1, b = 2` for an INSERT (names checked as identifiers, values as integers), or ''. */
+function settingsClause(settings: InsertSettings | undefined): string {
+  const entries = Object.entries(settings ?? {});
+  if (entries.length === 0) return '';
+  return ` SETTINGS ${entries
+    .map(([name, value]) => {
+      if (!Number.isSafeInteger(value)) throw new Error(`insert setting ${name} must be an integer`);
+      return `${ident(name)} = ${value}`;
+    })
+    .join(', ')}`;
 }
 
 const IDENT = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -68,10 +88,10 @@ function createServer(options: ClickHouseOptions, database: string): ClickHouse 
     client,
     engine: 'server',
     database,
-    async insertNative(table, columns, data) {
+    async insertNative(table, columns, data, settings) {
       const chunks = Array.isArray(data) ? data : [data];
       const result = await client.exec({
-        query: `INSERT INTO ${database}.${ident(table)} (${columns.map(ident).join(', ')}) FORMAT Native`,
+        query: `INSERT INTO ${database}.${ident(table)} (${columns.map(ident).join(', ')})${settingsClause(settings)} FORMAT Native`,
         values: Readable.from(chunks, { objectMode: false }),
       });
       result.stream.resume();
@@ -111,14 +131,14 @@ async function createEmbedded(options: ClickHouseOptions, database: string): Pro
     client,
     engine: 'embedded',
     database,
-    async insertNative(table, columns, data) {
+    async insertNative(table, columns, data, settings) {
       // chdb's fastest bulk path: the engine reads the batch from a local file (its parallel file reader)
       // instead of parsing a string handed through the JS binding.
       const file = join(spoolDir, `${process.pid}-${++spoolSeq}.native`);
       await writeFile(file, Array.isArray(data) ? Buffer.concat(data) : data);
       try {
         await client.command({
-          query: `INSERT INTO ${database}.${ident(table)} (${columns.map(ident).join(', ')}) FROM INFILE '${file.replace(/['\\]/g, '\\$&')}' FORMAT Native`,
+          query: `INSERT INTO ${database}.${ident(table)} (${columns.map(ident).join(', ')}) FROM INFILE '${file.replace(/['\\]/g, '\\$&')}'${settingsClause(settings)} FORMAT Native`,
         });
       } finally {
         rmSync(file, { force: true });

@@ -1,4 +1,7 @@
 import { describe, expect, it } from 'vitest';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { ConfigError, loadConfig } from './config.js';
 
 describe('loadConfig', () => {
@@ -102,5 +105,60 @@ describe('loadConfig', () => {
       cluster: 'main',
     });
     expect(() => loadConfig({ CLICKHOUSE_DATABASE: 'x; DROP TABLE y' })).toThrow(/plain identifier/);
+  });
+});
+
+describe('ALS limits and TLS', () => {
+  it('has a default for every limit', () => {
+    expect(loadConfig({}).ingest).toMatchObject({
+      maxPendingBytes: 128 * 1024 * 1024,
+      maxMessageBytes: 4 * 1024 * 1024,
+      maxEntriesPerMessage: 10_000,
+      maxStringBytes: 65_536,
+      maxIdentifierBytes: 1_024,
+      maxStreams: 1_024,
+      maxStreamsPerConnection: 100,
+      streamIdleTimeoutS: 300,
+      maxHeaderBytes: 8_192,
+    });
+    expect(loadConfig({}).ingest.tls).toBeUndefined();
+    expect(loadConfig({ GATESCOPE_ALS_STREAM_IDLE_TIMEOUT_SECONDS: '0' }).ingest.streamIdleTimeoutS).toBe(0);
+  });
+
+  it('refuses nonsense limits, naming the variable', () => {
+    expect(() => loadConfig({ GATESCOPE_ALS_MAX_ENTRIES_PER_MESSAGE: '0' })).toThrow(
+      /GATESCOPE_ALS_MAX_ENTRIES_PER_MESSAGE must be > 0/,
+    );
+    expect(() => loadConfig({ GATESCOPE_ALS_MAX_HEADER_BYTES: '100000' })).toThrow(/at most 65535/);
+    expect(() => loadConfig({ GATESCOPE_ALS_STREAM_IDLE_TIMEOUT_SECONDS: '-1' })).toThrow(/>= 0/);
+  });
+
+  it('takes certificate and key together, a client CA only with them, and checks the files exist', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gs-config-tls-'));
+    const file = (name: string) => {
+      writeFileSync(join(dir, name), 'pem');
+      return join(dir, name);
+    };
+    const [cert, key, ca] = [file('cert.pem'), file('key.pem'), file('ca.pem')];
+    expect(
+      loadConfig({ GATESCOPE_ALS_TLS_CERT_FILE: cert, GATESCOPE_ALS_TLS_KEY_FILE: key }).ingest.tls,
+    ).toEqual({
+      certFile: cert,
+      keyFile: key,
+    });
+    expect(
+      loadConfig({
+        GATESCOPE_ALS_TLS_CERT_FILE: cert,
+        GATESCOPE_ALS_TLS_KEY_FILE: key,
+        GATESCOPE_ALS_TLS_CLIENT_CA_FILE: ca,
+      }).ingest.tls?.clientCaFile,
+    ).toBe(ca);
+    expect(() => loadConfig({ GATESCOPE_ALS_TLS_CERT_FILE: cert })).toThrow(/go together/);
+    expect(() => loadConfig({ GATESCOPE_ALS_TLS_CLIENT_CA_FILE: ca })).toThrow(
+      /needs GATESCOPE_ALS_TLS_CERT_FILE/,
+    );
+    expect(() =>
+      loadConfig({ GATESCOPE_ALS_TLS_CERT_FILE: cert, GATESCOPE_ALS_TLS_KEY_FILE: join(dir, 'missing.pem') }),
+    ).toThrow(/GATESCOPE_ALS_TLS_KEY_FILE \(.*missing\.pem\) cannot be read/);
   });
 });

@@ -51,8 +51,26 @@ export interface Config {
     batchMaxDelayMs: number;
     /** Rows received but not yet committed; above it the collector stops reading streams. */
     maxPendingRows: number;
+    /** Bytes held for ingest (decoded rows not committed + messages not decoded yet); same effect. */
+    maxPendingBytes: number;
     maxMessageBytes: number;
     decoderWorkers: number;
+    /** Access-log entries one ALS message may carry. */
+    maxEntriesPerMessage: number;
+    /** Bytes of one stored string field of an entry. */
+    maxStringBytes: number;
+    /** Bytes of each identifier string (node id, node cluster, log name). */
+    maxIdentifierBytes: number;
+    /** Concurrent ALS streams, all connections together. */
+    maxStreams: number;
+    /** Concurrent ALS streams on one HTTP/2 connection. */
+    maxStreamsPerConnection: number;
+    /** A stream that delivered no complete message for this long is closed (0: never). */
+    streamIdleTimeoutS: number;
+    /** Bytes of a stream's request headers (gRPC metadata), counted as HTTP/2 does. */
+    maxHeaderBytes: number;
+    /** TLS on the gRPC port; mutual TLS when `clientCaFile` is set. Unset: plaintext. */
+    tls?: TlsFiles;
   };
   pathTemplates: {
     rulesJson?: string;
@@ -75,7 +93,7 @@ export interface Config {
     /** `/metrics` without a token (default: it needs a token with the `metrics` scope). */
     metricsPublic: boolean;
     /** Serve HTTPS on the HTTP port with this PEM certificate chain and key (read when the server starts). */
-    tls?: { certFile: string; keyFile: string };
+    tls?: Omit<TlsFiles, 'clientCaFile'>;
   };
   live: {
     windowSeconds: number;
@@ -152,7 +170,40 @@ const envSchema = z.object({
   GATESCOPE_BATCH_MAX_DELAY_MS: positiveInt('GATESCOPE_BATCH_MAX_DELAY_MS', 500),
   // 150k: measured peak RSS ≈ 840 MiB at 80k entries/s (200k: ≈ 900 MiB; 100k: ≈ 740 MiB at 63k/s).
   GATESCOPE_MAX_PENDING_ROWS: positiveInt('GATESCOPE_MAX_PENDING_ROWS', 150_000),
-  GATESCOPE_MAX_MESSAGE_BYTES: positiveInt('GATESCOPE_MAX_MESSAGE_BYTES', 16 * 1024 * 1024),
+  // Typical rows are ~510 bytes in Native form (test/fixtures makeTrafficMessage): 150k of them are ~76 MB, so
+  // the row bound binds first for normal traffic and this one for fat rows (long paths, user agents).
+  GATESCOPE_MAX_PENDING_BYTES: positiveInt('GATESCOPE_MAX_PENDING_BYTES', 128 * 1024 * 1024),
+  // gRPC's own default receive limit. Envoy flushes its ALS buffer at buffer_size_bytes (16 KiB by default),
+  // so its messages are 16 KiB plus one entry; 4 MiB leaves 256x that for raised buffers.
+  GATESCOPE_MAX_MESSAGE_BYTES: positiveInt('GATESCOPE_MAX_MESSAGE_BYTES', 4 * 1024 * 1024),
+  // A 16 KiB Envoy buffer holds ~35 typical entries (~460 bytes each on the wire); 10,000 allows ~290x
+  // that (a 4 MiB message of typical entries holds ~9,000). One empty entry is 2 bytes but a ~310-byte row.
+  GATESCOPE_ALS_MAX_ENTRIES_PER_MESSAGE: positiveInt('GATESCOPE_ALS_MAX_ENTRIES_PER_MESSAGE', 10_000),
+  // Envoy refuses request headers over max_request_headers_kb (60 KiB by default), so no path, user agent or
+  // referer it logs is longer unless the operator raised that limit.
+  GATESCOPE_ALS_MAX_STRING_BYTES: positiveInt('GATESCOPE_ALS_MAX_STRING_BYTES', 65_536),
+  // Copied into every row. An Istio node id is `router~<ip>~<pod>.<namespace>~<namespace>.svc.cluster.local`:
+  // Kubernetes caps pod names at 253 and namespaces at 63 characters, so it stays under ~450 bytes.
+  GATESCOPE_ALS_MAX_IDENTIFIER_BYTES: positiveInt('GATESCOPE_ALS_MAX_IDENTIFIER_BYTES', 1_024),
+  // Envoy opens one stream per worker thread per access logger: 200 gateway pods x 4 workers fit.
+  GATESCOPE_ALS_MAX_STREAMS: positiveInt('GATESCOPE_ALS_MAX_STREAMS', 1_024),
+  // One Envoy worker multiplexes its loggers' streams on one connection: a handful, far below 100.
+  GATESCOPE_ALS_MAX_STREAMS_PER_CONNECTION: positiveInt('GATESCOPE_ALS_MAX_STREAMS_PER_CONNECTION', 100),
+  // Envoy flushes every second while there is traffic and keeps an idle stream open without sending; closing
+  // it after 5 min of silence costs Envoy one reconnect (and its identifier again) on its next entry.
+  GATESCOPE_ALS_STREAM_IDLE_TIMEOUT_SECONDS: z.coerce
+    .number({ error: 'GATESCOPE_ALS_STREAM_IDLE_TIMEOUT_SECONDS must be a number' })
+    .int('GATESCOPE_ALS_STREAM_IDLE_TIMEOUT_SECONDS must be an integer')
+    .min(0, 'GATESCOPE_ALS_STREAM_IDLE_TIMEOUT_SECONDS must be >= 0 (0 disables it)')
+    .default(300),
+  // gRPC's own default for metadata (8 KiB); Envoy's ALS requests carry ~200 bytes plus configured
+  // initial_metadata. Node's HTTP/2 layer refuses header lists over 64 KiB before gatescope sees them.
+  GATESCOPE_ALS_MAX_HEADER_BYTES: positiveInt('GATESCOPE_ALS_MAX_HEADER_BYTES', 8_192).pipe(
+    z.number().max(65_535, "GATESCOPE_ALS_MAX_HEADER_BYTES must be at most 65535 (Node's HTTP/2 header cap)"),
+  ),
+  GATESCOPE_ALS_TLS_CERT_FILE: z.string().optional(),
+  GATESCOPE_ALS_TLS_KEY_FILE: z.string().optional(),
+  GATESCOPE_ALS_TLS_CLIENT_CA_FILE: z.string().optional(),
   // Two decoder threads measured 78-84k entries/s end to end vs 55-59k with one (2-core machine, same run).
   GATESCOPE_DECODER_WORKERS: z.coerce.number().int().min(0).max(16).default(2),
   GATESCOPE_PATH_TEMPLATE_RULES: z.string().optional(),
@@ -197,29 +248,55 @@ function parseAllowedHosts(list: string, problems: string[]): string[] {
 }
 
 /** Both TLS files or neither, each readable now (a missing file is reported at start, not at the first request). */
+/** A TLS endpoint's files, checked readable at start. `clientCaFile` turns on mutual TLS where supported. */
+export interface TlsFiles {
+  certFile: string;
+  keyFile: string;
+  clientCaFile?: string;
+}
+
+/**
+ * One way to read TLS settings for any port: `<prefix>_CERT_FILE` and `<prefix>_KEY_FILE` go together, an optional
+ * `<prefix>_CLIENT_CA_FILE` needs both; every file must be readable now (a bad path stops the process at start).
+ */
 function parseTls(
-  certFile: string | undefined,
-  keyFile: string | undefined,
+  prefix: 'GATESCOPE_TLS' | 'GATESCOPE_ALS_TLS',
+  files: { cert?: string; key?: string; clientCa?: string },
   problems: string[],
-): { certFile: string; keyFile: string } | undefined {
-  if (!certFile && !keyFile) return undefined;
+): TlsFiles | undefined {
+  const certFile = files.cert || undefined;
+  const keyFile = files.key || undefined;
+  const clientCaFile = files.clientCa || undefined;
+  if (!certFile && !keyFile) {
+    if (clientCaFile)
+      problems.push(
+        `${prefix}_CLIENT_CA_FILE needs ${prefix}_CERT_FILE and ${prefix}_KEY_FILE (mutual TLS is TLS plus client certificates)`,
+      );
+    return undefined;
+  }
   if (!certFile || !keyFile) {
     problems.push(
-      'GATESCOPE_TLS_CERT_FILE and GATESCOPE_TLS_KEY_FILE go together: set both (PEM certificate chain and its key) or neither',
+      `${prefix}_CERT_FILE and ${prefix}_KEY_FILE go together: set both (PEM certificate chain and its private key) or neither`,
     );
     return undefined;
   }
   for (const [name, file] of [
-    ['GATESCOPE_TLS_CERT_FILE', certFile],
-    ['GATESCOPE_TLS_KEY_FILE', keyFile],
+    [`${prefix}_CERT_FILE`, certFile],
+    [`${prefix}_KEY_FILE`, keyFile],
+    [`${prefix}_CLIENT_CA_FILE`, clientCaFile],
   ] as const) {
+    if (!file) continue;
     try {
       accessSync(file, constants.R_OK);
     } catch (err) {
       problems.push(`${name} (${file}) cannot be read: ${(err as Error).message}`);
     }
   }
-  return { certFile: resolve(certFile), keyFile: resolve(keyFile) };
+  return {
+    certFile: resolve(certFile),
+    keyFile: resolve(keyFile),
+    ...(clientCaFile && { clientCaFile: resolve(clientCaFile) }),
+  };
 }
 
 export function isLoopbackHost(host: string): boolean {
@@ -282,6 +359,10 @@ function parseTokens(inline: string | undefined, file: string | undefined, probl
   return tokens;
 }
 
+/**
+ * TLS for the gRPC port from files: certificate and key together (TLS), plus a client CA for mutual TLS.
+ * The files are checked for readability here, so a typo stops the process at start with the others.
+ */
 /** Parse and validate the environment. Throws a ConfigError listing every problem at once. */
 export function loadConfig(env: Record<string, string | undefined>): Readonly<Config> {
   const parsed = envSchema.safeParse(env);
@@ -292,7 +373,11 @@ export function loadConfig(env: Record<string, string | undefined>): Readonly<Co
   const problems: string[] = [];
   const tokens = parseTokens(e.GATESCOPE_TOKENS, e.GATESCOPE_TOKENS_FILE, problems);
   const allowedHosts = parseAllowedHosts(e.GATESCOPE_ALLOWED_HOSTS, problems);
-  const tls = parseTls(e.GATESCOPE_TLS_CERT_FILE, e.GATESCOPE_TLS_KEY_FILE, problems);
+  const httpTls = parseTls(
+    'GATESCOPE_TLS',
+    { cert: e.GATESCOPE_TLS_CERT_FILE, key: e.GATESCOPE_TLS_KEY_FILE },
+    problems,
+  );
   if (tokens.length === 0 && !isLoopbackHost(e.GATESCOPE_HOST) && !e.GATESCOPE_ALLOW_UNAUTHENTICATED) {
     problems.push(
       `GATESCOPE_HOST=${e.GATESCOPE_HOST} is not a loopback address and no API token is configured: ` +
@@ -306,6 +391,15 @@ export function loadConfig(env: Record<string, string | undefined>): Readonly<Co
   if (e.GATESCOPE_MAX_PENDING_ROWS < e.GATESCOPE_BATCH_MAX_ROWS) {
     problems.push('GATESCOPE_MAX_PENDING_ROWS must be at least GATESCOPE_BATCH_MAX_ROWS');
   }
+  const alsTls = parseTls(
+    'GATESCOPE_ALS_TLS',
+    {
+      cert: e.GATESCOPE_ALS_TLS_CERT_FILE,
+      key: e.GATESCOPE_ALS_TLS_KEY_FILE,
+      clientCa: e.GATESCOPE_ALS_TLS_CLIENT_CA_FILE,
+    },
+    problems,
+  );
   if (problems.length > 0) throw new ConfigError(problems);
 
   const config: Config = {
@@ -327,8 +421,17 @@ export function loadConfig(env: Record<string, string | undefined>): Readonly<Co
       batchMaxRows: e.GATESCOPE_BATCH_MAX_ROWS,
       batchMaxDelayMs: e.GATESCOPE_BATCH_MAX_DELAY_MS,
       maxPendingRows: e.GATESCOPE_MAX_PENDING_ROWS,
+      maxPendingBytes: e.GATESCOPE_MAX_PENDING_BYTES,
       maxMessageBytes: e.GATESCOPE_MAX_MESSAGE_BYTES,
       decoderWorkers: e.GATESCOPE_DECODER_WORKERS,
+      maxEntriesPerMessage: e.GATESCOPE_ALS_MAX_ENTRIES_PER_MESSAGE,
+      maxStringBytes: e.GATESCOPE_ALS_MAX_STRING_BYTES,
+      maxIdentifierBytes: e.GATESCOPE_ALS_MAX_IDENTIFIER_BYTES,
+      maxStreams: e.GATESCOPE_ALS_MAX_STREAMS,
+      maxStreamsPerConnection: e.GATESCOPE_ALS_MAX_STREAMS_PER_CONNECTION,
+      streamIdleTimeoutS: e.GATESCOPE_ALS_STREAM_IDLE_TIMEOUT_SECONDS,
+      maxHeaderBytes: e.GATESCOPE_ALS_MAX_HEADER_BYTES,
+      ...(alsTls && { tls: alsTls }),
     },
     pathTemplates: {
       rulesJson: e.GATESCOPE_PATH_TEMPLATE_RULES,
@@ -339,7 +442,7 @@ export function loadConfig(env: Record<string, string | undefined>): Readonly<Co
       allowUnauthenticated: e.GATESCOPE_ALLOW_UNAUTHENTICATED,
       rateLimitPerMinute: e.GATESCOPE_RATE_LIMIT_PER_MINUTE,
     },
-    http: { allowedHosts, metricsPublic: e.GATESCOPE_METRICS_PUBLIC, tls },
+    http: { allowedHosts, metricsPublic: e.GATESCOPE_METRICS_PUBLIC, tls: httpTls },
     live: { windowSeconds: e.GATESCOPE_LIVE_WINDOW_SECONDS, tickMs: e.GATESCOPE_LIVE_TICK_MS },
     health: {
       degradedErrorRate: e.GATESCOPE_HEALTH_DEGRADED_ERROR_RATE,

@@ -3,8 +3,8 @@
  * `maxRows` rows, or `maxDelayMs` after its oldest unflushed row arrived. One insert per table is in
  * flight at a time; while it runs, new rows gather into the next (larger) batch, so a slow ClickHouse
  * gets fewer, bigger inserts. A failed insert keeps its rows and is retried with backoff: nothing
- * accepted is dropped while the process lives. `pendingRows` (buffered + in flight) lets the caller
- * apply back-pressure upstream.
+ * accepted is dropped while the process lives. `pendingRows` and `pendingBytes` (buffered + in flight)
+ * let the caller apply back-pressure upstream.
  */
 export interface BatchInsert {
   (table: string, data: Buffer[], rows: number): Promise<void>;
@@ -24,10 +24,12 @@ export interface BatcherOptions {
 interface TableBuffer {
   chunks: Buffer[];
   rows: number;
+  bytes: number;
   firstAt: number;
   timer?: NodeJS.Timeout;
   inflight?: Promise<void>;
   inflightRows: number;
+  inflightBytes: number;
   failures: number;
 }
 
@@ -44,16 +46,24 @@ export class Batcher {
     return n;
   }
 
+  /** Bytes of the Native blocks accepted but not yet committed, over all tables. */
+  get pendingBytes(): number {
+    let n = 0;
+    for (const t of this.tables.values()) n += t.bytes + t.inflightBytes;
+    return n;
+  }
+
   add(table: string, data: Buffer, rows: number): void {
     if (rows === 0) return;
     let t = this.tables.get(table);
     if (!t) {
-      t = { chunks: [], rows: 0, firstAt: 0, inflightRows: 0, failures: 0 };
+      t = { chunks: [], rows: 0, bytes: 0, firstAt: 0, inflightRows: 0, inflightBytes: 0, failures: 0 };
       this.tables.set(table, t);
     }
     if (t.rows === 0) t.firstAt = Date.now();
     t.chunks.push(data);
     t.rows += rows;
+    t.bytes += data.length;
     this.schedule(table, t);
   }
 
@@ -81,9 +91,12 @@ export class Batcher {
     }
     const chunks = t.chunks;
     const rows = t.rows;
+    const bytes = t.bytes;
     t.chunks = [];
     t.rows = 0;
+    t.bytes = 0;
     t.inflightRows = rows;
+    t.inflightBytes = bytes;
     const started = performance.now();
     t.inflight = this.options
       .insert(table, chunks, rows)
@@ -91,6 +104,7 @@ export class Batcher {
         () => {
           t.failures = 0;
           t.inflightRows = 0;
+          t.inflightBytes = 0;
           this.options.onInserted?.(table, rows, (performance.now() - started) / 1000);
         },
         async (err: unknown) => {
@@ -102,7 +116,9 @@ export class Batcher {
           t.chunks = chunks.concat(t.chunks);
           if (t.rows === 0) t.firstAt = Date.now();
           t.rows += rows;
+          t.bytes += bytes;
           t.inflightRows = 0;
+          t.inflightBytes = 0;
         },
       )
       .finally(() => {

@@ -1,9 +1,14 @@
+import { readFileSync } from 'node:fs';
+import { createSecureContext } from 'node:tls';
+import type { Worker } from 'node:worker_threads';
 import * as grpc from '@grpc/grpc-js';
 import {
   HTTP_REQUEST_COLUMNS,
   STREAM_ACCESS_LOGS_PATH,
   TCP_CONNECTION_COLUMNS,
+  DecodeError,
   concatNativeBlocks,
+  countEntries,
 } from '@gatescope/als';
 import type { ClickHouse } from '@gatescope/clickhouse';
 import type { Config } from '@gatescope/config';
@@ -20,7 +25,7 @@ interface Logger {
 }
 
 export interface CollectorDeps {
-  config: Pick<Config, 'ingest' | 'pathTemplates'>;
+  config: Pick<Config, 'ingest' | 'pathTemplates' | 'retentionDays'>;
   clickhouse: ClickHouse;
   registry?: Registry;
   logger?: Logger;
@@ -33,13 +38,40 @@ export interface Collector {
   close(timeoutMs?: number): Promise<void>;
   /** Commit everything received so far (tests, benchmarks). */
   flush(): Promise<void>;
+  /** Rows accepted and not yet committed (decoded, or counted in messages still being decoded). */
   readonly pendingRows: number;
+  /** Bytes held for ingest: Native blocks not yet committed plus messages not yet decoded. */
+  readonly pendingBytes: number;
+  /** The decoder threads (diagnostics; tests kill one to prove the collector recovers). */
+  readonly decoderThreads: readonly (Worker | undefined)[];
 }
 
 const TABLES = {
   http: { table: 'http_requests', columns: HTTP_REQUEST_COLUMNS.map((c) => c.name) },
   tcp: { table: 'tcp_connections', columns: TCP_CONNECTION_COLUMNS.map((c) => c.name) },
 } as const;
+
+/** The variable that sets each per-message limit of the decoder, and what Envoy's operator can do instead. */
+const MESSAGE_LIMITS: Record<string, { variable: string; key: keyof Config['ingest']; instead: string }> = {
+  too_many_entries: {
+    variable: 'GATESCOPE_ALS_MAX_ENTRIES_PER_MESSAGE',
+    key: 'maxEntriesPerMessage',
+    instead: "lower Envoy's buffer_size_bytes",
+  },
+  string_too_long: {
+    variable: 'GATESCOPE_ALS_MAX_STRING_BYTES',
+    key: 'maxStringBytes',
+    instead: "lower Envoy's max_request_headers_kb",
+  },
+  identifier_too_long: {
+    variable: 'GATESCOPE_ALS_MAX_IDENTIFIER_BYTES',
+    key: 'maxIdentifierBytes',
+    instead: "shorten the node id, node cluster or log_name in Envoy's bootstrap",
+  },
+};
+
+/** Failures that are gatescope's, not the message's: the client may resend it on a new stream. */
+const TRANSIENT_FAILURES = new Set(['decoder_crashed', 'decoder_unavailable', 'shutdown']);
 
 /** Calls started on the server, any method, from grpc-js's channelz (0 when channelz is off). */
 function callsStarted(server: grpc.Server): Promise<number> {
@@ -53,13 +85,44 @@ function callsStarted(server: grpc.Server): Promise<number> {
   });
 }
 
+/** A header list's size as HTTP/2 counts it (RFC 7540 6.5.2): name + value + 32 octets per field. */
+function headerListBytes(metadata: grpc.Metadata): number {
+  let n = 0;
+  for (const [name, value] of Object.entries(metadata.toHttp2Headers())) {
+    for (const v of Array.isArray(value) ? value : [value]) n += name.length + String(v).length + 32;
+  }
+  return n;
+}
+
+/** Server credentials from the configured files: TLS, and mutual TLS when a client CA is given. */
+function serverCredentials(tls: Config['ingest']['tls']): grpc.ServerCredentials {
+  if (!tls) return grpc.ServerCredentials.createInsecure();
+  const cert = readFileSync(tls.certFile);
+  const key = readFileSync(tls.keyFile);
+  const ca = tls.clientCaFile ? readFileSync(tls.clientCaFile) : null;
+  try {
+    // grpc-js would only fail on the first handshake: check the PEM files now, at start.
+    createSecureContext({ cert, key, ...(ca && { ca }) });
+  } catch (err) {
+    throw new Error(
+      `GATESCOPE_ALS_TLS_CERT_FILE / GATESCOPE_ALS_TLS_KEY_FILE${ca ? ' / GATESCOPE_ALS_TLS_CLIENT_CA_FILE' : ''} ` +
+        `do not hold a usable PEM certificate chain, matching private key${ca ? ' and CA certificate' : ''}: ${(err as Error).message}`,
+    );
+  }
+  return grpc.ServerCredentials.createSsl(ca, [{ cert_chain: cert, private_key: key }], ca !== null);
+}
+
 const noop = () => {};
 const silent: Logger = { info: noop, warn: noop, error: noop };
 
-/** An open ALS stream: the call to read from, and the callback that answers it (client streaming). */
+/** An open ALS stream: the call to read from, the callback that answers it, and what its limits track. */
 interface OpenStream {
   call: grpc.ServerReadableStream<Buffer, Buffer>;
   answer: grpc.sendUnaryData<Buffer>;
+  /** The HTTP/2 connection it came on (its peer address). */
+  connection: string;
+  /** When its last complete message arrived (or it opened). */
+  lastMessageAt: number;
 }
 
 /**
@@ -67,9 +130,30 @@ interface OpenStream {
  * identifier only first, never half-closes and ignores replies: so every message is decoded and committed
  * as it arrives, never at end of stream. Messages are passed through gRPC as raw bytes and decoded off the
  * event loop (DecoderPool) straight into ClickHouse Native blocks, batched (Batcher) and inserted.
+ *
+ * Bounds, each refused on its own stream only (every other stream goes on) and counted by reason:
+ * - a message: its size (GATESCOPE_MAX_MESSAGE_BYTES), its entries, a stored string, an identifier string
+ *   (the decoder checks these before it writes a row);
+ * - a stream: its request headers, streams per connection and in all (refused at open);
+ * - idleness: a stream that delivered no complete message for GATESCOPE_ALS_STREAM_IDLE_TIMEOUT_SECONDS while
+ *   the collector was reading is closed. An idle Envoy keeps its stream open and silent; it opens a new one
+ *   with its next entries. A slow trickle of one message's bytes is idle too: only complete messages count.
+ * - time: an entry whose start_time is older than the retention or over a day ahead is dropped and counted
+ *   (the rest of its message is kept), so that no batch spans more days than an insert may have partitions;
+ * - memory: rows decoded and not committed, and bytes held (those rows' Native blocks plus messages not yet
+ *   decoded); over either bound the collector stops reading every stream, so HTTP/2 flow control holds
+ *   Envoy back, and reads again below half of both.
  */
 export function buildCollector(deps: CollectorDeps): Collector {
-  const { ingest } = deps.config;
+  const { ingest, retentionDays } = deps.config;
+  /**
+   * Tables are partitioned by day of start_time, and ClickHouse refuses an insert that touches more than
+   * `max_partitions_per_insert_block` (100) partitions: one batch of entries spread over many days would fail
+   * and be retried forever, holding every stream behind it. Entries must start within the retention (older
+   * ones would expire at once) and at most a day ahead, so a batch spans at most retention + 2 days, and each
+   * insert allows exactly that many partitions.
+   */
+  const maxPartitionsPerInsert = Math.max(100, retentionDays + 2);
   const log = deps.logger ?? silent;
   let handledCalls = 0;
   const metrics = createCollectorMetrics(deps.registry ?? new Registry(), {
@@ -77,9 +161,21 @@ export function buildCollector(deps: CollectorDeps): Collector {
     handled: () => handledCalls,
   });
   const streams = new Map<number, OpenStream>();
+  const streamsPerConnection = new Map<string, number>();
   let nextStream = 0;
   let paused = false;
+  /** When the collector last started reading streams: time paused by back-pressure is not idleness. */
+  let readingSince = Date.now();
   let closing = false;
+
+  /** At most one warning per reason and minute: a flood of refusals must not become a flood of logs. */
+  const lastWarned = new Map<string, number>();
+  function warnThrottled(reason: string, fields: object, msg: string): void {
+    const now = Date.now();
+    if (now - (lastWarned.get(reason) ?? -Infinity) < 60_000) return;
+    lastWarned.set(reason, now);
+    log.warn({ reason, ...fields }, msg);
+  }
 
   const batcher = new Batcher({
     maxRows: ingest.batchMaxRows,
@@ -87,7 +183,9 @@ export function buildCollector(deps: CollectorDeps): Collector {
     insert: (table, data) => {
       const t = table === 'http_requests' ? TABLES.http : TABLES.tcp;
       // One Native block per ALS message (~100 rows) is mostly per-block overhead for ClickHouse: merge the batch.
-      return deps.clickhouse.insertNative(t.table, t.columns, concatNativeBlocks(data));
+      return deps.clickhouse.insertNative(t.table, t.columns, concatNativeBlocks(data), {
+        max_partitions_per_insert_block: maxPartitionsPerInsert,
+      });
     },
     onInserted: (table, rows, seconds) => {
       metrics.rowsInserted.inc({ table }, rows);
@@ -105,27 +203,52 @@ export function buildCollector(deps: CollectorDeps): Collector {
   });
 
   const pool = new DecoderPool(
-    ingest.decoderWorkers,
     {
+      workers: ingest.decoderWorkers,
       pathTemplateRulesJson: deps.config.pathTemplates.rulesJson,
       maxTemplatesPerRoute: deps.config.pathTemplates.maxTemplatesPerRoute,
+      limits: {
+        maxEntriesPerMessage: ingest.maxEntriesPerMessage,
+        maxStringBytes: ingest.maxStringBytes,
+        maxIdentifierBytes: ingest.maxIdentifierBytes,
+        maxEntryAgeS: retentionDays * 86_400,
+        maxEntryFutureS: 86_400,
+      },
     },
-    onDecoded,
+    {
+      onDecoded,
+      onRestart(thread, error, delayMs) {
+        metrics.decoderRestarts.inc();
+        log.error(
+          { thread, err: error, restartInMs: delayMs },
+          'an ALS decoder thread died; replacing it. Its streams are ended (Envoy reconnects) and the messages it held were refused',
+        );
+      },
+      onStreamsLost(lost) {
+        for (const stream of lost) {
+          if (!streams.has(stream)) continue;
+          metrics.streamsRefused.inc({ reason: 'decoder_restarted' });
+          fail(
+            stream,
+            grpc.status.UNAVAILABLE,
+            'the gatescope decoder thread serving this stream stopped and was replaced; messages already acknowledged were stored. Open a new stream and send the identifier again (Envoy does this with its next entries).',
+          );
+        }
+      },
+    },
   );
 
   function onDecoded(stream: number, result: DecodedMessage | DecodeFailure): void {
-    if (!result.ok) {
-      metrics.messagesRejected.inc({ reason: result.reason });
-      log.warn(
-        { stream, reason: result.reason, err: result.message },
-        'malformed ALS message; stream closed with INVALID_ARGUMENT',
-      );
-      fail(
-        stream,
-        grpc.status.INVALID_ARGUMENT,
-        `gatescope could not decode a StreamAccessLogsMessage (${result.reason}): ${result.message}. Earlier messages on this stream were stored; reconnect and send valid envoy.service.accesslog.v3 messages.`,
-      );
-    } else {
+    if (!result.ok) refuseMessage(stream, result);
+    else {
+      if (result.outOfWindow > 0) {
+        metrics.entriesDropped.inc({ reason: 'start_time_out_of_range' }, result.outOfWindow);
+        warnThrottled(
+          'start_time_out_of_range',
+          { stream, entries: result.outOfWindow },
+          `ALS entries dropped: their start_time is older than GATESCOPE_RETENTION_DAYS=${retentionDays} or more than a day ahead (check the gateway's clock)`,
+        );
+      }
       if (result.http.rows > 0) {
         metrics.entriesReceived.inc({ type: 'http' }, result.http.rows);
         batcher.add(
@@ -146,20 +269,62 @@ export function buildCollector(deps: CollectorDeps): Collector {
     updateBackpressure();
   }
 
-  /** Rows not committed yet, plus a conservative estimate for messages still being decoded. */
-  function pendingRows(): number {
-    return batcher.pendingRows + pool.inflight * 100;
+  /** A message that was not stored: the stream ends with a status that says why and what to change. */
+  function refuseMessage(stream: number, result: DecodeFailure): void {
+    const { reason, message } = result;
+    metrics.messagesRejected.inc({ reason });
+    const kept = 'Earlier messages on this stream were stored, this one was not';
+    if (TRANSIENT_FAILURES.has(reason)) {
+      log.warn({ stream, reason, err: message }, 'ALS message not decoded; stream closed with UNAVAILABLE');
+      fail(
+        stream,
+        grpc.status.UNAVAILABLE,
+        `gatescope could not decode this StreamAccessLogsMessage (${reason}): ${message}. ${kept}; send it again on a new stream with the identifier.`,
+      );
+    } else if (result.limit) {
+      const limit = MESSAGE_LIMITS[reason];
+      warnThrottled(
+        reason,
+        { stream, err: message },
+        'ALS message over a limit; stream closed with RESOURCE_EXHAUSTED',
+      );
+      fail(
+        stream,
+        grpc.status.RESOURCE_EXHAUSTED,
+        `gatescope refused a StreamAccessLogsMessage (${reason}): ${message}. ${kept}.` +
+          (limit ? ` ${limit.instead}, or raise ${limit.variable}=${ingest[limit.key]}.` : ''),
+      );
+    } else {
+      warnThrottled(
+        reason,
+        { stream, err: message },
+        'malformed ALS message; stream closed with INVALID_ARGUMENT',
+      );
+      fail(
+        stream,
+        grpc.status.INVALID_ARGUMENT,
+        `gatescope could not decode a StreamAccessLogsMessage (${reason}): ${message}. ${kept}; reconnect and send valid envoy.service.accesslog.v3 messages.`,
+      );
+    }
   }
 
+  /** Rows decoded and not committed, plus the entries of messages not decoded yet (counted on arrival). */
+  const pendingRows = () => batcher.pendingRows + pool.inflightRows;
+  /** Native bytes not committed, plus the bytes of messages not decoded yet. */
+  const pendingBytes = () => batcher.pendingBytes + pool.inflightBytes;
+
   function updateBackpressure(): void {
-    const pending = pendingRows();
-    metrics.pendingRows.set(batcher.pendingRows);
-    if (!paused && pending >= ingest.maxPendingRows) {
+    const rows = pendingRows();
+    const bytes = pendingBytes();
+    metrics.pendingRows.set(rows);
+    metrics.pendingBytes.set(bytes);
+    if (!paused && (rows >= ingest.maxPendingRows || bytes >= ingest.maxPendingBytes)) {
       paused = true;
       metrics.backpressure.set(1);
       for (const s of streams.values()) s.call.pause();
-    } else if (paused && pending < ingest.maxPendingRows / 2) {
+    } else if (paused && rows < ingest.maxPendingRows / 2 && bytes < ingest.maxPendingBytes / 2) {
       paused = false;
+      readingSince = Date.now();
       metrics.backpressure.set(0);
       for (const s of streams.values()) s.call.resume();
     }
@@ -174,15 +339,45 @@ export function buildCollector(deps: CollectorDeps): Collector {
   }
 
   function closeStream(stream: number): void {
-    if (!streams.delete(stream)) return;
+    const open = streams.get(stream);
+    if (!open) return;
+    streams.delete(stream);
+    const n = (streamsPerConnection.get(open.connection) ?? 1) - 1;
+    if (n > 0) streamsPerConnection.set(open.connection, n);
+    else streamsPerConnection.delete(open.connection);
     metrics.openStreams.dec();
     pool.end(stream);
   }
 
+  const idleMs = ingest.streamIdleTimeoutS * 1000;
+  const idleSweep =
+    idleMs > 0
+      ? setInterval(
+          () => {
+            if (paused) return;
+            const now = Date.now();
+            for (const [stream, open] of streams) {
+              if (now - Math.max(open.lastMessageAt, readingSince) < idleMs) continue;
+              metrics.streamsRefused.inc({ reason: 'idle' });
+              fail(
+                stream,
+                grpc.status.RESOURCE_EXHAUSTED,
+                `no complete StreamAccessLogsMessage for ${ingest.streamIdleTimeoutS} s (GATESCOPE_ALS_STREAM_IDLE_TIMEOUT_SECONDS): the stream is closed to free its slot. Open a new one when there are entries to send (Envoy does this by itself).`,
+              );
+            }
+          },
+          Math.max(100, Math.min(idleMs / 4, 30_000)),
+        )
+      : undefined;
+  idleSweep?.unref();
+
   const server = new grpc.Server({
-    // grpc-js refuses anything above this outright (RESOURCE_EXHAUSTED); between the two limits we count it.
+    // Refused by grpc-js from the 5-byte length prefix, before the body is buffered. Between the two limits
+    // the handler refuses and counts it; above twice the limit grpc-js answers RESOURCE_EXHAUSTED itself.
     'grpc.max_receive_message_length': ingest.maxMessageBytes * 2,
     'grpc.keepalive_permit_without_calls': 1,
+    // A connection that carries no stream for as long as a stream may stay idle is closed (GOAWAY).
+    ...(idleMs > 0 && { 'grpc.max_connection_idle_ms': idleMs }),
   });
 
   const handler: grpc.handleClientStreamingCall<Buffer, Buffer> = (call, callback) => {
@@ -194,12 +389,44 @@ export function buildCollector(deps: CollectorDeps): Collector {
       });
       return;
     }
+    const refuse = (reason: string, details: string) => {
+      metrics.streamsRefused.inc({ reason });
+      warnThrottled(reason, { peer: call.getPeer() }, `ALS stream refused (${reason})`);
+      callback({ code: grpc.status.RESOURCE_EXHAUSTED, details });
+    };
+    const headerBytes = headerListBytes(call.metadata);
+    if (headerBytes > ingest.maxHeaderBytes) {
+      refuse(
+        'headers_too_large',
+        `the request headers are ${headerBytes} bytes (HTTP/2 accounting), above GATESCOPE_ALS_MAX_HEADER_BYTES=${ingest.maxHeaderBytes}; send less initial_metadata or raise the limit.`,
+      );
+      return;
+    }
+    if (streams.size >= ingest.maxStreams) {
+      refuse(
+        'too_many_streams',
+        `gatescope already serves ${streams.size} ALS streams (GATESCOPE_ALS_MAX_STREAMS=${ingest.maxStreams}); retry later, spread gateways over more collectors, or raise the limit.`,
+      );
+      return;
+    }
+    const connection = call.getPeer();
+    const onConnection = streamsPerConnection.get(connection) ?? 0;
+    if (onConnection >= ingest.maxStreamsPerConnection) {
+      refuse(
+        'too_many_streams_per_connection',
+        `this connection already carries ${onConnection} ALS streams (GATESCOPE_ALS_MAX_STREAMS_PER_CONNECTION=${ingest.maxStreamsPerConnection}); open another connection or raise the limit.`,
+      );
+      return;
+    }
     const stream = ++nextStream;
-    streams.set(stream, { call, answer: callback });
+    streamsPerConnection.set(connection, onConnection + 1);
+    streams.set(stream, { call, answer: callback, connection, lastMessageAt: Date.now() });
     metrics.openStreams.inc();
     if (paused) call.pause();
     call.on('data', (message: Buffer) => {
-      if (!streams.has(stream)) return;
+      const open = streams.get(stream);
+      if (!open) return;
+      open.lastMessageAt = Date.now();
       metrics.messagesReceived.inc();
       if (message.length > ingest.maxMessageBytes) {
         metrics.messagesRejected.inc({ reason: 'oversized' });
@@ -210,8 +437,18 @@ export function buildCollector(deps: CollectorDeps): Collector {
         );
         return;
       }
-      pool.submit(stream, message);
-      if (!paused && pendingRows() >= ingest.maxPendingRows) updateBackpressure();
+      // Count its entries now (one tag and length each, at most the limit + 1): back-pressure then knows the
+      // rows this message will become before a decoder thread makes them, and a bomb never leaves this thread.
+      let entries: number;
+      try {
+        entries = countEntries(message, ingest.maxEntriesPerMessage);
+      } catch (err) {
+        if (!(err instanceof DecodeError)) throw err;
+        refuseMessage(stream, { ok: false, reason: err.reason, message: err.message, limit: err.isLimit });
+        return;
+      }
+      pool.submit(stream, message, entries);
+      updateBackpressure();
     });
     call.on('end', () => {
       // Envoy never half-closes, but other clients may: answer with the empty StreamAccessLogsResponse.
@@ -244,12 +481,17 @@ export function buildCollector(deps: CollectorDeps): Collector {
     get pendingRows() {
       return pendingRows();
     },
-    listen(host, port) {
+    get pendingBytes() {
+      return pendingBytes();
+    },
+    get decoderThreads() {
+      return pool.threads;
+    },
+    async listen(host, port) {
       const address = host.includes(':') && !host.startsWith('[') ? `[${host}]:${port}` : `${host}:${port}`;
-      return new Promise((resolve, reject) =>
-        server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (err, bound) =>
-          err ? reject(err) : resolve(bound),
-        ),
+      const credentials = serverCredentials(ingest.tls);
+      return new Promise<number>((resolve, reject) =>
+        server.bindAsync(address, credentials, (err, bound) => (err ? reject(err) : resolve(bound))),
       );
     },
     async flush() {
@@ -259,6 +501,7 @@ export function buildCollector(deps: CollectorDeps): Collector {
     async close(timeoutMs = 30_000) {
       const deadline = Date.now() + timeoutMs;
       closing = true;
+      if (idleSweep) clearInterval(idleSweep);
       // Stop accepting new streams; ask open ones to go (Envoy reconnects elsewhere).
       await new Promise<void>((resolve) => {
         const t = setTimeout(

@@ -1,9 +1,10 @@
-import { AccessLogDecoder, DecodeError, type StreamState } from '@gatescope/als';
+import { AccessLogDecoder, DecodeError, type DecodeLimits, type StreamState } from '@gatescope/als';
 import { PathTemplater, parsePathTemplateRules } from '@gatescope/path-template';
 
 export interface DecodeCoreOptions {
   pathTemplateRulesJson?: string;
   maxTemplatesPerRoute: number;
+  limits?: Partial<DecodeLimits>;
 }
 
 /** The rows one StreamAccessLogsMessage became: one ClickHouse Native block per table. */
@@ -11,11 +12,16 @@ export interface DecodedMessage {
   ok: true;
   http: { rows: number; data: Uint8Array };
   tcp: { rows: number; data: Uint8Array };
+  /** Entries skipped for a start_time outside the accepted window. */
+  outOfWindow: number;
 }
 export interface DecodeFailure {
   ok: false;
+  /** A DecodeError reason, or `decoder_error`, `decoder_crashed`, `decoder_unavailable`, `shutdown`. */
   reason: string;
   message: string;
+  /** A size limit refused it (RESOURCE_EXHAUSTED) rather than bad input (INVALID_ARGUMENT). */
+  limit?: boolean;
 }
 
 const EMPTY = new Uint8Array(0);
@@ -33,6 +39,7 @@ export class DecodeCore {
     const rules = options.pathTemplateRulesJson ? parsePathTemplateRules(options.pathTemplateRulesJson) : [];
     this.decoder = new AccessLogDecoder({
       pathTemplater: new PathTemplater({ rules, maxTemplatesPerRoute: options.maxTemplatesPerRoute }),
+      limits: options.limits,
     });
   }
 
@@ -42,11 +49,13 @@ export class DecodeCore {
       state = {};
       this.streams.set(stream, state);
     }
+    let outOfWindow: number;
     try {
-      this.decoder.decode(data, state);
+      outOfWindow = this.decoder.decode(data, state).outOfWindow;
     } catch (err) {
       // The decoder rolls its output back to the start of the failed message: nothing of it is kept.
-      if (err instanceof DecodeError) return { ok: false, reason: err.reason, message: err.message };
+      if (err instanceof DecodeError)
+        return { ok: false, reason: err.reason, message: err.message, limit: err.isLimit };
       return { ok: false, reason: 'decoder_error', message: (err as Error).message };
     }
     const http = this.decoder.pendingHttpRows > 0 ? this.decoder.takeHttp() : undefined;
@@ -56,6 +65,7 @@ export class DecodeCore {
       // Each block owns its exactly-sized ArrayBuffer, so the worker can transfer it without a copy.
       http: http ?? { rows: 0, data: EMPTY },
       tcp: tcp ?? { rows: 0, data: EMPTY },
+      outOfWindow,
     };
   }
 

@@ -1,4 +1,4 @@
-import { Worker } from 'node:worker_threads';
+import { Worker, type ResourceLimits } from 'node:worker_threads';
 import {
   DecodeCore,
   type DecodeCoreOptions,
@@ -10,82 +10,213 @@ export type ToWorker =
   { kind: 'message'; stream: number; data: Uint8Array } | { kind: 'end'; stream: number };
 export type FromWorker = { kind: 'decoded'; stream: number; result: DecodedMessage | DecodeFailure };
 
-export type DecodedCallback = (stream: number, result: DecodedMessage | DecodeFailure) => void;
+export interface DecoderPoolEvents {
+  /** Every submitted message is answered exactly once: its rows, or why it was refused. */
+  onDecoded(stream: number, result: DecodedMessage | DecodeFailure): void;
+  /**
+   * A decoder thread died and was replaced: these streams lost their state (the identifier Envoy sends only
+   * first) and must be ended. Their messages the thread held were answered before as `decoder_crashed`.
+   */
+  onStreamsLost?(streams: number[], error: Error | undefined): void;
+  /** A decoder thread is being replaced (after `delayMs`). */
+  onRestart?(thread: number, error: Error | undefined, delayMs: number): void;
+}
+
+export interface DecoderPoolOptions extends DecodeCoreOptions {
+  /** Decoder threads; 0 decodes inline on the caller's thread. */
+  workers: number;
+  /** Limits of each decoder thread (a thread over them dies and is replaced). */
+  resourceLimits?: ResourceLimits;
+}
+
+/** One decoder thread and what it holds: messages in submission order (it answers in that order). */
+interface Slot {
+  worker?: Worker;
+  held: { stream: number; bytes: number; rows: number }[];
+  streams: Set<number>;
+  /** Deaths since this slot last answered a message: a thread that cannot start is restarted ever slower. */
+  crashes: number;
+  error?: Error;
+  restart?: NodeJS.Timeout;
+}
+
+const MAX_RESTART_DELAY_MS = 5_000;
 
 /**
  * Decodes ALS messages off the event loop: each stream is pinned to one worker thread (its identifier state
  * lives there, and its messages stay in order). With `workers: 0` decoding runs inline, on the caller's thread.
+ *
+ * A thread that dies (a crash, or out of memory under `resourceLimits`) is replaced. The messages it held
+ * are answered as refused (`decoder_crashed`), and the streams pinned to it are reported lost, so neither
+ * `idle()` nor shutdown ever waits for a dead thread.
  */
 export class DecoderPool {
-  private readonly workers: Worker[] = [];
+  private readonly slots: Slot[] = [];
   private readonly inline?: DecodeCore;
   private inflightMessages = 0;
+  private inflightByteCount = 0;
+  private inflightRowCount = 0;
   private idleWaiters: Array<() => void> = [];
-  private failed?: Error;
+  private closing = false;
 
   constructor(
-    workers: number,
-    options: DecodeCoreOptions,
-    private readonly onDecoded: DecodedCallback,
+    private readonly options: DecoderPoolOptions,
+    private readonly events: DecoderPoolEvents,
   ) {
-    if (workers === 0) {
+    if (options.workers === 0) {
       this.inline = new DecodeCore(options);
       return;
     }
-    for (let i = 0; i < workers; i++) {
-      // A larger young generation (32 MB) lets the short-lived strings of decoding die cheaply (fewer scavenges).
-      const worker = new Worker(new URL('./decode-worker.js', import.meta.url), {
-        workerData: options,
-        resourceLimits: { maxYoungGenerationSizeMb: 32 },
-      });
-      worker.on('message', (msg: FromWorker) => this.delivered(msg.stream, msg.result));
-      worker.on('error', (err) => {
-        this.failed = err;
-      });
-      this.workers.push(worker);
+    for (let i = 0; i < options.workers; i++) {
+      const slot: Slot = { held: [], streams: new Set(), crashes: 0 };
+      this.slots.push(slot);
+      this.start(slot, i);
     }
   }
 
-  /** Messages handed over but not yet decoded. */
+  /** Messages handed over but not yet answered. */
   get inflight(): number {
     return this.inflightMessages;
   }
 
-  submit(stream: number, data: Buffer): void {
-    if (this.failed) throw this.failed;
+  /** Bytes of the messages handed over but not yet answered (not decoded yet: they hold no rows so far). */
+  get inflightBytes(): number {
+    return this.inflightByteCount;
+  }
+
+  /** Entries of the messages handed over but not yet answered (counted by the caller before submitting). */
+  get inflightRows(): number {
+    return this.inflightRowCount;
+  }
+
+  /** The live decoder threads, by index (diagnostics; tests kill one to prove the pool recovers). */
+  get threads(): readonly (Worker | undefined)[] {
+    return this.slots.map((s) => s.worker);
+  }
+
+  /** Hands a message over for decoding; `rows` is its entry count (see countEntries), for accounting. */
+  submit(stream: number, data: Buffer, rows = 0): void {
     this.inflightMessages++;
+    this.inflightByteCount += data.length;
+    this.inflightRowCount += rows;
+    const held = { stream, bytes: data.length, rows };
     if (this.inline) {
-      this.delivered(stream, this.inline.decode(stream, data));
+      this.answer(held, this.inline.decode(stream, data));
       return;
     }
+    const slot = this.slotFor(stream);
+    if (!slot.worker) {
+      // Between a crash and its delayed restart: refuse at once, never queue for a thread that is not there.
+      this.answer(held, {
+        ok: false,
+        reason: 'decoder_unavailable',
+        message: 'the decoder thread for this stream is restarting after a crash',
+      });
+      return;
+    }
+    slot.streams.add(stream);
+    slot.held.push(held);
     const copy = new Uint8Array(data); // just these bytes, in a buffer of their own we can transfer
-    this.workerFor(stream).postMessage({ kind: 'message', stream, data: copy } satisfies ToWorker, [
-      copy.buffer,
-    ]);
+    slot.worker.postMessage({ kind: 'message', stream, data: copy } satisfies ToWorker, [copy.buffer]);
   }
 
   end(stream: number): void {
-    if (this.inline) this.inline.end(stream);
-    else this.workerFor(stream).postMessage({ kind: 'end', stream } satisfies ToWorker);
+    if (this.inline) {
+      this.inline.end(stream);
+      return;
+    }
+    const slot = this.slotFor(stream);
+    slot.streams.delete(stream);
+    slot.worker?.postMessage({ kind: 'end', stream } satisfies ToWorker);
   }
 
-  /** Resolves once every submitted message has been decoded and delivered. */
+  /** Resolves once every submitted message has been answered. */
   idle(): Promise<void> {
     if (this.inflightMessages === 0) return Promise.resolve();
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
+  /** Stops every thread; messages still held are answered as refused (`shutdown`). */
   async close(): Promise<void> {
-    await Promise.all(this.workers.map((w) => w.terminate()));
+    this.closing = true;
+    await Promise.all(
+      this.slots.map(async (slot) => {
+        if (slot.restart) clearTimeout(slot.restart);
+        const worker = slot.worker;
+        slot.worker = undefined;
+        await worker?.terminate();
+        this.release(slot, 'shutdown', 'gatescope shut down before this message was decoded');
+      }),
+    );
   }
 
-  private workerFor(stream: number): Worker {
-    return this.workers[stream % this.workers.length];
+  private slotFor(stream: number): Slot {
+    return this.slots[stream % this.slots.length];
   }
 
-  private delivered(stream: number, result: DecodedMessage | DecodeFailure): void {
+  private start(slot: Slot, index: number): void {
+    slot.restart = undefined;
+    // A larger young generation (32 MB) lets the short-lived strings of decoding die cheaply (fewer scavenges).
+    const worker = new Worker(new URL('./decode-worker.js', import.meta.url), {
+      workerData: {
+        pathTemplateRulesJson: this.options.pathTemplateRulesJson,
+        maxTemplatesPerRoute: this.options.maxTemplatesPerRoute,
+        limits: this.options.limits,
+      } satisfies DecodeCoreOptions,
+      resourceLimits: { maxYoungGenerationSizeMb: 32, ...this.options.resourceLimits },
+    });
+    slot.worker = worker;
+    worker.on('message', (msg: FromWorker) => {
+      const held = slot.held.shift() ?? { stream: msg.stream, bytes: 0, rows: 0 };
+      slot.crashes = 0;
+      this.answer(held, msg.result);
+    });
+    // Without a listener an 'error' would take the whole process down; 'exit' follows it and does the work.
+    worker.on('error', (err) => {
+      slot.error = err;
+    });
+    worker.on('exit', () => {
+      if (slot.worker !== worker || this.closing) return;
+      slot.worker = undefined;
+      const error = slot.error;
+      slot.error = undefined;
+      this.replace(slot, index, error);
+    });
+  }
+
+  private replace(slot: Slot, index: number, error: Error | undefined): void {
+    slot.crashes++;
+    const delayMs =
+      slot.crashes <= 1 ? 0 : Math.min(MAX_RESTART_DELAY_MS, 100 * 2 ** Math.min(slot.crashes - 2, 10));
+    this.events.onRestart?.(index, error, delayMs);
+    const why = error ? `: ${error.message}` : '';
+    const held = new Set(slot.held.map((h) => h.stream));
+    this.release(slot, 'decoder_crashed', `the decoder thread stopped while decoding it${why}`);
+    const lost = [...slot.streams].filter((s) => !held.has(s));
+    slot.streams.clear();
+    if (lost.length > 0) this.events.onStreamsLost?.(lost, error);
+    if (delayMs === 0) this.start(slot, index);
+    else {
+      slot.restart = setTimeout(() => this.start(slot, index), delayMs);
+      slot.restart.unref?.();
+    }
+  }
+
+  /** Answers every message the slot holds as refused. */
+  private release(slot: Slot, reason: string, message: string): void {
+    const held = slot.held;
+    slot.held = [];
+    for (const h of held) this.answer(h, { ok: false, reason, message });
+  }
+
+  private answer(
+    held: { stream: number; bytes: number; rows: number },
+    result: DecodedMessage | DecodeFailure,
+  ): void {
     this.inflightMessages--;
-    this.onDecoded(stream, result);
+    this.inflightByteCount -= held.bytes;
+    this.inflightRowCount -= held.rows;
+    this.events.onDecoded(held.stream, result);
     if (this.inflightMessages === 0 && this.idleWaiters.length > 0) {
       const waiters = this.idleWaiters;
       this.idleWaiters = [];

@@ -35,7 +35,7 @@ export function createCollectorMetrics(registry: Registry, calls: CallCounts) {
     }),
     messagesRejected: new Counter({
       name: 'gatescope_als_messages_rejected_total',
-      help: 'ALS messages refused (the stream gets a gRPC error), by reason.',
+      help: 'ALS messages refused (the stream gets a gRPC error), by reason: oversized, malformed_protobuf, too_many_entries, string_too_long, identifier_too_long, decoder_crashed, ...',
       labelNames: ['reason'] as const,
       registers,
     }),
@@ -43,6 +43,17 @@ export function createCollectorMetrics(registry: Registry, calls: CallCounts) {
       name: 'gatescope_als_entries_dropped_total',
       help: 'Decoded entries that were never stored, by reason (e.g. shutdown_timeout).',
       labelNames: ['reason'] as const,
+      registers,
+    }),
+    streamsRefused: new Counter({
+      name: 'gatescope_als_streams_refused_total',
+      help: 'ALS streams refused at open or ended by the collector (not by a message), by reason: too_many_streams, too_many_streams_per_connection, headers_too_large, idle, decoder_restarted.',
+      labelNames: ['reason'] as const,
+      registers,
+    }),
+    decoderRestarts: new Counter({
+      name: 'gatescope_als_decoder_restarts_total',
+      help: 'Decoder threads that died (crash, out of memory) and were replaced.',
       registers,
     }),
     openStreams: new Gauge({
@@ -72,6 +83,11 @@ export function createCollectorMetrics(registry: Registry, calls: CallCounts) {
     pendingRows: new Gauge({
       name: 'gatescope_ingest_pending_rows',
       help: 'Rows accepted and not yet committed to ClickHouse (buffered or being inserted).',
+      registers,
+    }),
+    pendingBytes: new Gauge({
+      name: 'gatescope_ingest_pending_bytes',
+      help: 'Bytes held for ingest: decoded rows not yet committed plus ALS messages not yet decoded.',
       registers,
     }),
     backpressure: new Gauge({

@@ -1,61 +1,29 @@
 import * as grpc from '@grpc/grpc-js';
-import { createClickHouse, migrate, type ClickHouse } from '@gatescope/clickhouse';
+import { createClickHouse, type ClickHouse } from '@gatescope/clickhouse';
 import { buildCollector, type Collector } from '@gatescope/collector';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { alsClient, httpEntry, message, tempDir } from './helpers.js';
-
-const config = (
-  over: Partial<{
-    decoderWorkers: number;
-    maxPendingRows: number;
-    batchMaxRows: number;
-    batchMaxDelayMs: number;
-  }> = {},
-) => ({
-  ingest: {
-    batchMaxRows: over.batchMaxRows ?? 1_000,
-    batchMaxDelayMs: over.batchMaxDelayMs ?? 50,
-    maxPendingRows: over.maxPendingRows ?? 100_000,
-    maxMessageBytes: 256 * 1024,
-    decoderWorkers: over.decoderWorkers ?? 1,
-  },
-  pathTemplates: { maxTemplatesPerRoute: 100 },
-});
+import {
+  alsClient,
+  collectorConfig as config,
+  countRows,
+  httpEntry,
+  message,
+  metric,
+  tempDir,
+  until,
+  openTestEngine,
+} from './helpers.js';
 
 let ch: ClickHouse;
 beforeAll(async () => {
-  ch = await createClickHouse({ database: 'gatescope', dataDir: tempDir('gs-collector-') });
-  await migrate(ch, { retentionDays: 3650, rollupRetentionDays: 3650 });
+  ch = await openTestEngine('gs-collector-');
 });
 afterAll(async () => {
   await ch?.close();
 });
 
-async function count(where: string, params: Record<string, unknown> = {}): Promise<number> {
-  const rs = await ch.client.query({
-    query: `SELECT count() AS n FROM gatescope.http_requests WHERE ${where}`,
-    query_params: params,
-    format: 'JSONEachRow',
-  });
-  return Number((await rs.json<{ n: number }>())[0].n);
-}
-async function metric(
-  registry: Registry,
-  name: string,
-  labels: Record<string, string> = {},
-): Promise<number> {
-  const m = (await registry.getMetricsAsJSON()).find((x) => x.name === name);
-  const v = m?.values.find((x) => Object.entries(labels).every(([k, val]) => x.labels[k] === val));
-  return v?.value ?? 0;
-}
-async function until(check: () => Promise<boolean>, what: string, ms = 15_000) {
-  const end = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+const count = (where: string, params: Record<string, unknown> = {}) => countRows(ch, where, params);
 
 describe.each([1, 0])('collector with %i decoder worker(s)', (workers) => {
   let collector: Collector;

@@ -1,43 +1,50 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import * as grpc from '@grpc/grpc-js';
-import { encodeStreamAccessLogsMessage, STREAM_ACCESS_LOGS_PATH } from '@gatescope/als';
+import { encodeStreamAccessLogsMessage } from '@gatescope/als';
+import { createClickHouse, migrate, type ClickHouse } from '@gatescope/clickhouse';
+import { loadConfig, type Config } from '@gatescope/config';
+import type { Registry } from 'prom-client';
 
 export const tempDir = (prefix: string) => mkdtempSync(join(tmpdir(), prefix));
 
-/** A raw-bytes gRPC client for the ALS method (no generated code, like any other client would be). */
-export function alsClient(port: number) {
-  const Ctor = grpc.makeGenericClientConstructor(
-    {
-      StreamAccessLogs: {
-        path: STREAM_ACCESS_LOGS_PATH,
-        requestStream: true,
-        responseStream: false,
-        requestSerialize: (b: Buffer) => b,
-        requestDeserialize: (b: Buffer) => b,
-        responseSerialize: (b: Buffer) => b,
-        responseDeserialize: (b: Buffer) => b,
-      },
-    },
-    'AccessLogService',
-  );
-  const client = new Ctor(`127.0.0.1:${port}`, grpc.credentials.createInsecure(), {
-    'grpc.max_send_message_length': -1,
-  });
-  /** Open a stream; `done` settles with the call's final status (Envoy never half-closes, so neither do we). */
-  function open() {
-    let settle!: (v: { error?: grpc.ServiceError }) => void;
-    const done = new Promise<{ error?: grpc.ServiceError }>((r) => (settle = r));
-    const call = (
-      client as unknown as {
-        StreamAccessLogs: (cb: grpc.requestCallback<Buffer>) => grpc.ClientWritableStream<Buffer>;
-      }
-    ).StreamAccessLogs((error) => settle({ error: error ?? undefined }));
-    return { call, done };
-  }
-  return { client, open, close: () => client.close() };
+/** A fresh embedded engine, migrated, in its own data directory. */
+export async function openTestEngine(prefix: string): Promise<ClickHouse> {
+  const ch = await createClickHouse({ database: 'gatescope', dataDir: tempDir(prefix) });
+  await migrate(ch, { retentionDays: 3650, rollupRetentionDays: 3650 });
+  return ch;
 }
+
+/** The collector's configuration for tests: the defaults, small fast batches, one decoder thread. */
+export const collectorConfig = (over: Partial<Config['ingest']> = {}) => ({
+  ingest: {
+    ...loadConfig({}).ingest,
+    maxMessageBytes: 256 * 1024,
+    batchMaxRows: 1_000,
+    batchMaxDelayMs: 50,
+    decoderWorkers: 1,
+    ...over,
+  },
+  pathTemplates: { maxTemplatesPerRoute: 100 },
+  // The fixtures are dated 2024-2025; entries older than the retention are dropped.
+  retentionDays: 3650,
+});
+
+/** Rows of http_requests matching `where` (bound parameters in `params`). */
+export async function countRows(
+  ch: ClickHouse,
+  where: string,
+  params: Record<string, unknown> = {},
+): Promise<number> {
+  const rs = await ch.client.query({
+    query: `SELECT count() AS n FROM gatescope.http_requests WHERE ${where}`,
+    query_params: params,
+    format: 'JSONEachRow',
+  });
+  return Number((await rs.json<{ n: number }>())[0].n);
+}
+
+export { alsClient } from '../../../test/support/als-client.js';
 
 let seq = 0;
 /** An HTTP entry in protobufjs object form; every call gives a distinct request id. */
@@ -75,4 +82,24 @@ export function message(entries: object[], identifier?: { nodeId: string; cluste
     }),
     httpLogs: { logEntry: entries },
   });
+}
+
+/** The value of one metric series (0 when absent). */
+export async function metric(
+  registry: Registry,
+  name: string,
+  labels: Record<string, string> = {},
+): Promise<number> {
+  const m = (await registry.getMetricsAsJSON()).find((x) => x.name === name);
+  const v = m?.values.find((x) => Object.entries(labels).every(([k, val]) => x.labels[k] === val));
+  return v?.value ?? 0;
+}
+
+/** Polls `check` until it holds; fails naming `what` after `ms`. */
+export async function until(check: () => Promise<boolean>, what: string, ms = 15_000) {
+  const end = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
 }

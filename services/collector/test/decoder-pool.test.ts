@@ -1,0 +1,86 @@
+import { readNative } from '@gatescope/als';
+import { describe, expect, it } from 'vitest';
+import { ISTIO_HTTP_STREAM, makeTrafficMessage } from '../../../test/fixtures/als.js';
+// The built pool: its threads run the built decode-worker.js next to it.
+import type { DecodedMessage, DecodeFailure } from '../dist/decode-core.js';
+import { DecoderPool } from '../dist/decoder-pool.js';
+
+const OPTIONS = { maxTemplatesPerRoute: 100 };
+
+/** A pool that records every answer and every lost stream. */
+function recordingPool(options: Partial<ConstructorParameters<typeof DecoderPool>[0]> = {}) {
+  const answers: { stream: number; result: DecodedMessage | DecodeFailure }[] = [];
+  const lost: number[] = [];
+  const restarts: { thread: number; error?: Error; delayMs: number }[] = [];
+  const pool = new DecoderPool(
+    { ...OPTIONS, workers: 1, ...options },
+    {
+      onDecoded: (stream, result) => answers.push({ stream, result }),
+      onStreamsLost: (streams) => lost.push(...streams),
+      onRestart: (thread, error, delayMs) => restarts.push({ thread, error, delayMs }),
+    },
+  );
+  return { pool, answers, lost, restarts };
+}
+
+describe('DecoderPool', () => {
+  it('a thread terminated with messages in flight: each is answered, idle() resolves, a new thread decodes', async () => {
+    const { pool, answers, lost, restarts } = recordingPool();
+    const message = makeTrafficMessage({ entries: 200, seed: 5 }).bytes;
+    // Stream 1 holds messages when the thread dies; stream 2 only opened (identity sent, nothing pending).
+    pool.submit(2, ISTIO_HTTP_STREAM[0].bytes, 1);
+    await pool.idle();
+    for (let i = 0; i < 300; i++) pool.submit(1, message, 200);
+    expect(pool.inflight).toBe(300);
+    expect(pool.inflightRows).toBe(300 * 200);
+    expect(pool.inflightBytes).toBe(300 * message.length);
+    await new Promise((r) => setTimeout(r, 20));
+    await pool.threads[0]!.terminate();
+    await pool.idle(); // must not hang
+    const onOne = answers.filter((a) => a.stream === 1);
+    expect(onOne).toHaveLength(300);
+    const crashed = onOne.filter((a) => !a.result.ok);
+    expect(crashed.length).toBeGreaterThan(0);
+    for (const a of crashed) expect(a.result).toMatchObject({ ok: false, reason: 'decoder_crashed' });
+    // In order: what was decoded came before what was refused.
+    const firstCrash = onOne.findIndex((a) => !a.result.ok);
+    expect(onOne.slice(firstCrash).every((a) => !a.result.ok)).toBe(true);
+    expect([pool.inflight, pool.inflightRows, pool.inflightBytes]).toEqual([0, 0, 0]);
+    expect(lost).toEqual([2]);
+    expect(restarts).toHaveLength(1);
+    // The replacement thread decodes; it knows nothing of stream 2's identity (that is why 2 was lost).
+    await new Promise((r) => setTimeout(r, 50));
+    pool.submit(3, ISTIO_HTTP_STREAM[0].bytes, 1);
+    pool.submit(2, ISTIO_HTTP_STREAM[1].bytes, 1);
+    await pool.idle();
+    const [three, two] = answers.slice(-2);
+    expect(
+      three.result.ok && readNative(Buffer.from((three.result as DecodedMessage).http.data))[0].node_id,
+    ).toMatch(/^router~/);
+    expect(
+      two.result.ok && readNative(Buffer.from((two.result as DecodedMessage).http.data))[0].node_id,
+    ).toBe('unknown');
+    await pool.close();
+  });
+
+  it('a thread that runs out of memory under its resource limits is replaced, ever slower, and nothing hangs', async () => {
+    // 1 MB of old generation: the thread cannot even load the decoder.
+    const { pool, answers, restarts } = recordingPool({ resourceLimits: { maxOldGenerationSizeMb: 1 } });
+    const message = makeTrafficMessage({ entries: 10, seed: 9 }).bytes;
+    for (let i = 0; i < 20; i++) pool.submit(1, message, 10);
+    await pool.idle();
+    expect(answers).toHaveLength(20);
+    for (const a of answers) expect(a.result.ok).toBe(false);
+    await new Promise((r) => setTimeout(r, 1_000));
+    expect(restarts.length).toBeGreaterThanOrEqual(2);
+    expect(restarts.some((r) => /memory/i.test(String(r.error?.message)))).toBe(true);
+    // Backoff: consecutive deaths wait longer before the next thread.
+    expect(restarts[0].delayMs).toBe(0);
+    expect(restarts.at(-1)!.delayMs).toBeGreaterThan(0);
+    // While it cannot run, messages are refused at once, never queued.
+    pool.submit(1, message, 10);
+    await pool.idle();
+    expect(answers.at(-1)!.result.ok).toBe(false);
+    await pool.close();
+  });
+});
