@@ -149,9 +149,9 @@ export async function migrate(ch: ClickHouse, options: MigrateOptions): Promise<
   const db = ch.database;
   const vars = { database: db, ...options };
   const onCluster = options.cluster ? ` ON CLUSTER '${options.cluster}'` : '';
-  await ch.client.command({ query: `CREATE DATABASE IF NOT EXISTS ${db}${onCluster}` });
   const problem = await modeProblem(ch, options.cluster);
   if (problem) throw new Error(`Cannot migrate: ${problem}`);
+  await ch.client.command({ query: `CREATE DATABASE IF NOT EXISTS ${db}${onCluster}` });
   for (const statement of renderMigration(BOOKKEEPING_SQL, vars)) await ch.client.command({ query: statement });
 
   const lock = await acquireMigrationLock(ch, options.lock);
