@@ -7,6 +7,7 @@ export {
   requiredSchemaVersion,
   schemaStatus,
   BOOKKEEPING_SQL,
+  SchemaModeError,
 } from './migrations.js';
 export type { MigrateOptions, Migration, SchemaStatus } from './migrations.js';
 export { renderMigration, storageTableName, LOCAL_SUFFIX, REPLICA_PATH } from './render.js';

@@ -81,6 +81,15 @@ export interface SchemaStatus {
   problem?: string;
 }
 
+/** The database holds the other mode's schema: no retry can fix that, the operator has to. */
+export class SchemaModeError extends Error {
+  readonly code = 'ERR_SCHEMA_MODE';
+  constructor(problem: string) {
+    super(`Cannot migrate: ${problem}`);
+    this.name = 'SchemaModeError';
+  }
+}
+
 function isMissing(err: unknown): boolean {
   const type = (err as { type?: string }).type;
   return type === 'UNKNOWN_TABLE' || type === 'UNKNOWN_DATABASE';
@@ -150,7 +159,7 @@ export async function migrate(ch: ClickHouse, options: MigrateOptions): Promise<
   const vars = { database: db, ...options };
   const onCluster = options.cluster ? ` ON CLUSTER '${options.cluster}'` : '';
   const problem = await modeProblem(ch, options.cluster);
-  if (problem) throw new Error(`Cannot migrate: ${problem}`);
+  if (problem) throw new SchemaModeError(problem);
   await ch.client.command({ query: `CREATE DATABASE IF NOT EXISTS ${db}${onCluster}` });
   for (const statement of renderMigration(BOOKKEEPING_SQL, vars)) await ch.client.command({ query: statement });
 
