@@ -44,7 +44,10 @@ describe('the ClickHouse HTTP interface, as the client uses it', () => {
 
     // readonly on one statement refuses it, and the next statement is not read-only.
     await expect(
-      client.command({ query: 'CREATE TABLE t.nope (a UInt8) ENGINE = Memory', clickhouse_settings: { readonly: '1' } }),
+      client.command({
+        query: 'CREATE TABLE t.nope (a UInt8) ENGINE = Memory',
+        clickhouse_settings: { readonly: '1' },
+      }),
     ).rejects.toMatchObject({ type: 'READONLY' });
     await client.command({ query: 'CREATE TABLE t.yes (a UInt8) ENGINE = Memory' });
     await client.command({ query: 'INSERT INTO t.yes VALUES (1)', clickhouse_settings: { max_threads: 1 } });
@@ -94,7 +97,9 @@ describe('the ClickHouse HTTP interface, as the client uses it', () => {
     const res = await fetch(`${front.url}/?query=${encodeURIComponent('SELEC 1')}`, { method: 'POST' });
     expect(res.status).toBe(400);
     expect(res.headers.get('x-clickhouse-exception-code')).toBe('62');
-    expect(await res.text()).toMatch(/^Code: 62\. DB::Exception: Syntax error.*\(SYNTAX_ERROR\) \(version 26\./s);
+    expect(await res.text()).toMatch(
+      /^Code: 62\. DB::Exception: Syntax error.*\(SYNTAX_ERROR\) \(version 26\./s,
+    );
 
     const get = await fetch(`${front.url}/?query=${encodeURIComponent('DROP TABLE t.events')}`);
     expect(get.status).toBe(500);
@@ -106,11 +111,14 @@ describe('the ClickHouse HTTP interface, as the client uses it', () => {
   });
 
   it('answers with the headers clients read, and compresses both ways when asked', async () => {
-    const res = await fetch(`${front.url}/?query_id=q-1&default_format=JSONCompact&enable_http_compression=1`, {
-      method: 'POST',
-      body: 'SELECT 1 AS x',
-      headers: { 'Accept-Encoding': 'gzip' },
-    });
+    const res = await fetch(
+      `${front.url}/?query_id=q-1&default_format=JSONCompact&enable_http_compression=1`,
+      {
+        method: 'POST',
+        body: 'SELECT 1 AS x',
+        headers: { 'Accept-Encoding': 'gzip' },
+      },
+    );
     expect(res.status).toBe(200);
     expect(res.headers.get('x-clickhouse-query-id')).toBe('q-1');
     expect(res.headers.get('x-clickhouse-format')).toBe('JSONCompact');
@@ -124,8 +132,15 @@ describe('the ClickHouse HTTP interface, as the client uses it', () => {
     expect(raw.headers.get('content-encoding')).toBe('gzip');
 
     const compressed = connect({ compression: { request: true, response: true } });
-    await compressed.insert({ table: 't.events', values: [{ at: '2024-05-02 00:00:00', name: 'gz', tags: [], n: 7 }], format: 'JSONEachRow' });
-    const gz = await compressed.query({ query: "SELECT n FROM t.events WHERE name = 'gz'", format: 'JSONEachRow' });
+    await compressed.insert({
+      table: 't.events',
+      values: [{ at: '2024-05-02 00:00:00', name: 'gz', tags: [], n: 7 }],
+      format: 'JSONEachRow',
+    });
+    const gz = await compressed.query({
+      query: "SELECT n FROM t.events WHERE name = 'gz'",
+      format: 'JSONEachRow',
+    });
     expect((await gz.json<{ n: number }>()).map((r) => Number(r.n))).toEqual([7]);
     await compressed.close();
   });
@@ -133,23 +148,39 @@ describe('the ClickHouse HTTP interface, as the client uses it', () => {
 
 describe('faults at the boundary', () => {
   const count = async (name: string) =>
-    Number((await front.rows<{ n: string }>(`SELECT count() AS n FROM t.events WHERE name = '${name}'`))[0].n);
+    Number(
+      (await front.rows<{ n: string }>(`SELECT count() AS n FROM t.events WHERE name = '${name}'`))[0].n,
+    );
   const row = (name: string) => [{ at: '2024-06-01 00:00:00', name, tags: [], n: 1 }];
 
   it('error: a 500 before the statement runs stores nothing; the retry lands once', async () => {
     const fault = front.fault({ kind: 'error', match: /^INSERT/ });
-    await expect(client.insert({ table: 't.events', values: row('e1'), format: 'JSONEachRow' })).rejects.toMatchObject({
+    await expect(
+      client.insert({ table: 't.events', values: row('e1'), format: 'JSONEachRow' }),
+    ).rejects.toMatchObject({
       code: '1002',
     });
     expect(fault.hits).toBe(1);
     await client.insert({ table: 't.events', values: row('e1'), format: 'JSONEachRow' });
     expect(await count('e1')).toBe(1);
-    expect(front.requests.filter((r) => r.statement.startsWith('INSERT INTO t.events') && r.fault === 'error').length).toBeGreaterThanOrEqual(1);
+    expect(
+      front.requests.filter((r) => r.statement.startsWith('INSERT INTO t.events') && r.fault === 'error')
+        .length,
+    ).toBeGreaterThanOrEqual(1);
   });
 
   it('error after: the insert committed but the client hears a failure (what dedup tokens are for)', async () => {
-    front.fault({ kind: 'error', after: true, match: /^INSERT/, status: 503, name: 'SOCKET_TIMEOUT', code: 209 });
-    await expect(client.insert({ table: 't.events', values: row('e2'), format: 'JSONEachRow' })).rejects.toMatchObject({
+    front.fault({
+      kind: 'error',
+      after: true,
+      match: /^INSERT/,
+      status: 503,
+      name: 'SOCKET_TIMEOUT',
+      code: 209,
+    });
+    await expect(
+      client.insert({ table: 't.events', values: row('e2'), format: 'JSONEachRow' }),
+    ).rejects.toMatchObject({
       type: 'SOCKET_TIMEOUT',
     });
     expect(await count('e2')).toBe(1);
@@ -160,15 +191,17 @@ describe('faults at the boundary', () => {
     const fault = front.fault({ kind: 'hang' });
     await expect(impatient.query({ query: 'SELECT 1' })).rejects.toThrow('Timeout error.');
     await fault.done;
-    expect((await impatient.query({ query: 'SELECT 1', format: 'JSONEachRow' }).then((r) => r.json())).length).toBe(1);
+    expect(
+      (await impatient.query({ query: 'SELECT 1', format: 'JSONEachRow' }).then((r) => r.json())).length,
+    ).toBe(1);
     await impatient.close();
   });
 
   it('reset and drop-body: the connection dies, nothing is stored', async () => {
     front.fault({ kind: 'reset', match: /^INSERT/ });
-    await expect(client.insert({ table: 't.events', values: row('r1'), format: 'JSONEachRow' })).rejects.toThrow(
-      /socket hang up|ECONNRESET/,
-    );
+    await expect(
+      client.insert({ table: 't.events', values: row('r1'), format: 'JSONEachRow' }),
+    ).rejects.toThrow(/socket hang up|ECONNRESET/);
     const big = Array.from({ length: 5_000 }, () => row('d1')[0]);
     const drop = front.fault({ kind: 'drop-body', match: /^INSERT/ });
     await expect(client.insert({ table: 't.events', values: big, format: 'JSONEachRow' })).rejects.toThrow(

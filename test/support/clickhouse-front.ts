@@ -286,7 +286,9 @@ function injected(f: Extract<Fault, { kind: 'error' }>): ClickHouseException {
 function toException(err: unknown): ClickHouseException {
   if (err instanceof ClickHouseException) return err;
   const text = (err as Error)?.message ?? String(err);
-  const m = /^Code: (\d+)\. DB::Exception: ([\s\S]*?)\s*\(([A-Z0-9_]+)\)(?: \(version [^)]*\))?\.?\s*$/.exec(text);
+  const m = /^Code: (\d+)\. DB::Exception: ([\s\S]*?)\s*\(([A-Z0-9_]+)\)(?: \(version [^)]*\))?\.?\s*$/.exec(
+    text,
+  );
   if (m) return new ClickHouseException(Number(m[1]), m[3], m[2]);
   return new ClickHouseException(1001, 'STD_EXCEPTION', text);
 }
@@ -321,8 +323,12 @@ function contentType(format: string): string {
 }
 
 /** `INSERT INTO t (cols) [SETTINGS …] FORMAT F` -> its parts, for an insert whose data comes in the body. */
-function parseDataInsert(statement: string): { target: string; settings?: string; format: string } | undefined {
-  const m = /^\s*INSERT\s+INTO\s+([\s\S]+?)\s+FORMAT\s+(\w+)\s*;?\s*$/i.exec(statement.replace(STRIP_LEADING, ''));
+function parseDataInsert(
+  statement: string,
+): { target: string; settings?: string; format: string } | undefined {
+  const m = /^\s*INSERT\s+INTO\s+([\s\S]+?)\s+FORMAT\s+(\w+)\s*;?\s*$/i.exec(
+    statement.replace(STRIP_LEADING, ''),
+  );
   if (!m) return undefined;
   const s = /^([\s\S]+?)\s+SETTINGS\s+([\s\S]+)$/i.exec(m[1]);
   return s ? { target: s[1], settings: s[2], format: m[2] } : { target: m[1], format: m[2] };
@@ -440,7 +446,9 @@ export async function startClickHouseFront(options: { dataDir?: string } = {}): 
           `INSERT INTO ${insert.target} FROM INFILE ${quote(file)}` +
           (all ? ` SETTINGS ${all}` : '') +
           ` FORMAT ${insert.format}`;
-        const result = await lock.run(!!useDb, () => withDatabase(useDb, () => exec(sql, format, req.params)));
+        const result = await lock.run(!!useDb, () =>
+          withDatabase(useDb, () => exec(sql, format, req.params)),
+        );
         return { body: Buffer.alloc(0), format, result, written: true };
       } finally {
         rmSync(file, { force: true });
@@ -448,7 +456,8 @@ export async function startClickHouseFront(options: { dataDir?: string } = {}): 
     }
 
     if (WITH_OUTPUT.has(kind)) {
-      const sql = Object.keys(settings).length > 0 ? `${statement}\nSETTINGS ${settingsSql(settings)}` : statement;
+      const sql =
+        Object.keys(settings).length > 0 ? `${statement}\nSETTINGS ${settingsSql(settings)}` : statement;
       const result = await lock.run(!!useDb, () => withDatabase(useDb, () => exec(sql, format, req.params)));
       return { body: Buffer.from(result.bytes), format, result, written: false };
     }
@@ -491,7 +500,8 @@ export async function startClickHouseFront(options: { dataDir?: string } = {}): 
     for (const f of faults) {
       if (!kinds.includes(f.fault.kind) || f.left <= 0) continue;
       const match = 'match' in f.fault ? f.fault.match : undefined;
-      if (match && !(match instanceof RegExp ? match.test(statement) : match({ method, statement }))) continue;
+      if (match && !(match instanceof RegExp ? match.test(statement) : match({ method, statement })))
+        continue;
       f.left--;
       f.hits++;
       if (f.left <= 0) {
@@ -531,7 +541,11 @@ export async function startClickHouseFront(options: { dataDir?: string } = {}): 
     const url = new URL(req.url ?? '/', 'http://front');
     const method = req.method ?? 'GET';
     const entry: FrontRequest = { method, path: url.pathname, statement: '', settings: {} };
-    if (url.pathname === '/ping' || url.pathname === '/replicas_status' || (url.pathname === '/' && !url.searchParams.has('query') && method !== 'POST')) {
+    if (
+      url.pathname === '/ping' ||
+      url.pathname === '/replicas_status' ||
+      (url.pathname === '/' && !url.searchParams.has('query') && method !== 'POST')
+    ) {
       req.resume();
       entry.status = 200;
       res.writeHead(200, { 'Content-Type': 'text/html; charset=UTF-8', 'Keep-Alive': 'timeout=10' });
@@ -583,7 +597,11 @@ export async function startClickHouseFront(options: { dataDir?: string } = {}): 
         res,
         e.status,
         Buffer.from(text),
-        { ...headers, 'Content-Type': 'text/plain; charset=UTF-8', 'X-ClickHouse-Exception-Code': String(e.code) },
+        {
+          ...headers,
+          'Content-Type': 'text/plain; charset=UTF-8',
+          'X-ClickHouse-Exception-Code': String(e.code),
+        },
         acceptEncoding,
         compressAnswer,
       );
@@ -592,7 +610,11 @@ export async function startClickHouseFront(options: { dataDir?: string } = {}): 
     let data: Buffer | undefined;
     try {
       if (url.searchParams.has('session_id'))
-        throw new ClickHouseException(48, 'NOT_IMPLEMENTED', 'The test ClickHouse front keeps no HTTP sessions (session_id)');
+        throw new ClickHouseException(
+          48,
+          'NOT_IMPLEMENTED',
+          'The test ClickHouse front keeps no HTTP sessions (session_id)',
+        );
       const body = decompress(Buffer.concat(chunks), req.headers['content-encoding']);
       if (urlQuery !== undefined) {
         if (body.length > 0 && parseDataInsert(urlQuery)) {
@@ -642,8 +664,11 @@ export async function startClickHouseFront(options: { dataDir?: string } = {}): 
         data,
         settings,
         params,
-        database: url.searchParams.get('database') ?? (req.headers['x-clickhouse-database'] as string | undefined),
-        defaultFormat: url.searchParams.get('default_format') ?? (req.headers['x-clickhouse-format'] as string | undefined),
+        database:
+          url.searchParams.get('database') ?? (req.headers['x-clickhouse-database'] as string | undefined),
+        defaultFormat:
+          url.searchParams.get('default_format') ??
+          (req.headers['x-clickhouse-format'] as string | undefined),
       });
       const r = out.result;
       entry.rows = r?.rowsRead ?? 0;
@@ -723,7 +748,12 @@ export async function startClickHouseFront(options: { dataDir?: string } = {}): 
     fault(fault) {
       let resolve!: () => void;
       const done = new Promise<void>((r) => (resolve = r));
-      const active: ActiveFault = { fault, left: 'count' in fault ? (fault.count ?? 1) : 1, hits: 0, resolve };
+      const active: ActiveFault = {
+        fault,
+        left: 'count' in fault ? (fault.count ?? 1) : 1,
+        hits: 0,
+        resolve,
+      };
       if (fault.kind === 'refuse') {
         stopRefusing();
         server.close();

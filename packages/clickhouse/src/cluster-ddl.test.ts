@@ -62,7 +62,11 @@ describe('clustered DDL on the engine', () => {
   it('parses every statement as ClickHouse 26 does, ON CLUSTER and all', async () => {
     for (const sql of statements) {
       const formatted = (
-        await session.queryBindAsync('SELECT formatQuery({sql:String})', { sql }, { format: 'TabSeparatedRaw' })
+        await session.queryBindAsync(
+          'SELECT formatQuery({sql:String})',
+          { sql },
+          { format: 'TabSeparatedRaw' },
+        )
       ).text();
       expect(formatted, sql.slice(0, 100)).toContain(`ON CLUSTER ${CLUSTER}`);
       expect(formatted).toMatch(

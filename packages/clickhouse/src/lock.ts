@@ -136,7 +136,10 @@ async function writeLockRow(
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Take the migration lock, waiting while another migrator holds it. `schema_lock` must exist. */
-export async function acquireMigrationLock(ch: ClickHouse, options: LockOptions = {}): Promise<MigrationLock> {
+export async function acquireMigrationLock(
+  ch: ClickHouse,
+  options: LockOptions = {},
+): Promise<MigrationLock> {
   const leaseMs = options.leaseMs ?? 60_000;
   const pollMs = options.pollMs ?? 1_000;
   const owner = options.owner ?? `${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`;
@@ -179,7 +182,11 @@ function held(ch: ClickHouse, owner: string, epoch: number, leaseMs: number, sen
     () => {
       if (renewing) return;
       const at = Date.now();
-      renewing = writeLockRow(ch, { epoch, owner, kind: 'renew', leaseMs }, token(epoch, `renew-${++renewals}`))
+      renewing = writeLockRow(
+        ch,
+        { epoch, owner, kind: 'renew', leaseMs },
+        token(epoch, `renew-${++renewals}`),
+      )
         .then(() => {
           validUntil = at + leaseMs;
         })

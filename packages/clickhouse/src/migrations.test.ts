@@ -82,7 +82,9 @@ describe('migrate on the embedded engine', () => {
     expect(ttl.http_routes_1m).toBe('toDateTime(bucket_start) + toIntervalDay(90)');
     expect(ttl.schema_lock).toBeUndefined();
     // materialize_ttl_after_modify = 0 rode in the statement: no rewrite of existing parts was queued.
-    const [m] = await json<{ n: number }>("SELECT count() AS n FROM system.mutations WHERE database = 'gatescope'");
+    const [m] = await json<{ n: number }>(
+      "SELECT count() AS n FROM system.mutations WHERE database = 'gatescope'",
+    );
     expect(Number(m.n)).toBe(0);
   });
 

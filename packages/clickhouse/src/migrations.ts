@@ -124,7 +124,10 @@ async function modeProblem(ch: ClickHouse, cluster: string | undefined): Promise
 }
 
 /** Where the schema stands against what this build needs (for services that wait instead of migrating). */
-export async function schemaStatus(ch: ClickHouse, options: { cluster?: string } = {}): Promise<SchemaStatus> {
+export async function schemaStatus(
+  ch: ClickHouse,
+  options: { cluster?: string } = {},
+): Promise<SchemaStatus> {
   const required = requiredSchemaVersion();
   const problem = await modeProblem(ch, options.cluster);
   if (problem) return { version: 0, required, ready: false, problem };
@@ -161,7 +164,8 @@ export async function migrate(ch: ClickHouse, options: MigrateOptions): Promise<
   const problem = await modeProblem(ch, options.cluster);
   if (problem) throw new SchemaModeError(problem);
   await ch.client.command({ query: `CREATE DATABASE IF NOT EXISTS ${db}${onCluster}` });
-  for (const statement of renderMigration(BOOKKEEPING_SQL, vars)) await ch.client.command({ query: statement });
+  for (const statement of renderMigration(BOOKKEEPING_SQL, vars))
+    await ch.client.command({ query: statement });
 
   const lock = await acquireMigrationLock(ch, options.lock);
   try {
@@ -210,7 +214,11 @@ function retentionRule(
   return undefined;
 }
 
-async function applyRetention(ch: ClickHouse, options: MigrateOptions, assertHeld: () => void): Promise<void> {
+async function applyRetention(
+  ch: ClickHouse,
+  options: MigrateOptions,
+  assertHeld: () => void,
+): Promise<void> {
   const rs = await ch.client.query({
     query: `SELECT name, engine, engine_full FROM system.tables WHERE database = {db:String}`,
     query_params: { db: ch.database },

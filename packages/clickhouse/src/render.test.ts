@@ -70,7 +70,8 @@ describe('migrations rendered for a cluster', () => {
   const singleNames = tables(created(all(single))).map((t) => t.name);
 
   it('runs every statement ON CLUSTER', () => {
-    for (const s of statements) expect(s.sql, s.name).toMatch(/ IF NOT EXISTS gatescope\.\w+ ON CLUSTER 'gs_cluster'/);
+    for (const s of statements)
+      expect(s.sql, s.name).toMatch(/ IF NOT EXISTS gatescope\.\w+ ON CLUSTER 'gs_cluster'/);
   });
 
   it('stores rows in replicated `_local` tables with per-shard Keeper paths and replica macros', () => {
@@ -82,7 +83,9 @@ describe('migrations rendered for a cluster', () => {
         `ENGINE = ${t.engine}('/clickhouse/tables/{shard}/{database}/{table}', '{replica}')`,
       );
     }
-    expect(local.find((t) => t.name === 'http_routes_1m_local')?.engine).toBe('ReplicatedAggregatingMergeTree');
+    expect(local.find((t) => t.name === 'http_routes_1m_local')?.engine).toBe(
+      'ReplicatedAggregatingMergeTree',
+    );
     // The per-table settings and TTL survive the rendering.
     expect(local.find((t) => t.name === 'http_requests_local')?.sql).toMatch(
       /TTL toDateTime\(start_time\) \+ INTERVAL 14 DAY\s+SETTINGS ttl_only_drop_parts = 1$/,
@@ -99,7 +102,8 @@ describe('migrations rendered for a cluster', () => {
       // A deterministic key: a retried insert splits across shards exactly as the first attempt did.
       expect(m![2]).not.toMatch(/rand/i);
     }
-    const key = (name: string) => /, (cityHash64\(.+\))\)$/s.exec(distributed.find((d) => d.name === name)!.sql)?.[1];
+    const key = (name: string) =>
+      /, (cityHash64\(.+\))\)$/s.exec(distributed.find((d) => d.name === name)!.sql)?.[1];
     expect(key('http_requests')).toBe('cityHash64(route_name, toStartOfHour(start_time))');
     // Rollups shard by the same (route, hour) as the rows they summarise.
     for (const r of ['http_routes_1m', 'http_requests_1m', 'http_routes_1h', 'http_requests_1h'])
@@ -108,14 +112,20 @@ describe('migrations rendered for a cluster', () => {
 
   it('keeps the materialized views local: they read local inserts and write local rollups', () => {
     const vs = views(statements);
-    expect(vs.map((v) => v.name).sort()).toEqual(views(created(all(single))).map((v) => v.name).sort());
+    expect(vs.map((v) => v.name).sort()).toEqual(
+      views(created(all(single)))
+        .map((v) => v.name)
+        .sort(),
+    );
     for (const v of vs) {
       const to = /\bTO gatescope\.(\w+)/.exec(v.sql)?.[1];
       const from = /\bFROM gatescope\.(\w+)/.exec(v.sql)?.[1];
       expect(to, v.name).toMatch(/_local$/);
       expect(from, v.name).toMatch(/_local$/);
     }
-    expect(vs.find((v) => v.name === 'http_requests_1m_mv')!.sql).toMatch(/FROM gatescope\.http_requests_local\s/);
+    expect(vs.find((v) => v.name === 'http_requests_1m_mv')!.sql).toMatch(
+      /FROM gatescope\.http_requests_local\s/,
+    );
   });
 });
 

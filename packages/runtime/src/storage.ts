@@ -82,6 +82,8 @@ export interface SchemaWatch {
   readonly problem?: string;
   /** Resolves once the schema is ready; rejects if the watch is closed first. */
   untilReady(): Promise<void>;
+  /** Resolves after the first check, whatever it found. */
+  checked(): Promise<void>;
   close(): void;
 }
 
@@ -89,6 +91,7 @@ export interface SchemaWatch {
 export const SCHEMA_READY: SchemaWatch = {
   ready: true,
   untilReady: () => Promise.resolve(),
+  checked: () => Promise.resolve(),
   close: () => {},
 };
 
@@ -106,6 +109,8 @@ export function watchSchema(
   let settle!: { resolve: () => void; reject: (e: Error) => void };
   const readyPromise = new Promise<void>((resolve, reject) => (settle = { resolve, reject }));
   readyPromise.catch(() => {});
+  let firstCheck!: () => void;
+  const checked = new Promise<void>((r) => (firstCheck = r));
   const check = async () => {
     let status: SchemaStatus | undefined;
     try {
@@ -114,6 +119,7 @@ export function watchSchema(
     } catch (err) {
       problem = `ClickHouse did not answer the schema check (${(err as Error).message}): check CLICKHOUSE_URL and the server`;
     }
+    firstCheck();
     if (closed) return;
     if (status?.ready) {
       ready = true;
@@ -138,6 +144,7 @@ export function watchSchema(
       return problem;
     },
     untilReady: () => readyPromise,
+    checked: () => checked,
     close() {
       closed = true;
       if (timer) clearTimeout(timer);
@@ -160,5 +167,7 @@ export async function connectStorage(
     { engine: clickhouse.engine, database: clickhouse.database },
     `storage: ${where(config)} (schema changes are left to \`gatescope migrate\`)`,
   );
-  return { clickhouse, schema: watchSchema(clickhouse, { cluster: config.clickhouse.cluster, logger }) };
+  const schema = watchSchema(clickhouse, { cluster: config.clickhouse.cluster, logger });
+  await schema.checked();
+  return { clickhouse, schema };
 }

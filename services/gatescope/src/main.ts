@@ -8,6 +8,8 @@ const command = process.argv[2];
 if (command === 'migrate') await import('./migrate.js');
 else if (command === undefined) await runService('gatescope', startGatescope);
 else {
-  console.error(`Unknown command "${command}". Usage: gatescope          (run everything)\n       gatescope migrate  (apply the schema and exit)`);
+  console.error(
+    `Unknown command "${command}". Usage: gatescope          (run everything)\n       gatescope migrate  (apply the schema and exit)`,
+  );
   process.exit(2);
 }
