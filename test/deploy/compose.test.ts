@@ -233,6 +233,13 @@ describe('the Envoy config', () => {
   const listener = (name: string) => bootstrap.staticResources.listeners.find((l: Obj) => l.name === name);
   const filter = (name: string) => listener(name).filterChains[0].filters[0].typedConfig;
   const clusters = new Map<string, Obj>(bootstrap.staticResources.clusters.map((c: Obj) => [c.name, c]));
+  /** What every gRPC access logger must say: v3 ALS to the collectors' cluster, flushed every 0.5 s. */
+  const grpcLogTo = (logName: string) => ({
+    logName,
+    transportApiVersion: 'V3',
+    grpcService: { envoyGrpc: { clusterName: 'gatescope_als' } },
+    bufferFlushInterval: { seconds: 0, nanos: 500_000_000 },
+  });
 
   it('converts to envoy.config.bootstrap.v3.Bootstrap with every field known to Envoy', () => {
     expect(errors).toEqual([]);
@@ -254,12 +261,7 @@ describe('the Envoy config', () => {
     expect(hcm.accessLog[0].name).toBe('envoy.access_loggers.http_grpc');
     expect(hcm.accessLog[0].typedConfig).toEqual({
       '@type': 'type.googleapis.com/envoy.extensions.access_loggers.grpc.v3.HttpGrpcAccessLogConfig',
-      commonConfig: {
-        logName: 'ingress',
-        transportApiVersion: 'V3',
-        grpcService: { envoyGrpc: { clusterName: 'gatescope_als' } },
-        bufferFlushInterval: { seconds: 0, nanos: 500_000_000 },
-      },
+      commonConfig: grpcLogTo('ingress'),
       additionalResponseTrailersToLog: ['grpc-status'],
     });
     const als = clusters.get('gatescope_als')!;
@@ -294,12 +296,7 @@ describe('the Envoy config', () => {
     expect(tcp.accessLog[0].name).toBe('envoy.access_loggers.tcp_grpc');
     expect(tcp.accessLog[0].typedConfig).toEqual({
       '@type': 'type.googleapis.com/envoy.extensions.access_loggers.grpc.v3.TcpGrpcAccessLogConfig',
-      commonConfig: {
-        logName: 'ingress_tcp',
-        transportApiVersion: 'V3',
-        grpcService: { envoyGrpc: { clusterName: 'gatescope_als' } },
-        bufferFlushInterval: { seconds: 0, nanos: 500_000_000 },
-      },
+      commonConfig: grpcLogTo('ingress_tcp'),
     });
   });
 
