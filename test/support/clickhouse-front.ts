@@ -37,7 +37,8 @@
  * - `reset`: the connection is dropped without an answer (before the statement runs, or `after: true`).
  * - `hang`: the request is read and never answered (the client's timeout decides).
  * - `error`: an answer like a failing ClickHouse, status 500 by default (before, or `after: true`, the statement).
- * - `drop-body`: half the request body is read, then the connection drops; the statement never runs.
+ * - `drop-body`: half the request body is read, then the connection drops; the statement never runs. Its `match`
+ *   sees the `query` URL parameter only (inserts put their statement there), since the body is never read whole.
  */
 import { randomUUID } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
