@@ -1,5 +1,7 @@
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { envoyProtoRoot } from '@gatescope/als';
 import protobuf from 'protobufjs';
@@ -75,6 +77,7 @@ describe('Prometheus', () => {
   const config = parse(readFileSync(PROMETHEUS, 'utf8')) as {
     scrape_configs: {
       job_name: string;
+      authorization?: { type: string; credentials_file: string };
       metrics_path?: string;
       static_configs?: { targets: string[] }[];
       dns_sd_configs?: { names: string[]; port: number }[];
@@ -82,10 +85,30 @@ describe('Prometheus', () => {
   };
 
   it('passes promtool check config', () => {
-    const r = spawnSync('promtool', ['check', 'config', PROMETHEUS], { encoding: 'utf8' });
+    // promtool opens credential files: check the very file next to a stand-in for the token compose writes.
+    const dir = mkdtempSync(join(tmpdir(), 'gs-promtool-'));
+    copyFileSync(PROMETHEUS, join(dir, 'prometheus.yml'));
+    writeFileSync(join(dir, 'metrics-token'), 'stand-in-token');
+    const r = spawnSync('promtool', ['check', 'config', join(dir, 'prometheus.yml')], { encoding: 'utf8' });
     expect(r.error, 'promtool must be installed (test/setup/system-deps.sh)').toBeUndefined();
     expect(r.stdout + r.stderr).toMatch(/SUCCESS/);
     expect(r.status).toBe(0);
+  });
+
+  it("scrapes gatescope's /metrics with a token of the `metrics` scope that compose hands to both sides", () => {
+    const gatescopeJobs = config.scrape_configs.filter((j) => j.job_name.startsWith('gatescope-'));
+    expect(gatescopeJobs.length).toBe(3);
+    for (const job of gatescopeJobs)
+      expect(job.authorization, job.job_name).toEqual({ type: 'Bearer', credentials_file: 'metrics-token' });
+    const prometheus = services.prometheus as Service & { entrypoint?: string[] };
+    expect(prometheus.command?.join(' ')).toMatch(
+      /printf %s "\$\$GATESCOPE_METRICS_TOKEN" > \/etc\/prometheus\/metrics-token && exec \/bin\/prometheus --config\.file=\/etc\/prometheus\/prometheus\.yml/,
+    );
+    expect(prometheus.environment?.GATESCOPE_METRICS_TOKEN).toBe('${GATESCOPE_METRICS_TOKEN:-}');
+    for (const name of ['collector', 'api', 'live'])
+      expect(services[name].environment?.GATESCOPE_TOKENS, name).toMatch(
+        /(^|,)prometheus:\$\{GATESCOPE_METRICS_TOKEN:-\}:metrics$/,
+      );
   });
 
   it('scrapes every gatescope service, Envoy admin and ClickHouse where they listen', () => {
