@@ -4,10 +4,18 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+const built = (service: string) =>
+  fileURLToPath(new URL(`../../services/${service}/dist/main.js`, import.meta.url));
+
 /** The all-in-one entry point exactly as `npm start` runs it (built output). */
-export const GATESCOPE_MAIN = fileURLToPath(
-  new URL('../../services/gatescope/dist/main.js', import.meta.url),
-);
+export const GATESCOPE_MAIN = built('gatescope');
+
+/** The standalone services of scale-out: their built entry points and the line each logs once it serves. */
+export const SERVICES = {
+  collector: { main: built('collector'), up: 'gatescope collector is up' },
+  api: { main: built('api'), up: 'gatescope api is up' },
+  live: { main: built('live'), up: 'gatescope live server is up' },
+} as const;
 
 export interface GatescopeProcess {
   child: ChildProcess;
@@ -45,14 +53,13 @@ export interface StartOptions {
   upMessage?: string;
 }
 
-/**
- * Starts the real all-in-one process (`node services/gatescope/dist/main.js`, what `npm start` runs) on
- * ports 0 with its own data directory, and resolves once it logged "gatescope is up" with the bound ports.
- */
-export async function startGatescopeProcess(options: StartOptions = {}): Promise<GatescopeProcess> {
+function spawnGatescope(
+  main: string,
+  args: string[],
+  options: StartOptions,
+): { child: ChildProcess; dataDir: string } {
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'gs-proc-'));
-  const upMessage = options.upMessage ?? 'gatescope is up';
-  const child = spawn(options.nodeBinary ?? process.execPath, [options.main ?? GATESCOPE_MAIN], {
+  const child = spawn(options.nodeBinary ?? process.execPath, [main, ...args], {
     env: {
       ...process.env,
       GATESCOPE_DATA_DIR: dataDir,
@@ -63,6 +70,16 @@ export async function startGatescopeProcess(options: StartOptions = {}): Promise
     },
     stdio: ['ignore', 'pipe', options.inheritStderr === false ? 'pipe' : 'inherit'],
   });
+  return { child, dataDir };
+}
+
+/**
+ * Starts the real all-in-one process (`node services/gatescope/dist/main.js`, what `npm start` runs) on
+ * ports 0 with its own data directory, and resolves once it logged "gatescope is up" with the bound ports.
+ */
+export async function startGatescopeProcess(options: StartOptions = {}): Promise<GatescopeProcess> {
+  const upMessage = options.upMessage ?? 'gatescope is up';
+  const { child, dataDir } = spawnGatescope(options.main ?? GATESCOPE_MAIN, [], options);
   let out = '';
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
@@ -107,4 +124,24 @@ export async function startGatescopeProcess(options: StartOptions = {}): Promise
       await exited;
     },
   };
+}
+
+/** A standalone service of scale-out (`collector`, `api`, `live`), started like the all-in-one process. */
+export function startServiceProcess(
+  service: keyof typeof SERVICES,
+  options: Omit<StartOptions, 'main' | 'upMessage'> = {},
+): Promise<GatescopeProcess> {
+  return startGatescopeProcess({ ...options, main: SERVICES[service].main, upMessage: SERVICES[service].up });
+}
+
+/** Run a one-shot command (`gatescope migrate`) to completion: its exit code and stdout. */
+export async function runGatescopeCommand(
+  args: string[],
+  options: StartOptions = {},
+): Promise<{ code: number | null; out: string }> {
+  const { child } = spawnGatescope(GATESCOPE_MAIN, args, options);
+  let out = '';
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  const code = await new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)));
+  return { code, out };
 }

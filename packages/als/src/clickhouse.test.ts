@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createClient, type ClickHouseClient } from '@clickhouse/client';
+import { renderMigration } from '@gatescope/clickhouse';
 import { createChdbConnection } from 'chdb/connection';
 import {
   ALL_FIXTURES,
@@ -29,18 +30,12 @@ const MIGRATION = path.resolve(
 );
 
 function migrationStatements(): string[] {
-  const sql = readFileSync(MIGRATION, 'utf8')
-    .replaceAll('{{database}}', 'gatescope')
-    .replaceAll('{{on_cluster}}', '')
-    // The fixtures are dated 2024: a 30-day TTL would drop them as soon as they are written.
-    .replaceAll('{{retention_days}}', '3650')
-    .split('\n')
-    .map((l) => l.replace(/--.*$/, ''))
-    .join('\n');
-  return sql
-    .split(';')
-    .map((s) => s.trim())
-    .filter(Boolean);
+  // The fixtures are dated 2024: a 30-day TTL would drop them as soon as they are written.
+  return renderMigration(readFileSync(MIGRATION, 'utf8'), {
+    database: 'gatescope',
+    retentionDays: 3650,
+    rollupRetentionDays: 3650,
+  });
 }
 
 let dir: string;

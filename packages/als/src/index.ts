@@ -25,6 +25,7 @@ export {
   decodeStreamAccessLogsMessageWithProtobufjs,
   loadAccessLogServiceDefinition,
   envoyProtoIncludeDirs,
+  envoyProtoRoot,
   ACCESS_LOG_SERVICE,
   STREAM_ACCESS_LOGS_PATH,
   STREAM_ACCESS_LOGS_MESSAGE,

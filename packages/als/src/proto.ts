@@ -24,11 +24,11 @@ export function envoyProtoIncludeDirs(): string[] {
     .filter((d) => existsSync(d));
 }
 
-let root: protobuf.Root | undefined;
-
-/** A protobufjs Root with als.proto and its imports loaded (camelCase field names). */
-export function accessLogProtoRoot(): protobuf.Root {
-  if (root) return root;
+/**
+ * A protobufjs Root with the given Envoy proto files (paths relative to the include dirs) and their imports
+ * loaded (camelCase field names).
+ */
+export function envoyProtoRoot(files: readonly string[]): protobuf.Root {
   const dirs = envoyProtoIncludeDirs();
   const r = new protobuf.Root();
   r.resolvePath = (_origin: string, target: string): string => {
@@ -40,10 +40,17 @@ export function accessLogProtoRoot(): protobuf.Root {
     // google/protobuf/*.proto are bundled with protobufjs; it recognises the name.
     return target;
   };
-  r.loadSync(ALS_PROTO_FILE);
+  r.loadSync([...files]);
   r.resolveAll();
-  root = r;
   return r;
+}
+
+let root: protobuf.Root | undefined;
+
+/** A protobufjs Root with als.proto and its imports loaded (camelCase field names). */
+export function accessLogProtoRoot(): protobuf.Root {
+  root ??= envoyProtoRoot([ALS_PROTO_FILE]);
+  return root;
 }
 
 function streamMessageType(): protobuf.Type {

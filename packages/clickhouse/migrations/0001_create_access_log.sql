@@ -1,6 +1,6 @@
 -- One row per Envoy HTTP access-log entry (envoy.data.accesslog.v3.HTTPAccessLogEntry).
 -- Times are UTC; every *_ms column is milliseconds with sub-millisecond precision.
-CREATE TABLE IF NOT EXISTS {{database}}.http_requests {{on_cluster}}
+CREATE TABLE IF NOT EXISTS {{table:http_requests}} {{on_cluster}}
 (
     start_time                         DateTime64(6, 'UTC') CODEC(Delta, ZSTD(1)),
     duration_ms                        Float64 CODEC(ZSTD(1)),
@@ -50,14 +50,17 @@ CREATE TABLE IF NOT EXISTS {{database}}.http_requests {{on_cluster}}
     INDEX idx_request_id request_id TYPE bloom_filter(0.001) GRANULARITY 4,
     INDEX idx_upstream_cluster upstream_cluster TYPE set(256) GRANULARITY 4
 )
-ENGINE = MergeTree
+ENGINE = {{engine:MergeTree}}
 PARTITION BY toDate(start_time)
 ORDER BY (toStartOfHour(start_time), route_name, start_time)
 TTL toDateTime(start_time) + INTERVAL {{retention_days}} DAY
 SETTINGS ttl_only_drop_parts = 1;
 
+-- In a cluster: the table users query, over every shard. A route's hour lives on one shard (README: Scale-out).
+{{distributed:http_requests:cityHash64(route_name, toStartOfHour(start_time))}};
+
 -- One row per Envoy TCP access-log entry (envoy.data.accesslog.v3.TCPAccessLogEntry).
-CREATE TABLE IF NOT EXISTS {{database}}.tcp_connections {{on_cluster}}
+CREATE TABLE IF NOT EXISTS {{table:tcp_connections}} {{on_cluster}}
 (
     start_time                  DateTime64(6, 'UTC') CODEC(Delta, ZSTD(1)),
     duration_ms                 Float64,
@@ -78,8 +81,10 @@ CREATE TABLE IF NOT EXISTS {{database}}.tcp_connections {{on_cluster}}
     node_cluster                LowCardinality(String),
     log_name                    LowCardinality(String)
 )
-ENGINE = MergeTree
+ENGINE = {{engine:MergeTree}}
 PARTITION BY toDate(start_time)
 ORDER BY (toStartOfHour(start_time), upstream_cluster, start_time)
 TTL toDateTime(start_time) + INTERVAL {{retention_days}} DAY
 SETTINGS ttl_only_drop_parts = 1;
+
+{{distributed:tcp_connections:cityHash64(upstream_cluster, toStartOfHour(start_time))}};

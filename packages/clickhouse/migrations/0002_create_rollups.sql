@@ -17,8 +17,11 @@
 -- http_routes_1m and http_requests_1h, http_routes_1m feeds http_routes_1h), merging sums and DD states of the
 -- block just written, so each insert aggregates its raw rows once instead of four times.
 -- Rows inserted before this migration are not backfilled.
+-- In a cluster every node holds its own views over its local tables ({{table:…}} renders to `…_local`): a view
+-- reads the rows its shard receives and writes the shard's rollups, so a rollup row never leaves its shard, and
+-- the Distributed tables in front merge the shards' states at read time (DDSketch states merge exactly).
 
-CREATE TABLE IF NOT EXISTS {{database}}.http_routes_1m {{on_cluster}}
+CREATE TABLE IF NOT EXISTS {{table:http_routes_1m}} {{on_cluster}}
 (
     bucket_start      DateTime('UTC'),
     route_name        LowCardinality(String),
@@ -36,12 +39,14 @@ CREATE TABLE IF NOT EXISTS {{database}}.http_routes_1m {{on_cluster}}
     duration_max_ms   SimpleAggregateFunction(max, Float64),
     duration_quantiles AggregateFunction(quantilesDD(0.005, 0.5, 0.9, 0.95, 0.99), Float64)
 )
-ENGINE = AggregatingMergeTree
+ENGINE = {{engine:AggregatingMergeTree}}
 PARTITION BY toYYYYMM(bucket_start)
 ORDER BY (bucket_start, route_name, upstream_cluster)
 TTL bucket_start + INTERVAL {{rollup_retention_days}} DAY;
 
-CREATE TABLE IF NOT EXISTS {{database}}.http_requests_1m {{on_cluster}}
+{{distributed:http_routes_1m:cityHash64(route_name, toStartOfHour(bucket_start))}};
+
+CREATE TABLE IF NOT EXISTS {{table:http_requests_1m}} {{on_cluster}}
 (
     bucket_start      DateTime('UTC'),
     route_name        LowCardinality(String),
@@ -66,12 +71,14 @@ CREATE TABLE IF NOT EXISTS {{database}}.http_requests_1m {{on_cluster}}
     duration_max_ms   SimpleAggregateFunction(max, Float64),
     duration_quantiles AggregateFunction(quantilesDD(0.005, 0.5, 0.9, 0.95, 0.99), Float64)
 )
-ENGINE = AggregatingMergeTree
+ENGINE = {{engine:AggregatingMergeTree}}
 PARTITION BY toYYYYMM(bucket_start)
 ORDER BY (bucket_start, route_name, upstream_cluster, authority, method, response_code, status_class, response_flags, node_id, node_cluster)
 TTL bucket_start + INTERVAL {{rollup_retention_days}} DAY;
 
-CREATE TABLE IF NOT EXISTS {{database}}.http_routes_1h {{on_cluster}}
+{{distributed:http_requests_1m:cityHash64(route_name, toStartOfHour(bucket_start))}};
+
+CREATE TABLE IF NOT EXISTS {{table:http_routes_1h}} {{on_cluster}}
 (
     bucket_start      DateTime('UTC'),
     route_name        LowCardinality(String),
@@ -89,12 +96,14 @@ CREATE TABLE IF NOT EXISTS {{database}}.http_routes_1h {{on_cluster}}
     duration_max_ms   SimpleAggregateFunction(max, Float64),
     duration_quantiles AggregateFunction(quantilesDD(0.005, 0.5, 0.9, 0.95, 0.99), Float64)
 )
-ENGINE = AggregatingMergeTree
+ENGINE = {{engine:AggregatingMergeTree}}
 PARTITION BY toYYYYMM(bucket_start)
 ORDER BY (bucket_start, route_name, upstream_cluster)
 TTL bucket_start + INTERVAL {{rollup_retention_days}} DAY;
 
-CREATE TABLE IF NOT EXISTS {{database}}.http_requests_1h {{on_cluster}}
+{{distributed:http_routes_1h:cityHash64(route_name, toStartOfHour(bucket_start))}};
+
+CREATE TABLE IF NOT EXISTS {{table:http_requests_1h}} {{on_cluster}}
 (
     bucket_start      DateTime('UTC'),
     route_name        LowCardinality(String),
@@ -119,13 +128,15 @@ CREATE TABLE IF NOT EXISTS {{database}}.http_requests_1h {{on_cluster}}
     duration_max_ms   SimpleAggregateFunction(max, Float64),
     duration_quantiles AggregateFunction(quantilesDD(0.005, 0.5, 0.9, 0.95, 0.99), Float64)
 )
-ENGINE = AggregatingMergeTree
+ENGINE = {{engine:AggregatingMergeTree}}
 PARTITION BY toYYYYMM(bucket_start)
 ORDER BY (bucket_start, route_name, upstream_cluster, authority, method, response_code, status_class, response_flags, node_id, node_cluster)
 TTL bucket_start + INTERVAL {{rollup_retention_days}} DAY;
+
+{{distributed:http_requests_1h:cityHash64(route_name, toStartOfHour(bucket_start))}};
 
 CREATE MATERIALIZED VIEW IF NOT EXISTS {{database}}.http_requests_1m_mv {{on_cluster}}
-TO {{database}}.http_requests_1m
+TO {{table:http_requests_1m}}
 AS SELECT
     toDateTime(toStartOfMinute(start_time), 'UTC') AS bucket_start,
     route_name,
@@ -149,11 +160,11 @@ AS SELECT
     sum(duration_ms) AS duration_sum_ms,
     max(duration_ms) AS duration_max_ms,
     quantilesDDState(0.005, 0.5, 0.9, 0.95, 0.99)(duration_ms) AS duration_quantiles
-FROM {{database}}.http_requests
+FROM {{table:http_requests}}
 GROUP BY bucket_start, route_name, upstream_cluster, authority, method, response_code, status_class, response_flags, node_id, node_cluster;
 
 CREATE MATERIALIZED VIEW IF NOT EXISTS {{database}}.http_routes_1m_mv {{on_cluster}}
-TO {{database}}.http_routes_1m
+TO {{table:http_routes_1m}}
 AS SELECT
     http_requests_1m.bucket_start AS bucket_start,
     route_name,
@@ -170,11 +181,11 @@ AS SELECT
     sum(duration_sum_ms) AS duration_sum_ms,
     max(duration_max_ms) AS duration_max_ms,
     quantilesDDMergeState(0.005, 0.5, 0.9, 0.95, 0.99)(duration_quantiles) AS duration_quantiles
-FROM {{database}}.http_requests_1m
+FROM {{table:http_requests_1m}} AS http_requests_1m
 GROUP BY bucket_start, route_name, upstream_cluster;
 
 CREATE MATERIALIZED VIEW IF NOT EXISTS {{database}}.http_routes_1h_mv {{on_cluster}}
-TO {{database}}.http_routes_1h
+TO {{table:http_routes_1h}}
 AS SELECT
     toDateTime(toStartOfHour(http_routes_1m.bucket_start), 'UTC') AS bucket_start,
     route_name,
@@ -191,11 +202,11 @@ AS SELECT
     sum(duration_sum_ms) AS duration_sum_ms,
     max(duration_max_ms) AS duration_max_ms,
     quantilesDDMergeState(0.005, 0.5, 0.9, 0.95, 0.99)(duration_quantiles) AS duration_quantiles
-FROM {{database}}.http_routes_1m
+FROM {{table:http_routes_1m}} AS http_routes_1m
 GROUP BY bucket_start, route_name, upstream_cluster;
 
 CREATE MATERIALIZED VIEW IF NOT EXISTS {{database}}.http_requests_1h_mv {{on_cluster}}
-TO {{database}}.http_requests_1h
+TO {{table:http_requests_1h}}
 AS SELECT
     toDateTime(toStartOfHour(http_requests_1m.bucket_start), 'UTC') AS bucket_start,
     route_name,
@@ -219,5 +230,5 @@ AS SELECT
     sum(duration_sum_ms) AS duration_sum_ms,
     max(duration_max_ms) AS duration_max_ms,
     quantilesDDMergeState(0.005, 0.5, 0.9, 0.95, 0.99)(duration_quantiles) AS duration_quantiles
-FROM {{database}}.http_requests_1m
+FROM {{table:http_requests_1m}} AS http_requests_1m
 GROUP BY bucket_start, route_name, upstream_cluster, authority, method, response_code, status_class, response_flags, node_id, node_cluster;

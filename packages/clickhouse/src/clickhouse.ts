@@ -4,6 +4,7 @@ import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { ClickHouseLogLevel, createClient, type ClickHouseClient } from '@clickhouse/client';
+import { ident } from './ident.js';
 
 export interface ClickHouseOptions {
   /** A ClickHouse server (`http://host:8123`). Unset: the embedded engine (chdb) under `dataDir`. */
@@ -13,6 +14,8 @@ export interface ClickHouseOptions {
   database: string;
   /** Where the embedded engine keeps its data; ignored with a server. */
   dataDir: string;
+  /** A server request that sends and receives nothing for this long fails with a timeout. Default 60 s. */
+  requestTimeoutMs?: number;
 }
 
 /**
@@ -61,12 +64,6 @@ function settingsClause(settings: InsertSettings | undefined): string {
     .join(', ')}`;
 }
 
-const IDENT = /^[A-Za-z_][A-Za-z0-9_]*$/;
-function ident(name: string): string {
-  if (!IDENT.test(name)) throw new Error(`not a plain ClickHouse identifier: ${JSON.stringify(name)}`);
-  return name;
-}
-
 export async function createClickHouse(options: ClickHouseOptions): Promise<ClickHouse> {
   const database = ident(options.database);
   if (options.url) return createServer(options, database);
@@ -78,7 +75,7 @@ function createServer(options: ClickHouseOptions, database: string): ClickHouse 
     url: options.url,
     username: options.username ?? 'default',
     password: options.password ?? '',
-    request_timeout: 60_000,
+    request_timeout: options.requestTimeoutMs ?? 60_000,
     max_open_connections: 16,
     // Failures reach the callers, which log them once with context (pino); the client's own console logger stays quiet.
     log: { level: ClickHouseLogLevel.OFF },
@@ -91,8 +88,11 @@ function createServer(options: ClickHouseOptions, database: string): ClickHouse 
     async insertNative(table, columns, data, settings) {
       const chunks = Array.isArray(data) ? data : [data];
       const result = await client.exec({
-        query: `INSERT INTO ${database}.${ident(table)} (${columns.map(ident).join(', ')})${settingsClause(settings)} FORMAT Native`,
+        query: `INSERT INTO ${database}.${ident(table)} (${columns.map((c) => ident(c)).join(', ')})${settingsClause(settings)} FORMAT Native`,
         values: Readable.from(chunks, { objectMode: false }),
+        // In a cluster `table` is Distributed: answer only once every shard committed its part, so a resolved
+        // insert is stored (the default queues it on the receiving node and answers at once).
+        clickhouse_settings: { distributed_foreground_insert: 1 },
       });
       result.stream.resume();
     },
@@ -138,7 +138,7 @@ async function createEmbedded(options: ClickHouseOptions, database: string): Pro
       await writeFile(file, Array.isArray(data) ? Buffer.concat(data) : data);
       try {
         await client.command({
-          query: `INSERT INTO ${database}.${ident(table)} (${columns.map(ident).join(', ')}) FROM INFILE '${file.replace(/['\\]/g, '\\$&')}'${settingsClause(settings)} FORMAT Native`,
+          query: `INSERT INTO ${database}.${ident(table)} (${columns.map((c) => ident(c)).join(', ')}) FROM INFILE '${file.replace(/['\\]/g, '\\$&')}'${settingsClause(settings)} FORMAT Native`,
         });
       } finally {
         rmSync(file, { force: true });

@@ -1,4 +1,16 @@
 export { createClickHouse, ClickHouseUnavailableError } from './clickhouse.js';
+export { ident } from './ident.js';
 export type { ClickHouse, ClickHouseOptions, InsertSettings } from './clickhouse.js';
-export { migrate, renderMigration, listMigrations } from './migrations.js';
-export type { MigrateOptions, Migration } from './migrations.js';
+export {
+  migrate,
+  listMigrations,
+  requiredSchemaVersion,
+  schemaStatus,
+  BOOKKEEPING_SQL,
+  SchemaModeError,
+} from './migrations.js';
+export type { MigrateOptions, Migration, SchemaStatus } from './migrations.js';
+export { renderMigration, storageTableName, LOCAL_SUFFIX, REPLICA_PATH } from './render.js';
+export type { RenderOptions } from './render.js';
+export { acquireMigrationLock, lockState, MigrationLockError } from './lock.js';
+export type { LockOptions, LockRow, LockState, MigrationLock } from './lock.js';

@@ -1,6 +1,8 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { ClickHouse } from './clickhouse.js';
+import { acquireMigrationLock, type LockOptions } from './lock.js';
+import { LOCAL_SUFFIX, renderMigration } from './render.js';
 
 export interface Migration {
   version: number;
@@ -11,8 +13,10 @@ export interface Migration {
 export interface MigrateOptions {
   retentionDays: number;
   rollupRetentionDays: number;
-  /** `ON CLUSTER` target for scale-out DDL; unset for the embedded engine or a single server. */
+  /** Cluster name: replicated local tables + Distributed tables, DDL `ON CLUSTER`. Unset: embedded or one server. */
   cluster?: string;
+  /** The migration lock's lease and polling (see lock.ts). */
+  lock?: LockOptions;
 }
 
 const MIGRATIONS_DIR = fileURLToPath(new URL('../migrations/', import.meta.url));
@@ -29,61 +33,177 @@ export function listMigrations(dir = MIGRATIONS_DIR): Migration[] {
     }));
 }
 
-/** Fill the template parameters and split into statements (files hold no `;` outside statement ends). */
-export function renderMigration(sql: string, vars: { database: string } & MigrateOptions): string[] {
-  const values: Record<string, string> = {
-    database: vars.database,
-    on_cluster: vars.cluster ? `ON CLUSTER '${vars.cluster}'` : '',
-    retention_days: String(vars.retentionDays),
-    rollup_retention_days: String(vars.rollupRetentionDays),
-  };
-  const rendered = sql.replace(/--.*$/gm, '').replace(/\{\{(\w+)\}\}/g, (_, k: string) => {
-    if (!(k in values)) throw new Error(`migration uses unknown parameter {{${k}}}`);
-    return values[k];
-  });
-  return rendered
-    .split(/;\s*$/m)
-    .map((s) => s.trim())
-    .filter(Boolean);
+/** The schema version this build needs: its newest migration. */
+export function requiredSchemaVersion(): number {
+  return Math.max(0, ...listMigrations().map((m) => m.version));
 }
 
 /**
- * Apply every migration not yet recorded in `<db>.schema_migrations`, in order. Idempotent: the statements
- * themselves use IF NOT EXISTS, and applied versions are skipped. Then bring the retention TTLs in line
- * with the configuration (a changed GATESCOPE_RETENTION_DAYS takes effect at the next start).
+ * The migrator's own tables, rendered like the migrations (so a cluster gets them replicated and Distributed):
+ * which versions are applied, and the lock (lock.ts). Both deduplicate inserts by token: a version is recorded
+ * once however often a retried migrator records it, and one claim per lock epoch survives.
+ */
+export const BOOKKEEPING_SQL = `
+CREATE TABLE IF NOT EXISTS {{table:schema_migrations}} {{on_cluster}}
+(
+    version     UInt32,
+    name        String,
+    applied_at  DateTime64(3, 'UTC') DEFAULT now64(3)
+)
+ENGINE = {{engine:MergeTree}}
+ORDER BY version
+SETTINGS non_replicated_deduplication_window = 10000, replicated_deduplication_window = 10000;
+
+{{distributed:schema_migrations:version}};
+
+CREATE TABLE IF NOT EXISTS {{table:schema_lock}} {{on_cluster}}
+(
+    epoch       UInt64,
+    owner       String,
+    kind        LowCardinality(String),
+    expires_at  DateTime64(3, 'UTC'),
+    written_at  DateTime64(3, 'UTC') DEFAULT now64(3)
+)
+ENGINE = {{engine:MergeTree}}
+ORDER BY (epoch, written_at)
+SETTINGS non_replicated_deduplication_window = 10000, replicated_deduplication_window = 10000;
+
+{{distributed:schema_lock:epoch}};
+`;
+
+export interface SchemaStatus {
+  /** Newest applied migration (0: none, or no gatescope schema at all). */
+  version: number;
+  /** What this build needs. */
+  required: number;
+  ready: boolean;
+  /** Why not ready, and what to do; unset when ready. */
+  problem?: string;
+}
+
+/** The database holds the other mode's schema: no retry can fix that, the operator has to. */
+export class SchemaModeError extends Error {
+  readonly code = 'ERR_SCHEMA_MODE';
+  constructor(problem: string) {
+    super(`Cannot migrate: ${problem}`);
+    this.name = 'SchemaModeError';
+  }
+}
+
+function isMissing(err: unknown): boolean {
+  const type = (err as { type?: string }).type;
+  return type === 'UNKNOWN_TABLE' || type === 'UNKNOWN_DATABASE';
+}
+
+/**
+ * The tables must match the mode: a cluster reads Distributed tables, a single server plain ones. A database
+ * migrated for the other mode cannot be converted in place (the data would have to move).
+ */
+async function modeProblem(ch: ClickHouse, cluster: string | undefined): Promise<string | undefined> {
+  const rs = await ch.client.query({
+    query: `SELECT engine FROM system.tables WHERE database = {db:String} AND name = 'http_requests'`,
+    query_params: { db: ch.database },
+    format: 'JSONEachRow',
+  });
+  const engine = (await rs.json<{ engine: string }>())[0]?.engine;
+  if (!engine) return undefined;
+  if (cluster && engine !== 'Distributed') {
+    return (
+      `database ${ch.database} holds a single-server schema (http_requests is ${engine}) but CLICKHOUSE_CLUSTER=${cluster} ` +
+      'needs replicated tables behind Distributed ones: migrate into a new CLICKHOUSE_DATABASE and copy the rows ' +
+      'with INSERT … SELECT, or unset CLICKHOUSE_CLUSTER'
+    );
+  }
+  if (!cluster && engine === 'Distributed') {
+    return (
+      `database ${ch.database} holds a cluster schema (http_requests is Distributed): set CLICKHOUSE_CLUSTER to ` +
+      'the cluster it was migrated for'
+    );
+  }
+  return undefined;
+}
+
+/** Where the schema stands against what this build needs (for services that wait instead of migrating). */
+export async function schemaStatus(
+  ch: ClickHouse,
+  options: { cluster?: string } = {},
+): Promise<SchemaStatus> {
+  const required = requiredSchemaVersion();
+  const problem = await modeProblem(ch, options.cluster);
+  if (problem) return { version: 0, required, ready: false, problem };
+  let version = 0;
+  try {
+    const rs = await ch.client.query({
+      query: `SELECT max(version) AS version FROM ${ch.database}.schema_migrations`,
+      format: 'JSONEachRow',
+    });
+    version = Number((await rs.json<{ version: number }>())[0]?.version ?? 0);
+  } catch (err) {
+    if (!isMissing(err)) throw err;
+  }
+  if (version >= required) return { version, required, ready: true };
+  return {
+    version,
+    required,
+    ready: false,
+    problem:
+      `the gatescope schema in database ${ch.database} is at version ${version}, this build needs ${required}: ` +
+      'run `gatescope migrate` (docker compose: the migrate service) with the same CLICKHOUSE_* settings',
+  };
+}
+
+/**
+ * Apply every migration not yet recorded in `<db>.schema_migrations`, in order, holding the migration lock
+ * (lock.ts) so concurrent migrators never interleave. Then bring the retention TTLs in line with the
+ * configuration (a changed GATESCOPE_RETENTION_DAYS takes effect at the next migration).
  */
 export async function migrate(ch: ClickHouse, options: MigrateOptions): Promise<{ applied: string[] }> {
   const db = ch.database;
+  const vars = { database: db, ...options };
   const onCluster = options.cluster ? ` ON CLUSTER '${options.cluster}'` : '';
+  const problem = await modeProblem(ch, options.cluster);
+  if (problem) throw new SchemaModeError(problem);
   await ch.client.command({ query: `CREATE DATABASE IF NOT EXISTS ${db}${onCluster}` });
-  await ch.client.command({
-    query: `CREATE TABLE IF NOT EXISTS ${db}.schema_migrations${onCluster} (version UInt32, name String, applied_at DateTime64(3, 'UTC') DEFAULT now64(3)) ENGINE = MergeTree ORDER BY version`,
-  });
-  const done = await ch.client.query({
-    query: `SELECT version FROM ${db}.schema_migrations`,
-    format: 'JSONEachRow',
-  });
-  const appliedVersions = new Set((await done.json<{ version: number }>()).map((r) => Number(r.version)));
-  const applied: string[] = [];
-  for (const m of listMigrations()) {
-    if (appliedVersions.has(m.version)) continue;
-    for (const statement of renderMigration(m.sql, { database: db, ...options })) {
-      await ch.client.command({ query: statement });
-    }
-    await ch.client.insert({
-      table: `${db}.schema_migrations`,
-      values: [{ version: m.version, name: m.name }],
+  for (const statement of renderMigration(BOOKKEEPING_SQL, vars))
+    await ch.client.command({ query: statement });
+
+  const lock = await acquireMigrationLock(ch, options.lock);
+  try {
+    const done = await ch.client.query({
+      query: `SELECT DISTINCT version FROM ${db}.schema_migrations`,
       format: 'JSONEachRow',
     });
-    applied.push(m.name);
+    const appliedVersions = new Set((await done.json<{ version: number }>()).map((r) => Number(r.version)));
+    const applied: string[] = [];
+    for (const m of listMigrations()) {
+      if (appliedVersions.has(m.version)) continue;
+      for (const statement of renderMigration(m.sql, vars)) {
+        lock.assertHeld();
+        await ch.client.command({ query: statement });
+      }
+      lock.assertHeld();
+      await ch.client.command({
+        query:
+          `INSERT INTO ${db}.schema_migrations (version, name) ` +
+          `SETTINGS insert_deduplication_token = 'gatescope-migration-${m.version}', distributed_foreground_insert = 1 ` +
+          `SELECT {version:UInt32}, {name:String}`,
+        query_params: { version: m.version, name: m.name },
+      });
+      applied.push(m.name);
+    }
+    await applyRetention(ch, options, () => lock.assertHeld());
+    return { applied };
+  } finally {
+    await lock.release().catch(() => {
+      // The lease runs out by itself; the next migrator waits at most that long.
+    });
   }
-  await applyRetention(ch, options);
-  return { applied };
 }
 
 /**
  * Which tables' TTL follows which retention setting: the raw tables keep `retentionDays` of `start_time`;
  * rollup tables (named `<table>_1m`, `_1h`, `_1d`, …, time column `bucket_start`) keep `rollupRetentionDays`.
+ * In a cluster the TTL lives on the `…_local` tables (the Distributed ones hold no rows).
  */
 function retentionRule(
   table: string,
@@ -94,20 +214,33 @@ function retentionRule(
   return undefined;
 }
 
-async function applyRetention(ch: ClickHouse, options: MigrateOptions): Promise<void> {
+async function applyRetention(
+  ch: ClickHouse,
+  options: MigrateOptions,
+  assertHeld: () => void,
+): Promise<void> {
   const rs = await ch.client.query({
-    query: `SELECT name, engine_full FROM system.tables WHERE database = {db:String}`,
+    query: `SELECT name, engine, engine_full FROM system.tables WHERE database = {db:String}`,
     query_params: { db: ch.database },
     format: 'JSONEachRow',
   });
-  for (const { name, engine_full } of await rs.json<{ name: string; engine_full: string }>()) {
-    const rule = retentionRule(name);
+  for (const { name, engine, engine_full } of await rs.json<{
+    name: string;
+    engine: string;
+    engine_full: string;
+  }>()) {
+    if (!engine.endsWith('MergeTree')) continue;
+    const base = options.cluster && name.endsWith(LOCAL_SUFFIX) ? name.slice(0, -LOCAL_SUFFIX.length) : name;
+    const rule = retentionRule(base);
     if (!rule) continue;
     const days = options[rule.setting];
     if (engine_full.includes(`toIntervalDay(${days})`)) continue;
+    assertHeld();
+    // The setting rides in the statement: a per-query setting, never a session-wide SET (embedded engine).
     await ch.client.command({
-      query: `ALTER TABLE ${ch.database}.${name}${options.cluster ? ` ON CLUSTER '${options.cluster}'` : ''} MODIFY TTL toDateTime(${rule.column}) + INTERVAL ${days} DAY`,
-      clickhouse_settings: { materialize_ttl_after_modify: 0 },
+      query:
+        `ALTER TABLE ${ch.database}.${name}${options.cluster ? ` ON CLUSTER '${options.cluster}'` : ''} ` +
+        `MODIFY TTL toDateTime(${rule.column}) + INTERVAL ${days} DAY SETTINGS materialize_ttl_after_modify = 0`,
     });
   }
 }

@@ -96,6 +96,7 @@ describe('loadConfig', () => {
       CLICKHOUSE_USER: 'gs',
       CLICKHOUSE_PASSWORD: 'pw',
       CLICKHOUSE_CLUSTER: 'main',
+      GATESCOPE_CLICKHOUSE_TIMEOUT_MS: '5000',
     });
     expect(c.clickhouse).toEqual({
       url: 'http://clickhouse:8123',
@@ -103,7 +104,12 @@ describe('loadConfig', () => {
       password: 'pw',
       database: 'gatescope',
       cluster: 'main',
+      requestTimeoutMs: 5000,
     });
+    expect(loadConfig({}).clickhouse.requestTimeoutMs).toBe(60_000);
+    expect(() => loadConfig({ GATESCOPE_CLICKHOUSE_TIMEOUT_MS: '0' })).toThrow(
+      /GATESCOPE_CLICKHOUSE_TIMEOUT_MS must be > 0/,
+    );
     expect(() => loadConfig({ CLICKHOUSE_DATABASE: 'x; DROP TABLE y' })).toThrow(/plain identifier/);
   });
 });

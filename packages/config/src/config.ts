@@ -43,6 +43,8 @@ export interface Config {
     database: string;
     /** Cluster name for `ON CLUSTER` DDL in scale-out; unset for a single server. */
     cluster?: string;
+    /** A server request idle this long (nothing sent or received) fails with a timeout. */
+    requestTimeoutMs: number;
   };
   retentionDays: number;
   rollupRetentionDays: number;
@@ -158,6 +160,8 @@ const envSchema = z.object({
     .string()
     .regex(/^[A-Za-z_][A-Za-z0-9_.-]*$/, 'CLICKHOUSE_CLUSTER must be a plain cluster name')
     .optional(),
+  // 60 s: the longest API question (24 h of raw rows on 10 M rows) takes ~0.6 s; a migration ALTER a few seconds.
+  GATESCOPE_CLICKHOUSE_TIMEOUT_MS: positiveInt('GATESCOPE_CLICKHOUSE_TIMEOUT_MS', 60_000),
   // ClickHouse DateTime ends in 2106: keep TTL arithmetic well inside it.
   GATESCOPE_RETENTION_DAYS: positiveInt('GATESCOPE_RETENTION_DAYS', 14).pipe(
     z.number().max(3650, 'GATESCOPE_RETENTION_DAYS must be at most 3650 (10 years)'),
@@ -414,6 +418,7 @@ export function loadConfig(env: Record<string, string | undefined>): Readonly<Co
       password: e.CLICKHOUSE_PASSWORD,
       database: e.CLICKHOUSE_DATABASE,
       cluster: e.CLICKHOUSE_CLUSTER,
+      requestTimeoutMs: e.GATESCOPE_CLICKHOUSE_TIMEOUT_MS,
     },
     retentionDays: e.GATESCOPE_RETENTION_DAYS,
     rollupRetentionDays: e.GATESCOPE_ROLLUP_RETENTION_DAYS,

@@ -4,6 +4,11 @@ import type { Registry } from 'prom-client';
 export interface OpsOptions {
   /** The storage handle: `/readyz` is ready when it answers a ping. */
   storage: { engine: string; ping(): Promise<boolean> };
+  /**
+   * A standalone service on a ClickHouse server waits for `gatescope migrate`: not ready while the schema it needs
+   * is missing (`problem` says why and what to run). Unset: the process migrated the schema itself.
+   */
+  schema?: { readonly ready: boolean; readonly problem?: string };
   registry: Registry;
   /** `/metrics` without a token (`GATESCOPE_METRICS_PUBLIC`); else it needs the `metrics` scope. */
   metricsPublic: boolean;
@@ -25,7 +30,10 @@ export const errorSchema = {
   required: ['error'],
 } as const;
 
-/** `/healthz` (process alive), `/readyz` (ClickHouse reachable), `/metrics` (prom-client): one home for every service. */
+/**
+ * `/healthz` (process alive), `/readyz` (the schema in place and ClickHouse reachable), `/metrics` (prom-client):
+ * one home for every service.
+ */
 export async function opsRoutes(app: FastifyInstance, opts: OpsOptions): Promise<void> {
   const { storage, registry } = opts;
   app.get('/healthz', { config: { access: 'public' }, schema: hidden }, async () => ({ status: 'ok' }));
@@ -34,7 +42,7 @@ export async function opsRoutes(app: FastifyInstance, opts: OpsOptions): Promise
     {
       config: { access: 'public' },
       schema: {
-        summary: 'Ready when ClickHouse answers',
+        summary: 'Ready when the schema is in place and ClickHouse answers',
         tags: ['ops'],
         security: [],
         response: {
@@ -44,6 +52,11 @@ export async function opsRoutes(app: FastifyInstance, opts: OpsOptions): Promise
       },
     },
     async (_req, reply) => {
+      if (opts.schema && !opts.schema.ready) {
+        return reply
+          .code(503)
+          .send({ error: { code: 'ERR_SCHEMA_PENDING', message: `Not ready: ${opts.schema.problem}` } });
+      }
       let reason = 'it did not answer a ping';
       const ok = await storage.ping().catch((err: Error) => {
         reason = err.message;

@@ -1,4 +1,4 @@
-export { runService, type Running } from './run.js';
-export { openStorage } from './storage.js';
+export { runService, runTask, type Running } from './run.js';
+export { openStorage, connectStorage, watchSchema, SCHEMA_READY, type SchemaWatch } from './storage.js';
 export { startTelemetry } from './telemetry.js';
 export { createLogger, credentialScrubber } from './logger.js';

@@ -7,16 +7,12 @@ export interface Running {
   close(): Promise<void>;
 }
 
-/**
- * The one way a gatescope process starts and stops: OpenTelemetry first, then the configuration (a bad one
- * is printed whole and exits 2), then the service. SIGTERM/SIGINT close it within `shutdownMs` (stop
- * accepting, commit what was received, close sockets and ClickHouse), else the process exits 1.
- */
-export async function runService(
-  name: string,
-  start: (config: Readonly<Config>, logger: Logger) => Promise<Running>,
-  shutdownMs = 30_000,
-): Promise<void> {
+/** OpenTelemetry first, then the configuration (a bad one is printed whole and exits 2), then the logger. */
+function prepare(name: string): {
+  config: Readonly<Config>;
+  logger: Logger;
+  telemetry: { shutdown(): Promise<void> };
+} {
   const telemetry = startTelemetry(process.env, name);
   let config: Readonly<Config>;
   try {
@@ -29,6 +25,40 @@ export async function runService(
     throw err;
   }
   const logger = createLogger(config, name);
+  return { config, logger, telemetry };
+}
+
+/**
+ * A one-shot command (`gatescope migrate`): prepared like a service, exits 0 when `task` resolves and 1 (with
+ * the error logged) when it throws.
+ */
+export async function runTask(
+  name: string,
+  task: (config: Readonly<Config>, logger: Logger) => Promise<void>,
+): Promise<void> {
+  const { config, logger, telemetry } = prepare(name);
+  let code = 0;
+  try {
+    await task(config, logger);
+  } catch (err) {
+    logger.fatal({ err }, (err as Error).message);
+    code = 1;
+  }
+  await telemetry.shutdown().catch(() => {});
+  process.exit(code);
+}
+
+/**
+ * The one way a gatescope process starts and stops: OpenTelemetry first, then the configuration (a bad one
+ * is printed whole and exits 2), then the service. SIGTERM/SIGINT close it within `shutdownMs` (stop
+ * accepting, commit what was received, close sockets and ClickHouse), else the process exits 1.
+ */
+export async function runService(
+  name: string,
+  start: (config: Readonly<Config>, logger: Logger) => Promise<Running>,
+  shutdownMs = 30_000,
+): Promise<void> {
+  const { config, logger, telemetry } = prepare(name);
   if (config.auth.tokens.length === 0 && config.auth.allowUnauthenticated) {
     logger.warn(
       { host: config.host },

@@ -5,7 +5,7 @@ import { collectDefaultMetrics, Histogram, Registry } from 'prom-client';
 import type { ClickHouse } from '@gatescope/clickhouse';
 import type { Config } from '@gatescope/config';
 import { createHttpApp, DOCS_CSP, opsRoutes, withAccess } from '@gatescope/http';
-import { createLogger } from '@gatescope/runtime';
+import { createLogger, type SchemaWatch } from '@gatescope/runtime';
 import { analyticsRoutes } from './analytics.js';
 import { errorHandler } from './errors.js';
 import { DEFAULT_SQL_LIMITS, sqlRoutes, type SqlLimits } from './sql.js';
@@ -22,6 +22,8 @@ export interface ApiDeps {
   sqlLimits?: Partial<SqlLimits>;
   /** Clock for "now" in time ranges (tests). */
   now?: () => number;
+  /** A service waiting for `gatescope migrate` (scale-out): `/readyz` fails until the schema is in place. */
+  schema?: SchemaWatch;
 }
 
 /**
@@ -84,6 +86,7 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   });
   await app.register(opsRoutes, {
     storage: clickhouse,
+    schema: deps.schema,
     registry,
     metricsPublic: config.http.metricsPublic,
   });

@@ -30,6 +30,9 @@ const UNREACHABLE = new Set([
   'ERR_CLICKHOUSE_UNAVAILABLE',
 ]);
 
+/** What @clickhouse/client rejects with when a request saw no bytes for its `request_timeout`. */
+const CLIENT_TIMEOUT_MESSAGE = 'Timeout error.';
+
 /** The one error handler: every failure leaves as `{ error: { code, message } }` with a fitting status. */
 export function errorHandler(err: FastifyError | Error, request: FastifyRequest, reply: FastifyReply): void {
   let status = 500;
@@ -60,6 +63,12 @@ export function errorHandler(err: FastifyError | Error, request: FastifyRequest,
     status = e.statusCode;
     code = e.code?.startsWith('FST_') ? 'ERR_BAD_REQUEST' : (e.code ?? 'ERR_BAD_REQUEST');
     message = e.message;
+  } else if (err.message === CLIENT_TIMEOUT_MESSAGE) {
+    status = 504;
+    code = 'ERR_CLICKHOUSE_TIMEOUT';
+    message =
+      'ClickHouse did not answer within GATESCOPE_CLICKHOUSE_TIMEOUT_MS and the query was abandoned: ' +
+      'ask for a shorter range, or check the server (and raise the timeout if it is only slow)';
   } else if (e.code && UNREACHABLE.has(e.code)) {
     status = 503;
     code = 'ERR_CLICKHOUSE_UNAVAILABLE';

@@ -1,12 +1,13 @@
 #!/usr/bin/env node
 // The query API (and the web UI) alone, against a ClickHouse server (scale-out) or the embedded engine.
-import { openStorage, runService } from '@gatescope/runtime';
+// Against a server it runs no DDL: /readyz fails until `gatescope migrate` has applied the schema it needs.
+import { connectStorage, runService } from '@gatescope/runtime';
 import { webRoot } from '@gatescope/web';
 import { buildApp } from './app.js';
 
 await runService('gatescope-api', async (config, logger) => {
-  const clickhouse = await openStorage(config, logger);
-  const app = await buildApp({ config, clickhouse, webRoot, logger });
+  const { clickhouse, schema } = await connectStorage(config, logger);
+  const app = await buildApp({ config, clickhouse, webRoot, logger, schema });
   await app.listen({ host: config.host, port: config.httpPort });
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : config.httpPort;
@@ -16,6 +17,7 @@ await runService('gatescope-api', async (config, logger) => {
   );
   return {
     async close() {
+      schema.close();
       await app.close();
       await clickhouse.close();
     },

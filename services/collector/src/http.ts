@@ -1,18 +1,21 @@
 import type { ClickHouse } from '@gatescope/clickhouse';
 import type { Config } from '@gatescope/config';
 import { createHttpApp, opsRoutes } from '@gatescope/http';
+import type { SchemaWatch } from '@gatescope/runtime';
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import type { Registry } from 'prom-client';
 
 /**
- * The collector's own small HTTP face when it runs alone (scale-out): `/healthz`, `/readyz` (ClickHouse
- * reachable) and `/metrics`, on the same HTTP boundary as every gatescope port (tokens, Host/Origin, security
- * headers, TLS). In the all-in-one process the API serves these for every component.
+ * The collector's own small HTTP face when it runs alone (scale-out): `/healthz`, `/readyz` (the schema in place
+ * and ClickHouse reachable) and `/metrics`, on the same HTTP boundary as every gatescope port (tokens,
+ * Host/Origin, security headers, TLS). In the all-in-one process the API serves these for every component.
  */
 export async function buildCollectorHttp(deps: {
   config: Pick<Config, 'auth' | 'http' | 'host'>;
   clickhouse: ClickHouse;
   registry: Registry;
+  /** Waiting for `gatescope migrate` (scale-out): not ready until the schema is in place. */
+  schema?: SchemaWatch;
   logger?: FastifyBaseLogger;
 }): Promise<FastifyInstance> {
   const app = await createHttpApp({
@@ -22,6 +25,7 @@ export async function buildCollectorHttp(deps: {
   });
   await app.register(opsRoutes, {
     storage: deps.clickhouse,
+    schema: deps.schema,
     registry: deps.registry,
     metricsPublic: deps.config.http.metricsPublic,
   });

@@ -2,16 +2,16 @@
 // The live server alone (scale-out), next to a ClickHouse server: socket.io `/live` plus /healthz, /readyz and
 // /metrics on GATESCOPE_HTTP_PORT, behind the same HTTP boundary as the API (tokens, Host/Origin, headers, TLS).
 // Several of these behind a load balancer push the same numbers: each reads ClickHouse and keeps nothing of its
-// own that matters.
+// own that matters. Against a server it runs no DDL: /readyz fails until `gatescope migrate` applied the schema.
 import { createHttpApp, opsRoutes } from '@gatescope/http';
-import { openStorage, runService } from '@gatescope/runtime';
+import { connectStorage, runService } from '@gatescope/runtime';
 import { collectDefaultMetrics, Gauge, Registry } from 'prom-client';
 import { attachLive } from './live.js';
 
 await runService('gatescope-live', async (config, logger) => {
   if (!config.clickhouse.url)
     logger.warn({}, 'CLICKHOUSE_URL is not set: reading the embedded engine (single process only)');
-  const clickhouse = await openStorage(config, logger);
+  const { clickhouse, schema } = await connectStorage(config, logger);
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   const app = await createHttpApp({
@@ -21,6 +21,7 @@ await runService('gatescope-live', async (config, logger) => {
   });
   await app.register(opsRoutes, {
     storage: clickhouse,
+    schema,
     registry,
     metricsPublic: config.http.metricsPublic,
   });
@@ -65,6 +66,7 @@ await runService('gatescope-live', async (config, logger) => {
   );
   return {
     async close() {
+      schema.close();
       await live.close();
       await app.close();
       await clickhouse.close();
