@@ -340,7 +340,8 @@ export function syntaxViolation(engineMessage: string, userText: string): SqlVio
     };
   }
   const list = expected
-    ?.split(', ')
+    ?.replace(/[.\s]+$/, '')
+    .split(', ')
     .map((s) => s.trim())
     .filter(Boolean);
   const hint = list?.length

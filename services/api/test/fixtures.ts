@@ -15,7 +15,19 @@ export function testConfig(overrides: Partial<Config['auth']> = {}): Config {
     httpPort: 0,
     alsPort: 0,
     logLevel: 'silent',
-    clickhouse: { username: 'default', password: '', database: 'gatescope' },
+    clickhouse: { username: 'default', password: '', database: 'gatescope', roles: {} },
+    query: { limits: { maxExecutionTimeS: 30, maxMemoryBytes: 2 * 1024 ** 3, maxThreads: 2 } },
+    sql: {
+      limits: {
+        maxExecutionTimeS: 30,
+        maxMemoryBytes: 1024 ** 3,
+        maxThreads: 1,
+        maxResultRows: 100_000,
+        maxResultBytes: 32 * 1024 ** 2,
+      },
+      concurrency: 1,
+      queue: 4,
+    },
     retentionDays: 3650,
     rollupRetentionDays: 3650,
     ingest: {
