@@ -56,6 +56,7 @@ export type { Stats, StatsRow } from './stats.js';
 export {
   PARSE_STATEMENT,
   explainStatement,
+  notSelect,
   parseAst,
   checkAst,
   syntaxViolation,

@@ -35,6 +35,19 @@ export interface SqlViolation {
 export const PARSE_STATEMENT = 'SELECT formatQuerySingleLine({q:String}) AS statement';
 
 /**
+ * A first look at the normalised statement (ClickHouse's rendering starts with its keyword in upper case): only
+ * SELECT and WITH go on to the tree checks. Returns the refusal otherwise.
+ */
+export function notSelect(normalised: string): SqlViolation | undefined {
+  if (/^(SELECT|WITH)\b/.test(normalised)) return undefined;
+  const word = /^[A-Z]+(?: [A-Z]+)?/.exec(normalised)?.[0] ?? 'an empty';
+  return {
+    code: 'ERR_SQL_NOT_SELECT',
+    message: `Only SELECT queries are allowed (this is a ${word} statement): the SQL endpoint is read-only`,
+  };
+}
+
+/**
  * The AST of the parser-normalised single statement (never the user's raw text), read through a subquery so the
  * answer's format applies to the explanation, not to the explained statement. The engine refuses output options
  * (FORMAT, INTO OUTFILE) inside it. As a last guard, the text must be what the formatter writes: one line,

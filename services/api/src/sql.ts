@@ -9,6 +9,7 @@ import {
   AdmissionRefused,
   checkAst,
   explainStatement,
+  notSelect,
   FramedResultReader,
   framing,
   parseAst,
@@ -328,6 +329,8 @@ export async function sqlRoutes(
           throw err;
         }
         // 2. The tree of the normalised statement, 3. the checks.
+        const kind = notSelect(statement);
+        if (kind) refuse(req, text, 400, kind.code, kind.message);
         let explained;
         try {
           explained = await readJson<{ explain: string }>(ch.sql, { query: explainStatement(statement) });
