@@ -59,7 +59,7 @@ export function explainStatement(normalised: string): string {
 }
 
 function isBalancedSingleLine(text: string): boolean {
-  if (/[\n\r;]/.test(text)) return false;
+  if (/[\n\r]/.test(text)) return false;
   let depth = 0;
   let quote: string | undefined;
   for (let i = 0; i < text.length; i++) {
@@ -68,6 +68,7 @@ function isBalancedSingleLine(text: string): boolean {
       if (c === '\\') i++;
       else if (c === quote) quote = undefined;
     } else if (c === "'" || c === '`' || c === '"') quote = c;
+    else if (c === ';') return false;
     else if (c === '(') depth++;
     else if (c === ')' && --depth < 0) return false;
   }

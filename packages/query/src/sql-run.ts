@@ -28,18 +28,20 @@ export const RESULT_FORMAT = 'CustomSeparatedWithNamesAndTypes';
  * says it cut) must come first. In `break` mode the engine silently drops the block that crosses its cap (a
  * 200k-row result came back as 65,409 rows and no sign of it), so it throws instead, and only well past the
  * reader's caps: a streamed query runs a few blocks ahead of its reader (with the cap at reader + 131k rows the
- * engine threw before the reader had its second block; at + 1 M it did not), and the engine counts in-memory
- * bytes, not text.
+ * engine threw before the reader had its second block; at + 1 M it did not, with a 256 KiB text cap and 16x
+ * the bytes it did), and the engine counts in-memory bytes, not text. They are backstops: max_memory_usage bounds
+ * the query's memory whatever they are.
  */
 export const ENGINE_RESULT_BYTES_FACTOR = 16;
-export const ENGINE_RESULT_ROWS_MARGIN = 1_000_000;
+export const ENGINE_RESULT_BYTES_MARGIN = 1024 ** 3;
+export const ENGINE_RESULT_ROWS_MARGIN = 10_000_000;
 
 /** What the engine itself enforces for these caps (also the maxima of the server's SQL profile). */
 export function engineSqlLimits(l: SqlRunLimits): SqlRunLimits {
   return {
     ...l,
     maxResultRows: l.maxResultRows + ENGINE_RESULT_ROWS_MARGIN,
-    maxResultBytes: l.maxResultBytes * ENGINE_RESULT_BYTES_FACTOR,
+    maxResultBytes: l.maxResultBytes * ENGINE_RESULT_BYTES_FACTOR + ENGINE_RESULT_BYTES_MARGIN,
   };
 }
 
