@@ -119,7 +119,13 @@ describe('checkAst', () => {
     }
   });
   it('keeps a restricted token to the tables its filter applies to', () => {
-    const restricted = { ...ctx, readableTables: new Set(['http_requests', 'http_requests_1m']), restrictionText: 'authorities a.com' };
+    const restricted = {
+      ...ctx,
+      readableTables: new Set(['http_requests', 'http_requests_1m']),
+      unreadableTables: new Set(['http_routes_1m', 'tcp_connections']),
+      restrictionText: 'authorities a.com',
+    };
+    expect(codes(SELECT_FROM('TableIdentifier my_cte'), restricted)).toEqual([]);
     expect(codes(SELECT_FROM('TableIdentifier gatescope.http_requests'), restricted)).toEqual([]);
     expect(codes(SELECT_FROM('TableIdentifier http_requests'), restricted)).toEqual([]);
     const refused = checkAst(parseAst(SELECT_FROM('TableIdentifier http_routes_1m')), restricted);

@@ -206,7 +206,11 @@ export interface SqlCheckContext {
   database: string;
   /** Every other database the engine has (system, information_schema, default, …). */
   otherDatabases: readonly string[];
-  /** Set for a restricted token: the tables of `database` it may read (those its filter applies to). */
+  /**
+   * Set for a restricted token: the tables of `database` its filter cannot apply to (no authority/gateway
+   * columns, or a view reading other tables), and those it may read, for the message.
+   */
+  unreadableTables?: ReadonlySet<string>;
   readableTables?: ReadonlySet<string>;
   /** How the restriction reads, for messages (`authorities shop.example.com`). */
   restrictionText?: string;
@@ -271,10 +275,11 @@ export function checkAst(root: AstNode | undefined, ctx: SqlCheckContext): SqlVi
     if (name === 'system.one') return;
     if (parts.length === 2 && parts[0] !== ctx.database) return tableRefused(name);
     const table = parts[parts.length - 1];
-    if (ctx.readableTables && !ctx.readableTables.has(table)) {
+    // An unqualified name that is no table of the database is a CTE (or unknown to the engine too).
+    if (ctx.unreadableTables?.has(table)) {
       add({
         code: 'ERR_SQL_RESTRICTED',
-        message: `This token sees only ${ctx.restrictionText ?? 'some hosts'}: table ${table} has no authority/gateway columns to filter on. Readable tables: ${[...ctx.readableTables].sort().join(', ')}`,
+        message: `This token sees only ${ctx.restrictionText ?? 'some hosts'}: table ${table} has no authority/gateway columns to filter on. Readable tables: ${[...(ctx.readableTables ?? [])].sort().join(', ')}`,
       });
     }
   };

@@ -200,11 +200,12 @@ export async function sqlRoutes(
     ] as (typeof RESTRICTION_COLUMNS)[number][];
     const predicate = restrictionPredicate(r, quoteString);
     const readable = new Set<string>();
+    const unreadable = new Set<string>();
     const filters: Record<string, string> = {};
     for (const t of cat.tables) {
       // Only tables that hold the rows themselves; views and materialized views read other tables.
       const ok = /MergeTree$/.test(t.engine) && needed.every((c) => t.columns.has(c));
-      if (ok) readable.add(t.name);
+      (ok ? readable : unreadable).add(t.name);
       filters[`${db}.${t.name}`] = ok ? predicate : '0';
     }
     const text = [
@@ -213,7 +214,7 @@ export async function sqlRoutes(
     ]
       .filter(Boolean)
       .join(' and ');
-    return { readable, filters, text };
+    return { readable, unreadable, filters, text };
   }
 
   function refuse(
@@ -345,6 +346,7 @@ export async function sqlRoutes(
           database: db,
           otherDatabases: cat.otherDatabases,
           readableTables: plan?.readable,
+          unreadableTables: plan?.unreadable,
           restrictionText: plan?.text,
         };
         const violations = checkAst(
