@@ -74,6 +74,8 @@ export {
   FramedResultReader,
   SqlResultError,
   rowsAsObjects,
+  rowsAsJson,
+  rowsAsJsonPieces,
   toCsv,
   AdmissionGate,
   AdmissionRefused,

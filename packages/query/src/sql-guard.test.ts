@@ -9,7 +9,16 @@ import {
   syntaxViolation,
   type SqlCheckContext,
 } from './sql-guard.js';
-import { AdmissionGate, AdmissionRefused, FramedResultReader, framing, runSettings, toCsv } from './sql-run.js';
+import {
+  AdmissionGate,
+  AdmissionRefused,
+  FramedResultReader,
+  framing,
+  rowsAsJson,
+  rowsAsObjects,
+  runSettings,
+  toCsv,
+} from './sql-run.js';
 
 const ctx: SqlCheckContext = {
   database: 'gatescope',
@@ -188,11 +197,12 @@ describe('FramedResultReader', () => {
       { name: 'n', type: 'UInt64' },
       { name: 's', type: 'String' },
     ]);
-    expect(res.rows).toEqual([
-      [1, 'a'],
-      [2, 'b\tc'],
-      [3, 'd'],
+    expect(rowsAsObjects(res)).toEqual([
+      { n: 1, s: 'a' },
+      { n: 2, s: 'b\tc' },
+      { n: 3, s: 'd' },
     ]);
+    expect(JSON.parse(rowsAsJson(res))).toEqual(rowsAsObjects(res));
     expect(res.truncated).toBeUndefined();
     expect(res.foreignBytes).toBe(37);
     expect(toCsv(res)).toBe('"n","s"\n1,"a"\n2,"b\tc"\n3,"d"\n');
@@ -200,10 +210,10 @@ describe('FramedResultReader', () => {
   it('stops at the row and byte caps and says which', () => {
     const rows = new FramedResultReader(f, { rows: 2, bytes: 1e6 });
     expect(rows.push(frame(['1\t"a"', '2\t"b"', '3\t"c"']))).toBe(false);
-    expect(rows.result()).toMatchObject({ truncated: 'rows', rows: [[1, 'a'], [2, 'b']] });
+    expect(rows.result()).toMatchObject({ truncated: 'rows', rows: [['1', '"a"'], ['2', '"b"']] });
     const bytes = new FramedResultReader(f, { rows: 100, bytes: 12 });
     bytes.push(frame(['1\t"aaaa"', '2\t"bbbb"']));
-    expect(bytes.result()).toMatchObject({ truncated: 'bytes', rows: [[1, 'aaaa']] });
+    expect(bytes.result()).toMatchObject({ truncated: 'bytes', rows: [['1', '"aaaa"']] });
   });
   it('refuses a result without its frame, cut short, or with a frame of other columns', () => {
     const none = new FramedResultReader(f, { rows: 10, bytes: 1e6 });

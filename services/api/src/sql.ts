@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { Principal } from '@gatescope/auth';
@@ -17,7 +18,7 @@ import {
   RESTRICTION_COLUMNS,
   restrictionPredicate,
   RESULT_FORMAT,
-  rowsAsObjects,
+  rowsAsJsonPieces,
   runSettings,
   SqlResultError,
   syntaxViolation,
@@ -108,6 +109,9 @@ function engineError(err: unknown, limits: SqlConfig['limits']): ApiError | unde
       return new ApiError(400, 'ERR_SQL_INVALID', `ClickHouse rejected the query: ${reason}`);
   }
 }
+
+/** Result text handled between two turns of the event loop. */
+const READ_SLICE = 256 * 1024;
 
 const VIOLATION_STATUS: Record<SqlViolation['code'], number> = {
   ERR_SQL_SYNTAX: 400,
@@ -361,8 +365,12 @@ export async function sqlRoutes(
         const run = statement + settingsClause(runSettings({ limits, framing: frame, tableFilters: plan?.filters }));
         const reader = new FramedResultReader(frame, { rows: limits.maxResultRows, bytes: limits.maxResultBytes });
         try {
-          for await (const chunk of ch.streamText(run, { format: RESULT_FORMAT, signal: aborted.signal })) {
-            if (!reader.push(chunk)) break;
+          // In slices, giving the event loop back in between: in the all-in-one it also runs the collector.
+          reading: for await (const chunk of ch.streamText(run, { format: RESULT_FORMAT, signal: aborted.signal })) {
+            for (let at = 0; at < chunk.length; at += READ_SLICE) {
+              if (!reader.push(chunk.slice(at, at + READ_SLICE))) break reading;
+              await new Promise((r) => setImmediate(r));
+            }
           }
           const result = reader.result();
           if (result.foreignBytes > 0) {
@@ -385,14 +393,26 @@ export async function sqlRoutes(
               .header('content-disposition', 'inline; filename="gatescope.csv"')
               .send(toCsv(result));
           }
-          return {
+          // Sent as text in pieces: the fields already are JSON (rowsAsJsonPieces), nothing is parsed or
+          // re-serialised, and the event loop (the collector's too, in the all-in-one) gets turns in between.
+          const head = JSON.stringify({
             meta: result.meta,
-            data: rowsAsObjects(result),
             rows: result.rows.length,
             truncated: !!result.truncated,
             ...(result.truncated ? { truncated_by: result.truncated, message } : {}),
             statistics: { elapsed },
-          };
+          });
+          const body = Readable.from(
+            (async function* () {
+              yield '{"data":';
+              for (const piece of rowsAsJsonPieces(result)) {
+                yield piece;
+                await new Promise((r) => setImmediate(r));
+              }
+              yield `,${head.slice(1)}`;
+            })(),
+          );
+          return reply.type('application/json; charset=utf-8').send(body);
         } catch (err) {
           const mapped = engineError(err, limits);
           if (!mapped) throw err;
