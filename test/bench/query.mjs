@@ -68,7 +68,13 @@ try {
     clickhouse: { username: 'default', password: '', database: 'gatescope', roles: {} },
     query: { limits: { maxExecutionTimeS: 60, maxMemoryBytes: 4 * 1024 ** 3, maxThreads: 2 } },
     sql: {
-      limits: { maxExecutionTimeS: 30, maxMemoryBytes: 1024 ** 3, maxThreads: 1, maxResultRows: 100_000, maxResultBytes: 32 * 1024 ** 2 },
+      limits: {
+        maxExecutionTimeS: 30,
+        maxMemoryBytes: 1024 ** 3,
+        maxThreads: 1,
+        maxResultRows: 100_000,
+        maxResultBytes: 32 * 1024 ** 2,
+      },
       concurrency: 1,
       queue: 4,
     },

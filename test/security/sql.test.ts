@@ -33,7 +33,15 @@ async function sql(query: string, format?: 'csv') {
 
 /** What no answer may ever contain: gatescope's own statements, settings, framing, or file contents. */
 function expectNoLeak(text: string) {
-  for (const s of ['formatQuerySingleLine', 'EXPLAIN AST', 'additional_table_filters', 'gatescope-result', 'format_custom', 'readonly = 1', 'root:x:0:0']) {
+  for (const s of [
+    'formatQuerySingleLine',
+    'EXPLAIN AST',
+    'additional_table_filters',
+    'gatescope-result',
+    'format_custom',
+    'readonly = 1',
+    'root:x:0:0',
+  ]) {
     expect(text, `answer leaks "${s}"`).not.toContain(s);
   }
 }
@@ -102,7 +110,9 @@ describe('table functions: every one the engine lists is refused unless it only 
     const { Session } = require('chdb') as typeof import('chdb');
     const dir = mkdtempSync(join(tmpdir(), 'gs-tf-list-'));
     const s = new Session(dir);
-    names = (await s.queryAsync('SELECT name FROM system.table_functions ORDER BY name', { format: 'JSONEachRow' }))
+    names = (
+      await s.queryAsync('SELECT name FROM system.table_functions ORDER BY name', { format: 'JSONEachRow' })
+    )
       .text()
       .trim()
       .split('\n')
@@ -111,13 +121,26 @@ describe('table functions: every one the engine lists is refused unless it only 
     rmSync(dir, { recursive: true, force: true });
   });
   it('walks system.table_functions', async () => {
-    const allowed = ['numbers', 'numbers_mt', 'zeros', 'zeros_mt', 'generate_series', 'generateSeries', 'generateRandom', 'primes', 'values', 'SQLStandardValues', 'null'];
+    const allowed = [
+      'numbers',
+      'numbers_mt',
+      'zeros',
+      'zeros_mt',
+      'generate_series',
+      'generateSeries',
+      'generateRandom',
+      'primes',
+      'values',
+      'SQLStandardValues',
+      'null',
+    ];
     expect(names.length).toBeGreaterThan(40);
     const outcomes: string[] = [];
     for (const name of names) {
       let res = await sql(`SELECT * FROM ${name}('${target('tf.txt')}') LIMIT 1`);
       // view(), viewIfPermitted(), … take a query, not a string: ask again in their own form.
-      if (res.body?.error?.code === 'ERR_SQL_SYNTAX') res = await sql(`SELECT * FROM ${name}(SELECT 1) LIMIT 1`);
+      if (res.body?.error?.code === 'ERR_SQL_SYNTAX')
+        res = await sql(`SELECT * FROM ${name}(SELECT 1) LIMIT 1`);
       if (res.body?.error?.code === 'ERR_SQL_SYNTAX')
         res = await sql(`SELECT * FROM ${name}(SELECT 1 ELSE null('x UInt8')) LIMIT 1`);
       expectNoLeak(res.text);
@@ -136,7 +159,10 @@ describe('other databases, dictionaries, files and settings are out of reach', (
     ['SELECT name FROM `system`.`tables`', 'ERR_SQL_DATABASE'],
     ['SELECT * FROM INFORMATION_SCHEMA.TABLES', 'ERR_SQL_DATABASE'],
     ['WITH x AS (SELECT * FROM system.settings) SELECT * FROM x', 'ERR_SQL_DATABASE'],
-    ['SELECT * FROM gatescope.http_requests AS r JOIN system.one AS o ON 1 = 1 JOIN system.processes AS p ON 1 = 1', 'ERR_SQL_DATABASE'],
+    [
+      'SELECT * FROM gatescope.http_requests AS r JOIN system.one AS o ON 1 = 1 JOIN system.processes AS p ON 1 = 1',
+      'ERR_SQL_DATABASE',
+    ],
     ['SELECT 1 WHERE 1 IN system.numbers', 'ERR_SQL_UNSUPPORTED'],
     ["SELECT file('/etc/passwd')", 'ERR_SQL_FUNCTION'],
     ["SELECT dictGet('d', 'a', 1)", 'ERR_SQL_FUNCTION'],

@@ -26,10 +26,14 @@ describe('a stopped query hands its unread output to the next query on the same 
       type: 'TIMEOUT_EXCEEDED',
     });
     // Another connection (ingest's) is clean.
-    const other = await (await ch.client.query({ query: "SELECT 'clean' AS v", format: 'TabSeparated' })).text();
+    const other = await (
+      await ch.client.query({ query: "SELECT 'clean' AS v", format: 'TabSeparated' })
+    ).text();
     expect(other).toBe('clean\n');
     // The same connection's next query gets the leftovers in front of its own answer.
-    const next = await (await ch.reader.query({ query: "SELECT 'mine' AS v", format: 'TabSeparated' })).text();
+    const next = await (
+      await ch.reader.query({ query: "SELECT 'mine' AS v", format: 'TabSeparated' })
+    ).text();
     expect(next.length).toBeGreaterThan(1000);
     expect(next.endsWith('mine\n')).toBe(true);
   });
@@ -43,11 +47,21 @@ describe('a stopped query hands its unread output to the next query on the same 
 describe('server users', () => {
   const ddl = renderRoleDdl({
     database: 'gatescope',
-    reader: { username: 'gatescope_reader', password: "r'pw", limits: { maxExecutionTimeS: 30, maxMemoryBytes: 2e9, maxThreads: 2 } },
+    reader: {
+      username: 'gatescope_reader',
+      password: "r'pw",
+      limits: { maxExecutionTimeS: 30, maxMemoryBytes: 2e9, maxThreads: 2 },
+    },
     sql: {
       username: 'gatescope_sql',
       password: 'spw',
-      limits: { maxExecutionTimeS: 30, maxMemoryBytes: 1e9, maxThreads: 1, maxResultRows: 10_100_000, maxResultBytes: 1_610_612_736 },
+      limits: {
+        maxExecutionTimeS: 30,
+        maxMemoryBytes: 1e9,
+        maxThreads: 1,
+        maxResultRows: 10_100_000,
+        maxResultBytes: 1_610_612_736,
+      },
     },
   });
   it('renders the profile, user, grants and quota of each role', () => {
@@ -61,13 +75,35 @@ describe('server users', () => {
     expect(sqlProfile).toContain('max_execution_time = 30 MAX 30 CHANGEABLE_IN_READONLY');
     expect(sqlProfile).toContain('max_result_rows = 10100000 MAX 10100000 CHANGEABLE_IN_READONLY');
     expect(sqlProfile).toContain('additional_table_filters CHANGEABLE_IN_READONLY');
-    expect(ddl.some((s) => /^CREATE QUOTA OR REPLACE gatescope_sql FOR INTERVAL 1 minute MAX queries = 120/.test(s))).toBe(true);
+    expect(
+      ddl.some((s) =>
+        /^CREATE QUOTA OR REPLACE gatescope_sql FOR INTERVAL 1 minute MAX queries = 120/.test(s),
+      ),
+    ).toBe(true);
     expect(ddl.join('\n')).toContain("BY 'r\\'pw'");
-    expect(() => renderRoleDdl({ database: 'gatescope', sql: { username: 'x; DROP', password: '', limits: { maxExecutionTimeS: 1, maxMemoryBytes: 1, maxThreads: 1, maxResultRows: 1, maxResultBytes: 1 } } })).toThrow(/identifier/);
+    expect(() =>
+      renderRoleDdl({
+        database: 'gatescope',
+        sql: {
+          username: 'x; DROP',
+          password: '',
+          limits: {
+            maxExecutionTimeS: 1,
+            maxMemoryBytes: 1,
+            maxThreads: 1,
+            maxResultRows: 1,
+            maxResultBytes: 1,
+          },
+        },
+      }),
+    ).toThrow(/identifier/);
   });
   it('is valid ClickHouse: every statement parses with the engine’s own parser', async () => {
     for (const statement of ddl) {
-      const r = await readJson<{ f: string }>(ch.sql, { query: 'SELECT formatQuerySingleLine({q:String}) AS f', params: { q: statement } });
+      const r = await readJson<{ f: string }>(ch.sql, {
+        query: 'SELECT formatQuerySingleLine({q:String}) AS f',
+        params: { q: statement },
+      });
       expect(r.data[0].f.length, statement).toBeGreaterThan(10);
     }
   });

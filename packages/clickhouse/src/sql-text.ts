@@ -7,6 +7,7 @@ import { ident } from './ident.js';
 
 /** A ClickHouse string literal: backslash and quote escaped, control characters as escapes. */
 export function quoteString(value: string): string {
+  // eslint-disable-next-line no-control-regex -- control characters are exactly what is escaped here
   const body = value.replace(/[\\']/g, '\\$&').replace(/[\u0000-\u001f\u007f]/g, (c) => {
     const named: Record<string, string> = { '\n': '\\n', '\r': '\\r', '\t': '\\t', '\0': '\\0' };
     return named[c] ?? `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`;

@@ -127,9 +127,9 @@ describe('loadConfig', () => {
       sql: { username: 'gatescope_sql', password: 's' },
     });
     expect(() => loadConfig({ CLICKHOUSE_SQL_USER: 'gatescope_sql' })).toThrow(/needs CLICKHOUSE_URL/);
-    expect(() =>
-      loadConfig({ CLICKHOUSE_URL: 'http://c:8123', CLICKHOUSE_SQL_USER: "x' OR 1" }),
-    ).toThrow(/CLICKHOUSE_SQL_USER must be a plain identifier/);
+    expect(() => loadConfig({ CLICKHOUSE_URL: 'http://c:8123', CLICKHOUSE_SQL_USER: "x' OR 1" })).toThrow(
+      /CLICKHOUSE_SQL_USER must be a plain identifier/,
+    );
   });
 
   it('has SQL and query limits with defaults, each validated', () => {
@@ -157,27 +157,47 @@ describe('loadConfig', () => {
     writeFileSync(
       file,
       JSON.stringify([
-        { name: 'team-a', token: 'team-a-secret-1', scopes: ['read'], authorities: ['shop.example.com', 'shop.example.com:8443'] },
+        {
+          name: 'team-a',
+          token: 'team-a-secret-1',
+          scopes: ['read'],
+          authorities: ['shop.example.com', 'shop.example.com:8443'],
+        },
         { name: 'gw', token: 'gw-secret-12345', scopes: ['admin'], gateways: ['edge'] },
         { name: 'ops', token: 'ops-secret-12345', scopes: ['admin'] },
       ]),
     );
     const c = loadConfig({
       GATESCOPE_TOKENS_FILE: file,
-      GATESCOPE_TOKENS: 'team-b:team-b-secret-1:read:authority=api.example.com:8080|b.example.com;gateway=router~10.0.0.7~gw-1.ns~ns.svc.cluster.local',
+      GATESCOPE_TOKENS:
+        'team-b:team-b-secret-1:read:authority=api.example.com:8080|b.example.com;gateway=router~10.0.0.7~gw-1.ns~ns.svc.cluster.local',
     });
     const byName = Object.fromEntries(c.auth.tokens.map((t) => [t.name, t]));
-    expect(byName['team-a'].restriction).toEqual({ authorities: ['shop.example.com', 'shop.example.com:8443'] });
+    expect(byName['team-a'].restriction).toEqual({
+      authorities: ['shop.example.com', 'shop.example.com:8443'],
+    });
     expect(byName.gw.restriction).toEqual({ gateways: ['edge'] });
     expect(byName.ops.restriction).toBeUndefined();
     expect(byName['team-b'].restriction).toEqual({
       authorities: ['api.example.com:8080', 'b.example.com'],
       gateways: ['router~10.0.0.7~gw-1.ns~ns.svc.cluster.local'],
     });
-    writeFileSync(file, JSON.stringify([{ name: 'x', token: 'x-secret-12345', scopes: ['read'], authorities: [] }]));
-    expect(() => loadConfig({ GATESCOPE_TOKENS_FILE: file })).toThrow(/"authorities" of token "x" must be a non-empty list/);
-    writeFileSync(file, JSON.stringify([{ name: 'x', token: 'x-secret-12345', scopes: ['read'], authorities: ["a.com' OR 1=1"] }]));
-    expect(() => loadConfig({ GATESCOPE_TOKENS_FILE: file })).toThrow(/must be a non-empty list of host names/);
+    writeFileSync(
+      file,
+      JSON.stringify([{ name: 'x', token: 'x-secret-12345', scopes: ['read'], authorities: [] }]),
+    );
+    expect(() => loadConfig({ GATESCOPE_TOKENS_FILE: file })).toThrow(
+      /"authorities" of token "x" must be a non-empty list/,
+    );
+    writeFileSync(
+      file,
+      JSON.stringify([
+        { name: 'x', token: 'x-secret-12345', scopes: ['read'], authorities: ["a.com' OR 1=1"] },
+      ]),
+    );
+    expect(() => loadConfig({ GATESCOPE_TOKENS_FILE: file })).toThrow(
+      /must be a non-empty list of host names/,
+    );
     expect(() => loadConfig({ GATESCOPE_TOKENS: 'x:x-secret-12345:read:host=a' })).toThrow(
       /restriction "host=a" must be authority=a\|b or gateway=g\|h/,
     );

@@ -389,7 +389,11 @@ function parseTokens(inline: string | undefined, file: string | undefined, probl
     for (const key of ['authorities', 'gateways'] as const) {
       const v = restriction?.[key];
       if (v === undefined) continue;
-      if (!Array.isArray(v) || v.length === 0 || !v.every((x) => typeof x === 'string' && RESTRICTION_VALUE.test(x))) {
+      if (
+        !Array.isArray(v) ||
+        v.length === 0 ||
+        !v.every((x) => typeof x === 'string' && RESTRICTION_VALUE.test(x))
+      ) {
         problems.push(
           `${where}: "${key}" of token "${name}" must be a non-empty list of host names / gateway ids (letters, digits, . : ~ - _ [ ] *)`,
         );

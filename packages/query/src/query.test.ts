@@ -169,8 +169,11 @@ describe('token restriction in analytics', () => {
   it('is never read from request parameters', () => {
     expect(parseFilters({ restriction: 'x', restricted_authority: 'y' })).toEqual({});
   });
-  it('puts the configured limits in the statement\'s own SETTINGS clause', () => {
-    const q = withLimits({ query: 'SELECT 1', params: {} }, { maxExecutionTimeS: 5, maxMemoryBytes: 1000, maxThreads: 2 });
+  it("puts the configured limits in the statement's own SETTINGS clause", () => {
+    const q = withLimits(
+      { query: 'SELECT 1', params: {} },
+      { maxExecutionTimeS: 5, maxMemoryBytes: 1000, maxThreads: 2 },
+    );
     expect(q.query).toBe(
       "SELECT 1 SETTINGS max_execution_time = 5, timeout_overflow_mode = 'throw', max_memory_usage = 1000, max_threads = 2",
     );

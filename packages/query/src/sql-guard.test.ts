@@ -120,7 +120,18 @@ describe('checkAst', () => {
     expect(codes(SELECT_FROM('Function file (children 1)').concat('       ExpressionList'))).toEqual([
       'ERR_SQL_FUNCTION',
     ]);
-    for (const f of ['file', 'FILE', 'dictGet', 'dictGetString', 'joinGet', 'getSetting', 'regionToName', 'aiGenerate', 'hasColumnInTable', 'addressToLine']) {
+    for (const f of [
+      'file',
+      'FILE',
+      'dictGet',
+      'dictGetString',
+      'joinGet',
+      'getSetting',
+      'regionToName',
+      'aiGenerate',
+      'hasColumnInTable',
+      'addressToLine',
+    ]) {
       expect(isDeniedFunction(f), f).toBe(true);
     }
     for (const f of ['format', 'count', 'quantilesDDMerge', 'airport', 'regexpExtract']) {
@@ -149,7 +160,10 @@ describe('syntaxViolation', () => {
       "Code: 62. DB::Exception: Syntax error: failed at position 16 (1): 1. Expected one of: token, Comma. : In scope SELECT formatQuerySingleLine('SELECT 1\\nSELEC 1') AS statement. (SYNTAX_ERROR)",
       'SELECT 1\nSELEC 1',
     );
-    expect(v).toEqual({ code: 'ERR_SQL_SYNTAX', message: 'Syntax error at line 2, column 7 (near "1"); expected token, Comma' });
+    expect(v).toEqual({
+      code: 'ERR_SQL_SYNTAX',
+      message: 'Syntax error at line 2, column 7 (near "1"); expected token, Comma',
+    });
     const multi = syntaxViolation(
       'Syntax error (Multi-statements are not allowed): failed at position 9 (end of query): ; SELECT 2. : In scope',
       'SELECT 1; SELECT 2',
@@ -172,9 +186,17 @@ describe('explainStatement', () => {
 describe('runSettings', () => {
   it('puts readonly last, after limits and framing, with the token filter when restricted', () => {
     const s = runSettings({
-      limits: { maxExecutionTimeS: 30, maxMemoryBytes: 1e9, maxThreads: 1, maxResultRows: 10, maxResultBytes: 100 },
+      limits: {
+        maxExecutionTimeS: 30,
+        maxMemoryBytes: 1e9,
+        maxThreads: 1,
+        maxResultRows: 10,
+        maxResultBytes: 100,
+      },
       framing: framing('0123456789abcdef0123'),
-      tableFilters: { 'gatescope.http_requests': restrictionPredicate({ authorities: ["a'b\\c"] }, quoteString) },
+      tableFilters: {
+        'gatescope.http_requests': restrictionPredicate({ authorities: ["a'b\\c"] }, quoteString),
+      },
     });
     const keys = Object.keys(s);
     expect(keys[keys.length - 1]).toBe('readonly');
@@ -186,7 +208,8 @@ describe('runSettings', () => {
 
 describe('FramedResultReader', () => {
   const f = framing('0123456789abcdef0123');
-  const frame = (rows: string[]) => [f.begin, '"n"\t"s"', '"UInt64"\t"String"', ...rows, f.end, ''].join('\n');
+  const frame = (rows: string[]) =>
+    [f.begin, '"n"\t"s"', '"UInt64"\t"String"', ...rows, f.end, ''].join('\n');
   it('reads several frames (one per streamed chunk), dropping foreign output before the first', () => {
     const r = new FramedResultReader(f, { rows: 100, bytes: 1e6 });
     r.push('0\n1\n2\nleft over from a stopped query\n');
@@ -210,7 +233,13 @@ describe('FramedResultReader', () => {
   it('stops at the row and byte caps and says which', () => {
     const rows = new FramedResultReader(f, { rows: 2, bytes: 1e6 });
     expect(rows.push(frame(['1\t"a"', '2\t"b"', '3\t"c"']))).toBe(false);
-    expect(rows.result()).toMatchObject({ truncated: 'rows', rows: [['1', '"a"'], ['2', '"b"']] });
+    expect(rows.result()).toMatchObject({
+      truncated: 'rows',
+      rows: [
+        ['1', '"a"'],
+        ['2', '"b"'],
+      ],
+    });
     const bytes = new FramedResultReader(f, { rows: 100, bytes: 12 });
     bytes.push(frame(['1\t"aaaa"', '2\t"bbbb"']));
     expect(bytes.result()).toMatchObject({ truncated: 'bytes', rows: [['1', '"aaaa"']] });

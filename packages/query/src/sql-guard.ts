@@ -341,7 +341,9 @@ export function checkAst(root: AstNode | undefined, ctx: SqlCheckContext): SqlVi
 export function syntaxViolation(engineMessage: string, userText: string): SqlViolation {
   const pos = Number(/failed at position (\d+)/.exec(engineMessage)?.[1] ?? NaN);
   const multi = /Multi-statements are not allowed/.test(engineMessage);
-  const expected = /Expected (?:one of: )?(.*?)(?:: In scope|\. \(SYNTAX_ERROR\)|$)/s.exec(engineMessage)?.[1];
+  const expected = /Expected (?:one of: )?(.*?)(?:: In scope|\. \(SYNTAX_ERROR\)|$)/s.exec(
+    engineMessage,
+  )?.[1];
   const reason = /Syntax error(?: \(([^)]*)\))?:/.exec(engineMessage)?.[1];
   let where = '';
   if (Number.isFinite(pos) && pos >= 1) {
@@ -349,7 +351,10 @@ export function syntaxViolation(engineMessage: string, userText: string): SqlVio
     const bytes = Buffer.from(userText, 'utf8');
     const before = bytes.subarray(0, pos - 1).toString('utf8');
     const lines = before.split('\n');
-    const near = bytes.subarray(pos - 1, pos - 1 + 40).toString('utf8').split('\n')[0];
+    const near = bytes
+      .subarray(pos - 1, pos - 1 + 40)
+      .toString('utf8')
+      .split('\n')[0];
     where = ` at line ${lines.length}, column ${lines[lines.length - 1].length + 1}${near ? ` (near "${near}")` : ' (end of query)'}`;
   }
   if (multi) {

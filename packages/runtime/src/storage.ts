@@ -58,7 +58,8 @@ export async function openStorage(config: Config, logger: Logger): Promise<Click
           },
         },
       });
-      if (clickhouse.url && (clickhouse.roles.reader || clickhouse.roles.sql)) await provision(ch, config, logger);
+      if (clickhouse.url && (clickhouse.roles.reader || clickhouse.roles.sql))
+        await provision(ch, config, logger);
       logger.info(
         { engine: ch.engine, database: ch.database, applied, users: ch.users },
         `storage ready: ${where(config)}`,
@@ -189,7 +190,8 @@ async function provision(ch: ClickHouse, config: Config, logger: Logger): Promis
     reader: roles.reader && { ...roles.reader, limits: config.query.limits },
     sql: roles.sql && { ...roles.sql, limits: engineSqlLimits(config.sql.limits) },
   });
-  if (outcome.provisioned) logger.info({ users: ch.users }, 'ClickHouse read users and profiles are in place');
+  if (outcome.provisioned)
+    logger.info({ users: ch.users }, 'ClickHouse read users and profiles are in place');
   else {
     logger.warn(
       { reason: outcome.reason },

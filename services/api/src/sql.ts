@@ -99,7 +99,11 @@ function engineError(err: unknown, limits: SqlConfig['limits']): ApiError | unde
         `The result is far larger than the ${limits.maxResultRows} rows / ${limits.maxResultBytes} bytes returned at most: add a LIMIT or aggregate`,
       );
     case 'READONLY':
-      return new ApiError(403, 'ERR_SQL_READONLY', 'The SQL endpoint is read-only: this query would write or change settings');
+      return new ApiError(
+        403,
+        'ERR_SQL_READONLY',
+        'The SQL endpoint is read-only: this query would write or change settings',
+      );
     case 'ACCESS_DENIED':
       return new ApiError(403, 'ERR_SQL_FORBIDDEN', `ClickHouse refused access: ${reason}`);
     case 'QUOTA_EXCEEDED':
@@ -232,7 +236,14 @@ export async function sqlRoutes(
     outcomes.inc({ outcome });
     const who = req.auth as Principal | undefined;
     req.log.warn(
-      { audit: 'sql_refused', principal: who?.principal, restricted: !!who?.restriction, code, reason: message, sql: query.slice(0, 4000) },
+      {
+        audit: 'sql_refused',
+        principal: who?.principal,
+        restricted: !!who?.restriction,
+        code,
+        reason: message,
+        sql: query.slice(0, 4000),
+      },
       'ad-hoc SQL refused',
     );
     throw new ApiError(status, code, message);
@@ -290,7 +301,8 @@ export async function sqlRoutes(
       const body = req.body as { query: string; format?: 'json' | 'csv' };
       const format = (req.query as { format?: 'json' | 'csv' }).format ?? body.format ?? 'json';
       const text = body.query;
-      if (!text.trim()) refuse(req, text, 400, 'ERR_SQL_INVALID', 'query is empty: send {"query": "SELECT …"}');
+      if (!text.trim())
+        refuse(req, text, 400, 'ERR_SQL_INVALID', 'query is empty: send {"query": "SELECT …"}');
       const principal = req.auth as Principal | undefined;
       const aborted = new AbortController();
       // The response closing before it was finished means the client left: stop waiting, stop the query.
@@ -320,7 +332,10 @@ export async function sqlRoutes(
         // 1. ClickHouse's parser, the user's text as a bound parameter: one statement or a syntax error.
         let statement: string;
         try {
-          const parsed = await readJson<{ statement: string }>(ch.sql, { query: PARSE_STATEMENT, params: { q: text } });
+          const parsed = await readJson<{ statement: string }>(ch.sql, {
+            query: PARSE_STATEMENT,
+            params: { q: text },
+          });
           statement = parsed.data[0]?.statement ?? '';
         } catch (err) {
           const e = err as EngineError;
@@ -329,7 +344,13 @@ export async function sqlRoutes(
             refuse(req, text, 400, v.code, v.message);
           }
           if (typeof e.type === 'string') {
-            refuse(req, text, 400, 'ERR_SQL_SYNTAX', `The query could not be parsed: ${engineReason(String(e.message))}`);
+            refuse(
+              req,
+              text,
+              400,
+              'ERR_SQL_SYNTAX',
+              `The query could not be parsed: ${engineReason(String(e.message))}`,
+            );
           }
           throw err;
         }
@@ -353,20 +374,30 @@ export async function sqlRoutes(
           unreadableTables: plan?.unreadable,
           restrictionText: plan?.text,
         };
-        const violations = checkAst(
-          parseAst(explained.data.map((r) => r.explain)),
-          ctx,
-        );
+        const violations = checkAst(parseAst(explained.data.map((r) => r.explain)), ctx);
         if (violations.length > 0) {
-          refuse(req, text, VIOLATION_STATUS[violations[0].code], violations[0].code, violations.map((v) => v.message).join('. '));
+          refuse(
+            req,
+            text,
+            VIOLATION_STATUS[violations[0].code],
+            violations[0].code,
+            violations.map((v) => v.message).join('. '),
+          );
         }
         // 4. Run it: gatescope's settings last, the result framed by a nonce and cut at the caps while reading.
         const frame = framing(randomUUID());
-        const run = statement + settingsClause(runSettings({ limits, framing: frame, tableFilters: plan?.filters }));
-        const reader = new FramedResultReader(frame, { rows: limits.maxResultRows, bytes: limits.maxResultBytes });
+        const run =
+          statement + settingsClause(runSettings({ limits, framing: frame, tableFilters: plan?.filters }));
+        const reader = new FramedResultReader(frame, {
+          rows: limits.maxResultRows,
+          bytes: limits.maxResultBytes,
+        });
         try {
           // In slices, giving the event loop back in between: in the all-in-one it also runs the collector.
-          reading: for await (const chunk of ch.streamText(run, { format: RESULT_FORMAT, signal: aborted.signal })) {
+          reading: for await (const chunk of ch.streamText(run, {
+            format: RESULT_FORMAT,
+            signal: aborted.signal,
+          })) {
             for (let at = 0; at < chunk.length; at += READ_SLICE) {
               if (!reader.push(chunk.slice(at, at + READ_SLICE))) break reading;
               await new Promise((r) => setImmediate(r));
@@ -375,12 +406,21 @@ export async function sqlRoutes(
           const result = reader.result();
           if (result.foreignBytes > 0) {
             foreign.inc(result.foreignBytes);
-            req.log.warn({ bytes: result.foreignBytes }, 'dropped output of an earlier stopped query ahead of this result');
+            req.log.warn(
+              { bytes: result.foreignBytes },
+              'dropped output of an earlier stopped query ahead of this result',
+            );
           }
           const elapsed = (performance.now() - started) / 1000;
           outcomes.inc({ outcome: result.truncated ? 'truncated' : 'ok' });
           req.log.info(
-            { principal: principal?.principal, sql: text.slice(0, 2000), rows: result.rows.length, truncated: result.truncated, elapsed },
+            {
+              principal: principal?.principal,
+              sql: text.slice(0, 2000),
+              rows: result.rows.length,
+              truncated: result.truncated,
+              elapsed,
+            },
             'ad-hoc sql',
           );
           const message = result.truncated
@@ -418,7 +458,13 @@ export async function sqlRoutes(
           if (!mapped) throw err;
           outcomes.inc({ outcome: 'error' });
           req.log.warn(
-            { audit: 'sql_failed', principal: principal?.principal, code: mapped.code, reason: String((err as Error).message).slice(0, 1000), sql: text.slice(0, 4000) },
+            {
+              audit: 'sql_failed',
+              principal: principal?.principal,
+              code: mapped.code,
+              reason: String((err as Error).message).slice(0, 1000),
+              sql: text.slice(0, 4000),
+            },
             'ad-hoc SQL failed in the engine',
           );
           throw mapped;

@@ -23,7 +23,12 @@ let app: FastifyInstance;
 function config(): Config {
   const c = testConfig();
   c.auth.tokens = [
-    { name: 'team-a', token: TEAM_A, scopes: ['read', 'admin'], restriction: { authorities: ['a.example.com'] } },
+    {
+      name: 'team-a',
+      token: TEAM_A,
+      scopes: ['read', 'admin'],
+      restriction: { authorities: ['a.example.com'] },
+    },
     { name: 'team-gw', token: TEAM_GW, scopes: ['read', 'admin'], restriction: { gateways: ['internal'] } },
     { name: 'ops', token: OPS, scopes: ['read', 'admin'] },
   ];
@@ -70,27 +75,32 @@ afterAll(async () => {
 const RANGE = `from=${iso(T)}&to=${iso(T + 2 * H)}`;
 
 describe('analytics endpoints', () => {
-  it.each(['raw', 'rollup', 'auto'])('summary, routes, timeseries, split, status with source=%s', async (source) => {
-    const q = `${RANGE}&source=${source}`;
-    for (const [token, expected] of [
-      [OPS, A + B],
-      [TEAM_A, A],
-      [TEAM_GW, B],
-    ] as const) {
-      const summary = await get(`/api/v1/summary?${q}`, token);
-      expect(summary.status, JSON.stringify(summary.body)).toBe(200);
-      expect(summary.body.requests).toBe(expected);
-      if (token !== OPS) expect(summary.body.source.table).not.toMatch(/^http_routes_/);
-      const routes = await get(`/api/v1/routes?${q}`, token);
-      expect(routes.body.routes.reduce((n: number, r: any) => n + r.requests, 0)).toBe(expected);
-      const ts = await get(`/api/v1/timeseries?${q}&metrics=requests&step=1h`, token);
-      expect(ts.body.series[0].points.reduce((n: number, p: number[]) => n + (p[1] ?? 0), 0)).toBe(expected);
-      const split = await get(`/api/v1/routes/shop/split?${q}`, token);
-      expect(split.body.requests).toBe(expected / 2);
-      const status = await get(`/api/v1/status?${q}`, token);
-      expect(status.body.rows.reduce((n: number, r: any) => n + r.requests, 0)).toBe(expected);
-    }
-  });
+  it.each(['raw', 'rollup', 'auto'])(
+    'summary, routes, timeseries, split, status with source=%s',
+    async (source) => {
+      const q = `${RANGE}&source=${source}`;
+      for (const [token, expected] of [
+        [OPS, A + B],
+        [TEAM_A, A],
+        [TEAM_GW, B],
+      ] as const) {
+        const summary = await get(`/api/v1/summary?${q}`, token);
+        expect(summary.status, JSON.stringify(summary.body)).toBe(200);
+        expect(summary.body.requests).toBe(expected);
+        if (token !== OPS) expect(summary.body.source.table).not.toMatch(/^http_routes_/);
+        const routes = await get(`/api/v1/routes?${q}`, token);
+        expect(routes.body.routes.reduce((n: number, r: any) => n + r.requests, 0)).toBe(expected);
+        const ts = await get(`/api/v1/timeseries?${q}&metrics=requests&step=1h`, token);
+        expect(ts.body.series[0].points.reduce((n: number, p: number[]) => n + (p[1] ?? 0), 0)).toBe(
+          expected,
+        );
+        const split = await get(`/api/v1/routes/shop/split?${q}`, token);
+        expect(split.body.requests).toBe(expected / 2);
+        const status = await get(`/api/v1/status?${q}`, token);
+        expect(status.body.rows.reduce((n: number, r: any) => n + r.requests, 0)).toBe(expected);
+      }
+    },
+  );
   it('top and requests (raw rows)', async () => {
     const top = await get(`/api/v1/top/authority?${RANGE}`, TEAM_A);
     expect(top.body.items.map((i: any) => i.value)).toEqual(['a.example.com']);
@@ -132,7 +142,8 @@ describe('ad-hoc SQL under a restriction (additional_table_filters, enforced by 
     const n = await count(query);
     const expected = query.includes('UNION ALL') ? 2 * A : A;
     expect(n).toBe(expected);
-    if (!query.includes('!=')) expect(await count(query, OPS)).toBe(query.includes('UNION ALL') ? 2 * (A + B) : A + B);
+    if (!query.includes('!='))
+      expect(await count(query, OPS)).toBe(query.includes('UNION ALL') ? 2 * (A + B) : A + B);
   });
   it('a gateway restriction filters node id or node cluster', async () => {
     expect(await count('SELECT count() FROM http_requests', TEAM_GW)).toBe(B);

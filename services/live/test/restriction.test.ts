@@ -1,5 +1,14 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { client, emitAck, harness, insertRequests, once, testConfig, until, type Harness } from './helpers.js';
+import {
+  client,
+  emitAck,
+  harness,
+  insertRequests,
+  once,
+  testConfig,
+  until,
+  type Harness,
+} from './helpers.js';
 
 // A socket whose token is restricted to some authorities sees only their rows, in stats and in the tail, and never
 // shares a computation with an unrestricted socket asking for the same filters.
@@ -11,7 +20,12 @@ beforeAll(async () => {
     testConfig({
       tickMs: 200,
       tokens: [
-        { name: 'team-a', token: 'team-a-secret-1234', scopes: ['read'], restriction: { authorities: ['a.example.com'] } },
+        {
+          name: 'team-a',
+          token: 'team-a-secret-1234',
+          scopes: ['read'],
+          restriction: { authorities: ['a.example.com'] },
+        },
         { name: 'ops', token: 'ops-secret-123456', scopes: ['read', 'admin'] },
       ],
     }),
@@ -28,8 +42,20 @@ interface Stats {
 it('restricted and unrestricted sockets with the same filters get different groups and only their rows', async () => {
   const now = Date.now();
   await insertRequests(h.ch, [
-    ...Array.from({ length: 6 }, (_, i) => ({ start_time: new Date(now - 5_000 - i), duration_ms: 1, response_code: 200, route_name: 'shop', authority: 'a.example.com' })),
-    ...Array.from({ length: 4 }, (_, i) => ({ start_time: new Date(now - 5_000 - i), duration_ms: 1, response_code: 200, route_name: 'shop', authority: 'b.example.com' })),
+    ...Array.from({ length: 6 }, (_, i) => ({
+      start_time: new Date(now - 5_000 - i),
+      duration_ms: 1,
+      response_code: 200,
+      route_name: 'shop',
+      authority: 'a.example.com',
+    })),
+    ...Array.from({ length: 4 }, (_, i) => ({
+      start_time: new Date(now - 5_000 - i),
+      duration_ms: 1,
+      response_code: 200,
+      route_name: 'shop',
+      authority: 'b.example.com',
+    })),
   ]);
   const team = client(url, 'team-a-secret-1234');
   const ops = client(url, 'ops-secret-123456');
@@ -49,7 +75,9 @@ it('restricted and unrestricted sockets with the same filters get different grou
     const none = await once<Stats>(team, 'stats');
     expect(none.totals.requests).toBe(0);
     // A client cannot send its own restriction.
-    const forged = await emitAck<{ ok: boolean; error?: { code: string } }>(team, 'subscribe', { restriction: {} });
+    const forged = await emitAck<{ ok: boolean; error?: { code: string } }>(team, 'subscribe', {
+      restriction: {},
+    });
     expect(forged).toMatchObject({ ok: false, error: { code: 'ERR_LIVE_BAD_FILTER' } });
   } finally {
     team.disconnect();
@@ -65,8 +93,22 @@ it('the tail of a restricted socket carries only its rows', async () => {
     await new Promise((r) => setTimeout(r, 600)); // the first poll primes the cursor
     const now = Date.now();
     await insertRequests(h.ch, [
-      { start_time: new Date(now), duration_ms: 2, response_code: 200, route_name: 'tail', authority: 'b.example.com', path: '/b' },
-      { start_time: new Date(now), duration_ms: 2, response_code: 200, route_name: 'tail', authority: 'a.example.com', path: '/a' },
+      {
+        start_time: new Date(now),
+        duration_ms: 2,
+        response_code: 200,
+        route_name: 'tail',
+        authority: 'b.example.com',
+        path: '/b',
+      },
+      {
+        start_time: new Date(now),
+        duration_ms: 2,
+        response_code: 200,
+        route_name: 'tail',
+        authority: 'a.example.com',
+        path: '/a',
+      },
     ]);
     const batch = await until<{ rows: { authority: string; route_name: string }[] }>(team, 'tail', (t) =>
       t.rows.some((r) => r.route_name === 'tail'),
