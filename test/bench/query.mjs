@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createClickHouse, migrate } from '@gatescope/clickhouse';
 import { buildApp } from '@gatescope/api';
+import { loadConfig } from '@gatescope/config';
 import { generate } from '../fixtures/generated-traffic.mjs';
 
 const TOTAL = Number(process.argv[2] ?? 10_000_000);
@@ -59,6 +60,7 @@ try {
     counts.map((c) => `${c.table}=${Number(c.rows).toLocaleString('en')}`).join(', '),
   );
 
+  const defaults = loadConfig({});
   const config = {
     dataDir: dir,
     host: '127.0.0.1',
@@ -66,18 +68,8 @@ try {
     alsPort: 0,
     logLevel: 'silent',
     clickhouse: { username: 'default', password: '', database: 'gatescope', roles: {} },
-    query: { limits: { maxExecutionTimeS: 60, maxMemoryBytes: 4 * 1024 ** 3, maxThreads: 2 } },
-    sql: {
-      limits: {
-        maxExecutionTimeS: 30,
-        maxMemoryBytes: 1024 ** 3,
-        maxThreads: 1,
-        maxResultRows: 100_000,
-        maxResultBytes: 32 * 1024 ** 2,
-      },
-      concurrency: 1,
-      queue: 4,
-    },
+    query: { limits: { ...defaults.query.limits, maxExecutionTimeS: 60 } },
+    sql: defaults.sql,
     retentionDays: 30,
     rollupRetentionDays: 400,
     ingest: { batchMaxRows: 1, batchMaxDelayMs: 1, maxPendingRows: 1, maxMessageBytes: 1, decoderWorkers: 0 },
