@@ -43,7 +43,7 @@ describe('docker-compose.yml', () => {
   });
 
   it('runs migrate once before anything that uses the schema, and health-checks every long-running service', () => {
-    expect(services.migrate.command).toEqual(['node', 'services/gatescope/dist/main.js', 'migrate']);
+    expect(services.migrate.command).toEqual(['node', 'services/gatescope/dist/main.cjs', 'migrate']);
     expect(services.migrate.depends_on).toEqual({ clickhouse: { condition: 'service_healthy' } });
     const users = Object.entries(services).filter(([name, s]) => gatescopeMain(s) && name !== 'migrate');
     expect(users.map(([n]) => n).sort()).toEqual(['api', 'collector', 'live']);

@@ -143,7 +143,7 @@ function createServer(options: ClickHouseOptions, database: string): ClickHouse 
     async insertNative(table, columns, data, settings) {
       const chunks = Array.isArray(data) ? data : [data];
       const result = await client.exec({
-        query: `INSERT INTO ${database}.${ident(table)} (${columns.map((c) => ident(c)).join(', ')})${settingsClause(settings)} FORMAT Native`,
+        query: `INSERT INTO ${database}.${ident(table)} (${columns.map((c) => ident(c)).join(', ')})${settingsClause(settings ?? {})} FORMAT Native`,
         values: Readable.from(chunks, { objectMode: false }),
         // In a cluster `table` is Distributed: answer only once every shard committed its part, so a resolved
         // insert is stored (the default queues it on the receiving node and answers at once).
@@ -243,7 +243,7 @@ async function createEmbedded(options: ClickHouseOptions, database: string): Pro
       await writeFile(file, Array.isArray(data) ? Buffer.concat(data) : data);
       try {
         await client.command({
-          query: `INSERT INTO ${database}.${ident(table)} (${columns.map((c) => ident(c)).join(', ')}) FROM INFILE '${file.replace(/['\\]/g, '\\$&')}'${settingsClause(settings)} FORMAT Native`,
+          query: `INSERT INTO ${database}.${ident(table)} (${columns.map((c) => ident(c)).join(', ')}) FROM INFILE '${file.replace(/['\\]/g, '\\$&')}'${settingsClause(settings ?? {})} FORMAT Native`,
         });
       } finally {
         rmSync(file, { force: true });

@@ -195,7 +195,10 @@ async function provision(ch: ClickHouse, config: Config, logger: Logger): Promis
   else {
     logger.warn(
       { reason: outcome.reason },
-      `${config.clickhouse.username} may not create users: create ${[roles.reader?.username, roles.sql?.username]
+      `${config.clickhouse.username} may not create users: create ${[
+        roles.reader?.username,
+        roles.sql?.username,
+      ]
         .filter(Boolean)
         .join(' and ')} with the statements in SECURITY.md (## SQL)`,
     );
