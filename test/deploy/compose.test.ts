@@ -31,7 +31,7 @@ const compose = parse(readFileSync(COMPOSE, 'utf8'), { merge: true }) as {
 };
 const services = compose.services;
 /** The gatescope entry point a service runs (`collector`, `api`, …), from its command. */
-const gatescopeMain = (s: Service) => /^services\/(\w+)\/dist\/main\.js$/.exec(s.command?.[1] ?? '')?.[1];
+const gatescopeMain = (s: Service) => /^services\/(\w+)\/dist\/main\.cjs$/.exec(s.command?.[1] ?? '')?.[1];
 const httpPort = (s: Service) => Number(s.environment?.GATESCOPE_HTTP_PORT ?? 8080);
 
 describe('docker-compose.yml', () => {

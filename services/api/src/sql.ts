@@ -114,6 +114,10 @@ function engineError(err: unknown, limits: SqlConfig['limits']): ApiError | unde
   }
 }
 
+/** The client hung up while its statement waited or ran: nothing to answer, nothing to log as a failure. */
+const clientLeft = () =>
+  new ApiError(499, 'ERR_CLIENT_CLOSED', 'The client closed the request; its statement was stopped');
+
 /** Result text handled between two turns of the event loop. */
 const READ_SLICE = 256 * 1024;
 
@@ -325,6 +329,7 @@ export async function sqlRoutes(
             'busy',
           );
         }
+        if (aborted.signal.aborted) throw clientLeft();
         throw err;
       }
       const started = performance.now();
@@ -454,6 +459,7 @@ export async function sqlRoutes(
           );
           return reply.type('application/json; charset=utf-8').send(body);
         } catch (err) {
+          if (aborted.signal.aborted) throw clientLeft();
           const mapped = engineError(err, limits);
           if (!mapped) throw err;
           outcomes.inc({ outcome: 'error' });
