@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createClickHouse, migrate } from '@gatescope/clickhouse';
 import { buildApp } from '@gatescope/api';
+import { loadConfig } from '@gatescope/config';
 import { generate } from '../fixtures/generated-traffic.mjs';
 
 const TOTAL = Number(process.argv[2] ?? 10_000_000);
@@ -59,13 +60,16 @@ try {
     counts.map((c) => `${c.table}=${Number(c.rows).toLocaleString('en')}`).join(', '),
   );
 
+  const defaults = loadConfig({});
   const config = {
     dataDir: dir,
     host: '127.0.0.1',
     httpPort: 0,
     alsPort: 0,
     logLevel: 'silent',
-    clickhouse: { username: 'default', password: '', database: 'gatescope' },
+    clickhouse: { username: 'default', password: '', database: 'gatescope', roles: {} },
+    query: { limits: { ...defaults.query.limits, maxExecutionTimeS: 60 } },
+    sql: defaults.sql,
     retentionDays: 30,
     rollupRetentionDays: 400,
     ingest: { batchMaxRows: 1, batchMaxDelayMs: 1, maxPendingRows: 1, maxMessageBytes: 1, decoderWorkers: 0 },

@@ -5,7 +5,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 const only = process.argv.slice(2);
-const benches = ['ingest', 'query', 'live'].filter((b) => only.length === 0 || only.includes(b));
+const benches = ['ingest', 'query', 'live', 'sql-ingest'].filter((b) => only.length === 0 || only.includes(b));
 let failed = 0;
 for (const name of benches) {
   const file = fileURLToPath(new URL(`./${name}.mjs`, import.meta.url));

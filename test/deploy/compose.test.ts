@@ -31,7 +31,7 @@ const compose = parse(readFileSync(COMPOSE, 'utf8'), { merge: true }) as {
 };
 const services = compose.services;
 /** The gatescope entry point a service runs (`collector`, `api`, …), from its command. */
-const gatescopeMain = (s: Service) => /^services\/(\w+)\/dist\/main\.js$/.exec(s.command?.[1] ?? '')?.[1];
+const gatescopeMain = (s: Service) => /^services\/(\w+)\/dist\/main\.cjs$/.exec(s.command?.[1] ?? '')?.[1];
 const httpPort = (s: Service) => Number(s.environment?.GATESCOPE_HTTP_PORT ?? 8080);
 
 describe('docker-compose.yml', () => {
@@ -43,7 +43,7 @@ describe('docker-compose.yml', () => {
   });
 
   it('runs migrate once before anything that uses the schema, and health-checks every long-running service', () => {
-    expect(services.migrate.command).toEqual(['node', 'services/gatescope/dist/main.js', 'migrate']);
+    expect(services.migrate.command).toEqual(['node', 'services/gatescope/dist/main.cjs', 'migrate']);
     expect(services.migrate.depends_on).toEqual({ clickhouse: { condition: 'service_healthy' } });
     const users = Object.entries(services).filter(([name, s]) => gatescopeMain(s) && name !== 'migrate');
     expect(users.map(([n]) => n).sort()).toEqual(['api', 'collector', 'live']);

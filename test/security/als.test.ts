@@ -1,5 +1,5 @@
 /**
- * ALS bombs against the real all-in-one process (services/gatescope/dist/main.js, default limits): millions
+ * ALS bombs against the real all-in-one process (services/gatescope/dist/main.cjs, default limits): millions
  * of empty entries in one message, huge identifiers, huge strings, thousands of streams, idle streams,
  * oversized headers and HTTP/2 frames. Each is refused on its own stream or connection; afterwards the process
  * is alive, its memory bounded, a normal Istio stream is stored exactly, and SIGTERM still completes in time.

@@ -23,7 +23,7 @@ const READ = 'tls-read-token-5e7d1c';
 const METRICS = 'tls-metrics-token-8a2f';
 const TOKENS = `viewer:${READ}:read,prom:${METRICS}:metrics`;
 const built = (service: string) =>
-  fileURLToPath(new URL(`../../services/${service}/dist/main.js`, import.meta.url));
+  fileURLToPath(new URL(`../../services/${service}/dist/main.cjs`, import.meta.url));
 
 let dir: string;
 let cert: string;

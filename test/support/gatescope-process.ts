@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const built = (service: string) =>
-  fileURLToPath(new URL(`../../services/${service}/dist/main.js`, import.meta.url));
+  fileURLToPath(new URL(`../../services/${service}/dist/main.cjs`, import.meta.url));
 
 /** The all-in-one entry point exactly as `npm start` runs it (built output). */
 export const GATESCOPE_MAIN = built('gatescope');
@@ -47,7 +47,7 @@ export interface StartOptions {
   startTimeoutMs?: number;
   /** Also pass stderr through to the test's stderr. Default true. */
   inheritStderr?: boolean;
-  /** Another built entry point (`services/api/dist/main.js`, `services/live/dist/main.js`). */
+  /** Another built entry point (`services/api/dist/main.cjs`, `services/live/dist/main.cjs`). */
   main?: string;
   /** The log message that says it is up (with an `http` field, and `als` when it has one). */
   upMessage?: string;
@@ -74,7 +74,7 @@ function spawnGatescope(
 }
 
 /**
- * Starts the real all-in-one process (`node services/gatescope/dist/main.js`, what `npm start` runs) on
+ * Starts the real all-in-one process (`node services/gatescope/dist/main.cjs`, what `npm start` runs) on
  * ports 0 with its own data directory, and resolves once it logged "gatescope is up" with the bound ports.
  */
 export async function startGatescopeProcess(options: StartOptions = {}): Promise<GatescopeProcess> {

@@ -3,8 +3,22 @@ import { writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { ClickHouseLogLevel, createClient, type ClickHouseClient } from '@clickhouse/client';
+import { ClickHouseLogLevel, createClient, parseError, type ClickHouseClient } from '@clickhouse/client';
 import { ident } from './ident.js';
+import { settingsClause } from './sql-text.js';
+
+/**
+ * Who a query runs as. `main`: ingest, migrations (the configured user). `reader`: the API's analytics and the
+ * live ticks. `sql`: ad-hoc SQL. On a server each role may have its own ClickHouse user (read-only profile,
+ * grants on the gatescope database only); without one it falls back to the main user. On the embedded engine
+ * each role has its own connection to the one engine: session state and a timed-out query's leftovers (chdb hands
+ * them to the next query on the same connection) never cross from one role to another.
+ */
+export type ClickHouseRole = 'reader' | 'sql';
+export interface RoleCredentials {
+  username: string;
+  password: string;
+}
 
 export interface ClickHouseOptions {
   /** A ClickHouse server (`http://host:8123`). Unset: the embedded engine (chdb) under `dataDir`. */
@@ -16,6 +30,15 @@ export interface ClickHouseOptions {
   dataDir: string;
   /** A server request that sends and receives nothing for this long fails with a timeout. Default 60 s. */
   requestTimeoutMs?: number;
+  /** Dedicated server users per role; a role without one uses the main user. Ignored by the embedded engine. */
+  roles?: Partial<Record<ClickHouseRole, RoleCredentials>>;
+}
+
+/** Options of a streamed read (`ClickHouse.streamText`). */
+export interface StreamTextOptions {
+  /** Output format, e.g. `CustomSeparatedWithNamesAndTypes`. */
+  format: string;
+  signal?: AbortSignal;
 }
 
 /**
@@ -24,8 +47,19 @@ export interface ClickHouseOptions {
  */
 export interface ClickHouse {
   readonly client: ClickHouseClient;
+  /** The API's analytics and the live ticks (`reader` role). */
+  readonly reader: ClickHouseClient;
+  /** Ad-hoc SQL's own statements: parsing and checking the user's text (`sql` role). */
+  readonly sql: ClickHouseClient;
   readonly engine: 'embedded' | 'server';
   readonly database: string;
+  /** The ClickHouse user each role runs as (the main user when the role has none of its own). */
+  readonly users: Readonly<Record<'main' | ClickHouseRole, string>>;
+  /**
+   * Run one statement as the `sql` role and yield its output text as ClickHouse produces it, chunk by chunk, so
+   * the caller can stop reading at a cap (break out of the loop: the query is cancelled).
+   */
+  streamText(statement: string, options: StreamTextOptions): AsyncIterable<string>;
   /**
    * Insert ClickHouse Native blocks (one, or several concatenated) for `columns` into `database.table`.
    * Resolves once ClickHouse committed them. `settings` apply to this insert only (its own SETTINGS clause).
@@ -52,43 +86,64 @@ export class ClickHouseUnavailableError extends Error {
 /** Integer settings of one INSERT, e.g. `max_partitions_per_insert_block`. */
 export type InsertSettings = Readonly<Record<string, number>>;
 
-/** ` SETTINGS a = 1, b = 2` for an INSERT (names checked as identifiers, values as integers), or ''. */
-function settingsClause(settings: InsertSettings | undefined): string {
-  const entries = Object.entries(settings ?? {});
-  if (entries.length === 0) return '';
-  return ` SETTINGS ${entries
-    .map(([name, value]) => {
-      if (!Number.isSafeInteger(value)) throw new Error(`insert setting ${name} must be an integer`);
-      return `${ident(name)} = ${value}`;
-    })
-    .join(', ')}`;
-}
-
 export async function createClickHouse(options: ClickHouseOptions): Promise<ClickHouse> {
   const database = ident(options.database);
   if (options.url) return createServer(options, database);
   return createEmbedded(options, database);
 }
 
+/** Output settings every client sends: the read-only role profiles (users.ts) hold the same values. */
+export const CLIENT_SETTINGS = {
+  date_time_output_format: 'iso',
+  output_format_json_quote_64bit_integers: 0,
+} as const;
+
 function createServer(options: ClickHouseOptions, database: string): ClickHouse {
-  const client = createClient({
-    url: options.url,
-    username: options.username ?? 'default',
-    password: options.password ?? '',
-    request_timeout: options.requestTimeoutMs ?? 60_000,
-    max_open_connections: 16,
-    // Failures reach the callers, which log them once with context (pino); the client's own console logger stays quiet.
-    log: { level: ClickHouseLogLevel.OFF },
-    clickhouse_settings: { date_time_output_format: 'iso', output_format_json_quote_64bit_integers: 0 },
-  });
+  const open = (username: string, password: string, role?: ClickHouseRole) =>
+    createClient({
+      url: options.url,
+      username,
+      password,
+      // Role users read the gatescope database: unqualified table names resolve there.
+      ...(role ? { database } : {}),
+      request_timeout: options.requestTimeoutMs ?? 60_000,
+      max_open_connections: role === 'sql' ? 4 : 16,
+      // Failures reach the callers, which log them once with context (pino); the client's own console logger stays quiet.
+      log: { level: ClickHouseLogLevel.OFF },
+      clickhouse_settings: { ...CLIENT_SETTINGS },
+    });
+  const mainUser = options.username ?? 'default';
+  const client = open(mainUser, options.password ?? '');
+  const roleClient = (role: ClickHouseRole) => {
+    const own = options.roles?.[role];
+    return own
+      ? { client: open(own.username, own.password, role), user: own.username }
+      : { client: open(mainUser, options.password ?? '', role), user: mainUser };
+  };
+  const reader = roleClient('reader');
+  const sql = roleClient('sql');
   return {
     client,
+    reader: reader.client,
+    sql: sql.client,
     engine: 'server',
     database,
+    users: { main: mainUser, reader: reader.user, sql: sql.user },
+    async *streamText(statement, { format, signal }) {
+      const rs = await sql.client.query({
+        query: statement,
+        format: format as 'CustomSeparatedWithNamesAndTypes',
+        abort_signal: signal,
+      });
+      // Raw formats come back one line per row; the framing is line-based, so lines are handed on as they come.
+      for await (const rows of rs.stream() as AsyncIterable<unknown[]>) {
+        yield (rows as { text: string }[]).map((r) => r.text + '\n').join('');
+      }
+    },
     async insertNative(table, columns, data, settings) {
       const chunks = Array.isArray(data) ? data : [data];
       const result = await client.exec({
-        query: `INSERT INTO ${database}.${ident(table)} (${columns.map((c) => ident(c)).join(', ')})${settingsClause(settings)} FORMAT Native`,
+        query: `INSERT INTO ${database}.${ident(table)} (${columns.map((c) => ident(c)).join(', ')})${settingsClause(settings ?? {})} FORMAT Native`,
         values: Readable.from(chunks, { objectMode: false }),
         // In a cluster `table` is Distributed: answer only once every shard committed its part, so a resolved
         // insert is stored (the default queues it on the receiving node and answers at once).
@@ -97,16 +152,29 @@ function createServer(options: ClickHouseOptions, database: string): ClickHouse 
       result.stream.resume();
     },
     ping: async () => (await client.ping()).success,
-    close: () => client.close(),
+    async close() {
+      await Promise.all([client.close(), reader.client.close(), sql.client.close()]);
+    },
   };
+}
+
+interface ChdbStream extends AsyncIterable<{ text(): string }> {
+  cancel(): void;
+}
+interface ChdbSession {
+  queryAsync(sql: string, opts?: { format?: string }): Promise<unknown>;
+  queryStream(sql: string, opts?: { format?: string; signal?: AbortSignal }): ChdbStream;
+  close(): void;
 }
 
 async function createEmbedded(options: ClickHouseOptions, database: string): Promise<ClickHouse> {
   const require = createRequire(import.meta.url);
   let chdb: typeof import('chdb/connection');
+  let Session: new (path: string) => ChdbSession;
   try {
     // Lazy: a server deployment never loads (or needs to install) the ~540 MB engine.
     chdb = require('chdb/connection') as typeof import('chdb/connection');
+    Session = (require('chdb') as { Session: new (path: string) => ChdbSession }).Session;
   } catch (err) {
     throw new ClickHouseUnavailableError(
       'The embedded ClickHouse engine (npm package "chdb") is not installed. Run `npm install` with optional ' +
@@ -119,18 +187,55 @@ async function createEmbedded(options: ClickHouseOptions, database: string): Pro
   mkdirSync(enginePath, { recursive: true });
   rmSync(spoolDir, { recursive: true, force: true });
   mkdirSync(spoolDir, { recursive: true });
-  const connection = chdb.createChdbConnection({ path: enginePath });
-  const client = createClient({
-    // The type comes from @clickhouse/client-common: chdb re-exports the same Connection contract.
-    connection: connection as never,
-    clickhouse_settings: { date_time_output_format: 'iso', output_format_json_quote_64bit_integers: 0 },
-  } as Parameters<typeof createClient>[0]);
+  // One engine per process, several connections to it (chdb keeps session settings and a timed-out query's
+  // unread output per connection): ingest and migrations, the reader, ad-hoc SQL's checks, ad-hoc SQL's streams.
+  const open = () =>
+    createClient({
+      // The type comes from @clickhouse/client-common: chdb re-exports the same Connection contract.
+      connection: chdb.createChdbConnection({ path: enginePath }) as never,
+      clickhouse_settings: { ...CLIENT_SETTINGS },
+    } as Parameters<typeof createClient>[0]);
+  const client = open();
+  const reader = open();
+  const sql = open();
+  // Unqualified names in ad-hoc SQL mean gatescope's tables (USE is per connection; migrations fill the database).
+  await client.command({ query: `CREATE DATABASE IF NOT EXISTS ${database}` });
+  await sql.command({ query: `USE ${database}` });
+  /** Sessions for streamed ad-hoc results: chdb allows one active stream per connection. */
+  const idleStreamSessions: ChdbSession[] = [];
+  async function takeStreamSession(): Promise<ChdbSession> {
+    const idle = idleStreamSessions.pop();
+    if (idle) return idle;
+    const session = new Session(enginePath);
+    await session.queryAsync(`USE ${database}`);
+    return session;
+  }
   let spoolSeq = 0;
   let closed = false;
   return {
     client,
+    reader,
+    sql,
     engine: 'embedded',
     database,
+    users: { main: 'default', reader: 'default', sql: 'default' },
+    async *streamText(statement, { format, signal }) {
+      if (closed) throw new ClickHouseUnavailableError('The embedded ClickHouse engine is closed');
+      const session = await takeStreamSession();
+      let stream: ChdbStream | undefined;
+      try {
+        stream = session.queryStream(statement, { format, signal });
+        for await (const chunk of stream) yield chunk.text();
+      } catch (err) {
+        // The same error shape as every other query (`type`, `code`), as the HTTP client gives for a server.
+        const message = (err as Error)?.message ?? String(err);
+        throw /Code: \d+\./.test(message) ? Object.assign(parseError(message), { cause: err }) : err;
+      } finally {
+        stream?.cancel();
+        if (closed) session.close();
+        else idleStreamSessions.push(session);
+      }
+    },
     async insertNative(table, columns, data, settings) {
       // chdb's fastest bulk path: the engine reads the batch from a local file (its parallel file reader)
       // instead of parsing a string handed through the JS binding.
@@ -138,7 +243,7 @@ async function createEmbedded(options: ClickHouseOptions, database: string): Pro
       await writeFile(file, Array.isArray(data) ? Buffer.concat(data) : data);
       try {
         await client.command({
-          query: `INSERT INTO ${database}.${ident(table)} (${columns.map((c) => ident(c)).join(', ')}) FROM INFILE '${file.replace(/['\\]/g, '\\$&')}'${settingsClause(settings)} FORMAT Native`,
+          query: `INSERT INTO ${database}.${ident(table)} (${columns.map((c) => ident(c)).join(', ')}) FROM INFILE '${file.replace(/['\\]/g, '\\$&')}'${settingsClause(settings ?? {})} FORMAT Native`,
         });
       } finally {
         rmSync(file, { force: true });
@@ -151,6 +256,8 @@ async function createEmbedded(options: ClickHouseOptions, database: string): Pro
     async close() {
       if (closed) return;
       closed = true;
+      for (const s of idleStreamSessions.splice(0)) s.close();
+      await Promise.all([sql.close(), reader.close()]);
       await client.close();
     },
   };

@@ -1,6 +1,13 @@
-export { createClickHouse, ClickHouseUnavailableError } from './clickhouse.js';
+export { createClickHouse, ClickHouseUnavailableError, CLIENT_SETTINGS } from './clickhouse.js';
 export { ident } from './ident.js';
-export type { ClickHouse, ClickHouseOptions, InsertSettings } from './clickhouse.js';
+export type {
+  ClickHouse,
+  ClickHouseOptions,
+  InsertSettings,
+  ClickHouseRole,
+  RoleCredentials,
+  StreamTextOptions,
+} from './clickhouse.js';
 export {
   migrate,
   listMigrations,
@@ -14,3 +21,9 @@ export { renderMigration, storageTableName, LOCAL_SUFFIX, REPLICA_PATH } from '.
 export type { RenderOptions } from './render.js';
 export { acquireMigrationLock, lockState, MigrationLockError } from './lock.js';
 export type { LockOptions, LockRow, LockState, MigrationLock } from './lock.js';
+export { quoteString, settingsClause } from './sql-text.js';
+export type { SettingValue } from './sql-text.js';
+export { readJson, ForeignResultError, foreignResults } from './read.js';
+export type { JsonResult } from './read.js';
+export { renderRoleDdl, provisionRoles, queryLimitSettings, SQL_QUOTA } from './users.js';
+export type { QueryLimits, SqlLimits, RoleDdlOptions } from './users.js';

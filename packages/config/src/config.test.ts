@@ -105,12 +105,102 @@ describe('loadConfig', () => {
       database: 'gatescope',
       cluster: 'main',
       requestTimeoutMs: 5000,
+      roles: {},
     });
     expect(loadConfig({}).clickhouse.requestTimeoutMs).toBe(60_000);
     expect(() => loadConfig({ GATESCOPE_CLICKHOUSE_TIMEOUT_MS: '0' })).toThrow(
       /GATESCOPE_CLICKHOUSE_TIMEOUT_MS must be > 0/,
     );
     expect(() => loadConfig({ CLICKHOUSE_DATABASE: 'x; DROP TABLE y' })).toThrow(/plain identifier/);
+  });
+
+  it('takes a read-only user and an ad-hoc SQL user for a server, never for the embedded engine', () => {
+    const c = loadConfig({
+      CLICKHOUSE_URL: 'http://clickhouse:8123',
+      CLICKHOUSE_READER_USER: 'gatescope_reader',
+      CLICKHOUSE_READER_PASSWORD: 'r',
+      CLICKHOUSE_SQL_USER: 'gatescope_sql',
+      CLICKHOUSE_SQL_PASSWORD: 's',
+    });
+    expect(c.clickhouse.roles).toEqual({
+      reader: { username: 'gatescope_reader', password: 'r' },
+      sql: { username: 'gatescope_sql', password: 's' },
+    });
+    expect(() => loadConfig({ CLICKHOUSE_SQL_USER: 'gatescope_sql' })).toThrow(/needs CLICKHOUSE_URL/);
+    expect(() => loadConfig({ CLICKHOUSE_URL: 'http://c:8123', CLICKHOUSE_SQL_USER: "x' OR 1" })).toThrow(
+      /CLICKHOUSE_SQL_USER must be a plain identifier/,
+    );
+  });
+
+  it('has SQL and query limits with defaults, each validated', () => {
+    const c = loadConfig({});
+    expect(c.sql).toEqual({
+      limits: {
+        maxExecutionTimeS: 30,
+        maxMemoryBytes: 1024 ** 3,
+        maxThreads: 1,
+        maxResultRows: 100_000,
+        maxResultBytes: 32 * 1024 ** 2,
+      },
+      concurrency: 1,
+      queue: 4,
+    });
+    expect(c.query.limits).toEqual({ maxExecutionTimeS: 30, maxMemoryBytes: 2 * 1024 ** 3, maxThreads: 2 });
+    const bad = () => loadConfig({ GATESCOPE_SQL_CONCURRENCY: '0', GATESCOPE_QUERY_MAX_THREADS: 'many' });
+    expect(bad).toThrow(/GATESCOPE_SQL_CONCURRENCY must be > 0/);
+    expect(bad).toThrow(/GATESCOPE_QUERY_MAX_THREADS must be a number/);
+  });
+
+  it('parses token restrictions from the tokens file and the inline syntax', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gs-config-'));
+    const file = join(dir, 'tokens.json');
+    writeFileSync(
+      file,
+      JSON.stringify([
+        {
+          name: 'team-a',
+          token: 'team-a-secret-1',
+          scopes: ['read'],
+          authorities: ['shop.example.com', 'shop.example.com:8443'],
+        },
+        { name: 'gw', token: 'gw-secret-12345', scopes: ['admin'], gateways: ['edge'] },
+        { name: 'ops', token: 'ops-secret-12345', scopes: ['admin'] },
+      ]),
+    );
+    const c = loadConfig({
+      GATESCOPE_TOKENS_FILE: file,
+      GATESCOPE_TOKENS:
+        'team-b:team-b-secret-1:read:authority=api.example.com:8080|b.example.com;gateway=router~10.0.0.7~gw-1.ns~ns.svc.cluster.local',
+    });
+    const byName = Object.fromEntries(c.auth.tokens.map((t) => [t.name, t]));
+    expect(byName['team-a'].restriction).toEqual({
+      authorities: ['shop.example.com', 'shop.example.com:8443'],
+    });
+    expect(byName.gw.restriction).toEqual({ gateways: ['edge'] });
+    expect(byName.ops.restriction).toBeUndefined();
+    expect(byName['team-b'].restriction).toEqual({
+      authorities: ['api.example.com:8080', 'b.example.com'],
+      gateways: ['router~10.0.0.7~gw-1.ns~ns.svc.cluster.local'],
+    });
+    writeFileSync(
+      file,
+      JSON.stringify([{ name: 'x', token: 'x-secret-12345', scopes: ['read'], authorities: [] }]),
+    );
+    expect(() => loadConfig({ GATESCOPE_TOKENS_FILE: file })).toThrow(
+      /"authorities" of token "x" must be a non-empty list/,
+    );
+    writeFileSync(
+      file,
+      JSON.stringify([
+        { name: 'x', token: 'x-secret-12345', scopes: ['read'], authorities: ["a.com' OR 1=1"] },
+      ]),
+    );
+    expect(() => loadConfig({ GATESCOPE_TOKENS_FILE: file })).toThrow(
+      /must be a non-empty list of host names/,
+    );
+    expect(() => loadConfig({ GATESCOPE_TOKENS: 'x:x-secret-12345:read:host=a' })).toThrow(
+      /restriction "host=a" must be authority=a\|b or gateway=g\|h/,
+    );
   });
 });
 

@@ -29,6 +29,16 @@ export interface ApiToken {
  * The whole runtime configuration. Parsed once from the environment by `loadConfig`
  * (only `main.ts` calls it), frozen, and passed down; tests build their own.
  */
+export interface ClickHouseCredentials {
+  username: string;
+  password: string;
+}
+export interface QueryLimits {
+  maxExecutionTimeS: number;
+  maxMemoryBytes: number;
+  maxThreads: number;
+}
+
 export interface Config {
   dataDir: string;
   host: string;
@@ -45,6 +55,17 @@ export interface Config {
     cluster?: string;
     /** A server request idle this long (nothing sent or received) fails with a timeout. */
     requestTimeoutMs: number;
+    /** Server users for the read paths (`CLICKHOUSE_READER_USER`, `CLICKHOUSE_SQL_USER`); unset: the main user. */
+    roles: { reader?: ClickHouseCredentials; sql?: ClickHouseCredentials };
+  };
+  /** Limits of every API analytics query and live tick, in the statement's own SETTINGS clause. */
+  query: { limits: QueryLimits };
+  /** Ad-hoc SQL (`POST /api/v1/sql`): limits, result caps and admission. */
+  sql: {
+    limits: QueryLimits & { maxResultRows: number; maxResultBytes: number };
+    /** Statements running at once; more wait in a queue of `queue`, beyond it 429. */
+    concurrency: number;
+    queue: number;
   };
   retentionDays: number;
   rollupRetentionDays: number;
@@ -128,6 +149,11 @@ const positiveInt = (name: string, dflt: number) =>
     .int(`${name} must be an integer`)
     .positive(`${name} must be > 0`)
     .default(dflt);
+const positiveNumber = (name: string, dflt: number) =>
+  z.coerce
+    .number({ error: `${name} must be a number` })
+    .positive(`${name} must be > 0`)
+    .default(dflt);
 const ratio = (name: string, dflt: number) =>
   z.coerce
     .number({ error: `${name} must be a number` })
@@ -156,6 +182,25 @@ const envSchema = z.object({
     .string()
     .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'CLICKHOUSE_DATABASE must be a plain identifier (letters, digits, _)')
     .default('gatescope'),
+  CLICKHOUSE_READER_USER: z.string().optional(),
+  CLICKHOUSE_READER_PASSWORD: z.string().default(''),
+  CLICKHOUSE_SQL_USER: z.string().optional(),
+  CLICKHOUSE_SQL_PASSWORD: z.string().default(''),
+  GATESCOPE_QUERY_MAX_EXECUTION_TIME_S: positiveNumber('GATESCOPE_QUERY_MAX_EXECUTION_TIME_S', 30),
+  GATESCOPE_QUERY_MAX_MEMORY_BYTES: positiveInt('GATESCOPE_QUERY_MAX_MEMORY_BYTES', 2 * 1024 ** 3),
+  GATESCOPE_QUERY_MAX_THREADS: positiveInt('GATESCOPE_QUERY_MAX_THREADS', 2),
+  GATESCOPE_SQL_MAX_EXECUTION_TIME_S: positiveNumber('GATESCOPE_SQL_MAX_EXECUTION_TIME_S', 30),
+  GATESCOPE_SQL_MAX_MEMORY_BYTES: positiveInt('GATESCOPE_SQL_MAX_MEMORY_BYTES', 1024 ** 3),
+  // One thread: on the 2-core embedded engine the other core stays with ingest (README, "Ad-hoc SQL and ingest").
+  GATESCOPE_SQL_MAX_THREADS: positiveInt('GATESCOPE_SQL_MAX_THREADS', 1),
+  GATESCOPE_SQL_MAX_RESULT_ROWS: positiveInt('GATESCOPE_SQL_MAX_RESULT_ROWS', 100_000),
+  GATESCOPE_SQL_MAX_RESULT_BYTES: positiveInt('GATESCOPE_SQL_MAX_RESULT_BYTES', 32 * 1024 ** 2),
+  GATESCOPE_SQL_CONCURRENCY: positiveInt('GATESCOPE_SQL_CONCURRENCY', 1),
+  GATESCOPE_SQL_QUEUE: z.coerce
+    .number({ error: 'GATESCOPE_SQL_QUEUE must be a number' })
+    .int('GATESCOPE_SQL_QUEUE must be an integer')
+    .min(0, 'GATESCOPE_SQL_QUEUE must be >= 0')
+    .default(4),
   CLICKHOUSE_CLUSTER: z
     .string()
     .regex(/^[A-Za-z_][A-Za-z0-9_.-]*$/, 'CLICKHOUSE_CLUSTER must be a plain cluster name')
@@ -307,14 +352,26 @@ export function isLoopbackHost(host: string): boolean {
   return host === 'localhost' || host === '::1' || host === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(host);
 }
 
+/** A restriction value: a host[:port], an IPv6 literal, a node id or cluster (`router~10.0.0.7~gw-1.ns~…`). */
+const RESTRICTION_VALUE = /^[A-Za-z0-9._:~[\]*-]{1,253}$/;
+
 /**
- * `GATESCOPE_TOKENS`: comma-separated `name:token:scope[+scope]` (e.g. `grafana:s3cr3t:read,ops:t0k3n:admin`).
- * `GATESCOPE_TOKENS_FILE`: JSON `[{ "name", "token", "scopes": ["metrics"|"read"|"admin"] }]`.
- * `admin` implies `read`, `read` implies `metrics`.
+ * `GATESCOPE_TOKENS`: comma-separated `name:token:scope[+scope][:restriction]` (e.g.
+ * `grafana:s3cr3t:read,ops:t0k3n:admin`); the optional restriction is `authority=a|b;gateway=g|h`
+ * (`team-a:s3cr3t-long:read:authority=shop.example.com|api.shop.example.com`). Only the first three `:` separate
+ * fields, so an authority may carry a port.
+ * `GATESCOPE_TOKENS_FILE`: JSON `[{ "name", "token", "scopes": ["metrics"|"read"|"admin"], "authorities"?: […],
+ * "gateways"?: […] }]`. `admin` implies `read`, `read` implies `metrics`.
  */
 function parseTokens(inline: string | undefined, file: string | undefined, problems: string[]): ApiToken[] {
   const tokens: ApiToken[] = [];
-  const add = (name: string, token: string, scopes: string[], where: string) => {
+  const add = (
+    name: string,
+    token: string,
+    scopes: string[],
+    where: string,
+    restriction?: { authorities?: unknown; gateways?: unknown },
+  ) => {
     const bad = scopes.filter((s) => !TOKEN_SCOPES.includes(s as TokenScope));
     if (!name || !token || scopes.length === 0 || bad.length > 0) {
       problems.push(
@@ -327,7 +384,25 @@ function parseTokens(inline: string | undefined, file: string | undefined, probl
     const set = new Set(scopes as TokenScope[]);
     if (set.has('admin')) set.add('read');
     if (set.has('read')) set.add('metrics');
-    tokens.push({ name, token, scopes: [...set] });
+    const entry: ApiToken = { name, token, scopes: [...set] };
+    const r: TokenRestriction = {};
+    for (const key of ['authorities', 'gateways'] as const) {
+      const v = restriction?.[key];
+      if (v === undefined) continue;
+      if (
+        !Array.isArray(v) ||
+        v.length === 0 ||
+        !v.every((x) => typeof x === 'string' && RESTRICTION_VALUE.test(x))
+      ) {
+        problems.push(
+          `${where}: "${key}" of token "${name}" must be a non-empty list of host names / gateway ids (letters, digits, . : ~ - _ [ ] *)`,
+        );
+        continue;
+      }
+      r[key] = [...new Set(v as string[])];
+    }
+    if (r.authorities || r.gateways) entry.restriction = r;
+    tokens.push(entry);
   };
   if (inline) {
     for (const [i, part] of inline
@@ -335,26 +410,36 @@ function parseTokens(inline: string | undefined, file: string | undefined, probl
       .map((s) => s.trim())
       .filter(Boolean)
       .entries()) {
-      const [name, token, scopes] = part.split(':');
-      add(
-        name ?? '',
-        token ?? '',
-        (scopes ?? '').split('+').filter(Boolean),
-        `GATESCOPE_TOKENS entry ${i + 1}`,
-      );
+      const [name, token, scopes, ...rest] = part.split(':');
+      const where = `GATESCOPE_TOKENS entry ${i + 1}`;
+      const restriction: Record<string, string[]> = {};
+      for (const clause of rest.join(':').split(';').filter(Boolean)) {
+        const m = /^(authority|gateway)=(.+)$/.exec(clause.trim());
+        if (!m) {
+          problems.push(`${where}: restriction "${clause}" must be authority=a|b or gateway=g|h`);
+          continue;
+        }
+        restriction[m[1] === 'authority' ? 'authorities' : 'gateways'] = m[2].split('|').map((v) => v.trim());
+      }
+      add(name ?? '', token ?? '', (scopes ?? '').split('+').filter(Boolean), where, restriction);
     }
   }
   if (file) {
     try {
       const list = JSON.parse(readFileSync(file, 'utf8')) as unknown;
       if (!Array.isArray(list)) throw new Error('expected a JSON array');
-      list.forEach((t: { name?: string; token?: string; scopes?: string[] }, i) =>
-        add(
-          t?.name ?? '',
-          t?.token ?? '',
-          Array.isArray(t?.scopes) ? t.scopes : [],
-          `GATESCOPE_TOKENS_FILE entry ${i + 1}`,
-        ),
+      list.forEach(
+        (
+          t: { name?: string; token?: string; scopes?: string[]; authorities?: unknown; gateways?: unknown },
+          i,
+        ) =>
+          add(
+            t?.name ?? '',
+            t?.token ?? '',
+            Array.isArray(t?.scopes) ? t.scopes : [],
+            `GATESCOPE_TOKENS_FILE entry ${i + 1}`,
+            { authorities: t?.authorities, gateways: t?.gateways },
+          ),
       );
     } catch (err) {
       problems.push(`GATESCOPE_TOKENS_FILE (${file}) could not be read: ${(err as Error).message}`);
@@ -392,6 +477,13 @@ export function loadConfig(env: Record<string, string | undefined>): Readonly<Co
   if (e.GATESCOPE_HEALTH_DEGRADED_ERROR_RATE > e.GATESCOPE_HEALTH_FAILING_ERROR_RATE) {
     problems.push('GATESCOPE_HEALTH_DEGRADED_ERROR_RATE must not exceed GATESCOPE_HEALTH_FAILING_ERROR_RATE');
   }
+  for (const role of ['READER', 'SQL'] as const) {
+    const user = e[`CLICKHOUSE_${role}_USER`];
+    if (user !== undefined && !/^[A-Za-z_][A-Za-z0-9_]*$/.test(user))
+      problems.push(`CLICKHOUSE_${role}_USER must be a plain identifier (letters, digits, _)`);
+    if (user && !e.CLICKHOUSE_URL)
+      problems.push(`CLICKHOUSE_${role}_USER needs CLICKHOUSE_URL: the embedded engine has no users`);
+  }
   if (e.GATESCOPE_MAX_PENDING_ROWS < e.GATESCOPE_BATCH_MAX_ROWS) {
     problems.push('GATESCOPE_MAX_PENDING_ROWS must be at least GATESCOPE_BATCH_MAX_ROWS');
   }
@@ -419,6 +511,32 @@ export function loadConfig(env: Record<string, string | undefined>): Readonly<Co
       database: e.CLICKHOUSE_DATABASE,
       cluster: e.CLICKHOUSE_CLUSTER,
       requestTimeoutMs: e.GATESCOPE_CLICKHOUSE_TIMEOUT_MS,
+      roles: {
+        ...(e.CLICKHOUSE_READER_USER
+          ? { reader: { username: e.CLICKHOUSE_READER_USER, password: e.CLICKHOUSE_READER_PASSWORD } }
+          : {}),
+        ...(e.CLICKHOUSE_SQL_USER
+          ? { sql: { username: e.CLICKHOUSE_SQL_USER, password: e.CLICKHOUSE_SQL_PASSWORD } }
+          : {}),
+      },
+    },
+    query: {
+      limits: {
+        maxExecutionTimeS: e.GATESCOPE_QUERY_MAX_EXECUTION_TIME_S,
+        maxMemoryBytes: e.GATESCOPE_QUERY_MAX_MEMORY_BYTES,
+        maxThreads: e.GATESCOPE_QUERY_MAX_THREADS,
+      },
+    },
+    sql: {
+      limits: {
+        maxExecutionTimeS: e.GATESCOPE_SQL_MAX_EXECUTION_TIME_S,
+        maxMemoryBytes: e.GATESCOPE_SQL_MAX_MEMORY_BYTES,
+        maxThreads: e.GATESCOPE_SQL_MAX_THREADS,
+        maxResultRows: e.GATESCOPE_SQL_MAX_RESULT_ROWS,
+        maxResultBytes: e.GATESCOPE_SQL_MAX_RESULT_BYTES,
+      },
+      concurrency: e.GATESCOPE_SQL_CONCURRENCY,
+      queue: e.GATESCOPE_SQL_QUEUE,
     },
     retentionDays: e.GATESCOPE_RETENTION_DAYS,
     rollupRetentionDays: e.GATESCOPE_ROLLUP_RETENTION_DAYS,

@@ -4,6 +4,11 @@
  * asks for the same view shares one computation.
  */
 export interface LiveFilters {
+  /**
+   * The socket's token restriction (never from the client): part of the key, so a restricted socket never
+   * shares a computation with an unrestricted one or with another restriction.
+   */
+  restriction?: { authorities?: readonly string[]; gateways?: readonly string[] };
   route?: string;
   authority?: string;
   /** Matches either the Envoy node id or the node cluster (the gateway deployment). */
@@ -47,9 +52,24 @@ export function normaliseFilters(input: unknown): LiveFilters {
   return out;
 }
 
+/** A socket's filters with its token restriction added (the restriction comes from the token, not the request). */
+export function withRestriction(
+  filters: LiveFilters,
+  restriction: LiveFilters['restriction'] | undefined,
+): LiveFilters {
+  if (!restriction || (!restriction.authorities && !restriction.gateways)) return filters;
+  const r: NonNullable<LiveFilters['restriction']> = {};
+  if (restriction.authorities) r.authorities = [...new Set(restriction.authorities)].sort();
+  if (restriction.gateways) r.gateways = [...new Set(restriction.gateways)].sort();
+  return { ...filters, restriction: r };
+}
+
 /** A stable key for normalised filters: same filters, same key. `""` means no filter. */
 export function filterKey(filters: LiveFilters): string {
   const parts: string[] = [];
+  const r = filters.restriction;
+  if (r?.authorities) parts.push(`restricted_authority=${r.authorities.map(encodeURIComponent).join('|')}`);
+  if (r?.gateways) parts.push(`restricted_gateway=${r.gateways.map(encodeURIComponent).join('|')}`);
   for (const name of LIVE_FILTER_NAMES) {
     const v = filters[name];
     if (v !== undefined) parts.push(`${name}=${encodeURIComponent(v)}`);
@@ -61,9 +81,21 @@ export function filterKey(filters: LiveFilters): string {
  * The WHERE fragment for filters: every value is a ClickHouse query parameter (`{f_route:String}`), never
  * text spliced into SQL. Returns `""` when there is nothing to filter on; otherwise starts with ` AND `.
  */
-export function filterClause(filters: LiveFilters): { sql: string; params: Record<string, string> } {
+export function filterClause(filters: LiveFilters): {
+  sql: string;
+  params: Record<string, string | readonly string[]>;
+} {
   const conds: string[] = [];
-  const params: Record<string, string> = {};
+  const params: Record<string, string | readonly string[]> = {};
+  const r = filters.restriction;
+  if (r?.authorities) {
+    conds.push('authority IN {r_authority:Array(String)}');
+    params.r_authority = r.authorities;
+  }
+  if (r?.gateways) {
+    conds.push('(node_id IN {r_gateway:Array(String)} OR node_cluster IN {r_gateway:Array(String)})');
+    params.r_gateway = r.gateways;
+  }
   if (filters.route !== undefined) {
     conds.push('route_name = {f_route:String}');
     params.f_route = filters.route;

@@ -1,5 +1,6 @@
 export {
   normaliseFilters,
+  withRestriction,
   filterKey,
   filterClause,
   LiveFilterError,
@@ -9,7 +10,7 @@ export {
 export type { LiveFilters, LiveFilterName } from './filters.js';
 export { healthOf, KIALI_DEFAULT_THRESHOLDS } from './health.js';
 export type { Health, HealthThresholds } from './health.js';
-export { windowQuery, pointsQuery, tailQuery } from './sql.js';
+export { windowQuery, pointsQuery, tailQuery, limited } from './sql.js';
 export type { LiveQuery, WindowQueryOptions, PointsQueryOptions } from './sql.js';
 export {
   shapeWindow,

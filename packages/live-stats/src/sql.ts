@@ -1,3 +1,4 @@
+import { ident, queryLimitSettings, settingsClause, type QueryLimits } from '@gatescope/clickhouse';
 import { filterClause, type LiveFilters } from './filters.js';
 
 /**
@@ -11,13 +12,12 @@ import { filterClause, type LiveFilters } from './filters.js';
  */
 export interface LiveQuery {
   sql: string;
-  params: Record<string, string | number>;
+  params: Record<string, string | number | readonly string[]>;
 }
 
-const IDENT = /^[A-Za-z_][A-Za-z0-9_]*$/;
-function ident(name: string): string {
-  if (!IDENT.test(name)) throw new Error(`not a plain ClickHouse identifier: ${JSON.stringify(name)}`);
-  return name;
+/** The query with the configured limits (GATESCOPE_QUERY_MAX_*) in its own SETTINGS clause. */
+export function limited(q: LiveQuery, limits: QueryLimits): LiveQuery {
+  return { sql: q.sql + settingsClause(queryLimitSettings(limits)), params: q.params };
 }
 
 const STATUS_COUNTS = `countIf(status_class = '1xx') AS c1xx, countIf(status_class = '2xx') AS c2xx,

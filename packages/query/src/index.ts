@@ -14,7 +14,7 @@ export {
   DEFAULT_RANGE_MS,
   MAX_RANGE_MS,
 } from './params.js';
-export type { RawParams, TimeRange, Filters, StatusClass } from './params.js';
+export type { RawParams, TimeRange, Filters, StatusClass, Restriction } from './params.js';
 export {
   planSource,
   rawSource,
@@ -39,6 +39,7 @@ export {
   topQuery,
   requestsQuery,
   whereClause,
+  withLimits,
   statsColumns,
   encodeCursor,
   decodeCursor,
@@ -52,5 +53,34 @@ export {
 export type { BuiltQuery, RouteSort, TopDimension, TopSort, RequestsCursor } from './sql.js';
 export { toStats } from './stats.js';
 export type { Stats, StatsRow } from './stats.js';
-export { checkSqlPlan, SAFE_TABLE_FUNCTIONS, FORBIDDEN_FUNCTIONS } from './sql-guard.js';
-export type { SqlViolation } from './sql-guard.js';
+export {
+  PARSE_STATEMENT,
+  explainStatement,
+  notSelect,
+  parseAst,
+  checkAst,
+  syntaxViolation,
+  restrictionPredicate,
+  isDeniedFunction,
+  GENERATOR_TABLE_FUNCTIONS,
+  DENIED_FUNCTIONS,
+  RESTRICTION_COLUMNS,
+} from './sql-guard.js';
+export type { SqlViolation, SqlViolationCode, SqlCheckContext, AstNode } from './sql-guard.js';
+export {
+  runSettings,
+  engineSqlLimits,
+  framing,
+  FramedResultReader,
+  SqlResultError,
+  rowsAsObjects,
+  rowsAsJson,
+  rowsAsJsonPieces,
+  toCsv,
+  AdmissionGate,
+  AdmissionRefused,
+  RESULT_FORMAT,
+  ENGINE_RESULT_BYTES_FACTOR,
+  ENGINE_RESULT_ROWS_MARGIN,
+} from './sql-run.js';
+export type { SqlRunLimits, SqlResult, Framing } from './sql-run.js';

@@ -12,8 +12,19 @@ export interface TimeRange {
 export const STATUS_CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx', 'none'] as const;
 export type StatusClass = (typeof STATUS_CLASSES)[number];
 
+/**
+ * What a restricted token may see (its `Principal.restriction`): only these authorities and/or gateways (node id
+ * or node cluster). Never from request parameters: the API adds it to the filters of every question.
+ */
+export interface Restriction {
+  authorities?: readonly string[];
+  gateways?: readonly string[];
+}
+
 /** Every analytics endpoint accepts these; each may be repeated (`?route=a&route=b`) to match any of the values. */
 export interface Filters {
+  /** The caller's token restriction, ANDed with everything else (so user filters can only narrow it). */
+  restriction?: Restriction;
   gateway?: string[];
   authority?: string[];
   route?: string[];
@@ -140,8 +151,8 @@ export function parseTimeRange(params: RawParams, now: number): TimeRange {
   return { from, to };
 }
 
-export function parseFilters(params: RawParams): Filters {
-  const filters: Filters = {};
+export function parseFilters(params: RawParams, restriction?: Restriction): Filters {
+  const filters: Filters = restriction ? { restriction } : {};
   for (const name of FILTER_NAMES) {
     const values = list(params, name);
     if (!values) continue;

@@ -53,7 +53,13 @@ export const HOURLY_FROM_MS = 12 * 3_600_000;
 export const MINUTELY_FROM_MS = 3_600_000;
 
 export function filterDimensions(filters: Filters): Dimension[] {
-  return (Object.keys(filters) as (keyof Filters)[]).filter((k) => filters[k]?.length) as Dimension[];
+  const dims = (Object.keys(filters) as (keyof Filters)[]).filter(
+    (k) => k !== 'restriction' && (filters[k] as unknown[] | undefined)?.length,
+  ) as Dimension[];
+  // A restriction filters on the columns it names: only a source keeping them can answer.
+  if (filters.restriction?.authorities) dims.push('authority');
+  if (filters.restriction?.gateways) dims.push('gateway');
+  return [...new Set(dims)];
 }
 
 export interface PlanInput {

@@ -2,8 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { QueryParamError } from './errors.js';
 import { parseFilters, parseTimeRange } from './params.js';
 import { autoStep, planSource, rawIsCheaper, RAW_ROWS_PER_STATE } from './plan.js';
-import { checkSqlPlan } from './sql-guard.js';
-import { decodeCursor, encodeCursor, routesQuery, summaryQuery } from './sql.js';
+import { decodeCursor, encodeCursor, routesQuery, summaryQuery, topQuery, withLimits } from './sql.js';
 
 const NOW = Date.parse('2024-05-01T12:34:56.789Z');
 const H = 3_600_000;
@@ -127,60 +126,6 @@ describe('SQL builders', () => {
   });
 });
 
-describe('checkSqlPlan', () => {
-  const base = { database: 'gatescope', explainFormat: 'JSONCompact' };
-  const select = [
-    'SelectWithUnionQuery (children 2)',
-    ' ExpressionList (children 1)',
-    '  SelectQuery (children 2)',
-    ' Identifier JSONCompact',
-  ];
-  it('passes a plain select on the database', () => {
-    expect(
-      checkSqlPlan({
-        ...base,
-        ast: select,
-        tree: ['    TABLE id: 3, alias: __table1, table_name: gatescope.http_requests'],
-      }),
-    ).toEqual([]);
-  });
-  it('refuses other statements, SETTINGS, OUTFILE, other databases and file/network functions', () => {
-    expect(checkSqlPlan({ ...base, ast: ['InsertQuery'], tree: [] })[0].code).toBe('ERR_SQL_NOT_SELECT');
-    expect(checkSqlPlan({ ...base, ast: [...select, '   Set'], tree: [] })[0].code).toBe('ERR_SQL_SETTINGS');
-    expect(checkSqlPlan({ ...base, ast: [...select, " Literal '/tmp/x'"], tree: [] })[0].code).toBe(
-      'ERR_SQL_OUTPUT',
-    );
-    expect(
-      checkSqlPlan({
-        ...base,
-        ast: select,
-        tree: ['TABLE id: 11, alias: __table4, table_name: system.tables'],
-      })[0].message,
-    ).toMatch(/system\.tables/);
-    expect(
-      checkSqlPlan({
-        ...base,
-        ast: select,
-        tree: ['TABLE_FUNCTION id: 3, alias: __table1, table_function_name: url'],
-      })[0].message,
-    ).toMatch(/url\(\)/);
-    expect(
-      checkSqlPlan({
-        ...base,
-        ast: select,
-        tree: ['TABLE_FUNCTION id: 3, alias: __table1, table_function_name: numbers'],
-      }),
-    ).toEqual([]);
-    expect(
-      checkSqlPlan({
-        ...base,
-        ast: select,
-        tree: ['FUNCTION id: 3, function_name: file, function_type: ordinary'],
-      })[0].code,
-    ).toBe('ERR_SQL_FUNCTION');
-  });
-});
-
 describe('rawIsCheaper', () => {
   it('keeps the per-minute rollup for busy gateways and reads raw rows for quiet ones', () => {
     // 5,000 rps on 50 routes for an hour: 18 M raw rows against 3,000 states.
@@ -189,5 +134,48 @@ describe('rawIsCheaper', () => {
     expect(rawIsCheaper({ rawRows: 360_000, states: 3_000 })).toBe(true);
     expect(rawIsCheaper({ rawRows: 3_000 * RAW_ROWS_PER_STATE, states: 3_000 })).toBe(false);
     expect(rawIsCheaper({ rawRows: 0, states: 0 })).toBe(false);
+  });
+});
+
+describe('token restriction in analytics', () => {
+  const range = { from: NOW - 48 * H, to: NOW };
+  const restriction = { authorities: ['shop.example.com'], gateways: ['edge'] };
+  it('is ANDed into every WHERE as bound parameters, beside the user filters', () => {
+    const filters = parseFilters({ authority: 'other.example.com' }, restriction);
+    const q = summaryQuery('gatescope', planSource({ range, filters }), filters);
+    expect(q.query).toContain('authority IN {authority:Array(String)}');
+    expect(q.query).toContain('authority IN {restricted_authority:Array(String)}');
+    expect(q.query).toContain('node_cluster IN {restricted_gateway:Array(String)}');
+    expect(q.params).toMatchObject({
+      authority: ['other.example.com'],
+      restricted_authority: ['shop.example.com'],
+      restricted_gateway: ['edge'],
+    });
+    const top = topQuery('gatescope', planSource({ range, filters, mode: 'raw' }), filters, {
+      dimension: 'path',
+      by: 'requests',
+      limit: 5,
+    });
+    expect(top.query).toContain('{restricted_authority:Array(String)}');
+  });
+  it('makes the planner pick a source that has the restricted columns (never http_routes_*)', () => {
+    const free = planSource({ range, filters: {} });
+    expect(free.table).toBe('http_routes_1h');
+    const restricted = planSource({ range, filters: parseFilters({}, restriction) });
+    expect(restricted.table).toBe('http_requests_1h');
+    const gatewayOnly = planSource({ range, filters: parseFilters({}, { gateways: ['edge'] }) });
+    expect(gatewayOnly.table).toBe('http_requests_1h');
+  });
+  it('is never read from request parameters', () => {
+    expect(parseFilters({ restriction: 'x', restricted_authority: 'y' })).toEqual({});
+  });
+  it("puts the configured limits in the statement's own SETTINGS clause", () => {
+    const q = withLimits(
+      { query: 'SELECT 1', params: {} },
+      { maxExecutionTimeS: 5, maxMemoryBytes: 1000, maxThreads: 2 },
+    );
+    expect(q.query).toBe(
+      "SELECT 1 SETTINGS max_execution_time = 5, timeout_overflow_mode = 'throw', max_memory_usage = 1000, max_threads = 2",
+    );
   });
 });

@@ -1,3 +1,4 @@
+import { ident, queryLimitSettings, settingsClause, type QueryLimits } from '@gatescope/clickhouse';
 import type { Dimension, Source } from './plan.js';
 import type { Filters } from './params.js';
 
@@ -7,12 +8,6 @@ export interface BuiltQuery {
   params: Record<string, unknown>;
 }
 
-const IDENT = /^[A-Za-z_][A-Za-z0-9_]*$/;
-function ident(name: string): string {
-  if (!IDENT.test(name)) throw new Error(`not a plain identifier: ${name}`);
-  return name;
-}
-
 /** The quantile levels every stats query returns, in this order: q[1]=p50, q[2]=p90, q[3]=p95, q[4]=p99. */
 export const QUANTILE_LEVELS = [0.5, 0.9, 0.95, 0.99] as const;
 /** Must match the state type in migrations/0002_create_rollups.sql. */
@@ -20,7 +15,7 @@ export const ROLLUP_QUANTILES = 'quantilesDDMerge(0.005, 0.5, 0.9, 0.95, 0.99)';
 /** Exact, interpolated between neighbouring order statistics (the R-7 / numpy default definition). */
 const RAW_QUANTILES = 'quantilesExactInclusive(0.5, 0.9, 0.95, 0.99)';
 
-const FILTER_SQL: Record<keyof Filters, string> = {
+const FILTER_SQL: Record<Exclude<keyof Filters, 'restriction'>, string> = {
   gateway: '(node_id IN {gateway:Array(String)} OR node_cluster IN {gateway:Array(String)})',
   authority: 'authority IN {authority:Array(String)}',
   route: 'route_name IN {route:Array(String)}',
@@ -57,10 +52,22 @@ export function whereClause(source: Source, filters: Filters, extra: string[] = 
     `${t} < fromUnixTimestamp64Milli({to_ms:Int64}, 'UTC')`,
   ];
   const params: Record<string, unknown> = { from_ms: source.from, to_ms: source.to };
-  for (const [name, values] of Object.entries(filters) as [keyof Filters, string[] | undefined][]) {
+  for (const name of Object.keys(FILTER_SQL) as (keyof typeof FILTER_SQL)[]) {
+    const values = filters[name];
     if (!values?.length) continue;
     parts.push(FILTER_SQL[name]);
     params[name] = values;
+  }
+  const r = filters.restriction;
+  if (r?.authorities) {
+    parts.push('authority IN {restricted_authority:Array(String)}');
+    params.restricted_authority = r.authorities;
+  }
+  if (r?.gateways) {
+    parts.push(
+      '(node_id IN {restricted_gateway:Array(String)} OR node_cluster IN {restricted_gateway:Array(String)})',
+    );
+    params.restricted_gateway = r.gateways;
   }
   parts.push(...extra);
   return { query: parts.join(' AND '), params };
@@ -286,6 +293,11 @@ export function requestsQuery(
       `FROM ${from(database, source)}\nWHERE ${where.query}\nORDER BY start_time DESC, request_id DESC\nLIMIT {limit:UInt32}`,
     params: { ...where.params, ...params },
   };
+}
+
+/** The statement with the per-query limits from configuration in its own SETTINGS clause. */
+export function withLimits(q: BuiltQuery, limits: QueryLimits): BuiltQuery {
+  return { query: q.query + settingsClause(queryLimitSettings(limits)), params: q.params };
 }
 
 /** What reading `source` (a rollup) would cost: the raw rows it stands for and the states it would merge. */

@@ -1,6 +1,7 @@
 import {
   createClickHouse,
   migrate,
+  provisionRoles,
   MigrationLockError,
   SchemaModeError,
   schemaStatus,
@@ -8,6 +9,7 @@ import {
   type SchemaStatus,
 } from '@gatescope/clickhouse';
 import type { Config } from '@gatescope/config';
+import { engineSqlLimits } from '@gatescope/query';
 import type { Logger } from 'pino';
 
 /**
@@ -56,7 +58,12 @@ export async function openStorage(config: Config, logger: Logger): Promise<Click
           },
         },
       });
-      logger.info({ engine: ch.engine, database: ch.database, applied }, `storage ready: ${where(config)}`);
+      if (clickhouse.url && (clickhouse.roles.reader || clickhouse.roles.sql))
+        await provision(ch, config, logger);
+      logger.info(
+        { engine: ch.engine, database: ch.database, applied, users: ch.users },
+        `storage ready: ${where(config)}`,
+      );
       return ch;
     } catch (err) {
       await ch.close().catch(() => {});
@@ -170,4 +177,30 @@ export async function connectStorage(
   const schema = watchSchema(clickhouse, { cluster: config.clickhouse.cluster, logger });
   await schema.checked();
   return { clickhouse, schema };
+}
+
+/**
+ * The migration step also creates the read roles' users (CLICKHOUSE_READER_USER, CLICKHOUSE_SQL_USER) when the
+ * main user may manage access; otherwise the operator created them from SECURITY.md, which is said once.
+ */
+async function provision(ch: ClickHouse, config: Config, logger: Logger): Promise<void> {
+  const { roles, cluster } = config.clickhouse;
+  const outcome = await provisionRoles(ch, {
+    cluster,
+    reader: roles.reader && { ...roles.reader, limits: config.query.limits },
+    sql: roles.sql && { ...roles.sql, limits: engineSqlLimits(config.sql.limits) },
+  });
+  if (outcome.provisioned)
+    logger.info({ users: ch.users }, 'ClickHouse read users and profiles are in place');
+  else {
+    logger.warn(
+      { reason: outcome.reason },
+      `${config.clickhouse.username} may not create users: create ${[
+        roles.reader?.username,
+        roles.sql?.username,
+      ]
+        .filter(Boolean)
+        .join(' and ')} with the statements in SECURITY.md (## SQL)`,
+    );
+  }
 }

@@ -1,5 +1,5 @@
-import type { FastifyInstance } from 'fastify';
-import type { ClickHouse } from '@gatescope/clickhouse';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { readJson, type ClickHouse, type QueryLimits } from '@gatescope/clickhouse';
 import {
   autoStep,
   decodeCursor,
@@ -29,6 +29,7 @@ import {
   TOP_DIMENSIONS,
   TOP_SORTS,
   topQuery,
+  withLimits,
   type BuiltQuery,
   type Dimension,
   type RawParams,
@@ -38,24 +39,59 @@ import {
   type Stats,
   type StatsRow,
 } from '@gatescope/query';
-import { errorSchema } from './errors.js';
+import { ApiError, errorSchema } from './errors.js';
 import { querystring, rangeProperties, statsProperties } from './schemas.js';
 
 export interface AnalyticsOptions {
   clickhouse: ClickHouse;
   now: () => number;
+  /** Time, memory and threads of every query, in its own SETTINGS clause (GATESCOPE_QUERY_MAX_*). */
+  limits: QueryLimits;
+}
+
+/** The caller's token restriction: part of the filters of every question it asks. */
+const restrictionOf = (req: FastifyRequest) => req.auth?.restriction;
+
+/** A query stopped by its limits: say which and what to change. */
+function limitError(err: unknown, limits: QueryLimits): ApiError | undefined {
+  const e = err as { type?: string; message?: string };
+  if (e?.type === 'TIMEOUT_EXCEEDED') {
+    return new ApiError(
+      400,
+      'ERR_QUERY_TIMEOUT',
+      `The query ran longer than allowed (${limits.maxExecutionTimeS} s, GATESCOPE_QUERY_MAX_EXECUTION_TIME_S) and was stopped: narrow the time range or add filters`,
+    );
+  }
+  if (e?.type === 'MEMORY_LIMIT_EXCEEDED') {
+    return /\(total\)/.test(String(e.message))
+      ? new ApiError(503, 'ERR_ENGINE_BUSY', 'The engine is short of memory right now; retry shortly')
+      : new ApiError(
+          400,
+          'ERR_QUERY_MEMORY',
+          `The query needs more memory than allowed (${limits.maxMemoryBytes} bytes, GATESCOPE_QUERY_MAX_MEMORY_BYTES): narrow the time range or add filters`,
+        );
+  }
+  if ((err as { code?: string })?.code === 'ERR_ENGINE_FOREIGN_RESULT') {
+    return new ApiError(503, 'ERR_ENGINE_FOREIGN_RESULT', (err as Error).message + ': retry');
+  }
+  return undefined;
 }
 
 const iso = (ms: number) => new Date(ms).toISOString();
 const errors = { 400: errorSchema, 401: errorSchema, 403: errorSchema, 429: errorSchema, 503: errorSchema };
 
 export async function analyticsRoutes(app: FastifyInstance, opts: AnalyticsOptions): Promise<void> {
-  const { clickhouse: ch, now } = opts;
+  const { clickhouse: ch, now, limits } = opts;
   const db = ch.database;
 
+  /** Every read: the reader role, the configured limits, a framed (whole-document JSON) answer. */
   async function rows<T>(q: BuiltQuery): Promise<T[]> {
-    const rs = await ch.client.query({ query: q.query, query_params: q.params, format: 'JSONEachRow' });
-    return rs.json<T>();
+    const limited = withLimits(q, limits);
+    try {
+      return (await readJson<T>(ch.reader, { query: limited.query, params: limited.params })).data;
+    } catch (err) {
+      throw limitError(err, limits) ?? err;
+    }
   }
 
   /**
@@ -81,9 +117,13 @@ export async function analyticsRoutes(app: FastifyInstance, opts: AnalyticsOptio
     return known.rawIsCheaper ? rawSource(range) : source;
   }
 
-  async function plan(params: RawParams, extra: { groupBy?: Dimension[]; step_s?: number } = {}) {
+  async function plan(
+    req: FastifyRequest,
+    params: RawParams,
+    extra: { groupBy?: Dimension[]; step_s?: number } = {},
+  ) {
     const range = parseTimeRange(params, now());
-    const filters = parseFilters(params);
+    const filters = parseFilters(params, restrictionOf(req));
     const mode = parseEnumParam(params, 'source', SOURCE_MODES, 'auto');
     const source = await costChecked(planSource({ range, filters, mode, ...extra }), range, mode);
     return { range, filters, mode, source };
@@ -108,7 +148,7 @@ export async function analyticsRoutes(app: FastifyInstance, opts: AnalyticsOptio
       },
     },
     async (req) => {
-      const { source, filters } = await plan(req.query as RawParams);
+      const { source, filters } = await plan(req, req.query as RawParams);
       const [row] = await rows<StatsRow>(summaryQuery(db, source, filters));
       return {
         from: iso(source.from),
@@ -151,7 +191,7 @@ export async function analyticsRoutes(app: FastifyInstance, opts: AnalyticsOptio
     },
     async (req) => {
       const params = req.query as RawParams;
-      const { source, filters } = await plan(params);
+      const { source, filters } = await plan(req, params);
       const sort = parseEnumParam(params, 'sort', ROUTE_SORTS, 'requests');
       const order = parseEnumParam(
         params,
@@ -279,7 +319,7 @@ export async function analyticsRoutes(app: FastifyInstance, opts: AnalyticsOptio
       } else {
         step_s = autoStep(range, mode === 'rollup' ? 60 : 0);
       }
-      const filters = parseFilters(params);
+      const filters = parseFilters(params, restrictionOf(req));
       const source = await costChecked(
         planSource({ range, filters, mode, step_s, groupBy: groupBy ? [groupBy] : [] }),
         range,
@@ -380,7 +420,7 @@ export async function analyticsRoutes(app: FastifyInstance, opts: AnalyticsOptio
     async (req) => {
       const route = (req.params as { route: string }).route;
       const params = { ...(req.query as RawParams), route };
-      const { source, filters } = await plan(params);
+      const { source, filters } = await plan(req, params);
       const list = await rows<StatsRow & { upstream_cluster: string }>(splitQuery(db, source, filters));
       const secs = seconds(source);
       const stats = list.map((r) => ({ upstream_cluster: r.upstream_cluster, ...toStats(r, secs) }));
@@ -451,7 +491,7 @@ export async function analyticsRoutes(app: FastifyInstance, opts: AnalyticsOptio
     },
     async (req) => {
       const params = req.query as RawParams;
-      const { source, filters } = await plan(params, { groupBy: ['response_code', 'response_flag'] });
+      const { source, filters } = await plan(req, params, { groupBy: ['response_code', 'response_flag'] });
       const limit = parseIntParam(params, 'limit', 500, 1, 5000);
       const list = await rows<{
         response_code: number;
@@ -518,7 +558,7 @@ export async function analyticsRoutes(app: FastifyInstance, opts: AnalyticsOptio
       const dimension = (req.params as { dimension: (typeof TOP_DIMENSIONS)[number] }).dimension;
       const params = req.query as RawParams;
       const range = parseTimeRange(params, now());
-      const filters = parseFilters(params);
+      const filters = parseFilters(params, restrictionOf(req));
       const by = parseEnumParam(params, 'by', TOP_SORTS, 'requests');
       const limit = parseIntParam(params, 'limit', 20, 1, 1000);
       const source = planSource({ range, filters, mode: 'raw' });
@@ -566,7 +606,7 @@ export async function analyticsRoutes(app: FastifyInstance, opts: AnalyticsOptio
     async (req) => {
       const params = req.query as RawParams;
       const range = parseTimeRange(params, now());
-      const filters = parseFilters(params);
+      const filters = parseFilters(params, restrictionOf(req));
       const limit = parseIntParam(params, 'limit', 100, 1, 1000);
       const cursorText = singleParam(params, 'cursor');
       const cursor = cursorText !== undefined ? decodeCursor(cursorText) : undefined;

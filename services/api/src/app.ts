@@ -8,7 +8,7 @@ import { createHttpApp, DOCS_CSP, opsRoutes, withAccess } from '@gatescope/http'
 import { createLogger, type SchemaWatch } from '@gatescope/runtime';
 import { analyticsRoutes } from './analytics.js';
 import { errorHandler } from './errors.js';
-import { DEFAULT_SQL_LIMITS, sqlRoutes, type SqlLimits } from './sql.js';
+import { sqlRoutes } from './sql.js';
 
 export interface ApiDeps {
   config: Readonly<Config>;
@@ -19,7 +19,8 @@ export interface ApiDeps {
   webRoot?: string;
   /** A pino logger (the process's, from @gatescope/runtime); default: a new one from `config`; false: none. */
   logger?: FastifyBaseLogger | false;
-  sqlLimits?: Partial<SqlLimits>;
+  /** Overrides of `config.sql.limits` (tests). */
+  sqlLimits?: Partial<Config['sql']['limits']>;
   /** Clock for "now" in time ranges (tests). */
   now?: () => number;
   /** A service waiting for `gatescope migrate` (scale-out): `/readyz` fails until the schema is in place. */
@@ -92,8 +93,12 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   });
   app.get('/openapi.json', { config: { access: 'read' }, schema: { hide: true } }, async () => app.swagger());
 
-  await app.register(analyticsRoutes, { clickhouse, now });
-  await app.register(sqlRoutes, { clickhouse, limits: { ...DEFAULT_SQL_LIMITS, ...deps.sqlLimits } });
+  await app.register(analyticsRoutes, { clickhouse, now, limits: config.query.limits });
+  await app.register(sqlRoutes, {
+    clickhouse,
+    registry,
+    sql: { ...config.sql, limits: { ...config.sql.limits, ...deps.sqlLimits } },
+  });
 
   return app;
 }

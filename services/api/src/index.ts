@@ -1,3 +1,3 @@
 export { buildApp, type ApiDeps } from './app.js';
 export { ApiError } from './errors.js';
-export { DEFAULT_SQL_LIMITS, type SqlLimits } from './sql.js';
+export { engineReason } from './sql.js';

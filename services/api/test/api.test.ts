@@ -488,7 +488,8 @@ describe('ad-hoc SQL', () => {
     ]);
     expect(body.data).toEqual([{ route_name: 'checkout', n: 10 }]);
     expect(body.rows).toBe(1);
-    expect(body.statistics.rows_read).toBeGreaterThan(0);
+    expect(body.truncated).toBe(false);
+    expect(body.statistics.elapsed).toBeGreaterThan(0);
   });
   it('streams CSV', async () => {
     const { status, body, headers } = await sql(
@@ -535,13 +536,23 @@ describe('ad-hoc SQL', () => {
       'ERR_SQL_TIMEOUT',
       'longer than allowed',
     ],
-    ['SELECT number FROM numbers(5000)', 400, 'ERR_SQL_TOO_MANY_ROWS', 'too large'],
     ['SELECT nope FROM gatescope.http_requests', 400, 'ERR_SQL_INVALID', 'nope'],
   ])('%s -> %i %s', async (query, status, code, text) => {
     const res = await sql(query);
     expect(res.status, JSON.stringify(res.body)).toBe(status);
     expect(res.body.error.code).toBe(code);
     expect(res.body.error.message).toContain(text);
+  });
+  it('cuts a result at the row cap and says so', async () => {
+    const { status, body, headers } = await sql('SELECT number FROM numbers(5000)');
+    expect(status).toBe(200);
+    expect(body.rows).toBe(1000);
+    expect(body.data[999]).toEqual({ number: 999 });
+    expect(body).toMatchObject({ truncated: true, truncated_by: 'rows' });
+    expect(body.message).toMatch(/cut at 1000 rows.*GATESCOPE_SQL_MAX_RESULT_ROWS/);
+    expect(headers['x-gatescope-truncated']).toBe('rows');
+    const exact = await sql('SELECT number FROM numbers(1000)');
+    expect(exact.body).toMatchObject({ rows: 1000, truncated: false });
   });
   it('allows generator table functions and the gatescope tables', async () => {
     const { status, body } = await sql('SELECT sum(number) AS s FROM numbers(10)');

@@ -9,14 +9,21 @@ import { ADMIN, READ, testConfig } from './fixtures.js';
 
 // These need no data: a stand-in ClickHouse whose ping can fail, and a query that must never be reached.
 function fakeClickHouse(up: boolean): ClickHouse {
+  const unreachable = {
+    query: async () => {
+      throw Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:8123'), { code: 'ECONNREFUSED' });
+    },
+  } as never;
   return {
     engine: 'server',
     database: 'gatescope',
-    client: {
-      query: async () => {
-        throw Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:8123'), { code: 'ECONNREFUSED' });
-      },
-    } as never,
+    client: unreachable,
+    reader: unreachable,
+    sql: unreachable,
+    users: { main: 'default', reader: 'default', sql: 'default' },
+    streamText: () => {
+      throw new Error('not reached');
+    },
     insertRowBinary: async () => undefined,
     ping: async () => {
       if (!up) throw new Error('connect ECONNREFUSED 127.0.0.1:8123');

@@ -2,7 +2,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createClickHouse, migrate, type ClickHouse } from '@gatescope/clickhouse';
-import type { Config } from '@gatescope/config';
+import { loadConfig, type Config } from '@gatescope/config';
+
+const DEFAULTS = loadConfig({});
 
 export const H = 3_600_000;
 export const READ = 'read-token-123456';
@@ -15,7 +17,10 @@ export function testConfig(overrides: Partial<Config['auth']> = {}): Config {
     httpPort: 0,
     alsPort: 0,
     logLevel: 'silent',
-    clickhouse: { username: 'default', password: '', database: 'gatescope' },
+    clickhouse: { username: 'default', password: '', database: 'gatescope', roles: {} },
+    // The documented defaults, copied so a test may change them.
+    query: structuredClone(DEFAULTS.query),
+    sql: structuredClone(DEFAULTS.sql),
     retentionDays: 3650,
     rollupRetentionDays: 3650,
     ingest: {

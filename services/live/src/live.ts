@@ -1,10 +1,12 @@
 import type { Server as HttpServer } from 'node:http';
 import { authenticate, hasScope, type Principal } from '@gatescope/auth';
-import type { ClickHouse } from '@gatescope/clickhouse';
+import { readJson, type ClickHouse } from '@gatescope/clickhouse';
 import type { Config, TokenScope } from '@gatescope/config';
 import { checkHostAndOrigin, hostPolicyFor, NON_DOCUMENT_HEADERS } from '@gatescope/http';
 import {
   filterKey,
+  limited,
+  withRestriction,
   LiveFilterError,
   normaliseFilters,
   PointSeries,
@@ -34,7 +36,7 @@ export interface LiveLogger {
 export interface LiveDeps {
   /** The HTTP server to share (the API's `app.server` in the all-in-one); socket.io answers under `/socket.io/`. */
   httpServer: HttpServer;
-  config: Pick<Config, 'live' | 'health' | 'auth' | 'http' | 'host' | 'alsPort'>;
+  config: Pick<Config, 'live' | 'health' | 'auth' | 'http' | 'host' | 'alsPort' | 'query'>;
   clickhouse: ClickHouse;
   logger?: LiveLogger;
   /** The ALS port Envoy should use, told to the UI for its empty state; a function when known only after bind. */
@@ -228,7 +230,7 @@ export function attachLive(deps: LiveDeps): LiveServer {
     });
 
     socket.on('subscribe', (raw: unknown, ack?: Ack) => {
-      const admitted = admit(raw, statsGroups, 'stats', ack);
+      const admitted = admit(socket, raw, statsGroups, 'stats', ack);
       if (!admitted) return;
       const { filters, key } = admitted;
       leaveStats(socket);
@@ -262,7 +264,7 @@ export function attachLive(deps: LiveDeps): LiveServer {
     });
 
     socket.on('tail', (raw: unknown, ack?: Ack) => {
-      const admitted = admit(raw, tailGroups, 'tail', ack);
+      const admitted = admit(socket, raw, tailGroups, 'tail', ack);
       if (!admitted) return;
       const { filters, key } = admitted;
       leaveTail(socket);
@@ -302,6 +304,7 @@ export function attachLive(deps: LiveDeps): LiveServer {
    * Answers the ack itself on refusal; returns undefined then.
    */
   function admit(
+    socket: Socket,
     raw: unknown,
     groups: Map<string, unknown>,
     kind: 'stats' | 'tail',
@@ -309,7 +312,8 @@ export function attachLive(deps: LiveDeps): LiveServer {
   ): { filters: LiveFilters; key: string } | undefined {
     let filters: LiveFilters;
     try {
-      filters = normaliseFilters(raw);
+      // The token's restriction joins the filters (and so the key): groups never mix restrictions.
+      filters = withRestriction(normaliseFilters(raw), (socket.data.auth as Principal).restriction);
     } catch (err) {
       reply(ack, err);
       return undefined;
@@ -353,10 +357,10 @@ export function attachLive(deps: LiveDeps): LiveServer {
     if (group.sockets.size === 0) tailGroups.delete(group.key);
   }
 
-  async function query<T>(q: LiveQuery): Promise<{ data: T[]; totals?: T }> {
-    const rs = await clickhouse.client.query({ query: q.sql, query_params: q.params, format: 'JSON' });
-    const body = (await rs.json()) as { data: T[]; totals?: T };
-    return body;
+  /** Every tick read: the reader role, the configured limits, a framed (whole-document JSON) answer. */
+  async function query<T>(q: LiveQuery): Promise<{ data: T[] }> {
+    const l = limited(q, config.query.limits);
+    return readJson<T>(clickhouse.reader, { query: l.sql, params: l.params });
   }
 
   async function computeStats(group: StatsGroup): Promise<void> {

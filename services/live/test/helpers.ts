@@ -25,6 +25,7 @@ export function testConfig(
     health: { degradedErrorRate: 0.001, failingErrorRate: 0.1 },
     auth: { tokens: over.tokens ?? [], allowUnauthenticated: false, rateLimitPerMinute: 600 },
     http: { allowedHosts: over.allowedHosts ?? [], metricsPublic: false },
+    query: { limits: { maxExecutionTimeS: 30, maxMemoryBytes: 1024 ** 3, maxThreads: 2 } },
   };
 }
 
@@ -44,8 +45,9 @@ export async function harness(): Promise<Harness> {
   const ch = await createClickHouse({ database: 'gatescope', dataDir: dir });
   await migrate(ch, { retentionDays: 30, rollupRetentionDays: 400 });
   const queries: string[] = [];
-  const query = ch.client.query.bind(ch.client);
-  (ch.client as { query: typeof query }).query = ((params: Parameters<typeof query>[0]) => {
+  // The live server reads as the reader role.
+  const query = ch.reader.query.bind(ch.reader);
+  (ch.reader as { query: typeof query }).query = ((params: Parameters<typeof query>[0]) => {
     queries.push(params.query);
     return query(params);
   }) as typeof query;

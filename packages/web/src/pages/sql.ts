@@ -10,6 +10,9 @@ interface SqlResult {
   data: Record<string, unknown>[];
   rows: number;
   statistics?: { elapsed?: number; rows_read?: number; bytes_read?: number };
+  /** Set when a result cap cut the answer; `message` says which and what to do. */
+  truncated?: boolean;
+  message?: string;
 }
 
 export const defaultSql = (database: string): string => `SELECT route_name, count() AS requests,
@@ -44,6 +47,7 @@ export function sql(root: HTMLElement, route: Route): () => void {
           `${res.rows} rows`,
           s?.elapsed !== undefined ? ` · ${(s.elapsed * 1000).toFixed(1)} ms` : '',
           s?.rows_read !== undefined ? ` · ${s.rows_read} rows read` : '',
+          res.truncated ? ` · ${res.message ?? 'the result was cut'}` : '',
         ),
         dataTable(
           res.meta.map((m) => m.name),

@@ -1,4 +1,3 @@
-#!/usr/bin/env node
 // The live server alone (scale-out), next to a ClickHouse server: socket.io `/live` plus /healthz, /readyz and
 // /metrics on GATESCOPE_HTTP_PORT, behind the same HTTP boundary as the API (tokens, Host/Origin, headers, TLS).
 // Several of these behind a load balancer push the same numbers: each reads ClickHouse and keeps nothing of its

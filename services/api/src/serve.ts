@@ -1,4 +1,3 @@
-#!/usr/bin/env node
 // The query API (and the web UI) alone, against a ClickHouse server (scale-out) or the embedded engine.
 // Against a server it runs no DDL: /readyz fails until `gatescope migrate` has applied the schema it needs.
 import { connectStorage, runService } from '@gatescope/runtime';

@@ -1,4 +1,3 @@
-#!/usr/bin/env node
 // The collector alone (scale-out): gRPC ALS on GATESCOPE_ALS_PORT, /metrics /healthz /readyz on GATESCOPE_HTTP_PORT.
 // Against a server it runs no DDL: the health endpoints come up at once, and the ALS port opens once
 // `gatescope migrate` has applied the schema this build needs (until then /readyz says so).

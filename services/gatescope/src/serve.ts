@@ -1,4 +1,3 @@
-#!/usr/bin/env node
 // The all-in-one gatescope: collector + API + live server + UI in one process (embedded engine by default).
 // `gatescope migrate` instead applies the schema and exits (the scale-out migration step).
 import { runService } from '@gatescope/runtime';

@@ -1,4 +1,3 @@
-#!/usr/bin/env node
 // `npm run demo`: the all-in-one gatescope plus a generator streaming realistic ALS traffic to it over real gRPC.
 import { startDemoTraffic } from '@gatescope/demo-traffic';
 import { runService } from '@gatescope/runtime';
