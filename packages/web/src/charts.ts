@@ -1,7 +1,7 @@
 import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
 import { svg } from './dom.js';
-import { formatTime } from './time.js';
+import { axisLabels, formatTime } from './time.js';
 
 export const COLORS = {
   rps: '#3b82f6',
@@ -86,7 +86,7 @@ export class TimeChart {
           y: { range: (_u, min, max) => [Math.min(0, min), max > 0 ? max * 1.1 : 1] },
         },
         axes: [
-          axis,
+          { ...axis, values: (_u, splits, _ai, _space, incr) => axisLabels(splits, incr, utc) },
           {
             ...axis,
             size: 64,

@@ -210,3 +210,18 @@ export function zoomSel(fromMs: number, toMs: number): TimeSel | undefined {
   if (!Number.isFinite(from) || to - from < 1000) return undefined;
   return { kind: 'absolute', from: Math.floor(from), to: Math.ceil(to) };
 }
+
+/**
+ * Time-axis tick labels in the one format: `HH:MM` (or `HH:MM:SS` under a minute apart), the date `MM-DD` added
+ * where the day changes, days alone for ticks a day or more apart. `splitsS`: tick times in seconds.
+ */
+export function axisLabels(splitsS: readonly number[], incrS: number, utc: boolean): string[] {
+  return splitsS.map((v, i) => {
+    const p = parts(v * 1000, utc);
+    const day = `${pad(p.mo)}-${pad(p.d)}`;
+    if (incrS >= 86_400) return day;
+    const t = incrS < 60 ? `${pad(p.h)}:${pad(p.mi)}:${pad(p.s)}` : `${pad(p.h)}:${pad(p.mi)}`;
+    const prev = i > 0 ? parts(splitsS[i - 1] * 1000, utc) : undefined;
+    return prev && prev.d !== p.d ? `${day} ${t}` : t;
+  });
+}

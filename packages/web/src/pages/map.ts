@@ -86,7 +86,7 @@ export function map(root: HTMLElement, route: Route, ctx: PageCtx): () => void {
       .nodePadding(14)
       .extent([
         [1, 8],
-        [width - 1, height - 8],
+        [width - 190, height - 8], // room on the right for the cluster names
       ]);
     const g = layout({ nodes: graph.nodes.map((n) => ({ ...n })), links: graph.links.map((l) => ({ ...l })) });
     const root = svg('svg', { width, height, viewBox: `0 0 ${width} ${height}`, class: 'sankey' });
@@ -108,10 +108,11 @@ export function map(root: HTMLElement, route: Route, ctx: PageCtx): () => void {
       if (l.route) p.addEventListener('click', () => (location.hash = href('route', { name: l.route })));
       root.append(p);
     }
-    // Split labels on route -> cluster edges, at the edge's end (the cluster side).
+    // The split on route -> cluster edges of routes that split (a 100 % edge says nothing), mid-edge.
     for (const l of g.links as L[]) {
-      if (l.share === undefined || (l.width ?? 0) < 3) continue;
-      const t = svg('text', { x: ((l.target as N).x0 ?? 0) - 6, y: l.y1 ?? 0, class: 'split-label', 'text-anchor': 'end', 'dominant-baseline': 'middle' });
+      if (l.share === undefined || l.share > 0.995 || (l.width ?? 0) < 3) continue;
+      const x = (((l.source as N).x1 ?? 0) + ((l.target as N).x0 ?? 0)) / 2;
+      const t = svg('text', { x, y: ((l.y0 ?? 0) + (l.y1 ?? 0)) / 2, class: 'split-label', 'text-anchor': 'middle', 'dominant-baseline': 'middle' });
       t.textContent = fmtPct(l.share);
       root.append(t);
     }
@@ -123,11 +124,10 @@ export function map(root: HTMLElement, route: Route, ctx: PageCtx): () => void {
         height: Math.max(1, (n.y1 ?? 0) - (n.y0 ?? 0)),
         class: `node ${n.kind}`,
       });
-      const left = n.kind === 'cluster';
       const label = svg('text', {
-        x: left ? (n.x0 ?? 0) - 4 : (n.x1 ?? 0) + 4,
+        x: (n.x1 ?? 0) + 5,
         y: ((n.y0 ?? 0) + (n.y1 ?? 0)) / 2,
-        'text-anchor': left ? 'end' : 'start',
+        'text-anchor': 'start',
         'dominant-baseline': 'middle',
         class: `node-label ${n.kind}`,
       });

@@ -34,7 +34,8 @@ interface SchemaTable {
   columns: { name: string; type: string; comment: string }[];
 }
 
-const ROW_HEIGHT = 26;
+/** Rows are this tall (CSS: table.grid td); measured after the first draw in case fonts differ. */
+let rowHeight = 26;
 const HISTORY_KEY = 'gatescope.sql.history';
 export const DEFAULT_LIMIT = 1000;
 
@@ -198,9 +199,9 @@ export function sql(root: HTMLElement, route: Route, _ctx: PageCtx): () => void 
   const setColumns = () => {
     clear(table);
     const widths = meta.map((m) => columnWidth(m.type, m.name));
-    table.style.width = `${widths.reduce((a, b) => a + b, 48)}px`;
+    table.style.width = `${widths.reduce((a, b) => a + b, 76)}px`;
     table.append(
-      h('colgroup', null, h('col', { style: 'width:48px' }), widths.map((w) => h('col', { style: `width:${w}px` }))),
+      h('colgroup', null, h('col', { style: 'width:76px' }), widths.map((w) => h('col', { style: `width:${w}px` }))),
       h('thead', null, h('tr', null, h('th', { class: 'rownum' }, '#'), meta.map((m) => h('th', { title: m.type }, m.name, h('span', { class: 'type' }, m.type))))),
       h('tbody'),
     );
@@ -209,11 +210,11 @@ export function sql(root: HTMLElement, route: Route, _ctx: PageCtx): () => void 
   const draw = () => {
     const body = table.tBodies[0];
     if (!body) return;
-    const { start, end } = visibleRange(scroller.scrollTop, scroller.clientHeight || 480, ROW_HEIGHT, rows.length);
+    const { start, end } = visibleRange(scroller.scrollTop, scroller.clientHeight || 480, rowHeight, rows.length);
     const frag = document.createDocumentFragment();
     const pad = (n: number) => {
       const tr = h('tr', { class: 'pad' }, h('td', { colspan: meta.length + 1 }));
-      (tr.firstChild as HTMLElement).style.height = `${n * ROW_HEIGHT}px`;
+      (tr.firstChild as HTMLElement).style.height = `${n * rowHeight}px`;
       return tr;
     };
     if (start > 0) frag.append(pad(start));
@@ -229,6 +230,11 @@ export function sql(root: HTMLElement, route: Route, _ctx: PageCtx): () => void 
     if (end < rows.length) frag.append(pad(rows.length - end));
     body.replaceChildren(frag);
     grid.dataset.rows = String(rows.length);
+    const sample = body.querySelector('tr:not(.pad)') as HTMLElement | null;
+    if (sample && sample.offsetHeight > 0 && Math.abs(sample.offsetHeight - rowHeight) >= 1) {
+      rowHeight = sample.offsetHeight;
+      queueDraw();
+    }
   };
 
   // ---- running

@@ -5,22 +5,12 @@ import { live, subscribeStats, type LiveAck } from '../live.js';
 import { requestHead, requestRows, type Row } from '../request-rows.js';
 import type { Route } from '../router.js';
 import type { PageCtx } from '../view.js';
+import { sampleEvenly } from './tail-sample.js';
 
 /** Rows kept on screen. */
 const MAX_ROWS = 300;
 /** Rows shown per second at most, whatever the traffic: a person can read about this many. */
 export const SHOW_CHOICES = [5, 10, 20, 50] as const;
-
-/**
- * Pick `n` of `rows` evenly spread (not the first n, which would all be from the start of the second). Pure.
- */
-export function sampleEvenly<T>(rows: readonly T[], n: number): T[] {
-  if (rows.length <= n) return [...rows];
-  const out: T[] = [];
-  const step = rows.length / n;
-  for (let i = 0; i < n; i++) out.push(rows[Math.floor(i * step)]);
-  return out;
-}
 
 /**
  * Live tail: requests as they are stored, newest on top. At high rates it shows a sample of each second and says
