@@ -135,14 +135,22 @@ describe('web UI', () => {
 
   it('overview charts draw live and move when ALS traffic arrives; the live badge pauses', async () => {
     demo = startDemoTraffic({ target: `127.0.0.1:${alsPort}`, rps: 150, seed: 7 });
-    await page.waitForFunction(() => Number(document.querySelector('#totals')?.getAttribute('data-requests')) > 0, null, {
-      timeout: 20_000,
-    });
+    await page.waitForFunction(
+      () => Number(document.querySelector('#totals')?.getAttribute('data-requests')) > 0,
+      null,
+      {
+        timeout: 20_000,
+      },
+    );
     expect(await page.locator('#empty-state').count()).toBe(0);
     expect(await page.locator('#live-badge').innerText()).toMatch(/live/i);
-    await page.waitForFunction(() => Number(document.querySelector('#chart-rps')?.getAttribute('data-points')) >= 2, null, {
-      timeout: 20_000,
-    });
+    await page.waitForFunction(
+      () => Number(document.querySelector('#chart-rps')?.getAttribute('data-points')) >= 2,
+      null,
+      {
+        timeout: 20_000,
+      },
+    );
     const chart = page.locator('#chart-rps canvas').first();
     const before = await chart.screenshot();
     const lastBefore = Number(await attr('#chart-rps', 'data-last'));
@@ -154,7 +162,9 @@ describe('web UI', () => {
     await page.waitForTimeout(1500);
     expect(Buffer.compare(before, await chart.screenshot())).not.toBe(0);
     for (const id of chartIds) expect(await page.locator(`${id} canvas`).count()).toBeGreaterThan(0);
-    expect(Number.parseFloat(await page.locator('#totals .card .value').first().innerText())).toBeGreaterThan(0);
+    expect(Number.parseFloat(await page.locator('#totals .card .value').first().innerText())).toBeGreaterThan(
+      0,
+    );
     // Pause holds what is on screen.
     await page.locator('#live-pause').click();
     expect(await page.locator('#live-badge').innerText()).toMatch(/paused/i);
@@ -163,9 +173,13 @@ describe('web UI', () => {
     expect(await attr('#chart-rps', 'data-last')).toBe(held);
     expect(page.url()).toContain('paused=1');
     await page.locator('#live-pause').click();
-    await page.waitForFunction((h) => document.querySelector('#chart-rps')?.getAttribute('data-last') !== h, held, {
-      timeout: 10_000,
-    });
+    await page.waitForFunction(
+      (h) => document.querySelector('#chart-rps')?.getAttribute('data-last') !== h,
+      held,
+      {
+        timeout: 10_000,
+      },
+    );
     await shot('overview-live');
     // Wall display: no navigation, bigger charts.
     await page.goto(`${base}/#/overview?kiosk=1`);
@@ -177,7 +191,9 @@ describe('web UI', () => {
 
   it('the range picker changes every chart and the URL; dragging on a chart zooms every chart', async () => {
     await open('overview?range=live');
-    await page.waitForFunction(() => Number(document.querySelector('#chart-rps')?.getAttribute('data-points')) > 0);
+    await page.waitForFunction(
+      () => Number(document.querySelector('#chart-rps')?.getAttribute('data-points')) > 0,
+    );
     const span = async () =>
       Promise.all(
         chartIds.map(async (id) => Number(await attr(id, 'data-to')) - Number(await attr(id, 'data-from'))),
@@ -185,7 +201,10 @@ describe('web UI', () => {
     await page.locator('#range-picker button[data-range="1h"]').click();
     await page.waitForFunction(() => location.hash.includes('range=1h'));
     await page.waitForFunction(
-      () => Number(document.querySelector('#chart-status')?.getAttribute('data-to')) - Number(document.querySelector('#chart-status')?.getAttribute('data-from')) > 50 * 60_000,
+      () =>
+        Number(document.querySelector('#chart-status')?.getAttribute('data-to')) -
+          Number(document.querySelector('#chart-status')?.getAttribute('data-from')) >
+        50 * 60_000,
       null,
       { timeout: 15_000 },
     );
@@ -201,14 +220,21 @@ describe('web UI', () => {
     await page.mouse.move(box.x + box.width * 0.9, box.y + box.height / 2, { steps: 5 });
     await page.mouse.move(box.x + box.width * 0.99, box.y + box.height / 2, { steps: 5 });
     await page.mouse.up();
-    await page.waitForFunction(() => /from=\d+&to=\d+|to=\d+.*from=\d+/.test(location.hash) || (location.hash.includes('from=') && location.hash.includes('to=')));
+    await page.waitForFunction(
+      () =>
+        /from=\d+&to=\d+|to=\d+.*from=\d+/.test(location.hash) ||
+        (location.hash.includes('from=') && location.hash.includes('to=')),
+    );
     const url = new URL(page.url().replace('#/overview', 'x'));
     const from = Number(url.searchParams.get('from'));
     const to = Number(url.searchParams.get('to'));
     expect(to - from).toBeLessThan(15 * 60_000);
     expect(to - from).toBeGreaterThan(60_000);
     await page.waitForFunction(
-      ([f, ids]) => (ids as string[]).every((id) => Number(document.querySelector(id)?.getAttribute('data-from')) >= (f as number) - 60_000),
+      ([f, ids]) =>
+        (ids as string[]).every(
+          (id) => Number(document.querySelector(id)?.getAttribute('data-from')) >= (f as number) - 60_000,
+        ),
       [from, chartIds] as const,
       { timeout: 15_000 },
     );
@@ -221,7 +247,12 @@ describe('web UI', () => {
     await canary.waitFor({ timeout: 15_000 });
     const n1 = Number(await canary.getAttribute('data-requests'));
     await page.waitForFunction(
-      (n) => Number(document.querySelector('#routes-table tr[data-route="frontend-canary"]')?.getAttribute('data-requests')) > n,
+      (n) =>
+        Number(
+          document
+            .querySelector('#routes-table tr[data-route="frontend-canary"]')
+            ?.getAttribute('data-requests'),
+        ) > n,
       n1,
       { timeout: 15_000 },
     );
@@ -240,14 +271,18 @@ describe('web UI', () => {
     await shot('routes-live');
     // The same table for a range, from the API, with health judged the same way.
     await open('routes?range=15m');
-    await page.locator('#routes-table tbody tr[data-route="frontend-canary"] .badge').waitFor({ timeout: 15_000 });
+    await page
+      .locator('#routes-table tbody tr[data-route="frontend-canary"] .badge')
+      .waitFor({ timeout: 15_000 });
     await shot('routes-15m');
   });
 
   it('the routing map shows the demo canary split 50/50 within 2 points, rps as width, click-through', async () => {
     await canaryRequests(2500);
     await open('map?range=15m');
-    const links = page.locator('#flow-map path.flow[data-route="frontend-canary"][data-share]:not([data-share=""])');
+    const links = page.locator(
+      '#flow-map path.flow[data-route="frontend-canary"][data-share]:not([data-share=""])',
+    );
     await links.nth(1).waitFor({ timeout: 20_000 });
     const split = await links.evaluateAll((ps) =>
       ps.map((p) => [p.getAttribute('data-cluster'), Number(p.getAttribute('data-share'))] as const),
@@ -258,16 +293,22 @@ describe('web UI', () => {
     expect(Math.abs(v1 - 0.5)).toBeLessThanOrEqual(0.02);
     expect(Math.abs(v2 - 0.5)).toBeLessThanOrEqual(0.02);
     // The split labels say it in %.
-    expect(await page.locator('#flow-map text.split-label').allTextContents()).toEqual(expect.arrayContaining([expect.stringMatching(/^(4[89]|5[0-2])\.\d %$/)]));
-    // Width follows requests per second: the canary route's edge is the widest gateway edge.
-    const gatewayEdges = await page.locator('#flow-map path.flow[data-share=""]').evaluateAll((ps) =>
-      ps.map((p) => [p.getAttribute('data-route'), Number(p.getAttribute('stroke-width'))] as const),
+    expect(await page.locator('#flow-map text.split-label').allTextContents()).toEqual(
+      expect.arrayContaining([expect.stringMatching(/^(4[89]|5[0-2])\.\d %$/)]),
     );
+    // Width follows requests per second: the canary route's edge is the widest gateway edge.
+    const gatewayEdges = await page
+      .locator('#flow-map path.flow[data-share=""]')
+      .evaluateAll((ps) =>
+        ps.map((p) => [p.getAttribute('data-route'), Number(p.getAttribute('stroke-width'))] as const),
+      );
     const widest = gatewayEdges.reduce((a, b) => (b[1] > a[1] ? b : a));
     expect(widest[0]).toBe('frontend-canary');
     await shot('map');
     await page.locator('#flow-map a.node-link', { hasText: 'frontend-canary' }).first().click();
-    await page.waitForFunction(() => location.hash.startsWith('#/route?') && location.hash.includes('name=frontend-canary'));
+    await page.waitForFunction(
+      () => location.hash.startsWith('#/route?') && location.hash.includes('name=frontend-canary'),
+    );
     // Live map.
     await open('map?range=live');
     await page.locator('#flow-map path.flow').first().waitFor({ timeout: 15_000 });
@@ -291,23 +332,40 @@ describe('web UI', () => {
     // The table fits its panel at 1280 px.
     await page.setViewportSize({ width: 1280, height: 800 });
     await page.waitForTimeout(300);
-    const fits = await page.locator('#split .table-wrap').evaluate((el) => el.scrollWidth <= el.clientWidth + 1);
+    const fits = await page
+      .locator('#split .table-wrap')
+      .evaluate((el) => el.scrollWidth <= el.clientWidth + 1);
     expect(fits).toBe(true);
     await shot('route-detail-1280');
     await page.setViewportSize({ width: 1400, height: 900 });
-    await page.waitForFunction(() => Number(document.querySelector('#detail-rps')?.getAttribute('data-points')) > 0, null, {
-      timeout: 15_000,
-    });
+    await page.waitForFunction(
+      () => Number(document.querySelector('#detail-rps')?.getAttribute('data-points')) > 0,
+      null,
+      {
+        timeout: 15_000,
+      },
+    );
     await page.locator('#detail-clusters canvas').first().waitFor({ timeout: 15_000 });
     // An explicit baseline, persisted in the URL.
     await page.locator('#baseline').selectOption('outbound|80||frontendv2.default.svc.cluster.local');
-    await page.waitForFunction(() => decodeURIComponent(location.hash).includes('baseline=outbound|80||frontendv2'));
-    await page.waitForFunction(() => document.querySelector('#verdict')?.textContent?.startsWith('frontend.default is faster than frontendv2.default'), null, {
-      timeout: 15_000,
-    });
+    await page.waitForFunction(() =>
+      decodeURIComponent(location.hash).includes('baseline=outbound|80||frontendv2'),
+    );
+    await page.waitForFunction(
+      () =>
+        document
+          .querySelector('#verdict')
+          ?.textContent?.startsWith('frontend.default is faster than frontendv2.default'),
+      null,
+      {
+        timeout: 15_000,
+      },
+    );
     await page.reload();
     await page.locator('#verdict').waitFor({ timeout: 15_000 });
-    expect(await page.locator('#verdict').innerText()).toMatch(/^frontend\.default is faster than frontendv2\.default/);
+    expect(await page.locator('#verdict').innerText()).toMatch(
+      /^frontend\.default is faster than frontendv2\.default/,
+    );
     await shot('route-detail');
   });
 
@@ -335,8 +393,14 @@ describe('web UI', () => {
   it('filters suggest values seen in the range', async () => {
     await open('requests?range=15m');
     await page.locator('input[name="route"]').focus();
-    await page.waitForFunction(() => (document.querySelector('#values-route')?.children.length ?? 0) >= 6, null, { timeout: 10_000 });
-    const values = await page.locator('#values-route option').evaluateAll((os) => os.map((o) => (o as HTMLOptionElement).value));
+    await page.waitForFunction(
+      () => (document.querySelector('#values-route')?.children.length ?? 0) >= 6,
+      null,
+      { timeout: 10_000 },
+    );
+    const values = await page
+      .locator('#values-route option')
+      .evaluateAll((os) => os.map((o) => (o as HTMLOptionElement).value));
     expect(values).toContain('frontend-canary');
   });
 
@@ -344,7 +408,9 @@ describe('web UI', () => {
     await open('tail?show=5');
     await page.locator('#tail-rows tr.req').first().waitFor({ timeout: 15_000 });
     await page.locator('#tail-rows tr.sampled').first().waitFor({ timeout: 15_000 });
-    expect(await page.locator('#tail-rows tr.sampled').first().innerText()).toMatch(/^\d+ requests arrived in this second; showing 5/);
+    expect(await page.locator('#tail-rows tr.sampled').first().innerText()).toMatch(
+      /^\d+ requests arrived in this second; showing 5/,
+    );
     expect(await page.locator('#tail-rate').innerText()).toMatch(/requests \/ s/);
     await page.locator('#tail-rows tr.req').first().click();
     expect(await page.locator('#tail-rows tr.detail:not([hidden]) dl.fields').count()).toBe(1);
@@ -363,7 +429,9 @@ describe('web UI', () => {
     await page.locator('#request-rows tr.req').first().waitFor({ timeout: 15_000 });
     expect(await page.locator('#request-rows').innerText()).toContain('frontend');
     // One format for times: date, seconds and milliseconds, in the zone the header shows.
-    expect(await page.locator('#request-rows tr.req td.c-start_time').first().innerText()).toMatch(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}$/);
+    expect(await page.locator('#request-rows tr.req td.c-start_time').first().innerText()).toMatch(
+      /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}$/,
+    );
     await page.locator('#zone').click();
     await page.waitForFunction(() => document.querySelector('#zone')?.textContent === 'UTC');
     await page.locator('html').evaluate((el) => (el.dataset.theme = 'light'));
@@ -372,7 +440,16 @@ describe('web UI', () => {
   });
 
   it('no page is wider than the viewport at 1280 px (both themes, also at 1400 px)', async () => {
-    const pages = ['overview?range=live', 'overview?range=1h', 'routes?range=live', 'route?name=frontend-canary&range=15m', 'map?range=15m', 'tail', 'requests?range=15m', 'sql'];
+    const pages = [
+      'overview?range=live',
+      'overview?range=1h',
+      'routes?range=live',
+      'route?name=frontend-canary&range=15m',
+      'map?range=15m',
+      'tail',
+      'requests?range=15m',
+      'sql',
+    ];
     for (const [w, hgt] of [
       [1280, 800],
       [1400, 900],
@@ -397,15 +474,25 @@ describe('web UI', () => {
 
   it('page load to first data on the demo (printed, not asserted: see the brief on timed tests)', async () => {
     const figures: string[] = [];
-    for (const p of ['overview?range=live', 'routes?range=live', 'overview?range=1h', 'route?name=frontend-canary&range=1h', 'map?range=15m']) {
+    for (const p of [
+      'overview?range=live',
+      'routes?range=live',
+      'overview?range=1h',
+      'route?name=frontend-canary&range=1h',
+      'map?range=15m',
+    ]) {
       const fresh = await context.newPage();
       await fresh.goto(`${base}/?load=${Date.now()}#/${p}`);
-      await fresh.waitForFunction(() => performance.getEntriesByName('first-data').length > 0, null, { timeout: 15_000 });
+      await fresh.waitForFunction(() => performance.getEntriesByName('first-data').length > 0, null, {
+        timeout: 15_000,
+      });
       const ms = await fresh.evaluate(() => performance.getEntriesByName('first-data')[0].startTime);
       figures.push(`${p}: ${ms.toFixed(0)} ms`);
       await fresh.close();
     }
-    console.log(`UI page load to first data (navigation start -> first data drawn):\n  ${figures.join('\n  ')}`);
+    console.log(
+      `UI page load to first data (navigation start -> first data drawn):\n  ${figures.join('\n  ')}`,
+    );
   });
 
   it('serves the API docs under their own policy, without violations', async () => {
@@ -418,13 +505,21 @@ describe('web UI', () => {
   it('the SQL console: default LIMIT shown, errors point into the text, schema and history', async () => {
     await open('sql');
     await page.locator('#sql-schema details[data-table="http_requests"]').waitFor({ timeout: 15_000 });
-    await page.locator('#sql-query').fill('SELECT route_name, count() AS n\nFROM gatescope.http_requests\nGROUP BY route_name');
+    await page
+      .locator('#sql-query')
+      .fill('SELECT route_name, count() AS n\nFROM gatescope.http_requests\nGROUP BY route_name');
     await page.locator('#sql-run').click();
-    await page.waitForFunction(() => document.querySelector('#sql-result')?.getAttribute('data-state') === 'done', null, { timeout: 20_000 });
+    await page.waitForFunction(
+      () => document.querySelector('#sql-result')?.getAttribute('data-state') === 'done',
+      null,
+      { timeout: 20_000 },
+    );
     expect(await page.locator('#sql-query').inputValue()).toMatch(/\nLIMIT 1000$/);
     expect(await page.locator('#sql-result').innerText()).toContain('frontend-canary');
     expect(await page.locator('#sql-history li').first().innerText()).toContain('SELECT route_name');
-    expect(await page.evaluate(() => localStorage.getItem('gatescope.sql.history') ?? '')).not.toMatch(/token|Bearer/i);
+    expect(await page.evaluate(() => localStorage.getItem('gatescope.sql.history') ?? '')).not.toMatch(
+      /token|Bearer/i,
+    );
     await page.locator('#sql-query').fill('SELECT route_name\nFROM gatescope.http_requests\nWHER x = 1');
     await page.locator('#sql-limit-on').uncheck();
     await page.locator('#sql-run').click();
@@ -451,9 +546,13 @@ describe('web UI', () => {
     await collector.flush();
     const startedAt = Date.now();
     await page.locator('#sql-run').click();
-    await page.waitForFunction(() => document.querySelector('#sql-result')?.getAttribute('data-state') === 'done', null, {
-      timeout: 120_000,
-    });
+    await page.waitForFunction(
+      () => document.querySelector('#sql-result')?.getAttribute('data-state') === 'done',
+      null,
+      {
+        timeout: 120_000,
+      },
+    );
     const endedAt = Date.now();
     const frames = await page.evaluate(() => {
       const w = window as unknown as { frames_: number[]; probe: boolean };

@@ -20,7 +20,9 @@ describe('route health (Kiali thresholds)', () => {
     expect(j.health).toBe('failing');
     expect(j.reason).toBe('4xx 100.0 % ≥ 20.0 % (n = 120)');
     // 4xx can be turned off.
-    expect(judgeHealth({ requests: 120, errors5xx: 0, errors4xx: 120 }, { ...t, degraded4xxRate: 1 }).health).toBe('healthy');
+    expect(
+      judgeHealth({ requests: 120, errors5xx: 0, errors4xx: 120 }, { ...t, degraded4xxRate: 1 }).health,
+    ).toBe('healthy');
   });
 
   it('does not flap around a threshold: it improves only 20 % below the threshold it crossed', () => {

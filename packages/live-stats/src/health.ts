@@ -62,7 +62,11 @@ function level(rate: number, degraded: number, failing: number, margin: number):
  * Judge one route (or the totals). `previous`: the state of the last judgement of the same route, for hysteresis;
  * without it (a range from the API), the rates are compared with the thresholds as they are.
  */
-export function judgeHealth(c: HealthCounts, thresholds: HealthThresholds = KIALI_DEFAULT_THRESHOLDS, previous?: Health): HealthJudgement {
+export function judgeHealth(
+  c: HealthCounts,
+  thresholds: HealthThresholds = KIALI_DEFAULT_THRESHOLDS,
+  previous?: Health,
+): HealthJudgement {
   const t = { ...KIALI_DEFAULT_THRESHOLDS, ...thresholds };
   if (c.requests <= 0) return { health: 'idle', reason: 'no requests' };
   if (c.requests < t.minRequests)
@@ -81,8 +85,12 @@ export function judgeHealth(c: HealthCounts, thresholds: HealthThresholds = KIAL
     if (RANK[held] > RANK[health]) health = RANK[held] >= RANK[previous] ? previous : held;
   }
   const parts: string[] = [];
-  if (r5 >= t.degradedErrorRate && c.errors5xx > 0) parts.push(`5xx ${pct(r5)} ≥ ${pct(r5 >= t.failingErrorRate ? t.failingErrorRate : t.degradedErrorRate)}`);
-  if (t.degraded4xxRate < 1 && r4 >= t.degraded4xxRate) parts.push(`4xx ${pct(r4)} ≥ ${pct(r4 >= t.failing4xxRate ? t.failing4xxRate : t.degraded4xxRate)}`);
+  if (r5 >= t.degradedErrorRate && c.errors5xx > 0)
+    parts.push(
+      `5xx ${pct(r5)} ≥ ${pct(r5 >= t.failingErrorRate ? t.failingErrorRate : t.degradedErrorRate)}`,
+    );
+  if (t.degraded4xxRate < 1 && r4 >= t.degraded4xxRate)
+    parts.push(`4xx ${pct(r4)} ≥ ${pct(r4 >= t.failing4xxRate ? t.failing4xxRate : t.degraded4xxRate)}`);
   const reason =
     health === 'healthy'
       ? `5xx ${pct(r5)}, 4xx ${pct(r4)}, n = ${c.requests}`
@@ -93,8 +101,15 @@ export function judgeHealth(c: HealthCounts, thresholds: HealthThresholds = KIAL
 }
 
 /** The 5xx-only judgement without a minimum or memory (kept for callers that only have a rate). */
-export function healthOf(requests: number, errorRate: number, t: HealthThresholds = KIALI_DEFAULT_THRESHOLDS): Health {
-  return judgeHealth({ requests, errors5xx: errorRate * requests, errors4xx: 0 }, { ...t, minRequests: 1, degraded4xxRate: 1 }).health;
+export function healthOf(
+  requests: number,
+  errorRate: number,
+  t: HealthThresholds = KIALI_DEFAULT_THRESHOLDS,
+): Health {
+  return judgeHealth(
+    { requests, errors5xx: errorRate * requests, errors4xx: 0 },
+    { ...t, minRequests: 1, degraded4xxRate: 1 },
+  ).health;
 }
 
 /**

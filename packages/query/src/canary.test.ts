@@ -3,7 +3,13 @@ import { chooseBaseline, compareCanary, serviceName, spanLabel, type ClusterStat
 
 const V1 = 'outbound|80||frontend.default.svc.cluster.local';
 const V2 = 'outbound|80||frontendv2.default.svc.cluster.local';
-const c = (upstream_cluster: string, requests: number, p50: number, p99: number, error_rate = 0): ClusterStats => ({
+const c = (
+  upstream_cluster: string,
+  requests: number,
+  p50: number,
+  p99: number,
+  error_rate = 0,
+): ClusterStats => ({
   upstream_cluster,
   requests,
   error_rate,
@@ -23,7 +29,10 @@ describe('canary baseline', () => {
 
   it('is by name the stable cluster others extend with a version, whichever is busier', () => {
     expect(chooseBaseline([c(V2, 3000, 1, 1), c(V1, 10, 1, 1)])).toEqual({ name: V1, by: 'name' });
-    expect(chooseBaseline([c('reviews-v2', 5, 1, 1), c('reviews-v1', 3, 1, 1)])).toEqual({ name: 'reviews-v1', by: 'name' });
+    expect(chooseBaseline([c('reviews-v2', 5, 1, 1), c('reviews-v1', 3, 1, 1)])).toEqual({
+      name: 'reviews-v1',
+      by: 'name',
+    });
     expect(chooseBaseline([c('a', 5, 1, 1), c('b', 9, 1, 1)])).toEqual({ name: 'b', by: 'largest' });
     expect(chooseBaseline([c('', 9, 1, 1)])).toEqual({ name: null, by: 'none' });
     expect(serviceName(V2)).toBe('frontendv2');
@@ -32,7 +41,10 @@ describe('canary baseline', () => {
 
 describe('canary comparison', () => {
   it('compares every cluster with the baseline and names the slower one', () => {
-    const r = compareCanary([c(V2, 1540, 26, 76, 0.0016), c(V1, 1537, 18, 57, 0.0009), c('', 3, 0.5, 0.5, 1)], '1h');
+    const r = compareCanary(
+      [c(V2, 1540, 26, 76, 0.0016), c(V1, 1537, 18, 57, 0.0009), c('', 3, 0.5, 0.5, 1)],
+      '1h',
+    );
     expect(r.baseline).toBe(V1);
     expect(r.slower).toBe(V2);
     const v2 = r.clusters.find((x) => x.upstream_cluster === V2)!;

@@ -5,7 +5,10 @@ import type { Stats } from './stats.js';
  * ratio for share, 5xx rate, p50/p90/p99), and a verdict line that names the slower cluster. The no-upstream row
  * (requests Envoy answered itself: UH, NR, direct responses) is shown but never compared.
  */
-export interface ClusterStats extends Pick<Stats, 'requests' | 'error_rate' | 'p50_ms' | 'p90_ms' | 'p99_ms'> {
+export interface ClusterStats extends Pick<
+  Stats,
+  'requests' | 'error_rate' | 'p50_ms' | 'p90_ms' | 'p99_ms'
+> {
   upstream_cluster: string;
 }
 
@@ -61,11 +64,19 @@ export function shortClusterName(cluster: string): string {
  * The baseline: the user's choice if it is one of the clusters; else, by name, the stable one (the cluster whose
  * service name, without a version or canary mark, others extend: `frontend` for `frontendv2`); else the busiest.
  */
-export function chooseBaseline(clusters: readonly ClusterStats[], wanted?: string): { name: string | null; by: BaselineChoice } {
+export function chooseBaseline(
+  clusters: readonly ClusterStats[],
+  wanted?: string,
+): { name: string | null; by: BaselineChoice } {
   const real = clusters.filter((c) => c.upstream_cluster !== '');
   if (real.length === 0) return { name: null, by: 'none' };
   if (wanted) {
-    const hit = real.find((c) => c.upstream_cluster === wanted || shortClusterName(c.upstream_cluster) === wanted || serviceName(c.upstream_cluster) === wanted);
+    const hit = real.find(
+      (c) =>
+        c.upstream_cluster === wanted ||
+        shortClusterName(c.upstream_cluster) === wanted ||
+        serviceName(c.upstream_cluster) === wanted,
+    );
     if (hit) return { name: hit.upstream_cluster, by: 'user' };
   }
   if (real.length >= 2) {
@@ -85,12 +96,17 @@ export function chooseBaseline(clusters: readonly ClusterStats[], wanted?: strin
 const diff = (a: number | null, b: number | null) => (a === null || b === null ? null : a - b);
 const ratio = (a: number | null, b: number | null) => (a === null || b === null || b === 0 ? null : a / b);
 
-const pct = (r: number | null) => (r === null ? '–' : `${r >= 1 ? '+' : '−'}${Math.abs((r - 1) * 100).toFixed(0)} %`);
+const pct = (r: number | null) =>
+  r === null ? '–' : `${r >= 1 ? '+' : '−'}${Math.abs((r - 1) * 100).toFixed(0)} %`;
 const pp = (d: number) => `${d >= 0 ? '+' : '−'}${Math.abs(d * 100).toFixed(2)} pp`;
 const count = (n: number) => Math.round(n).toLocaleString('en-US');
 
 /** Compare every cluster with the baseline and say what it means over `span` (e.g. "1h"). */
-export function compareCanary(clusters: readonly ClusterStats[], span: string, wanted?: string): CanaryResult {
+export function compareCanary(
+  clusters: readonly ClusterStats[],
+  span: string,
+  wanted?: string,
+): CanaryResult {
   const total = clusters.reduce((s, c) => s + c.requests, 0);
   const { name: baseName, by } = chooseBaseline(clusters, wanted);
   const base = clusters.find((c) => c.upstream_cluster === baseName);
@@ -131,17 +147,26 @@ export function verdictOf(
   const others = clusters.filter((c) => c.vs_baseline);
   const baseLabel = shortClusterName(base.upstream_cluster);
   if (others.length === 0)
-    return { verdict: `Only ${baseLabel} served this route over ${span} (n = ${count(base.requests)}): nothing to compare.`, slower: null };
+    return {
+      verdict: `Only ${baseLabel} served this route over ${span} (n = ${count(base.requests)}): nothing to compare.`,
+      slower: null,
+    };
   const judged = others.map((c) => {
     const v = c.vs_baseline!;
     const label = shortClusterName(c.upstream_cluster);
     const n = `n = ${count(c.requests)} vs ${count(base.requests)}`;
     if (c.requests < MIN_CANARY_REQUESTS || base.requests < MIN_CANARY_REQUESTS)
-      return { c, slow: false, score: 0, text: `${label}: too few requests to judge over ${span} (${n}; at least ${MIN_CANARY_REQUESTS} each)` };
+      return {
+        c,
+        slow: false,
+        score: 0,
+        text: `${label}: too few requests to judge over ${span} (${n}; at least ${MIN_CANARY_REQUESTS} each)`,
+      };
     const p50 = v.p50_ratio;
     const p99 = v.p99_ratio;
     const slow = (p50 !== null && p50 > 1 + SAME_LATENCY) || (p99 !== null && p99 > 1 + SAME_LATENCY);
-    const fast = !slow && ((p50 !== null && p50 < 1 - SAME_LATENCY) || (p99 !== null && p99 < 1 - SAME_LATENCY));
+    const fast =
+      !slow && ((p50 !== null && p50 < 1 - SAME_LATENCY) || (p99 !== null && p99 < 1 - SAME_LATENCY));
     const word = slow ? 'slower than' : fast ? 'faster than' : 'about as fast as';
     const text = `${label} is ${word} ${baseLabel}: ${pct(p50)} p50, ${pct(p99)} p99, ${pp(v.error_rate_diff)} 5xx over ${span}, ${n}`;
     return { c, slow, score: Math.max(p50 ?? 0, p99 ?? 0), text };

@@ -106,7 +106,12 @@ export function firstArray<T>(body: unknown, preferred: string[] = []): T[] {
 
 /** POST and hand back the response to read as a stream (errors are thrown like `post`'s). */
 export async function postStream(path: string, body: unknown, signal?: AbortSignal): Promise<Response> {
-  const res = await fetch(path, { method: 'POST', headers: headers(true), body: JSON.stringify(body), signal });
+  const res = await fetch(path, {
+    method: 'POST',
+    headers: headers(true),
+    body: JSON.stringify(body),
+    signal,
+  });
   if (!res.ok) return fail(res);
   return res;
 }

@@ -150,7 +150,8 @@ export class TimeChart {
     this.raw = data;
     this.own = o.own;
     const n = data[0]?.length ?? 0;
-    this.incompleteFrom = o.incompleteFrom !== undefined && o.incompleteFrom < n ? o.incompleteFrom : Infinity;
+    this.incompleteFrom =
+      o.incompleteFrom !== undefined && o.incompleteFrom < n ? o.incompleteFrom : Infinity;
     const drawn =
       this.incompleteFrom === Infinity
         ? data

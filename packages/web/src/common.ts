@@ -15,7 +15,15 @@ export function liveFilters(params: URLSearchParams): Record<string, string> {
 }
 
 /** Filters that the API's values endpoint can suggest (GET /api/v1/values/{dimension}). */
-const SUGGESTED = new Set(['route', 'authority', 'gateway', 'upstream_cluster', 'method', 'response_flag', 'path_template']);
+const SUGGESTED = new Set([
+  'route',
+  'authority',
+  'gateway',
+  'upstream_cluster',
+  'method',
+  'response_flag',
+  'path_template',
+]);
 
 /** Column and filter names as people say them: one header for one thing on every page. */
 export const LABELS: Record<string, string> = {
@@ -83,8 +91,15 @@ export function filterBar(
         onfocus: () => {
           if (!list || loaded) return;
           loaded = true;
-          void get<{ values: { value: string; requests: number }[] }>(`/api/v1/values/${n}`, { ...api, limit: 200 })
-            .then((r) => list.replaceChildren(...r.values.map((v) => h('option', { value: v.value }, `${v.requests} req`))))
+          void get<{ values: { value: string; requests: number }[] }>(`/api/v1/values/${n}`, {
+            ...api,
+            limit: 200,
+          })
+            .then((r) =>
+              list.replaceChildren(
+                ...r.values.map((v) => h('option', { value: v.value }, `${v.requests} req`)),
+              ),
+            )
             .catch(() => (loaded = false));
         },
       });
@@ -116,8 +131,26 @@ export function dataTable(
   return h(
     'table',
     { class: 'data' },
-    h('thead', null, h('tr', null, columns.map((c) => h('th', { title: c }, header(c))))),
-    h('tbody', null, rows.map((r) => h('tr', null, columns.map((c) => h('td', null, cell(c, r)))))),
+    h(
+      'thead',
+      null,
+      h(
+        'tr',
+        null,
+        columns.map((c) => h('th', { title: c }, header(c))),
+      ),
+    ),
+    h(
+      'tbody',
+      null,
+      rows.map((r) =>
+        h(
+          'tr',
+          null,
+          columns.map((c) => h('td', null, cell(c, r))),
+        ),
+      ),
+    ),
   );
 }
 

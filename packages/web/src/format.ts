@@ -28,7 +28,10 @@ export const fmtSigned = (v: number | null | undefined, fmt: (x: number) => stri
 };
 /** Percentage points between two rates (0..1). */
 export const fmtPp = (v: number | null | undefined): string =>
-  fmtSigned(v === null || v === undefined ? v : v * 100, (x) => `${x < 0.1 && x > 0 ? x.toFixed(3) : x.toFixed(2)} pp`);
+  fmtSigned(
+    v === null || v === undefined ? v : v * 100,
+    (x) => `${x < 0.1 && x > 0 ? x.toFixed(3) : x.toFixed(2)} pp`,
+  );
 /** A ratio as `×1.44`. */
 export const fmtRatio = (v: number | null | undefined): string =>
   v === null || v === undefined || !Number.isFinite(v) ? '–' : `×${v >= 10 ? v.toFixed(1) : v.toFixed(2)}`;

@@ -54,7 +54,13 @@ describe('SQL console logic', () => {
       const got: unknown[] = [];
       for (let i = 0; i < text.length; i += size) got.push(...s.push(text.slice(i, i + size)));
       expect(got).toEqual(rows);
-      expect(s.end()).toEqual({ meta: [{ name: 'a', type: 'UInt8' }], rows: 3, truncated: true, truncated_by: 'rows', message: 'cut' });
+      expect(s.end()).toEqual({
+        meta: [{ name: 'a', type: 'UInt8' }],
+        rows: 3,
+        truncated: true,
+        truncated_by: 'rows',
+        message: 'cut',
+      });
     }
     const empty = new JsonRowStream();
     expect(empty.push('{"data":[],"meta":[],"rows":0}')).toEqual([]);
@@ -122,10 +128,21 @@ describe('routing map graph', () => {
   it('links gateway -> route -> cluster with each route split in shares', () => {
     const g = flowGraph({
       routes: [row('gw', 'frontend-canary', '', 100), row('gw', 'static', '', 20)],
-      clusters: [row('gw', 'frontend-canary', 'v1', 49), row('gw', 'frontend-canary', 'v2', 51), row('gw', 'static', '', 20)],
+      clusters: [
+        row('gw', 'frontend-canary', 'v1', 49),
+        row('gw', 'frontend-canary', 'v2', 51),
+        row('gw', 'static', '', 20),
+      ],
     });
     expect(g.nodes.map((n) => n.id).sort()).toEqual(
-      ['cluster:(no upstream)', 'cluster:v1', 'cluster:v2', 'gateway:gw', 'route:frontend-canary', 'route:static'].sort(),
+      [
+        'cluster:(no upstream)',
+        'cluster:v1',
+        'cluster:v2',
+        'gateway:gw',
+        'route:frontend-canary',
+        'route:static',
+      ].sort(),
     );
     const shares = g.links.filter((l) => l.share !== undefined).map((l) => [l.cluster, l.share]);
     expect(shares).toEqual([
@@ -135,7 +152,9 @@ describe('routing map graph', () => {
     ]);
     expect(g.links.find((l) => l.target === 'route:frontend-canary')?.value).toBeCloseTo(100 / 60);
     expect(mapHeight(g.nodes)).toBe(320);
-    expect(mapHeight(Array.from({ length: 20 }, (_, i) => ({ id: `r${i}`, kind: 'route' as const, name: '' })))).toBe(680);
+    expect(
+      mapHeight(Array.from({ length: 20 }, (_, i) => ({ id: `r${i}`, kind: 'route' as const, name: '' }))),
+    ).toBe(680);
   });
 });
 

@@ -25,7 +25,11 @@ function render(): void {
       nav.append(
         h(
           'a',
-          { href: href(p.name), class: p.name === (entry.navAs ?? entry.name) ? 'active' : '', dataset: { page: p.name } },
+          {
+            href: href(p.name),
+            class: p.name === (entry.navAs ?? entry.name) ? 'active' : '',
+            dataset: { page: p.name },
+          },
           p.title,
         ),
       );
@@ -40,7 +44,11 @@ function render(): void {
     // One clear error for a time selection the URL cannot mean, instead of every panel failing on its own.
     app.append(
       h('div', { class: 'title' }, h('h1', null, entry.title)),
-      h('div', { id: 'time-error' }, errorBox({ code: 'Bad time range', message: `${error}. Pick a range above.` })),
+      h(
+        'div',
+        { id: 'time-error' },
+        errorBox({ code: 'Bad time range', message: `${error}. Pick a range above.` }),
+      ),
     );
     cleanup = dispose;
     return;

@@ -8,7 +8,15 @@ import { parseServerTime } from './time.js';
 export type Row = Record<string, unknown>;
 
 export function requestHead(): HTMLTableSectionElement {
-  return h('thead', null, h('tr', null, REQUEST_COLUMNS.map((c) => h('th', { class: `c-${c}` }, label(c)))));
+  return h(
+    'thead',
+    null,
+    h(
+      'tr',
+      null,
+      REQUEST_COLUMNS.map((c) => h('th', { class: `c-${c}` }, label(c))),
+    ),
+  );
 }
 
 function cell(c: string, r: Row, time: (ms: number) => string): Node | string {
@@ -21,7 +29,13 @@ function cell(c: string, r: Row, time: (ms: number) => string): Node | string {
     case 'upstream_cluster':
       return v ? h('span', { title: String(v) }, shortCluster(String(v))) : '–';
     case 'route_name':
-      return v ? h('a', { href: href('route', { name: String(v) }), onclick: (e: Event) => e.stopPropagation() }, String(v)) : h('span', { class: 'muted' }, '(no route)');
+      return v
+        ? h(
+            'a',
+            { href: href('route', { name: String(v) }), onclick: (e: Event) => e.stopPropagation() },
+            String(v),
+          )
+        : h('span', { class: 'muted' }, '(no route)');
     case 'response_code':
       return v === 0 || v === '0' ? '—' : fmtCell(v);
     case 'response_flags':
@@ -35,12 +49,17 @@ function cell(c: string, r: Row, time: (ms: number) => string): Node | string {
 
 /** Field order of the expanded row: the shown columns first, then every other stored column by name. */
 function detailFields(r: Row): string[] {
-  const rest = Object.keys(r).filter((k) => !REQUEST_COLUMNS.includes(k) && !k.startsWith('cursor') && k !== 'start_time_us');
+  const rest = Object.keys(r).filter(
+    (k) => !REQUEST_COLUMNS.includes(k) && !k.startsWith('cursor') && k !== 'start_time_us',
+  );
   return [...REQUEST_COLUMNS, ...rest.sort()];
 }
 
 /** A request as a table row plus its hidden detail row (a field list, not a JSON dump); click toggles. */
-export function requestRows(r: Row, time: (ms: number) => string): [HTMLTableRowElement, HTMLTableRowElement] {
+export function requestRows(
+  r: Row,
+  time: (ms: number) => string,
+): [HTMLTableRowElement, HTMLTableRowElement] {
   const detail = h(
     'tr',
     { class: 'detail', hidden: true },
@@ -52,7 +71,15 @@ export function requestRows(r: Row, time: (ms: number) => string): [HTMLTableRow
         { class: 'fields' },
         detailFields(r).flatMap((k) => [
           h('dt', { title: k }, label(k)),
-          h('dd', null, k === 'start_time' ? `${time(parseServerTime(String(r[k])))} (${fmtCell(r[k])} UTC)` : k.startsWith('bytes_') ? `${fmtBytes(Number(r[k]))} (${fmtCell(r[k])})` : fmtCell(r[k]) || '–'),
+          h(
+            'dd',
+            null,
+            k === 'start_time'
+              ? `${time(parseServerTime(String(r[k])))} (${fmtCell(r[k])} UTC)`
+              : k.startsWith('bytes_')
+                ? `${fmtBytes(Number(r[k]))} (${fmtCell(r[k])})`
+                : fmtCell(r[k]) || '–',
+          ),
         ]),
       ),
     ),

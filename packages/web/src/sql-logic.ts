@@ -98,7 +98,10 @@ export function withDefaultLimit(sql: string, n: number): { sql: string; added: 
 }
 
 /** `… at line 2, column 7 …` in an error message -> the position in the text (0-based offset too). */
-export function errorPosition(message: string, text: string): { line: number; column: number; offset: number } | undefined {
+export function errorPosition(
+  message: string,
+  text: string,
+): { line: number; column: number; offset: number } | undefined {
   const m = /at line (\d+), column (\d+)/.exec(message);
   if (!m) return undefined;
   const line = Number(m[1]);
@@ -139,7 +142,11 @@ const csvField = (v: unknown): string => {
 };
 
 /** RFC 4180 CSV in pieces (a Blob takes them without one giant string). */
-export function* csvPieces(columns: string[], rows: readonly Record<string, unknown>[], perPiece = 5000): Generator<string> {
+export function* csvPieces(
+  columns: string[],
+  rows: readonly Record<string, unknown>[],
+  perPiece = 5000,
+): Generator<string> {
   yield columns.map(csvField).join(',') + '\n';
   for (let s = 0; s < rows.length; s += perPiece) {
     let piece = '';
@@ -161,7 +168,9 @@ export function* jsonPieces(rows: readonly Record<string, unknown>[], perPiece =
 
 /** Column width in px for a ClickHouse type (the grid has fixed columns so that rows never jump). */
 export function columnWidth(type: string, name: string): number {
-  const t = type.replace(/^(Nullable|LowCardinality)\((.*)\)$/, '$2').replace(/^(Nullable|LowCardinality)\((.*)\)$/, '$2');
+  const t = type
+    .replace(/^(Nullable|LowCardinality)\((.*)\)$/, '$2')
+    .replace(/^(Nullable|LowCardinality)\((.*)\)$/, '$2');
   let w: number;
   if (/^(U?Int|Float|Decimal)/.test(t)) w = 110;
   else if (/^DateTime/.test(t)) w = 200;

@@ -21,22 +21,37 @@ describe('time model', () => {
   it('reads live, relative and absolute selections from the URL', () => {
     expect(parseTimeSel(q(''), live)).toEqual({ ok: true, value: { kind: 'live' } });
     expect(parseTimeSel(q('range=live'), live)).toEqual({ ok: true, value: { kind: 'live' } });
-    expect(parseTimeSel(q('range=6h'), live)).toEqual({ ok: true, value: { kind: 'relative', text: '6h', ms: 6 * 3_600_000 } });
-    expect(parseTimeSel(q('from=1000&to=5000'), live)).toEqual({ ok: true, value: { kind: 'absolute', from: 1000, to: 5000 } });
+    expect(parseTimeSel(q('range=6h'), live)).toEqual({
+      ok: true,
+      value: { kind: 'relative', text: '6h', ms: 6 * 3_600_000 },
+    });
+    expect(parseTimeSel(q('from=1000&to=5000'), live)).toEqual({
+      ok: true,
+      value: { kind: 'absolute', from: 1000, to: 5000 },
+    });
   });
 
   it('a page that cannot be live falls back to its own range', () => {
-    expect(parseTimeSel(q('range=live'), hist)).toEqual({ ok: true, value: { kind: 'relative', text: '1h', ms: 3_600_000 } });
+    expect(parseTimeSel(q('range=live'), hist)).toEqual({
+      ok: true,
+      value: { kind: 'relative', text: '1h', ms: 3_600_000 },
+    });
     expect(parseTimeSel(q(''), hist)).toMatchObject({ ok: true, value: { kind: 'relative', text: '1h' } });
   });
 
   it('says what is wrong with a range it cannot mean, once', () => {
     const bad = parseTimeSel(q('range=banana'), live);
     expect(bad).toEqual({ ok: false, error: expect.stringContaining('range="banana" is not a time range') });
-    expect(parseTimeSel(q('from=5000&to=1000'), live)).toEqual({ ok: false, error: 'from must be before to' });
+    expect(parseTimeSel(q('from=5000&to=1000'), live)).toEqual({
+      ok: false,
+      error: 'from must be before to',
+    });
     expect(parseTimeSel(q('from=1000'), live)).toMatchObject({ ok: false });
     expect(parseTimeSel(q('range=1h&from=1&to=2'), live)).toMatchObject({ ok: false });
-    expect(parseTimeSel(q('range=500d'), live)).toMatchObject({ ok: false, error: expect.stringContaining('400 days') });
+    expect(parseTimeSel(q('range=500d'), live)).toMatchObject({
+      ok: false,
+      error: expect.stringContaining('400 days'),
+    });
   });
 
   it('round-trips through URL params and gives the API its params', () => {

@@ -197,7 +197,12 @@ export function parseServerTime(v: string | number): number {
  * Index of the first bucket that is still filling: a bucket is complete once its end is `lagMs` in the past
  * (entries are logged at completion and stored in batches). Buckets from there on are drawn as incomplete.
  */
-export function firstIncomplete(bucketStartsMs: readonly number[], stepMs: number, now: number, lagMs = 5000): number {
+export function firstIncomplete(
+  bucketStartsMs: readonly number[],
+  stepMs: number,
+  now: number,
+  lagMs = 5000,
+): number {
   let i = bucketStartsMs.length;
   while (i > 0 && bucketStartsMs[i - 1] + stepMs > now - lagMs) i--;
   return i;

@@ -47,13 +47,16 @@ export function buildCtx(
   fallback: string,
 ): { ctx: PageCtx; error?: string; dispose: () => void } {
   const parsed = parseTimeSel(route.params, { allowLive: support !== 'range', fallback });
-  const sel: TimeSel = support === 'live-only' ? { kind: 'live' } : parsed.ok ? parsed.value : { kind: 'live' };
+  const sel: TimeSel =
+    support === 'live-only' ? { kind: 'live' } : parsed.ok ? parsed.value : { kind: 'live' };
   const utc = utcChosen();
   let paused = route.params.get('paused') === '1';
   const pauseCbs: ((p: boolean) => void)[] = [];
   const refreshCbs: (() => void)[] = [];
   const every = refreshMs(sel, route.params.get('refresh'), Date.now());
-  const timer = every ? setInterval(() => document.hidden || refreshCbs.forEach((cb) => cb()), every) : undefined;
+  const timer = every
+    ? setInterval(() => document.hidden || refreshCbs.forEach((cb) => cb()), every)
+    : undefined;
   const ctx: PageCtx = {
     sel,
     utc,
@@ -101,7 +104,10 @@ export function timeBar(
             'button',
             {
               type: 'button',
-              class: (sel.kind === 'live' && c === 'live') || (sel.kind === 'relative' && sel.text === c) ? 'active' : '',
+              class:
+                (sel.kind === 'live' && c === 'live') || (sel.kind === 'relative' && sel.text === c)
+                  ? 'active'
+                  : '',
               dataset: { range: c },
               onclick: () => set({ range: c, from: null, to: null }),
             },
@@ -145,7 +151,10 @@ export function timeBar(
         '⟳ ',
         h(
           'select',
-          { id: 'refresh', onchange: (e: Event) => update({ refresh: (e.target as HTMLSelectElement).value }, false) },
+          {
+            id: 'refresh',
+            onchange: (e: Event) => update({ refresh: (e.target as HTMLSelectElement).value }, false),
+          },
           REFRESH_CHOICES.map((r) => h('option', { value: r, selected: r === current }, r)),
         ),
       ),

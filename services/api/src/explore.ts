@@ -73,7 +73,10 @@ const flowItem = {
   properties: {
     gateway: { type: 'string', description: 'Envoy node cluster, else node id' },
     route: { type: 'string' },
-    upstream_cluster: { type: 'string', description: "'' on the gateway -> route rows, or when no upstream answered" },
+    upstream_cluster: {
+      type: 'string',
+      description: "'' on the gateway -> route rows, or when no upstream answered",
+    },
     requests: { type: 'integer' },
     rps: { type: 'number' },
     error_rate: { type: 'number' },
@@ -98,10 +101,14 @@ export async function exploreRoutes(app: FastifyInstance, opts: ExploreOptions):
     return { range, filters, source: planSource({ range, filters, mode, groupBy }) };
   };
   /** Seconds a rate is computed over: the covered range, not counting the future. */
-  const seconds = (s: Source) => Math.max(1, (Math.min(s.to, Math.max(now(), s.from + 1000)) - s.from) / 1000);
+  const seconds = (s: Source) =>
+    Math.max(1, (Math.min(s.to, Math.max(now(), s.from + 1000)) - s.from) / 1000);
   const sourceInfo = (s: Source) => ({ kind: s.kind, table: s.table, granularity_s: s.granularity_s });
   const judged = (st: { requests: number; status_classes: Record<string, number> }) =>
-    judgeHealth({ requests: st.requests, errors5xx: st.status_classes['5xx'], errors4xx: st.status_classes['4xx'] }, health);
+    judgeHealth(
+      { requests: st.requests, errors5xx: st.status_classes['5xx'], errors4xx: st.status_classes['4xx'] },
+      health,
+    );
 
   app.get(
     '/api/v1/values/:dimension',
@@ -116,7 +123,11 @@ export async function exploreRoutes(app: FastifyInstance, opts: ExploreOptions):
           required: ['dimension'],
         },
         querystring: querystring({
-          prefix: { type: 'string', maxLength: 200, description: 'Only values containing this text (any case)' },
+          prefix: {
+            type: 'string',
+            maxLength: 200,
+            description: 'Only values containing this text (any case)',
+          },
           limit: { type: 'string', description: '1..1000, default 100' },
         }),
         response: {
@@ -127,7 +138,10 @@ export async function exploreRoutes(app: FastifyInstance, opts: ExploreOptions):
               dimension: { type: 'string' },
               values: {
                 type: 'array',
-                items: { type: 'object', properties: { value: { type: 'string' }, requests: { type: 'integer' } } },
+                items: {
+                  type: 'object',
+                  properties: { value: { type: 'string' }, requests: { type: 'integer' } },
+                },
               },
             },
           },
@@ -158,7 +172,8 @@ export async function exploreRoutes(app: FastifyInstance, opts: ExploreOptions):
     {
       config: { access: 'read' },
       schema: {
-        summary: 'Where requests go: gateway -> route -> upstream cluster, with rate, 5xx, p99 and health (the routing map)',
+        summary:
+          'Where requests go: gateway -> route -> upstream cluster, with rate, 5xx, p99 and health (the routing map)',
         tags: ['explore'],
         querystring: querystring(),
         response: {
@@ -167,7 +182,11 @@ export async function exploreRoutes(app: FastifyInstance, opts: ExploreOptions):
             properties: {
               ...rangeProperties,
               routes: { type: 'array', items: flowItem, description: 'gateway -> route totals' },
-              clusters: { type: 'array', items: flowItem, description: 'gateway -> route -> upstream cluster' },
+              clusters: {
+                type: 'array',
+                items: flowItem,
+                description: 'gateway -> route -> upstream cluster',
+              },
             },
           },
           ...errors,
@@ -176,9 +195,9 @@ export async function exploreRoutes(app: FastifyInstance, opts: ExploreOptions):
     },
     async (req) => {
       const { source, filters } = plan(req, req.query as RawParams, ['gateway', 'route', 'upstream_cluster']);
-      const list = await rows<StatsRow & { gateway: string; route: string; upstream_cluster: string; is_route_total: number }>(
-        flowsQuery(db, source, filters),
-      );
+      const list = await rows<
+        StatsRow & { gateway: string; route: string; upstream_cluster: string; is_route_total: number }
+      >(flowsQuery(db, source, filters));
       const secs = seconds(source);
       const shaped = list.map((r) => {
         const st = toStats(r, secs);
@@ -307,7 +326,8 @@ export async function exploreRoutes(app: FastifyInstance, opts: ExploreOptions):
     {
       config: { access: 'read' },
       schema: {
-        summary: "Health per route over the range, judged as the live socket judges it (Kiali's 5xx and 4xx thresholds, a minimum request count)",
+        summary:
+          "Health per route over the range, judged as the live socket judges it (Kiali's 5xx and 4xx thresholds, a minimum request count)",
         tags: ['explore'],
         querystring: querystring(),
         response: {
@@ -318,7 +338,14 @@ export async function exploreRoutes(app: FastifyInstance, opts: ExploreOptions):
               thresholds: {
                 type: 'object',
                 properties: Object.fromEntries(
-                  ['degradedErrorRate', 'failingErrorRate', 'degraded4xxRate', 'failing4xxRate', 'minRequests', 'hysteresis'].map((k) => [k, { type: 'number' }]),
+                  [
+                    'degradedErrorRate',
+                    'failingErrorRate',
+                    'degraded4xxRate',
+                    'failing4xxRate',
+                    'minRequests',
+                    'hysteresis',
+                  ].map((k) => [k, { type: 'number' }]),
                 ),
               },
               routes: { type: 'array', items: healthItem },
@@ -360,7 +387,8 @@ export async function exploreRoutes(app: FastifyInstance, opts: ExploreOptions):
     {
       config: { access: 'read' },
       schema: {
-        summary: 'Tables and columns of the gatescope database with types and comments (the SQL console’s schema browser)',
+        summary:
+          'Tables and columns of the gatescope database with types and comments (the SQL console’s schema browser)',
         tags: ['explore'],
         response: {
           200: {
@@ -380,7 +408,11 @@ export async function exploreRoutes(app: FastifyInstance, opts: ExploreOptions):
                       type: 'array',
                       items: {
                         type: 'object',
-                        properties: { name: { type: 'string' }, type: { type: 'string' }, comment: { type: 'string' } },
+                        properties: {
+                          name: { type: 'string' },
+                          type: { type: 'string' },
+                          comment: { type: 'string' },
+                        },
                       },
                     },
                   },

@@ -17,7 +17,11 @@ let ch: ClickHouse;
 let cleanup: () => Promise<void>;
 let app: FastifyInstance;
 async function get(url: string, token: string | undefined = READ) {
-  const res = await app.inject({ method: 'GET', url, headers: token ? { authorization: `Bearer ${token}` } : {} });
+  const res = await app.inject({
+    method: 'GET',
+    url,
+    headers: token ? { authorization: `Bearer ${token}` } : {},
+  });
   return { status: res.statusCode, body: res.json() as any };
 }
 
@@ -83,7 +87,11 @@ describe('flows (the routing map)', () => {
     const r = await get(`/api/v1/flows?${RANGE}`);
     expect(r.status).toBe(200);
     const canary = r.body.routes.find((x: any) => x.route === 'frontend-canary');
-    expect(canary).toMatchObject({ gateway: 'istio-ingressgateway.istio-system', upstream_cluster: '', requests: 2000 });
+    expect(canary).toMatchObject({
+      gateway: 'istio-ingressgateway.istio-system',
+      upstream_cluster: '',
+      requests: 2000,
+    });
     expect(canary.rps).toBeCloseTo(2000 / 3600, 5);
     expect(canary.error_rate).toBeCloseTo(40 / 2000);
     expect(canary.p99_ms).toBeGreaterThan(20);
@@ -103,7 +111,9 @@ describe('canary against an explicit baseline', () => {
     const r = await get(`/api/v1/routes/frontend-canary/canary?${RANGE}`);
     expect(r.status).toBe(200);
     expect(r.body).toMatchObject({ baseline: V1, baseline_chosen_by: 'name', slower: V2, requests: 2000 });
-    expect(r.body.verdict).toMatch(/^frontendv2\.default is slower than frontend\.default: \+\d+ % p50, \+\d+ % p99, \+4\.00 pp 5xx over 1h, n = 1,000 vs 1,000\.$/);
+    expect(r.body.verdict).toMatch(
+      /^frontendv2\.default is slower than frontend\.default: \+\d+ % p50, \+\d+ % p99, \+4\.00 pp 5xx over 1h, n = 1,000 vs 1,000\.$/,
+    );
     const v2 = r.body.clusters.find((c: any) => c.upstream_cluster === V2);
     expect(v2.vs_baseline.p50_ratio).toBeGreaterThan(1.2);
     expect(v2.vs_baseline.p50_ratio).toBeLessThan(1.3);
@@ -144,14 +154,24 @@ describe('schema for the SQL console', () => {
     expect(r.status).toBe(200);
     expect(r.body.database).toBe('gatescope');
     const t = r.body.tables.find((x: any) => x.name === 'http_requests');
-    expect(t.columns).toEqual(expect.arrayContaining([{ name: 'duration_ms', type: expect.stringMatching(/Float|Decimal/), comment: '' }]));
+    expect(t.columns).toEqual(
+      expect.arrayContaining([
+        { name: 'duration_ms', type: expect.stringMatching(/Float|Decimal/), comment: '' },
+      ]),
+    );
     expect(t.rows).toBe(2430);
     expect(r.body.tables.map((x: any) => x.name)).not.toContain('schema_migrations');
   });
 
   it('every new route is in the OpenAPI document', async () => {
     const doc = await get('/openapi.json');
-    for (const p of ['/api/v1/values/{dimension}', '/api/v1/flows', '/api/v1/routes/{route}/canary', '/api/v1/health', '/api/v1/schema'])
+    for (const p of [
+      '/api/v1/values/{dimension}',
+      '/api/v1/flows',
+      '/api/v1/routes/{route}/canary',
+      '/api/v1/health',
+      '/api/v1/schema',
+    ])
       expect(Object.keys(doc.body.paths)).toContain(p);
   });
 });

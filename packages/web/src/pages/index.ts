@@ -32,7 +32,15 @@ export interface PageEntry {
 export const PAGES: PageEntry[] = [
   { name: 'overview', title: 'Overview', page: overview, nav: true, time: 'live-or-range', fallback: '1h' },
   { name: 'routes', title: 'Routes', page: routes, nav: true, time: 'live-or-range', fallback: '1h' },
-  { name: 'route', title: 'Route', page: routeDetail, nav: false, navAs: 'routes', time: 'range', fallback: '1h' },
+  {
+    name: 'route',
+    title: 'Route',
+    page: routeDetail,
+    nav: false,
+    navAs: 'routes',
+    time: 'range',
+    fallback: '1h',
+  },
   { name: 'map', title: 'Map', page: map, nav: true, time: 'live-or-range', fallback: '1h' },
   { name: 'tail', title: 'Live tail', page: tail, nav: true, time: 'live-only', fallback: '15m' },
   { name: 'requests', title: 'Requests', page: requests, nav: true, time: 'range', fallback: '15m' },

@@ -88,7 +88,10 @@ export function map(root: HTMLElement, route: Route, ctx: PageCtx): () => void {
         [1, 8],
         [width - 190, height - 8], // room on the right for the cluster names
       ]);
-    const g = layout({ nodes: graph.nodes.map((n) => ({ ...n })), links: graph.links.map((l) => ({ ...l })) });
+    const g = layout({
+      nodes: graph.nodes.map((n) => ({ ...n })),
+      links: graph.links.map((l) => ({ ...l })),
+    });
     const root = svg('svg', { width, height, viewBox: `0 0 ${width} ${height}`, class: 'sankey' });
     const path = sankeyLinkHorizontal<FlowNode, FlowLink>();
     for (const l of g.links as L[]) {
@@ -112,7 +115,13 @@ export function map(root: HTMLElement, route: Route, ctx: PageCtx): () => void {
     for (const l of g.links as L[]) {
       if (l.share === undefined || l.share > 0.995 || (l.width ?? 0) < 3) continue;
       const x = (((l.source as N).x1 ?? 0) + ((l.target as N).x0 ?? 0)) / 2;
-      const t = svg('text', { x, y: ((l.y0 ?? 0) + (l.y1 ?? 0)) / 2, class: 'split-label', 'text-anchor': 'middle', 'dominant-baseline': 'middle' });
+      const t = svg('text', {
+        x,
+        y: ((l.y0 ?? 0) + (l.y1 ?? 0)) / 2,
+        class: 'split-label',
+        'text-anchor': 'middle',
+        'dominant-baseline': 'middle',
+      });
       t.textContent = fmtPct(l.share);
       root.append(t);
     }
@@ -131,7 +140,8 @@ export function map(root: HTMLElement, route: Route, ctx: PageCtx): () => void {
         'dominant-baseline': 'middle',
         class: `node-label ${n.kind}`,
       });
-      const text = n.kind === 'cluster' ? shortCluster(n.name) : n.kind === 'gateway' ? shortGateway(n.name) : n.name;
+      const text =
+        n.kind === 'cluster' ? shortCluster(n.name) : n.kind === 'gateway' ? shortGateway(n.name) : n.name;
       label.textContent = text;
       const title = svg('title', {});
       title.textContent = `${n.name}: ${fmtNum(n.value ?? 0, 2)} requests / s`;
@@ -150,8 +160,18 @@ export function map(root: HTMLElement, route: Route, ctx: PageCtx): () => void {
     const box = panel.getBoundingClientRect();
     tip.hidden = false;
     tip.replaceChildren(
-      h('strong', null, l.cluster !== undefined ? `${l.route || '(no route)'} → ${l.cluster ? shortCluster(l.cluster) : '(no upstream)'}` : `${shortGateway(l.gateway)} → ${l.route || '(no route)'}`),
-      h('div', null, `${fmtNum(l.rps, 2)} requests / s${l.share !== undefined ? ` · ${fmtPct(l.share)} of the route` : ''}`),
+      h(
+        'strong',
+        null,
+        l.cluster !== undefined
+          ? `${l.route || '(no route)'} → ${l.cluster ? shortCluster(l.cluster) : '(no upstream)'}`
+          : `${shortGateway(l.gateway)} → ${l.route || '(no route)'}`,
+      ),
+      h(
+        'div',
+        null,
+        `${fmtNum(l.rps, 2)} requests / s${l.share !== undefined ? ` · ${fmtPct(l.share)} of the route` : ''}`,
+      ),
       h('div', null, `5xx ${fmtPct(l.error_rate)} · p99 ${fmtMs(l.p99_ms)}`),
       h('div', { class: 'muted' }, `${l.requests} requests · ${l.health}`),
     );
@@ -159,7 +179,10 @@ export function map(root: HTMLElement, route: Route, ctx: PageCtx): () => void {
     tip.style.top = `${e.clientY - box.top + 12}px`;
   };
   void load();
-  const timer = ctx.sel.kind === 'live' ? setInterval(() => !ctx.paused() && !document.hidden && void load(), LIVE_REFRESH_MS) : undefined;
+  const timer =
+    ctx.sel.kind === 'live'
+      ? setInterval(() => !ctx.paused() && !document.hidden && void load(), LIVE_REFRESH_MS)
+      : undefined;
   ctx.onRefresh(() => void load());
   const ro = new ResizeObserver(() => last && draw(last));
   ro.observe(holder);

@@ -46,10 +46,21 @@ export function overview(root: HTMLElement, route: Route, ctx: PageCtx): () => v
     (location.hash = href('requests', { ...filters, ...extra, from: ts, to: ts + stepMs }));
   const common = { onPick: pick, onZoom: ctx.zoom, utc: ctx.utc };
   const charts = {
-    rps: new TimeChart(rps.el, [{ label: 'rps', color: COLORS.rps, fill: true, value: (v) => fmtNum(v, 2) }], common),
+    rps: new TimeChart(
+      rps.el,
+      [{ label: 'rps', color: COLORS.rps, fill: true, value: (v) => fmtNum(v, 2) }],
+      common,
+    ),
     err: new TimeChart(
       err.el,
-      [{ label: '5xx', color: COLORS.error, fill: true, value: (v) => (v === null ? '–' : `${v.toFixed(2)} %`) }],
+      [
+        {
+          label: '5xx',
+          color: COLORS.error,
+          fill: true,
+          value: (v) => (v === null ? '–' : `${v.toFixed(2)} %`),
+        },
+      ],
       { ...common, yFormat: (v) => `${v} %`, onPick: (ts) => pick(ts, { status_class: '5xx' }) },
     ),
     lat: new TimeChart(
@@ -67,7 +78,12 @@ export function overview(root: HTMLElement, route: Route, ctx: PageCtx): () => v
     ),
   };
   const card = (label: string, value: string, cls = '', title?: string) =>
-    h('div', { class: `card ${cls}`, title }, h('div', { class: 'label' }, label), h('div', { class: 'value' }, value));
+    h(
+      'div',
+      { class: `card ${cls}`, title },
+      h('div', { class: 'label' }, label),
+      h('div', { class: 'value' }, value),
+    );
   const showTotals = (t: Summary, span: string, health?: string) => {
     clear(cards);
     cards.dataset.requests = String(t.requests);
@@ -85,7 +101,14 @@ export function overview(root: HTMLElement, route: Route, ctx: PageCtx): () => v
       ),
     );
   };
-  type Row = { t: number; rps: number; err: number | null; p50: number | null; p99: number | null; classes: number[] };
+  type Row = {
+    t: number;
+    rps: number;
+    err: number | null;
+    p50: number | null;
+    p99: number | null;
+    classes: number[];
+  };
   const draw = (rows: Row[], incompleteFrom: number) => {
     const x = rows.map((r) => r.t / 1000);
     charts.rps.setData([x, rows.map((r) => r.rps)], { incompleteFrom });
@@ -116,7 +139,10 @@ export function overview(root: HTMLElement, route: Route, ctx: PageCtx): () => v
       clear(empty);
       if (!hasTraffic && Object.keys(filters).length === 0) empty.append(emptyState(hello));
       stepMs = 1000;
-      const points = s.points;
+      // A fresh stream fills a sliver of the 15-minute history: start the charts shortly before the first traffic
+      // (at least a minute wide) instead of drawing 14 empty minutes.
+      const active = s.points.findIndex((p) => p.requests > 0);
+      const points = s.points.slice(active < 0 ? 0 : Math.max(0, Math.min(active - 5, s.points.length - 60)));
       draw(
         points.map((p) => ({
           t: p.ts,
@@ -127,7 +153,12 @@ export function overview(root: HTMLElement, route: Route, ctx: PageCtx): () => v
           classes: CLASS_ORDER.map((c) => p.status_classes[c]),
         })),
         // The newest seconds are still filling (entries are logged at completion and stored in batches).
-        firstIncomplete(points.map((p) => p.ts), 1000, s.ts, 2000),
+        firstIncomplete(
+          points.map((p) => p.ts),
+          1000,
+          s.ts,
+          2000,
+        ),
       );
     };
     cleanups.push(subscribeStats(filters, render, (e) => empty.replaceChildren(errorBox(e))));
@@ -137,7 +168,10 @@ export function overview(root: HTMLElement, route: Route, ctx: PageCtx): () => v
       try {
         const [sum, ts] = await Promise.all([
           get<Summary>('/api/v1/summary', q),
-          get<Timeseries>('/api/v1/timeseries', { ...q, metrics: `rps,error_rate,p50_ms,p99_ms,${CLASS_ORDER.join(',')}` }),
+          get<Timeseries>('/api/v1/timeseries', {
+            ...q,
+            metrics: `rps,error_rate,p50_ms,p99_ms,${CLASS_ORDER.join(',')}`,
+          }),
         ]);
         if (!alive) return;
         clear(empty);

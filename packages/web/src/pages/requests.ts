@@ -44,7 +44,11 @@ export function requests(root: HTMLElement, route: Route, ctx: PageCtx): () => v
   const time = (ms: number) => ctx.time(ms, { millis: true });
   const load = async (cursor?: string) => {
     try {
-      const res = await get<{ rows: Row[]; next_cursor: string | null }>('/api/v1/requests', { ...params, cursor, limit: 100 });
+      const res = await get<{ rows: Row[]; next_cursor: string | null }>('/api/v1/requests', {
+        ...params,
+        cursor,
+        limit: 100,
+      });
       if (!alive) return;
       errors.replaceChildren();
       for (const r of res.rows) body.append(...requestRows(r, time));

@@ -69,9 +69,32 @@ export function routeDetail(root: HTMLElement, route: Route, ctx: PageCtx): () =
   );
   if (!name) {
     // A name-less route page would show every route's traffic under one title: ask for a route instead.
-    notice.append(h('div', { class: 'empty', id: 'empty-route' }, h('h2', null, 'No route given'), h('p', null, 'Pick one on the ', h('a', { href: href('routes') }, 'Routes'), ' page.')));
+    notice.append(
+      h(
+        'div',
+        { class: 'empty', id: 'empty-route' },
+        h('h2', null, 'No route given'),
+        h('p', null, 'Pick one on the ', h('a', { href: href('routes') }, 'Routes'), ' page.'),
+      ),
+    );
     void get<{ values: { value: string }[] }>('/api/v1/values/route', { ...ctx.api, limit: 20 })
-      .then((r) => notice.querySelector('.empty')?.append(h('p', null, 'Routes in this range: ', ...r.values.filter((v) => v.value).flatMap((v, i) => [i ? ', ' : '', h('a', { href: href('route', { name: v.value }) }, v.value)]))))
+      .then((r) =>
+        notice
+          .querySelector('.empty')
+          ?.append(
+            h(
+              'p',
+              null,
+              'Routes in this range: ',
+              ...r.values
+                .filter((v) => v.value)
+                .flatMap((v, i) => [
+                  i ? ', ' : '',
+                  h('a', { href: href('route', { name: v.value }) }, v.value),
+                ]),
+            ),
+          ),
+      )
       .catch(() => {});
     return () => {};
   }
@@ -80,8 +103,18 @@ export function routeDetail(root: HTMLElement, route: Route, ctx: PageCtx): () =
   const errors = box('detail-errors', '5xx error rate');
   const latency = box('detail-latency', 'Latency');
   const byCluster = box('detail-clusters', 'p99 by upstream cluster');
-  const split = h('section', { class: 'panel', id: 'split' }, h('h3', null, 'Canary: upstream clusters against the baseline'), h('p', { class: 'muted' }, 'Loading…'));
-  const status = h('section', { class: 'panel', id: 'status' }, h('h3', null, 'Status codes and response flags'), h('p', { class: 'muted' }, 'Loading…'));
+  const split = h(
+    'section',
+    { class: 'panel', id: 'split' },
+    h('h3', null, 'Canary: upstream clusters against the baseline'),
+    h('p', { class: 'muted' }, 'Loading…'),
+  );
+  const status = h(
+    'section',
+    { class: 'panel', id: 'status' },
+    h('h3', null, 'Status codes and response flags'),
+    h('p', { class: 'muted' }, 'Loading…'),
+  );
   root.append(
     h('div', { class: 'grid2' }, traffic.wrap, errors.wrap, latency.wrap, byCluster.wrap),
     split,
@@ -90,10 +123,21 @@ export function routeDetail(root: HTMLElement, route: Route, ctx: PageCtx): () =
   let stepMs = 60_000;
   const pick = (ts: number) => (location.hash = href('requests', { route: name, from: ts, to: ts + stepMs }));
   const common = { onPick: pick, onZoom: ctx.zoom, utc: ctx.utc };
-  const rps = new TimeChart(traffic.el, [{ label: 'rps', color: COLORS.rps, fill: true, value: (v) => fmtNum(v, 2) }], common);
+  const rps = new TimeChart(
+    traffic.el,
+    [{ label: 'rps', color: COLORS.rps, fill: true, value: (v) => fmtNum(v, 2) }],
+    common,
+  );
   const err = new TimeChart(
     errors.el,
-    [{ label: '5xx', color: COLORS.error, fill: true, value: (v) => (v === null ? '–' : `${v.toFixed(2)} %`) }],
+    [
+      {
+        label: '5xx',
+        color: COLORS.error,
+        fill: true,
+        value: (v) => (v === null ? '–' : `${v.toFixed(2)} %`),
+      },
+    ],
     { ...common, yFormat: (v) => `${v} %` },
   );
   const lat = new TimeChart(
@@ -110,7 +154,10 @@ export function routeDetail(root: HTMLElement, route: Route, ctx: PageCtx): () =
   let alive = true;
 
   const loadSeries = async () => {
-    const ts = await get<Timeseries>('/api/v1/timeseries', { ...base, metrics: 'rps,error_rate,p50_ms,p90_ms,p99_ms' });
+    const ts = await get<Timeseries>('/api/v1/timeseries', {
+      ...base,
+      metrics: 'rps,error_rate,p50_ms,p90_ms,p99_ms',
+    });
     if (!alive) return;
     stepMs = ts.step_s * 1000;
     const c = metricColumns(ts);
@@ -125,16 +172,26 @@ export function routeDetail(root: HTMLElement, route: Route, ctx: PageCtx): () =
     markFirstData();
   };
   const loadClusters = async () => {
-    const ts = await get<Timeseries>('/api/v1/timeseries', { ...base, metrics: 'p99_ms', group_by: 'upstream_cluster', limit: 6 });
+    const ts = await get<Timeseries>('/api/v1/timeseries', {
+      ...base,
+      metrics: 'p99_ms',
+      group_by: 'upstream_cluster',
+      limit: 6,
+    });
     if (!alive) return;
     const series = ts.series.filter((s) => s.labels.upstream_cluster);
     const palette = ['#3b82f6', '#a855f7', '#14b8a6', '#f97316', '#ec4899', '#84cc16'];
     clusterChart?.destroy();
     clear(byCluster.el);
-    if (series.length === 0) return byCluster.el.append(h('p', { class: 'muted' }, 'No upstream cluster answered in this range.'));
+    if (series.length === 0)
+      return byCluster.el.append(h('p', { class: 'muted' }, 'No upstream cluster answered in this range.'));
     clusterChart = new TimeChart(
       byCluster.el,
-      series.map((s, i) => ({ label: `${shortCluster(s.labels.upstream_cluster)} ${metricOf(s.labels).replace('_ms', '')}`, color: palette[i % palette.length], value: fmtMs })),
+      series.map((s, i) => ({
+        label: `${shortCluster(s.labels.upstream_cluster)} ${metricOf(s.labels).replace('_ms', '')}`,
+        color: palette[i % palette.length],
+        value: fmtMs,
+      })),
       { ...common, yFormat: (v) => `${v} ms` },
     );
     const xs = series[0].points.map(([t]) => t);
@@ -144,7 +201,10 @@ export function routeDetail(root: HTMLElement, route: Route, ctx: PageCtx): () =
   };
 
   const loadCanary = async () => {
-    const c = await get<Canary>(`/api/v1/routes/${encodeURIComponent(name)}/canary`, { ...ctx.api, baseline: baselineParam || undefined });
+    const c = await get<Canary>(`/api/v1/routes/${encodeURIComponent(name)}/canary`, {
+      ...ctx.api,
+      baseline: baselineParam || undefined,
+    });
     if (!alive) return;
     clear(split);
     split.append(h('h3', null, 'Canary: upstream clusters against the baseline'));
@@ -156,11 +216,25 @@ export function routeDetail(root: HTMLElement, route: Route, ctx: PageCtx): () =
     const clusters = c.clusters.filter((x) => x.upstream_cluster);
     const choose = h(
       'select',
-      { id: 'baseline', onchange: (e: Event) => update({ baseline: (e.target as HTMLSelectElement).value || null }, false) },
+      {
+        id: 'baseline',
+        onchange: (e: Event) => update({ baseline: (e.target as HTMLSelectElement).value || null }, false),
+      },
       h('option', { value: '' }, 'automatic'),
-      clusters.map((x) => h('option', { value: x.upstream_cluster, selected: baselineParam === x.upstream_cluster }, shortCluster(x.upstream_cluster))),
+      clusters.map((x) =>
+        h(
+          'option',
+          { value: x.upstream_cluster, selected: baselineParam === x.upstream_cluster },
+          shortCluster(x.upstream_cluster),
+        ),
+      ),
     );
-    const chosenBy = { user: 'chosen by you', name: 'chosen by name: the stable one', largest: 'the busiest cluster', none: '' }[c.baseline_chosen_by];
+    const chosenBy = {
+      user: 'chosen by you',
+      name: 'chosen by name: the stable one',
+      largest: 'the busiest cluster',
+      none: '',
+    }[c.baseline_chosen_by];
     split.append(
       h(
         'div',
@@ -171,12 +245,33 @@ export function routeDetail(root: HTMLElement, route: Route, ctx: PageCtx): () =
       h('p', { class: `verdict ${c.slower ? 'worse' : ''}`, id: 'verdict' }, c.verdict),
     );
     const cell = (value: string, diff?: string, ratio?: string, worse?: boolean | null) =>
-      h('td', null, h('div', null, value), diff !== undefined ? h('div', { class: `delta ${worse === null || worse === undefined ? '' : worse ? 'worse' : 'better'}` }, diff, ratio ? ` ${ratio}` : '') : null);
-    const isWorse = (d: number | null | undefined, eps = 0) => (d === null || d === undefined || Math.abs(d) <= eps ? null : d > 0);
+      h(
+        'td',
+        null,
+        h('div', null, value),
+        diff !== undefined
+          ? h(
+              'div',
+              { class: `delta ${worse === null || worse === undefined ? '' : worse ? 'worse' : 'better'}` },
+              diff,
+              ratio ? ` ${ratio}` : '',
+            )
+          : null,
+      );
+    const isWorse = (d: number | null | undefined, eps = 0) =>
+      d === null || d === undefined || Math.abs(d) <= eps ? null : d > 0;
     const table = h(
       'table',
       { class: 'data split', id: 'canary-table' },
-      h('thead', null, h('tr', null, ['Upstream cluster', 'Requests', 'Share', '5xx', 'p50', 'p90', 'p99'].map((t) => h('th', null, t)))),
+      h(
+        'thead',
+        null,
+        h(
+          'tr',
+          null,
+          ['Upstream cluster', 'Requests', 'Share', '5xx', 'p50', 'p90', 'p99'].map((t) => h('th', null, t)),
+        ),
+      ),
       h(
         'tbody',
         null,
@@ -190,24 +285,74 @@ export function routeDetail(root: HTMLElement, route: Route, ctx: PageCtx): () =
           );
           return h(
             'tr',
-            { dataset: { cluster: r.upstream_cluster, share: String(r.share), baseline: String(r.baseline) } },
+            {
+              dataset: { cluster: r.upstream_cluster, share: String(r.share), baseline: String(r.baseline) },
+            },
             nameCell,
             cell(fmtCount(r.requests)),
-            h('td', null, h('div', { class: 'share' }, h('div', { class: 'bar', style: `width:${(r.share * 100).toFixed(1)}%` }), h('span', null, fmtPct(r.share))), v ? h('div', { class: 'delta' }, fmtPp(v.share_diff)) : null),
-            v ? cell(fmtPct(r.error_rate), fmtPp(v.error_rate_diff), fmtRatio(v.error_rate_ratio), isWorse(v.error_rate_diff, 0.0001)) : cell(fmtPct(r.error_rate)),
-            v ? cell(fmtMs(r.p50_ms), fmtSigned(v.p50_ms_diff, fmtMs), fmtRatio(v.p50_ratio), isWorse(v.p50_ms_diff, 0.5)) : cell(fmtMs(r.p50_ms)),
-            v ? cell(fmtMs(r.p90_ms), fmtSigned(v.p90_ms_diff, fmtMs), fmtRatio(v.p90_ratio), isWorse(v.p90_ms_diff, 0.5)) : cell(fmtMs(r.p90_ms)),
-            v ? cell(fmtMs(r.p99_ms), fmtSigned(v.p99_ms_diff, fmtMs), fmtRatio(v.p99_ratio), isWorse(v.p99_ms_diff, 0.5)) : cell(fmtMs(r.p99_ms)),
+            h(
+              'td',
+              null,
+              h(
+                'div',
+                { class: 'share' },
+                h('div', { class: 'bar', style: `width:${(r.share * 100).toFixed(1)}%` }),
+                h('span', null, fmtPct(r.share)),
+              ),
+              v ? h('div', { class: 'delta' }, fmtPp(v.share_diff)) : null,
+            ),
+            v
+              ? cell(
+                  fmtPct(r.error_rate),
+                  fmtPp(v.error_rate_diff),
+                  fmtRatio(v.error_rate_ratio),
+                  isWorse(v.error_rate_diff, 0.0001),
+                )
+              : cell(fmtPct(r.error_rate)),
+            v
+              ? cell(
+                  fmtMs(r.p50_ms),
+                  fmtSigned(v.p50_ms_diff, fmtMs),
+                  fmtRatio(v.p50_ratio),
+                  isWorse(v.p50_ms_diff, 0.5),
+                )
+              : cell(fmtMs(r.p50_ms)),
+            v
+              ? cell(
+                  fmtMs(r.p90_ms),
+                  fmtSigned(v.p90_ms_diff, fmtMs),
+                  fmtRatio(v.p90_ratio),
+                  isWorse(v.p90_ms_diff, 0.5),
+                )
+              : cell(fmtMs(r.p90_ms)),
+            v
+              ? cell(
+                  fmtMs(r.p99_ms),
+                  fmtSigned(v.p99_ms_diff, fmtMs),
+                  fmtRatio(v.p99_ratio),
+                  isWorse(v.p99_ms_diff, 0.5),
+                )
+              : cell(fmtMs(r.p99_ms)),
           );
         }),
       ),
     );
-    split.append(tableWrap(table), h('p', { class: 'muted small' }, 'Under each value: the difference from the baseline and the ratio to it. The no-upstream row has no upstream to compare.'));
+    split.append(
+      tableWrap(table),
+      h(
+        'p',
+        { class: 'muted small' },
+        'Under each value: the difference from the baseline and the ratio to it. The no-upstream row has no upstream to compare.',
+      ),
+    );
   };
 
   /** The route had no requests in the range: say so, and name the routes that did. */
   const showUnknown = async () => {
-    const known = await get<{ values: { value: string; requests: number }[] }>('/api/v1/values/route', { ...ctx.api, limit: 1000 });
+    const known = await get<{ values: { value: string; requests: number }[] }>('/api/v1/values/route', {
+      ...ctx.api,
+      limit: 1000,
+    });
     const names = known.values.map((v) => v.value).filter(Boolean);
     const close = suggest(name, names);
     const span = describeSel(ctx.sel, ctx.utc);
@@ -216,8 +361,23 @@ export function routeDetail(root: HTMLElement, route: Route, ctx: PageCtx): () =
       { class: 'empty', id: 'empty-route' },
       h('h2', null, `No route named “${name}” in the ${span.startsWith('last') ? span : `range ${span}`}`),
       close.length
-        ? h('p', null, 'Did you mean ', ...close.flatMap((c, i) => [i ? (i === close.length - 1 ? ' or ' : ', ') : '', h('a', { href: href('route', { name: c }) }, c)]), '?')
-        : h('p', null, names.length ? `Routes with traffic in this range: ${orList(names.slice(0, 8))}.` : 'No route had traffic in this range: widen the range above.'),
+        ? h(
+            'p',
+            null,
+            'Did you mean ',
+            ...close.flatMap((c, i) => [
+              i ? (i === close.length - 1 ? ' or ' : ', ') : '',
+              h('a', { href: href('route', { name: c }) }, c),
+            ]),
+            '?',
+          )
+        : h(
+            'p',
+            null,
+            names.length
+              ? `Routes with traffic in this range: ${orList(names.slice(0, 8))}.`
+              : 'No route had traffic in this range: widen the range above.',
+          ),
     );
     notice.replaceChildren(msg);
     for (const el of [split, status]) el.hidden = true;
@@ -229,12 +389,21 @@ export function routeDetail(root: HTMLElement, route: Route, ctx: PageCtx): () =
     if (!alive) return;
     clear(status);
     status.append(h('h3', null, 'Status codes and response flags'));
-    if (body.rows.length === 0) return status.append(h('p', { class: 'muted' }, 'No requests in this range.'));
+    if (body.rows.length === 0)
+      return status.append(h('p', { class: 'muted' }, 'No requests in this range.'));
     const cols = ['response_code', 'status_class', 'response_flags', 'requests', 'share'];
     const t = h(
       'table',
       { class: 'data' },
-      h('thead', null, h('tr', null, cols.map((c) => h('th', null, label(c))))),
+      h(
+        'thead',
+        null,
+        h(
+          'tr',
+          null,
+          cols.map((c) => h('th', null, label(c))),
+        ),
+      ),
       h(
         'tbody',
         null,
@@ -242,7 +411,15 @@ export function routeDetail(root: HTMLElement, route: Route, ctx: PageCtx): () =
           h(
             'tr',
             { class: `status-${String(r.status_class)}` },
-            h('td', null, h('a', { href: href('requests', { route: name, response_code: String(r.response_code) }) }, String(r.response_code || '— (none)'))),
+            h(
+              'td',
+              null,
+              h(
+                'a',
+                { href: href('requests', { route: name, response_code: String(r.response_code) }) },
+                String(r.response_code || '— (none)'),
+              ),
+            ),
             h('td', null, String(r.status_class)),
             h('td', null, (r.response_flags as string[]).join(', ') || '–'),
             h('td', null, fmtCount(Number(r.requests))),

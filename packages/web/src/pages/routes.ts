@@ -27,13 +27,22 @@ export function routeCell(name: string, params: Record<string, string> = {}): HT
   if (!name)
     return h(
       'span',
-      { class: 'no-route', title: 'Requests that matched no route (Envoy NR, answered 404 by the gateway): see Requests with response flag NR' },
+      {
+        class: 'no-route',
+        title:
+          'Requests that matched no route (Envoy NR, answered 404 by the gateway): see Requests with response flag NR',
+      },
       h('a', { href: href('requests', { response_flag: 'NR' }) }, '(no route)'),
     );
   return h('a', { href: href('route', { name, ...params }), title: name }, name);
 }
 
-const COLUMNS: { key: keyof RouteRow | 'spark'; label: string; title?: string; fmt?: (r: RouteRow) => string | Node }[] = [
+const COLUMNS: {
+  key: keyof RouteRow | 'spark';
+  label: string;
+  title?: string;
+  fmt?: (r: RouteRow) => string | Node;
+}[] = [
   { key: 'route', label: 'Route', fmt: (r) => routeCell(r.route) },
   {
     key: 'health',
@@ -65,7 +74,8 @@ export function routes(root: HTMLElement, route: Route, ctx: PageCtx): () => voi
         {
           class: c.key === 'spark' ? '' : 'sortable',
           onclick: () =>
-            c.key !== 'spark' && update({ sort: c.key, dir: c.key === sort && dir === -1 ? 'asc' : 'desc' }, false),
+            c.key !== 'spark' &&
+            update({ sort: c.key, dir: c.key === sort && dir === -1 ? 'asc' : 'desc' }, false),
         },
         c.label,
         c.key === sort ? (dir === -1 ? ' ▼' : ' ▲') : '',
@@ -78,7 +88,8 @@ export function routes(root: HTMLElement, route: Route, ctx: PageCtx): () => voi
     filterBar(route.params, ['authority', 'gateway', 'upstream_cluster'], [], ctx.api),
     tableWrap(h('table', { class: 'data routes', id: 'routes-table' }, h('thead', null, head), body)),
   );
-  const value = (r: RouteRow) => (sort === 'health' ? HEALTH_ORDER[r.health] : (r[sort] as number | string | null));
+  const value = (r: RouteRow) =>
+    sort === 'health' ? HEALTH_ORDER[r.health] : (r[sort] as number | string | null);
   const show = (list: RouteRow[]) => {
     const rows = [...list].sort((a, b) => {
       const va = value(a) ?? -Infinity;
@@ -87,7 +98,9 @@ export function routes(root: HTMLElement, route: Route, ctx: PageCtx): () => voi
     });
     clear(body);
     if (rows.length === 0)
-      body.append(h('tr', null, h('td', { colspan: COLUMNS.length, class: 'muted' }, 'No requests in this range.')));
+      body.append(
+        h('tr', null, h('td', { colspan: COLUMNS.length, class: 'muted' }, 'No requests in this range.')),
+      );
     for (const r of rows) {
       body.append(
         h(
@@ -98,7 +111,10 @@ export function routes(root: HTMLElement, route: Route, ctx: PageCtx): () => voi
               'td',
               null,
               c.key === 'spark'
-                ? sparkline(r.spark, r.health === 'failing' ? '#ef4444' : r.health === 'degraded' ? '#f59e0b' : '#3b82f6')
+                ? sparkline(
+                    r.spark,
+                    r.health === 'failing' ? '#ef4444' : r.health === 'degraded' ? '#f59e0b' : '#3b82f6',
+                  )
                 : c.fmt!(r),
             ),
           ),
@@ -107,7 +123,8 @@ export function routes(root: HTMLElement, route: Route, ctx: PageCtx): () => voi
     }
     markFirstData();
   };
-  const fail = (e: unknown) => body.replaceChildren(h('tr', null, h('td', { colspan: COLUMNS.length }, errorBox(e))));
+  const fail = (e: unknown) =>
+    body.replaceChildren(h('tr', null, h('td', { colspan: COLUMNS.length }, errorBox(e))));
 
   if (ctx.sel.kind === 'live') {
     return subscribeStats(
@@ -130,7 +147,10 @@ export function routes(root: HTMLElement, route: Route, ctx: PageCtx): () => voi
     const q = { ...ctx.api, ...filters };
     try {
       const [list, health, ts] = await Promise.all([
-        get<{ routes: (RouteRow & { status_classes: Record<string, number> })[] }>('/api/v1/routes', { ...q, limit: 500 }),
+        get<{ routes: (RouteRow & { status_classes: Record<string, number> })[] }>('/api/v1/routes', {
+          ...q,
+          limit: 500,
+        }),
         get<{ routes: { route: string; health: string; reason: string }[] }>('/api/v1/health', q),
         get<Timeseries>('/api/v1/timeseries', { ...q, metrics: 'rps', group_by: 'route', limit: 100 }),
       ]);

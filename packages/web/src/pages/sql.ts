@@ -73,28 +73,61 @@ export function sql(root: HTMLElement, route: Route, _ctx: PageCtx): () => void 
     if (!route.params.get('q') && editor.value === untouched) editor.value = defaultSql(hello.database);
   });
   const limitOn = h('input', { type: 'checkbox', id: 'sql-limit-on', checked: true }) as HTMLInputElement;
-  const limitN = h('input', { type: 'number', id: 'sql-limit', value: String(DEFAULT_LIMIT), min: 1, size: 7 }) as HTMLInputElement;
+  const limitN = h('input', {
+    type: 'number',
+    id: 'sql-limit',
+    value: String(DEFAULT_LIMIT),
+    min: 1,
+    size: 7,
+  }) as HTMLInputElement;
   const status = h('div', { id: 'sql-stats', class: 'sql-status muted' }, 'Ctrl+Enter runs the query.');
   const notice = h('div', { id: 'sql-notice' });
   const grid = h('div', { id: 'sql-result', class: 'sql-grid' });
   const history = h('ul', { class: 'history', id: 'sql-history' });
-  const schema = h('div', { class: 'schema', id: 'sql-schema' }, h('p', { class: 'muted' }, 'Loading tables…'));
+  const schema = h(
+    'div',
+    { class: 'schema', id: 'sql-schema' },
+    h('p', { class: 'muted' }, 'Loading tables…'),
+  );
   const runButton = h('button', { id: 'sql-run', type: 'button', onclick: () => void run() }, 'Run');
-  const stopButton = h('button', { id: 'sql-stop', type: 'button', class: 'ghost', hidden: true, onclick: () => controller?.abort() }, 'Stop');
-  const csvButton = h('button', { id: 'sql-csv', type: 'button', class: 'ghost', disabled: true, onclick: () => download('csv') }, 'CSV');
-  const jsonButton = h('button', { id: 'sql-json', type: 'button', class: 'ghost', disabled: true, onclick: () => download('json') }, 'JSON');
+  const stopButton = h(
+    'button',
+    { id: 'sql-stop', type: 'button', class: 'ghost', hidden: true, onclick: () => controller?.abort() },
+    'Stop',
+  );
+  const csvButton = h(
+    'button',
+    { id: 'sql-csv', type: 'button', class: 'ghost', disabled: true, onclick: () => download('csv') },
+    'CSV',
+  );
+  const jsonButton = h(
+    'button',
+    { id: 'sql-json', type: 'button', class: 'ghost', disabled: true, onclick: () => download('json') },
+    'JSON',
+  );
 
   root.append(
     h(
       'div',
       { class: 'title' },
       h('h1', null, 'SQL'),
-      h('span', { class: 'muted' }, 'one read-only SELECT over the gatescope database; results are capped by the server and say so'),
+      h(
+        'span',
+        { class: 'muted' },
+        'one read-only SELECT over the gatescope database; results are capped by the server and say so',
+      ),
     ),
     h(
       'div',
       { class: 'sql-layout' },
-      h('aside', { class: 'panel sql-side' }, h('h3', null, 'Tables'), schema, h('h3', null, 'History'), history),
+      h(
+        'aside',
+        { class: 'panel sql-side' },
+        h('h3', null, 'Tables'),
+        schema,
+        h('h3', null, 'History'),
+        history,
+      ),
       h(
         'div',
         { class: 'sql-main' },
@@ -104,7 +137,17 @@ export function sql(root: HTMLElement, route: Route, _ctx: PageCtx): () => void 
           { class: 'toolbar' },
           runButton,
           stopButton,
-          h('label', { class: 'inline', title: 'Appended to the text (you see it) when the query has no LIMIT of its own' }, limitOn, ' add LIMIT ', limitN, ' when the query has none'),
+          h(
+            'label',
+            {
+              class: 'inline',
+              title: 'Appended to the text (you see it) when the query has no LIMIT of its own',
+            },
+            limitOn,
+            ' add LIMIT ',
+            limitN,
+            ' when the query has none',
+          ),
           h('span', { class: 'spacer' }),
           h('span', { class: 'muted' }, 'Download: '),
           csvButton,
@@ -121,14 +164,19 @@ export function sql(root: HTMLElement, route: Route, _ctx: PageCtx): () => void 
   const showHistory = () => {
     clear(history);
     const list = readHistory();
-    if (list.length === 0) history.append(h('li', { class: 'muted' }, 'Queries you run appear here (this browser only).'));
+    if (list.length === 0)
+      history.append(h('li', { class: 'muted' }, 'Queries you run appear here (this browser only).'));
     for (const e of list.slice(0, 30))
       history.append(
         h(
           'li',
           { title: e.sql, onclick: () => ((editor.value = e.sql), editor.focus()) },
           h('code', null, e.sql.replace(/\s+/g, ' ').slice(0, 80)),
-          h('span', { class: 'muted' }, e.error ? ' · error' : e.rows !== undefined ? ` · ${fmtCount(e.rows)} rows` : ''),
+          h(
+            'span',
+            { class: 'muted' },
+            e.error ? ' · error' : e.rows !== undefined ? ` · ${fmtCount(e.rows)} rows` : '',
+          ),
         ),
       );
   };
@@ -167,7 +215,11 @@ export function sql(root: HTMLElement, route: Route, _ctx: PageCtx): () => void 
                 ),
               ),
             ),
-            h('button', { type: 'button', class: 'ghost small', onclick: () => insert(`${s.database}.${t.name}`) }, 'insert name'),
+            h(
+              'button',
+              { type: 'button', class: 'ghost small', onclick: () => insert(`${s.database}.${t.name}`) },
+              'insert name',
+            ),
           ),
         );
       }
@@ -201,8 +253,22 @@ export function sql(root: HTMLElement, route: Route, _ctx: PageCtx): () => void 
     const widths = meta.map((m) => columnWidth(m.type, m.name));
     table.style.width = `${widths.reduce((a, b) => a + b, 76)}px`;
     table.append(
-      h('colgroup', null, h('col', { style: 'width:76px' }), widths.map((w) => h('col', { style: `width:${w}px` }))),
-      h('thead', null, h('tr', null, h('th', { class: 'rownum' }, '#'), meta.map((m) => h('th', { title: m.type }, m.name, h('span', { class: 'type' }, m.type))))),
+      h(
+        'colgroup',
+        null,
+        h('col', { style: 'width:76px' }),
+        widths.map((w) => h('col', { style: `width:${w}px` })),
+      ),
+      h(
+        'thead',
+        null,
+        h(
+          'tr',
+          null,
+          h('th', { class: 'rownum' }, '#'),
+          meta.map((m) => h('th', { title: m.type }, m.name, h('span', { class: 'type' }, m.type))),
+        ),
+      ),
       h('tbody'),
     );
     scroller.scrollTop = 0;
@@ -210,7 +276,12 @@ export function sql(root: HTMLElement, route: Route, _ctx: PageCtx): () => void 
   const draw = () => {
     const body = table.tBodies[0];
     if (!body) return;
-    const { start, end } = visibleRange(scroller.scrollTop, scroller.clientHeight || 480, rowHeight, rows.length);
+    const { start, end } = visibleRange(
+      scroller.scrollTop,
+      scroller.clientHeight || 480,
+      rowHeight,
+      rows.length,
+    );
     const frag = document.createDocumentFragment();
     const pad = (n: number) => {
       const tr = h('tr', { class: 'pad' }, h('td', { colspan: meta.length + 1 }));
@@ -245,12 +316,24 @@ export function sql(root: HTMLElement, route: Route, _ctx: PageCtx): () => void 
     const pos = err?.message ? errorPosition(err.message, text) : undefined;
     if (pos) {
       const [line, caret] = caretLines(text, pos.line, pos.column);
-      box.append(h('pre', { class: 'caret', id: 'sql-caret' }, `${String(pos.line).padStart(3)} | ${line}\n    | ${caret}`));
+      box.append(
+        h(
+          'pre',
+          { class: 'caret', id: 'sql-caret' },
+          `${String(pos.line).padStart(3)} | ${line}\n    | ${caret}`,
+        ),
+      );
       editor.focus();
       editor.setSelectionRange(pos.offset, Math.min(text.length, pos.offset + 1));
     }
     if (err instanceof ApiError && err.status === 429)
-      box.append(h('p', null, `The server runs a few statements at a time. Try again in ${err.retryAfterS ?? 'a few'} s.`));
+      box.append(
+        h(
+          'p',
+          null,
+          `The server runs a few statements at a time. Try again in ${err.retryAfterS ?? 'a few'} s.`,
+        ),
+      );
     notice.replaceChildren(box);
   };
   const run = async () => {
@@ -308,7 +391,13 @@ export function sql(root: HTMLElement, route: Route, _ctx: PageCtx): () => void 
       if (rows.length === 0) grid.replaceChildren(h('p', { class: 'muted' }, 'The query returned no rows.'));
       if (tail.truncated)
         notice.replaceChildren(
-          h('div', { class: 'warning', id: 'sql-truncated' }, h('strong', null, `Cut at ${fmtCount(rows.length)} rows `), `(server cap on ${tail.truncated_by ?? 'the result'}). `, tail.message ?? 'Add a LIMIT or aggregate.'),
+          h(
+            'div',
+            { class: 'warning', id: 'sql-truncated' },
+            h('strong', null, `Cut at ${fmtCount(rows.length)} rows `),
+            `(server cap on ${tail.truncated_by ?? 'the result'}). `,
+            tail.message ?? 'Add a LIMIT or aggregate.',
+          ),
         );
       grid.dataset.state = 'done';
       csvButton.disabled = jsonButton.disabled = rows.length === 0;
