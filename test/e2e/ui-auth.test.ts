@@ -61,11 +61,13 @@ it('asks for a token, refuses a wrong one, keeps a good one for the tab only, an
   expect(storage.session).toBe(READ);
   expect(storage.local).not.toContain(READ);
   expect(storage.url).not.toContain(READ);
+  // Nor in the SQL console's history.
+  expect(await page.evaluate(() => localStorage.getItem('gatescope.sql.history') ?? '')).not.toContain(READ);
 
   // A read token on the SQL console: a clear 403, not a login loop.
   await page.goto(`${gs.http}#/sql`);
   await page.locator('#sql-run').click();
-  const error = page.locator('#sql-result .error');
+  const error = page.locator('#sql-notice .error');
   await error.waitFor({ timeout: 15_000 });
   expect(await error.innerText()).toMatch(/ERR_AUTH_FORBIDDEN.*lacks the "admin" scope.*sign out/s);
   expect(await login.count()).toBe(0);

@@ -125,6 +125,10 @@ export interface Config {
   health: {
     degradedErrorRate: number;
     failingErrorRate: number;
+    degraded4xxRate: number;
+    failing4xxRate: number;
+    minRequests: number;
+    hysteresis: number;
   };
 }
 
@@ -269,6 +273,10 @@ const envSchema = z.object({
   GATESCOPE_LIVE_TICK_MS: positiveInt('GATESCOPE_LIVE_TICK_MS', 1_000),
   GATESCOPE_HEALTH_DEGRADED_ERROR_RATE: ratio('GATESCOPE_HEALTH_DEGRADED_ERROR_RATE', 0.001),
   GATESCOPE_HEALTH_FAILING_ERROR_RATE: ratio('GATESCOPE_HEALTH_FAILING_ERROR_RATE', 0.1),
+  GATESCOPE_HEALTH_DEGRADED_4XX_RATE: ratio('GATESCOPE_HEALTH_DEGRADED_4XX_RATE', 0.1),
+  GATESCOPE_HEALTH_FAILING_4XX_RATE: ratio('GATESCOPE_HEALTH_FAILING_4XX_RATE', 0.2),
+  GATESCOPE_HEALTH_MIN_REQUESTS: positiveInt('GATESCOPE_HEALTH_MIN_REQUESTS', 20),
+  GATESCOPE_HEALTH_HYSTERESIS: ratio('GATESCOPE_HEALTH_HYSTERESIS', 0.2),
 });
 
 /**
@@ -477,6 +485,9 @@ export function loadConfig(env: Record<string, string | undefined>): Readonly<Co
   if (e.GATESCOPE_HEALTH_DEGRADED_ERROR_RATE > e.GATESCOPE_HEALTH_FAILING_ERROR_RATE) {
     problems.push('GATESCOPE_HEALTH_DEGRADED_ERROR_RATE must not exceed GATESCOPE_HEALTH_FAILING_ERROR_RATE');
   }
+  if (e.GATESCOPE_HEALTH_DEGRADED_4XX_RATE > e.GATESCOPE_HEALTH_FAILING_4XX_RATE) {
+    problems.push('GATESCOPE_HEALTH_DEGRADED_4XX_RATE must not exceed GATESCOPE_HEALTH_FAILING_4XX_RATE');
+  }
   for (const role of ['READER', 'SQL'] as const) {
     const user = e[`CLICKHOUSE_${role}_USER`];
     if (user !== undefined && !/^[A-Za-z_][A-Za-z0-9_]*$/.test(user))
@@ -570,6 +581,10 @@ export function loadConfig(env: Record<string, string | undefined>): Readonly<Co
     health: {
       degradedErrorRate: e.GATESCOPE_HEALTH_DEGRADED_ERROR_RATE,
       failingErrorRate: e.GATESCOPE_HEALTH_FAILING_ERROR_RATE,
+      degraded4xxRate: e.GATESCOPE_HEALTH_DEGRADED_4XX_RATE,
+      failing4xxRate: e.GATESCOPE_HEALTH_FAILING_4XX_RATE,
+      minRequests: e.GATESCOPE_HEALTH_MIN_REQUESTS,
+      hysteresis: e.GATESCOPE_HEALTH_HYSTERESIS,
     },
   };
   return deepFreeze(config);

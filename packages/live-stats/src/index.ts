@@ -8,8 +8,8 @@ export {
   MAX_FILTER_VALUE_LENGTH,
 } from './filters.js';
 export type { LiveFilters, LiveFilterName } from './filters.js';
-export { healthOf, KIALI_DEFAULT_THRESHOLDS } from './health.js';
-export type { Health, HealthThresholds } from './health.js';
+export { healthOf, judgeHealth, HealthMemory, KIALI_DEFAULT_THRESHOLDS } from './health.js';
+export type { Health, HealthThresholds, HealthCounts, HealthJudgement } from './health.js';
 export { windowQuery, pointsQuery, tailQuery, limited } from './sql.js';
 export type { LiveQuery, WindowQueryOptions, PointsQueryOptions } from './sql.js';
 export {

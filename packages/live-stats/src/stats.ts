@@ -1,4 +1,4 @@
-import { healthOf, type Health, type HealthThresholds } from './health.js';
+import { judgeHealth, type Health, type HealthMemory, type HealthThresholds } from './health.js';
 
 export interface StatusClasses {
   '1xx': number;
@@ -30,6 +30,8 @@ export interface LiveTotals {
   p99_ms: number | null;
   status_classes: StatusClasses;
   health: Health;
+  /** Why the health is what it is, in words (shown on hover). */
+  health_reason: string;
 }
 
 export interface LiveRoute extends LiveTotals {
@@ -109,10 +111,19 @@ export const emptyStatusClasses = (): StatusClasses => ({
   none: 0,
 });
 
-function totalsOf(row: WindowRow | undefined, windowS: number, thresholds: HealthThresholds): LiveTotals {
+function totalsOf(
+  row: WindowRow | undefined,
+  windowS: number,
+  thresholds: HealthThresholds,
+  memory: HealthMemory | undefined,
+  key: string,
+): LiveTotals {
   const requests = num(row?.requests);
   const errors = num(row?.errors);
   const errorRate = requests > 0 ? errors / requests : 0;
+  const classes = statusClasses(row);
+  const counts = { requests, errors5xx: errors, errors4xx: classes['4xx'] };
+  const judged = memory ? memory.judge(key, counts) : judgeHealth(counts, thresholds);
   return {
     requests,
     rps: round3(requests / windowS),
@@ -120,8 +131,9 @@ function totalsOf(row: WindowRow | undefined, windowS: number, thresholds: Healt
     error_rate: errorRate,
     p50_ms: requests > 0 ? ms(row?.qs?.[0]) : null,
     p99_ms: requests > 0 ? ms(row?.qs?.[1]) : null,
-    status_classes: statusClasses(row),
-    health: healthOf(requests, errorRate, thresholds),
+    status_classes: classes,
+    health: judged.health,
+    health_reason: judged.reason,
   };
 }
 
@@ -142,18 +154,21 @@ export interface ShapeWindowOptions {
   /** Window start, epoch ms. */
   fromMs: number;
   thresholds: HealthThresholds;
+  /** The filter set's memory of earlier ticks (hysteresis); without it each tick is judged on its own. */
+  memory?: HealthMemory;
 }
 
 export function shapeWindow(o: ShapeWindowOptions): { totals: LiveTotals; routes: LiveRoute[] } {
   const fromSec = Math.floor(o.fromMs / 1000);
   const isTotal = (r: WindowRow) => r.is_total === true || Number(r.is_total) === 1;
+  o.memory?.next();
   return {
-    totals: totalsOf(o.rows.find(isTotal), o.windowS, o.thresholds),
+    totals: totalsOf(o.rows.find(isTotal), o.windowS, o.thresholds, o.memory, '\u0000total'),
     routes: o.rows
       .filter((r) => !isTotal(r) && Number(r.requests) > 0)
       .map((r) => ({
         route: r.route,
-        ...totalsOf(r, o.windowS, o.thresholds),
+        ...totalsOf(r, o.windowS, o.thresholds, o.memory, r.route),
         spark: sparkline(r.spark, fromSec, o.windowS),
       })),
   };

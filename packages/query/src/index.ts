@@ -84,3 +84,16 @@ export {
   ENGINE_RESULT_ROWS_MARGIN,
 } from './sql-run.js';
 export type { SqlRunLimits, SqlResult, Framing } from './sql-run.js';
+export { valuesQuery, flowsQuery, schemaQuery, VALUE_DIMENSIONS, GATEWAY_EXPR } from './explore.js';
+export type { ValueDimension } from './explore.js';
+export {
+  compareCanary,
+  chooseBaseline,
+  verdictOf,
+  spanLabel,
+  serviceName,
+  shortClusterName,
+  MIN_CANARY_REQUESTS,
+  SAME_LATENCY,
+} from './canary.js';
+export type { ClusterStats, CanaryCluster, CanaryResult, VsBaseline, BaselineChoice } from './canary.js';

@@ -24,6 +24,8 @@ export class ApiError extends Error {
     readonly status: number,
     readonly code: string,
     message: string,
+    /** Seconds the server asked to wait (429 Retry-After). */
+    readonly retryAfterS?: number,
   ) {
     super(message);
   }
@@ -52,7 +54,8 @@ async function fail(res: Response): Promise<never> {
   if (res.status === 401) authRequired(message);
   if (res.status === 403 && code === 'ERR_AUTH_FORBIDDEN')
     message = `${message}: sign out (⏻, top right) and sign in with a token that has it`;
-  throw new ApiError(res.status, code, message);
+  const retry = Number(res.headers.get('retry-after'));
+  throw new ApiError(res.status, code, message, Number.isFinite(retry) && retry > 0 ? retry : undefined);
 }
 
 export type Query = Record<string, string | number | undefined | null>;
@@ -99,4 +102,16 @@ export function firstArray<T>(body: unknown, preferred: string[] = []): T[] {
     for (const v of Object.values(o)) if (Array.isArray(v)) return v as T[];
   }
   return [];
+}
+
+/** POST and hand back the response to read as a stream (errors are thrown like `post`'s). */
+export async function postStream(path: string, body: unknown, signal?: AbortSignal): Promise<Response> {
+  const res = await fetch(path, {
+    method: 'POST',
+    headers: headers(true),
+    body: JSON.stringify(body),
+    signal,
+  });
+  if (!res.ok) return fail(res);
+  return res;
 }

@@ -1,11 +1,12 @@
-import type { LiveFilters } from './live.js';
+import { get } from './api.js';
 import { h } from './dom.js';
 import { update } from './router.js';
 
 export const LIVE_FILTERS = ['route', 'authority', 'gateway', 'upstream_cluster'] as const;
 
-export function liveFilters(params: URLSearchParams): LiveFilters {
-  const f: LiveFilters = {};
+/** The live filters of a URL (route, authority, gateway, upstream cluster), for the socket and the API alike. */
+export function liveFilters(params: URLSearchParams): Record<string, string> {
+  const f: Record<string, string> = {};
   for (const k of LIVE_FILTERS) {
     const v = params.get(k);
     if (v) f[k] = v;
@@ -13,11 +14,56 @@ export function liveFilters(params: URLSearchParams): LiveFilters {
   return f;
 }
 
-/** A row of filter inputs bound to URL params (applied on Enter/change). */
+/** Filters that the API's values endpoint can suggest (GET /api/v1/values/{dimension}). */
+const SUGGESTED = new Set([
+  'route',
+  'authority',
+  'gateway',
+  'upstream_cluster',
+  'method',
+  'response_flag',
+  'path_template',
+]);
+
+/** Column and filter names as people say them: one header for one thing on every page. */
+export const LABELS: Record<string, string> = {
+  start_time: 'Time',
+  method: 'Method',
+  authority: 'Authority',
+  path: 'Path',
+  path_template: 'Path template',
+  response_code: 'Status code',
+  status_class: 'Status class',
+  response_flags: 'Response flags',
+  response_flag: 'Response flag',
+  duration_ms: 'Duration',
+  route_name: 'Route',
+  route: 'Route',
+  upstream_cluster: 'Upstream cluster',
+  upstream_host: 'Upstream host',
+  bytes_sent: 'Bytes sent',
+  bytes_received: 'Bytes received',
+  downstream_remote_address: 'Client address',
+  request_id: 'Request id',
+  gateway: 'Gateway',
+  node_id: 'Gateway node',
+  node_cluster: 'Gateway cluster',
+  user_agent: 'User agent',
+  requests: 'Requests',
+  share: 'Share',
+  min_duration_ms: 'Min duration (ms)',
+};
+export const label = (name: string): string => LABELS[name] ?? name.replace(/_/g, ' ');
+
+/**
+ * A row of filter inputs bound to URL params (applied on Enter/Apply), each suggesting the values seen in the
+ * page's range (a datalist filled from the API on first focus).
+ */
 export function filterBar(
   params: URLSearchParams,
   names: readonly string[],
   extra: HTMLElement[] = [],
+  api: Record<string, string> = { range: '1h' },
 ): HTMLElement {
   return h(
     'form',
@@ -31,14 +77,34 @@ export function filterBar(
         update(changes, false);
       },
     },
-    names.map((n) =>
-      h(
-        'label',
-        null,
-        n.replace(/_/g, ' '),
-        h('input', { name: n, value: params.get(n) ?? '', placeholder: 'any', size: 14 }),
-      ),
-    ),
+    names.map((n) => {
+      const listId = `values-${n}`;
+      const list = SUGGESTED.has(n) ? h('datalist', { id: listId }) : null;
+      let loaded = false;
+      const input = h('input', {
+        name: n,
+        value: params.get(n) ?? '',
+        placeholder: 'any',
+        size: 14,
+        list: list ? listId : undefined,
+        autocomplete: 'off',
+        onfocus: () => {
+          if (!list || loaded) return;
+          loaded = true;
+          void get<{ values: { value: string; requests: number }[] }>(`/api/v1/values/${n}`, {
+            ...api,
+            limit: 200,
+          })
+            .then((r) =>
+              list.replaceChildren(
+                ...r.values.map((v) => h('option', { value: v.value }, `${v.requests} req`)),
+              ),
+            )
+            .catch(() => (loaded = false));
+        },
+      });
+      return h('label', null, label(n), input, list);
+    }),
     h('button', { type: 'submit' }, 'Apply'),
     ...extra,
   );
@@ -49,11 +115,18 @@ export function errorBox(err: unknown): HTMLElement {
   return h('div', { class: 'error' }, h('strong', null, e.code ?? 'Error'), ' ', e.message ?? String(err));
 }
 
-/** The data table used by tail, requests and SQL: header from `columns`, cells from row values. */
+/** A table that scrolls sideways inside its own box (never the page), first column sticky. */
+export function tableWrap(table: HTMLTableElement, id?: string): HTMLElement {
+  table.classList.add('sticky-first');
+  return h('div', { class: 'table-wrap', id }, table);
+}
+
+/** The data table used by requests, status and SQL: header from `columns`, cells from row values. */
 export function dataTable(
   columns: string[],
   rows: Record<string, unknown>[],
   cell: (col: string, row: Record<string, unknown>) => Node | string,
+  header: (col: string) => string = label,
 ): HTMLTableElement {
   return h(
     'table',
@@ -64,7 +137,7 @@ export function dataTable(
       h(
         'tr',
         null,
-        columns.map((c) => h('th', null, c)),
+        columns.map((c) => h('th', { title: c }, header(c))),
       ),
     ),
     h(
@@ -81,7 +154,7 @@ export function dataTable(
   );
 }
 
-/** The request columns the explorer and the live tail show, in order. */
+/** The request columns the explorer and the live tail show, in order (the rest is in the expanded row). */
 export const REQUEST_COLUMNS = [
   'start_time',
   'method',
@@ -92,8 +165,9 @@ export const REQUEST_COLUMNS = [
   'duration_ms',
   'route_name',
   'upstream_cluster',
-  'upstream_host',
-  'bytes_sent',
-  'downstream_remote_address',
-  'request_id',
 ];
+
+/** The first data shown since the document loaded (`performance.getEntriesByName('first-data')`): tests print it. */
+export function markFirstData(): void {
+  if (performance.getEntriesByName('first-data').length === 0) performance.mark('first-data');
+}

@@ -4,6 +4,9 @@ export const fmtNum = (v: number | null | undefined, digits = 1): string => {
   if (Math.abs(v) >= 1e4) return `${(v / 1e3).toFixed(digits)}k`;
   return Number.isInteger(v) ? String(v) : v.toFixed(digits);
 };
+/** `3,077`: counts that people read exactly. */
+export const fmtCount = (v: number | null | undefined): string =>
+  v === null || v === undefined || !Number.isFinite(v) ? '–' : Math.round(v).toLocaleString('en-US');
 export const fmtPct = (v: number | null | undefined): string => {
   if (v === null || v === undefined || !Number.isFinite(v)) return '–';
   const p = v * 100;
@@ -11,19 +14,33 @@ export const fmtPct = (v: number | null | undefined): string => {
 };
 export const fmtMs = (v: number | null | undefined): string => {
   if (v === null || v === undefined || !Number.isFinite(v)) return '–';
-  if (v >= 10_000) return `${(v / 1000).toFixed(1)} s`;
-  if (v >= 100) return `${v.toFixed(0)} ms`;
-  if (v >= 1) return `${v.toFixed(1)} ms`;
+  const a = Math.abs(v);
+  if (a >= 10_000) return `${(v / 1000).toFixed(1)} s`;
+  if (a >= 100) return `${v.toFixed(0)} ms`;
+  if (a >= 1) return `${v.toFixed(1)} ms`;
   return `${v.toFixed(2)} ms`;
 };
-export const fmtTime = (v: string | number): string => {
-  const d =
-    typeof v === 'number'
-      ? new Date(v)
-      : new Date(/Z|[+-]\d\d:?\d\d$/.test(v) ? v : `${v.replace(' ', 'T')}Z`);
-  return Number.isNaN(d.getTime())
-    ? String(v)
-    : d.toLocaleTimeString(undefined, { hour12: false }) + '.' + String(d.getMilliseconds()).padStart(3, '0');
+/** A signed difference: `+12.0 ms`, `−0.07 pp`. */
+export const fmtSigned = (v: number | null | undefined, fmt: (x: number) => string): string => {
+  if (v === null || v === undefined || !Number.isFinite(v)) return '–';
+  if (v === 0) return `±${fmt(0)}`;
+  return `${v > 0 ? '+' : '−'}${fmt(Math.abs(v))}`;
+};
+/** Percentage points between two rates (0..1). */
+export const fmtPp = (v: number | null | undefined): string =>
+  fmtSigned(
+    v === null || v === undefined ? v : v * 100,
+    (x) => `${x < 0.1 && x > 0 ? x.toFixed(3) : x.toFixed(2)} pp`,
+  );
+/** A ratio as `×1.44`. */
+export const fmtRatio = (v: number | null | undefined): string =>
+  v === null || v === undefined || !Number.isFinite(v) ? '–' : `×${v >= 10 ? v.toFixed(1) : v.toFixed(2)}`;
+export const fmtBytes = (v: number | null | undefined): string => {
+  if (v === null || v === undefined || !Number.isFinite(v)) return '–';
+  if (v >= 1024 ** 3) return `${(v / 1024 ** 3).toFixed(1)} GiB`;
+  if (v >= 1024 ** 2) return `${(v / 1024 ** 2).toFixed(1)} MiB`;
+  if (v >= 1024) return `${(v / 1024).toFixed(1)} KiB`;
+  return `${v} B`;
 };
 export const fmtCell = (v: unknown): string => {
   if (v === null || v === undefined) return '';

@@ -1,54 +1,63 @@
 import './style.css';
 import { whenAuthRequired } from './api.js';
+import { errorBox } from './common.js';
 import { clear, h } from './dom.js';
 import { live } from './live.js';
 import { showLogin, signedIn, signOut } from './login.js';
-import { overview } from './pages/overview.js';
-import { requests } from './pages/requests.js';
-import { routeDetail } from './pages/route-detail.js';
-import { routes } from './pages/routes.js';
-import { sql } from './pages/sql.js';
-import { tail } from './pages/tail.js';
-import { current, href, type Route } from './router.js';
-
-type Page = (root: HTMLElement, route: Route) => () => void;
-const PAGES: Record<string, { title: string; page: Page; nav: boolean }> = {
-  overview: { title: 'Overview', page: overview, nav: true },
-  routes: { title: 'Routes', page: routes, nav: true },
-  route: { title: 'Route', page: routeDetail, nav: false },
-  tail: { title: 'Live tail', page: tail, nav: true },
-  requests: { title: 'Requests', page: requests, nav: true },
-  sql: { title: 'SQL', page: sql, nav: true },
-};
+import { PAGES } from './pages/index.js';
+import { current, href } from './router.js';
+import { buildCtx, timeBar } from './view.js';
 
 const app = document.getElementById('app')!;
 const nav = document.getElementById('nav')!;
+const bar = document.getElementById('timebar')!;
 let cleanup: (() => void) | undefined;
 
 function render(): void {
   const route = current();
-  const entry = PAGES[route.page] ?? PAGES.overview;
+  const entry = PAGES.find((p) => p.name === route.page) ?? PAGES[0];
   cleanup?.();
+  cleanup = undefined;
   clear(app);
   clear(nav);
-  for (const [name, p] of Object.entries(PAGES)) {
+  for (const p of PAGES) {
     if (p.nav)
       nav.append(
         h(
           'a',
           {
-            href: href(name),
-            class: name === route.page || (name === 'routes' && route.page === 'route') ? 'active' : '',
+            href: href(p.name),
+            class: p.name === (entry.navAs ?? entry.name) ? 'active' : '',
+            dataset: { page: p.name },
           },
           p.title,
         ),
       );
   }
   document.title = `${entry.title} · gatescope`;
-  app.dataset.page = route.page;
+  app.dataset.page = entry.name;
   // Wall display: `…?kiosk=1` hides navigation and filters, bigger type and charts.
   document.body.classList.toggle('kiosk', route.params.get('kiosk') === '1');
-  cleanup = entry.page(app, route);
+  const { ctx, error, dispose } = buildCtx(route, entry.time, entry.fallback);
+  timeBar(bar, route, ctx, entry.time, render);
+  if (error) {
+    // One clear error for a time selection the URL cannot mean, instead of every panel failing on its own.
+    app.append(
+      h('div', { class: 'title' }, h('h1', null, entry.title)),
+      h(
+        'div',
+        { id: 'time-error' },
+        errorBox({ code: 'Bad time range', message: `${error}. Pick a range above.` }),
+      ),
+    );
+    cleanup = dispose;
+    return;
+  }
+  const pageCleanup = entry.page(app, route, ctx);
+  cleanup = () => {
+    dispose();
+    pageCleanup();
+  };
 }
 
 // Theme: the user's choice, else the system's.

@@ -8,6 +8,7 @@ import { createHttpApp, DOCS_CSP, opsRoutes, withAccess } from '@gatescope/http'
 import { createLogger, type SchemaWatch } from '@gatescope/runtime';
 import { analyticsRoutes } from './analytics.js';
 import { errorHandler } from './errors.js';
+import { exploreRoutes } from './explore.js';
 import { sqlRoutes } from './sql.js';
 
 export interface ApiDeps {
@@ -94,6 +95,7 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   app.get('/openapi.json', { config: { access: 'read' }, schema: { hide: true } }, async () => app.swagger());
 
   await app.register(analyticsRoutes, { clickhouse, now, limits: config.query.limits });
+  await app.register(exploreRoutes, { clickhouse, now, limits: config.query.limits, health: config.health });
   await app.register(sqlRoutes, {
     clickhouse,
     registry,

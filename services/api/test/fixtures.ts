@@ -42,7 +42,7 @@ export function testConfig(overrides: Partial<Config['auth']> = {}): Config {
     },
     http: { allowedHosts: [], metricsPublic: false },
     live: { windowSeconds: 60, tickMs: 1000 },
-    health: { degradedErrorRate: 0.001, failingErrorRate: 0.1 },
+    health: structuredClone(DEFAULTS.health),
   };
 }
 

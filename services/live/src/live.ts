@@ -5,6 +5,8 @@ import type { Config, TokenScope } from '@gatescope/config';
 import { checkHostAndOrigin, hostPolicyFor, NON_DOCUMENT_HEADERS } from '@gatescope/http';
 import {
   filterKey,
+  HealthMemory,
+  type HealthThresholds,
   limited,
   withRestriction,
   LiveFilterError,
@@ -84,6 +86,8 @@ interface StatsGroup {
   filters: LiveFilters;
   room: string;
   series: PointSeries;
+  /** Each route's last health, so the judgement has hysteresis (packages/live-stats health.ts). */
+  health: HealthMemory;
   lastFullAt: number;
   busy: boolean;
   /** Sockets that joined since the last tick: they get the whole history, then join the room. */
@@ -144,10 +148,7 @@ export function attachLive(deps: LiveDeps): LiveServer {
     code: 'ERR_LIVE_TOO_MANY_VIEWS',
     message: `This live server already computes ${maxFilterSets} distinct ${what} views; reuse existing filters or ask again later`,
   });
-  const thresholds = {
-    degradedErrorRate: config.health.degradedErrorRate,
-    failingErrorRate: config.health.failingErrorRate,
-  };
+  const thresholds: HealthThresholds = { ...config.health };
   const counters = { statsComputations: 0, statsComputeMs: 0, tailPolls: 0, queryErrors: 0 };
   const alsPort = () =>
     typeof deps.alsPort === 'function' ? deps.alsPort() : (deps.alsPort ?? config.alsPort);
@@ -241,6 +242,7 @@ export function attachLive(deps: LiveDeps): LiveServer {
           filters,
           room: `stats:${key}`,
           series: new PointSeries(historyS),
+          health: new HealthMemory(thresholds),
           lastFullAt: 0,
           busy: false,
           pending: new Set(),
@@ -382,7 +384,13 @@ export function attachLive(deps: LiveDeps): LiveServer {
     counters.statsComputeMs += performance.now() - t0;
     if (full) group.lastFullAt = now;
     group.series.apply(pts.data.map(shapePoint), pointsFrom, end);
-    const { totals, routes } = shapeWindow({ rows: win.data, windowS, fromMs: windowFrom, thresholds });
+    const { totals, routes } = shapeWindow({
+      rows: win.data,
+      windowS,
+      fromMs: windowFrom,
+      thresholds,
+      memory: group.health,
+    });
     const base = { ts: now, window_s: windowS, history_s: historyS, totals, routes };
     const fullPayload: LiveStats = {
       ...base,
