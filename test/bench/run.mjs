@@ -6,7 +6,9 @@ import { fileURLToPath } from 'node:url';
 import { describeRuntime } from './report.mjs';
 
 const only = process.argv.slice(2);
-const benches = ['ingest', 'query', 'live', 'sql-ingest'].filter((b) => only.length === 0 || only.includes(b));
+const benches = ['ingest', 'query', 'live', 'sql-ingest'].filter(
+  (b) => only.length === 0 || only.includes(b),
+);
 let failed = 0;
 for (const name of benches) {
   const file = fileURLToPath(new URL(`./${name}.mjs`, import.meta.url));
