@@ -13,6 +13,7 @@ import { createClickHouse, migrate } from '@gatescope/clickhouse';
 import { buildCollector } from '@gatescope/collector';
 import { loadConfig } from '@gatescope/config';
 import { Registry } from 'prom-client';
+import { report } from './report.mjs';
 
 const TOTAL = Number(process.env.BENCH_INGEST_ENTRIES ?? 400_000);
 const STREAMS = 4;
@@ -123,42 +124,40 @@ for (let i = 0; i < 3; i++) {
 const engine = median(engineRuns);
 
 const fmt = (x) => Math.round(x).toLocaleString('en-US');
-console.log(
+report(
   `\ningest benchmark (${STREAMS} streams x ${PER_MESSAGE} entries/message, ${fmt(stored)} entries in all, embedded engine, ${config.ingest.decoderWorkers} decoder threads)`,
 );
-console.log(`  sent by client           ${fmt(sent)} entries`);
-console.log(`  stored (count in CH)     ${fmt(stored)} entries, lost ${fmt(sent - stored)}`);
-console.log(
+report(`  sent by client           ${fmt(sent)} entries`);
+report(`  stored (count in CH)     ${fmt(stored)} entries, lost ${fmt(sent - stored)}`);
+report(
   `  end to end               ${fmt(e2e)} entries/s median of ${RUNS} runs of ${fmt(TOTAL)} (${runs.map((r) => fmt(r.rate)).join(', ')}), timed until the last entry was counted`,
 );
-console.log(
+report(
   `  CPU                      ${cpuPer100k.toFixed(2)} CPU-s per 100k entries (whole gatescope process)`,
 );
-console.log(`  peak RSS                 ${(peakRss / 2 ** 20).toFixed(0)} MiB`);
+report(`  peak RSS                 ${(peakRss / 2 ** 20).toFixed(0)} MiB`);
 const insertHist = (await registry.getMetricsAsJSON()).find(
   (m) => m.name === 'gatescope_clickhouse_insert_duration_seconds',
 );
 const insSum = insertHist.values.find((v) => v.metricName?.endsWith('_sum'))?.value ?? 0;
 const insCount = insertHist.values.find((v) => v.metricName?.endsWith('_count'))?.value ?? 0;
-console.log(
+report(
   `  inserts                  ${insCount} batches, ${fmt(stored / insCount)} rows each on average, ${insSum.toFixed(1)} s inside ClickHouse inserts`,
 );
 const threads = [...ticks1]
   .map(([name, t]) => [name, (t - (ticks0.get(name) ?? 0)) / 100])
   .filter(([, cpu]) => cpu > 0.05)
   .sort((a, b) => b[1] - a[1]);
-console.log(
+report(
   `  CPU by thread (s/100k)   ${threads
     .slice(0, 8)
     .map(([name, cpu]) => `${name} ${((cpu / stored) * 100_000).toFixed(2)}`)
     .join(', ')}`,
 );
-console.log(
+report(
   `  engine limit             ${fmt(engine)} rows/s  (INSERT … SELECT FROM file() of ${fmt(TOTAL)} JSONEachRow rows, median of 3)`,
 );
-console.log(
-  `  ratio e2e / engine       ${(e2e / engine).toFixed(2)}   (target >= 0.35; e2e target >= 50,000/s)`,
-);
+report(`  ratio e2e / engine       ${(e2e / engine).toFixed(2)}   (target >= 0.35; e2e target >= 50,000/s)`);
 
 await collector.close();
 await ch.close();

@@ -15,6 +15,7 @@ import { loadConfig } from '@gatescope/config';
 import { demoEntry, demoIdentifier, startDemoTraffic } from '@gatescope/demo-traffic';
 import { attachLive } from '@gatescope/live';
 import { io } from 'socket.io-client';
+import { report } from './report.mjs';
 
 const PROBES = Number(process.env.BENCH_LIVE_PROBES ?? 40);
 const BACKGROUND_RPS = Number(process.env.BENCH_LIVE_RPS ?? 500);
@@ -91,14 +92,14 @@ for (let i = 0; i < PROBES; i++) {
 const sorted = [...latencies].sort((a, b) => a - b);
 const q = (p) => sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))];
 const fmt = (ms) => `${(ms / 1000).toFixed(2)} s`;
-console.log(
+report(
   `live freshness (entry received -> stats push), ${latencies.length} probes` +
     `${missed ? `, ${missed} not seen within 15 s` : ''}, background ${BACKGROUND_RPS} rps,` +
     ` collector flush ${config.ingest.batchMaxDelayMs} ms, live tick ${config.live.tickMs} ms, window ${config.live.windowSeconds} s`,
 );
-console.log(`  p50 ${fmt(q(0.5))}   p95 ${fmt(q(0.95))}   max ${fmt(sorted.at(-1))}   min ${fmt(sorted[0])}`);
-console.log(`  target p95 <= 2 s: ${q(0.95) <= 2000 && missed === 0 ? 'met' : 'NOT met'}`);
-console.log(
+report(`  p50 ${fmt(q(0.5))}   p95 ${fmt(q(0.95))}   max ${fmt(sorted.at(-1))}   min ${fmt(sorted[0])}`);
+report(`  target p95 <= 2 s: ${q(0.95) <= 2000 && missed === 0 ? 'met' : 'NOT met'}`);
+report(
   `  stats computations ${live.counters.statsComputations} (mean ${(live.counters.statsComputeMs / live.counters.statsComputations).toFixed(1)} ms each), query errors ${live.counters.queryErrors}`,
 );
 

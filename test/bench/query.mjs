@@ -9,6 +9,7 @@ import { createClickHouse, migrate } from '@gatescope/clickhouse';
 import { buildApp } from '@gatescope/api';
 import { loadConfig } from '@gatescope/config';
 import { generate } from '../fixtures/generated-traffic.mjs';
+import { report } from './report.mjs';
 
 const TOTAL = Number(process.argv[2] ?? 10_000_000);
 const CHUNK = 1_000_000;
@@ -33,7 +34,7 @@ try {
     canary: true,
   });
   const genS = (performance.now() - t0) / 1000;
-  console.log(
+  report(
     `generated ${TOTAL.toLocaleString('en')} rows over 24 h (${ROUTES} routes) in ${genS.toFixed(1)} s (${Math.round(TOTAL / genS).toLocaleString('en')} rows/s incl. rollup views)`,
   );
   // Measure the steady state: let the background merges of the fresh parts finish (bounded wait).
@@ -48,17 +49,14 @@ try {
     if (Number(n) === 0 || performance.now() - t0 > 120_000) break;
     await new Promise((r) => setTimeout(r, 1000));
   }
-  console.log(`background merges settled after ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  report(`background merges settled after ${((performance.now() - t0) / 1000).toFixed(1)} s`);
   const counts = await (
     await ch.client.query({
       query: `SELECT table, sum(rows) AS rows FROM system.parts WHERE database = 'gatescope' AND active AND table IN ('http_routes_1m', 'http_routes_1h', 'http_requests_1m', 'http_requests_1h') GROUP BY table ORDER BY table`,
       format: 'JSONEachRow',
     })
   ).json();
-  console.log(
-    'rollup rows:',
-    counts.map((c) => `${c.table}=${Number(c.rows).toLocaleString('en')}`).join(', '),
-  );
+  report('rollup rows:', counts.map((c) => `${c.table}=${Number(c.rows).toLocaleString('en')}`).join(', '));
 
   const defaults = loadConfig({});
   const config = {
@@ -123,18 +121,18 @@ try {
   }
   const pad = (s, n) => String(s).padEnd(n);
   const lpad = (s, n) => String(s).padStart(n);
-  console.log(`\nmedian of ${RUNS} calls through app.inject (ms)`);
-  console.log(
+  report(`\nmedian of ${RUNS} calls through app.inject (ms)`);
+  report(
     `${pad('call', 16)}${lpad('rollup', 9)}  ${pad('(table)', 18)}${lpad('raw', 9)}${lpad('raw/rollup', 12)}${lpad('auto', 9)}  auto source`,
   );
   for (const r of rows) {
-    console.log(
+    report(
       `${pad(r.call, 16)}${lpad(r.rollupMs.toFixed(1), 9)}  ${pad(r.rollupTable, 18)}${lpad(r.rawMs.toFixed(1), 9)}${lpad(r.ratio.toFixed(1) + 'x', 12)}${lpad(r.autoMs.toFixed(1), 9)}  ${r.autoTable}`,
     );
   }
   const day = rows.filter((r) => r.call.endsWith('24h'));
   const ok = day.every((r) => r.ratio >= 10 && r.rollupMs < 50);
-  console.log(
+  report(
     `\ntarget (every 24 h call >= 10x faster from rollups and < 50 ms median): ${ok ? 'met' : 'NOT met'}`,
   );
 } finally {

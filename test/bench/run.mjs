@@ -3,14 +3,17 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { describeRuntime } from './report.mjs';
 
 const only = process.argv.slice(2);
-const benches = ['ingest', 'query', 'live', 'sql-ingest'].filter((b) => only.length === 0 || only.includes(b));
+const benches = ['ingest', 'query', 'live', 'sql-ingest'].filter(
+  (b) => only.length === 0 || only.includes(b),
+);
 let failed = 0;
 for (const name of benches) {
   const file = fileURLToPath(new URL(`./${name}.mjs`, import.meta.url));
   if (!existsSync(file)) continue;
-  console.log(`\n=== ${name} ===`);
+  console.log(`\n=== ${name} on ${describeRuntime()} ===`);
   const r = spawnSync(process.execPath, ['--max-semi-space-size=64', file], { stdio: 'inherit' });
   if (r.status !== 0) {
     failed++;

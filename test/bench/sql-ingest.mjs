@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startDemoTraffic } from '@gatescope/demo-traffic';
+import { report } from './report.mjs';
 
 const RATE = Number(process.env.RATE ?? 2000);
 
@@ -113,7 +114,7 @@ async function variant(name, env) {
   await gs.stop();
   const before = median(samples.before);
   const during = median(samples.during);
-  console.log(
+  report(
     `${name.padEnd(44)} ingest before ${Math.round(before).toLocaleString('en')}/s, during SQL ${Math.round(during).toLocaleString('en')}/s (ratio ${(during / before).toFixed(2)}); ` +
       `SQL ${sqlTimes.length} x ${rows} rows (${(median(sizes) / 1e6).toFixed(0)} MB of JSON), median ${median(sqlTimes).toFixed(2)} s to the last byte (${median(serverTimes).toFixed(2)} s reading the engine)`,
   );
@@ -128,6 +129,4 @@ const now = await variant('pool 16, SQL engine threads 1 (new defaults)', {
   UV_THREADPOOL_SIZE: '16',
   GATESCOPE_SQL_MAX_THREADS: '1',
 });
-console.log(
-  `during/before: ${(old.during / old.before).toFixed(2)} -> ${(now.during / now.before).toFixed(2)}`,
-);
+report(`during/before: ${(old.during / old.before).toFixed(2)} -> ${(now.during / now.before).toFixed(2)}`);
