@@ -1,6 +1,8 @@
 export { createClickHouse, ClickHouseUnavailableError } from './clickhouse.js';
 export { ident } from './ident.js';
-export type { ClickHouse, ClickHouseOptions, InsertSettings } from './clickhouse.js';
+export type { ClickHouse, ClickHouseOptions, InsertResult, InsertSettings } from './clickhouse.js';
+export { classifyInsertError } from './insert-errors.js';
+export type { InsertFailure } from './insert-errors.js';
 export {
   migrate,
   listMigrations,
