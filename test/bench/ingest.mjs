@@ -28,7 +28,7 @@ const config = loadConfig({
 const ch = await createClickHouse({ ...config.clickhouse, dataDir: dir });
 await migrate(ch, { retentionDays: 30, rollupRetentionDays: 30 });
 const registry = new Registry();
-const collector = buildCollector({ config, clickhouse: ch, registry });
+const collector = await buildCollector({ config, clickhouse: ch, registry });
 const port = await collector.listen('127.0.0.1', 0);
 const count = async (table = 'http_requests') =>
   Number(

@@ -611,7 +611,9 @@ describe('Native blocks', () => {
       expect(readNative(selectNativeRows(data, []))).toEqual([]);
       const days = nativeRowDays(data);
       expect([...days]).toEqual(
-        rows.map((r) => Math.floor(Date.parse(`${String(r.start_time).slice(0, 10)}T00:00:00Z`) / 86_400_000)),
+        rows.map((r) =>
+          Math.floor(Date.parse(`${String(r.start_time).slice(0, 10)}T00:00:00Z`) / 86_400_000),
+        ),
       );
     }
     expect(() => selectNativeRows(blocks.http[0], [1_000_000])).toThrow(RangeError);

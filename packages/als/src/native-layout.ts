@@ -90,8 +90,7 @@ export function scan(
     [nrows, p] = readLeb(buf, p);
     const first = !shape.value;
     const s: Shape = shape.value ?? { headers: [], layouts: [], streams: 0 };
-    if (!first && ncols !== s.headers.length)
-      throw new Error('Native blocks have different columns');
+    if (!first && ncols !== s.headers.length) throw new Error('Native blocks have different columns');
     rows.push(nrows);
     sources.push(buf);
     for (let c = 0; c < ncols; c++) {
@@ -143,4 +142,3 @@ export function scan(
     shape.value = s;
   }
 }
-

@@ -60,7 +60,6 @@ export function classifyInsertError(err: unknown): InsertFailure {
   const code = typeof e?.code === 'string' && /^\d+$/.test(e.code) ? Number(e.code) : undefined;
   const name = typeof e?.type === 'string' ? e.type : code !== undefined ? REFUSED_DATA[code] : undefined;
   if (code === undefined) return { transient: true, message };
-  const refused =
-    code in REFUSED_DATA || (code === TOO_MANY_PARTS && TOO_MANY_PARTITIONS_TEXT.test(message));
+  const refused = code in REFUSED_DATA || (code === TOO_MANY_PARTS && TOO_MANY_PARTITIONS_TEXT.test(message));
   return { transient: !refused, code, ...(name && { name }), message };
 }
