@@ -10,48 +10,10 @@ import {
   startGatescopeProcess,
   type GatescopeProcess,
 } from '../support/gatescope-process.js';
+import { processMetric, requestTally as tally, sqlValue as sqlNumber, until } from '../support/probes.js';
 
 // Durability at the real boundaries: the all-in-one process, Envoy-like streams over gRPC, and ClickHouse either
 // embedded or a server (the test front over the embedded engine, which fails on demand).
-
-const metricValue = (text: string, name: string, labels = '') => {
-  const m = new RegExp(`^${name}${labels ? `\\{${labels}\\}` : '(?:\\{[^}]*\\})?'} (\\S+)$`, 'm').exec(text);
-  return m ? Number(m[1]) : 0;
-};
-const scrape = async (gs: GatescopeProcess) => (await fetch(`${gs.http}metrics`)).text();
-
-async function until(check: () => Promise<boolean>, what: string, ms = 60_000) {
-  const end = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
-/** One number from the API's SQL console (tokenless loopback: admin), whichever engine is behind. */
-async function sqlNumber(gs: GatescopeProcess, query: string): Promise<number> {
-  const res = await fetch(`${gs.http}api/v1/sql`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ query }),
-  });
-  const body = (await res.json()) as { data: Record<string, unknown>[]; error?: { message: string } };
-  if (!res.ok) throw new Error(`SQL failed: ${body.error?.message}`);
-  return Number(Object.values(body.data[0])[0]);
-}
-
-/** Raw count, distinct request ids, and the requests every rollup counted. */
-async function tally(gs: GatescopeProcess): Promise<number[]> {
-  return [
-    await sqlNumber(gs, 'SELECT count() FROM gatescope.http_requests'),
-    await sqlNumber(gs, 'SELECT uniqExact(request_id) FROM gatescope.http_requests'),
-    ...(await Promise.all(
-      ['http_requests_1m', 'http_routes_1m', 'http_requests_1h', 'http_routes_1h'].map((t) =>
-        sqlNumber(gs, `SELECT sum(requests) FROM gatescope.${t}`),
-      ),
-    )),
-  ];
-}
 
 /** `gatescope dead-letters …` on the process's data directory: exit code and output. */
 function deadLetters(gs: GatescopeProcess, args: string[]): Promise<{ code: number | null; out: string }> {
@@ -107,22 +69,17 @@ describe('server mode through a ClickHouse that fails', () => {
     await new Promise((r) => setTimeout(r, 1_000));
     const sent = await traffic.end();
     await until(
-      async () => {
-        const m = await scrape(gs);
-        return (
-          metricValue(m, 'gatescope_als_entries_received_total', 'type="http"') === sent &&
-          metricValue(m, 'gatescope_wal_bytes') === 0
-        );
-      },
+      async () =>
+        (await processMetric(gs, 'gatescope_als_entries_received_total', 'type="http"')) === sent &&
+        (await processMetric(gs, 'gatescope_wal_bytes')) === 0,
       'every entry received and stored',
       120_000,
     );
     expect(await tally(gs)).toEqual([sent, sent, sent, sent, sent, sent]);
-    const m = await scrape(gs);
     expect(
-      metricValue(m, 'gatescope_clickhouse_insert_batches_total', 'table="http_requests",outcome="error"'),
+      await processMetric(gs, 'gatescope_clickhouse_insert_batches_total', 'outcome="error"'),
     ).toBeGreaterThanOrEqual(6);
-    expect(metricValue(m, 'gatescope_als_entries_dead_lettered_total')).toBe(0);
+    expect(await processMetric(gs, 'gatescope_als_entries_dead_lettered_total')).toBe(0);
     expect(sent).toBeGreaterThan(10_000);
   }, 240_000);
 });
@@ -209,11 +166,11 @@ describe.each(['embedded', 'server'] as const)('%s: one bad message never blocks
     // Out-of-window entries are dead-lettered once a minute: wait for it.
     await until(
       async () =>
-        metricValue(
-          await scrape(gs),
+        (await processMetric(
+          gs,
           'gatescope_als_entries_dead_lettered_total',
           'reason="start_time_out_of_range"',
-        ) === 139,
+        )) === 139,
       'the far entries dead-lettered',
       90_000,
     );
@@ -266,11 +223,8 @@ describe.each(['embedded', 'server'] as const)('%s: one bad message never blocks
     );
     await until(
       async () =>
-        metricValue(
-          await scrape(gs),
-          'gatescope_als_entries_dead_lettered_total',
-          'reason="insert_refused"',
-        ) === 1,
+        (await processMetric(gs, 'gatescope_als_entries_dead_lettered_total', 'reason="insert_refused"')) ===
+        1,
       'the refused row dead-lettered',
     );
     const listed = await deadLetters(gs, ['list']);

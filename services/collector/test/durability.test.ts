@@ -173,7 +173,7 @@ describe('transient failures', () => {
     const tight: ClickHouse = {
       ...ch,
       insertNative(table, columns, data, settings, options) {
-        const limit = ++calls <= 2 ? { max_memory_usage: 100_000 } : {};
+        const limit: Record<string, number> = ++calls <= 2 ? { max_memory_usage: 100_000 } : {};
         return ch.insertNative(table, columns, data, { ...settings, ...limit }, options);
       },
     };

@@ -108,11 +108,4 @@ export async function metric(
   return v?.value ?? 0;
 }
 
-/** Polls `check` until it holds; fails naming `what` after `ms`. */
-export async function until(check: () => Promise<boolean>, what: string, ms = 15_000) {
-  const end = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+export { until } from '../../../test/support/probes.js';
