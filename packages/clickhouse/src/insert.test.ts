@@ -42,6 +42,22 @@ const failure = async (p: Promise<unknown>) => {
   throw new Error('the insert succeeded');
 };
 
+describe('the embedded engine', () => {
+  it('fsyncs every part it writes (and its directory) before an insert returns', async () => {
+    const rs = await ch.client.query({
+      query:
+        "SELECT name, engine_full FROM system.tables WHERE database = 'gatescope' AND engine LIKE '%MergeTree'",
+      format: 'JSONEachRow',
+    });
+    const tables = await rs.json<{ name: string; engine_full: string }>();
+    expect(tables.map((t) => t.name)).toEqual(expect.arrayContaining(['http_requests', 'http_routes_1h']));
+    for (const t of tables) {
+      expect(t.engine_full, t.name).toMatch(/fsync_after_insert = 1/);
+      expect(t.engine_full, t.name).toMatch(/fsync_part_directory = 1/);
+    }
+  });
+});
+
 describe('insert deduplication', () => {
   it('a retry with the same token stores nothing twice: raw table and every rollup of the cascade', async () => {
     const start = new Date('2030-03-01T10:00:00Z');
