@@ -1,5 +1,24 @@
-// Realistic Istio-ingress-shaped ALS traffic for benchmarks: pre-encoded StreamAccessLogsMessages.
-import { encodeStreamAccessLogsMessage } from '@gatescope/als';
+// Realistic Istio-ingress-shaped ALS traffic for benchmarks: pre-encoded StreamAccessLogsMessages, and the raw gRPC
+// client the benchmark and load clients send them with.
+import * as grpc from '@grpc/grpc-js';
+import { encodeStreamAccessLogsMessage, STREAM_ACCESS_LOGS_PATH } from '@gatescope/als';
+
+const same = (b) => b;
+/** A raw-bytes AccessLogService client, as any other gRPC client would be (no generated code). */
+export const AlsClient = grpc.makeGenericClientConstructor(
+  {
+    StreamAccessLogs: {
+      path: STREAM_ACCESS_LOGS_PATH,
+      requestStream: true,
+      responseStream: false,
+      requestSerialize: same,
+      requestDeserialize: same,
+      responseSerialize: same,
+      responseDeserialize: same,
+    },
+  },
+  'AccessLogService',
+);
 
 const ROUTES = [
   ['productpage', 'outbound|9080||productpage.default.svc.cluster.local', '/productpage'],

@@ -8,8 +8,7 @@
 // second and { done: { sent, seconds, behindMax } } after half-closing every stream and getting every answer;
 // 'stop' from the parent ends early.
 import * as grpc from '@grpc/grpc-js';
-import { STREAM_ACCESS_LOGS_PATH } from '@gatescope/als';
-import { identifierMessage, stamp, stampedPool } from '../bench/traffic.mjs';
+import { AlsClient, identifierMessage, stamp, stampedPool } from '../bench/traffic.mjs';
 
 const opts = {
   streams: 4,
@@ -21,21 +20,10 @@ const opts = {
   ...JSON.parse(process.argv[2]),
 };
 const pool = stampedPool(400, opts.perMessage, opts.routes);
-const id = (b) => b;
-const method = {
-  path: STREAM_ACCESS_LOGS_PATH,
-  requestStream: true,
-  responseStream: false,
-  requestSerialize: id,
-  requestDeserialize: id,
-  responseSerialize: id,
-  responseDeserialize: id,
-};
-const Ctor = grpc.makeGenericClientConstructor({ StreamAccessLogs: method }, 'AccessLogService');
 
 const streams = Array.from({ length: opts.streams }, (_, i) => {
   // One connection per stream, as Envoy's workers have.
-  const client = new Ctor(opts.target, grpc.credentials.createInsecure(), {
+  const client = new AlsClient(opts.target, grpc.credentials.createInsecure(), {
     'grpc.use_local_subchannel_pool': 1,
     'grpc.max_send_message_length': -1,
   });

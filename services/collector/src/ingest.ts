@@ -171,7 +171,7 @@ export class Ingest {
     }
   }
 
-  /** One group commit, then the batches that are due. */
+  /** One group commit, then the batches that are due (one tick at a time). */
   private async tick(): Promise<void> {
     if (this.ticking) return;
     this.ticking = true;
@@ -181,6 +181,12 @@ export class Ingest {
     } finally {
       this.ticking = false;
     }
+  }
+
+  /** A tick now, once the one in progress (if any) is over. */
+  private async tickNow(): Promise<void> {
+    while (this.ticking) await new Promise((r) => setTimeout(r, 5));
+    await this.tick();
   }
 
   private async commit(): Promise<void> {
@@ -391,14 +397,7 @@ export class Ingest {
     this.draining = true;
     try {
       for (;;) {
-        while (this.ticking) await new Promise((r) => setTimeout(r, 5));
-        this.ticking = true;
-        try {
-          await this.commit();
-          for (const lane of this.options.wal.activeLanes()) await this.maybeSeal(lane);
-        } finally {
-          this.ticking = false;
-        }
+        await this.tickNow();
         const busy = [...this.queues.values()].filter((q) => q.busy || q.batches.length > 0);
         if (busy.length === 0 && this.options.wal.activeLanes().length === 0) return true;
         if (Date.now() >= deadline) return false;

@@ -85,7 +85,9 @@ export async function deadLettersCli(
       }
       const missing = ids.filter((id) => !letters.some((l) => l.id === id));
       if (missing.length > 0) {
-        io.err(`No dead letter ${missing.join(', ')} in ${dir}: \`gatescope dead-letters list\` shows the ids.`);
+        io.err(
+          `No dead letter ${missing.join(', ')} in ${dir}: \`gatescope dead-letters list\` shows the ids.`,
+        );
         return 1;
       }
       const chosen = all ? letters : letters.filter((l) => ids.includes(l.id));
