@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { createClickHouse, migrate } from '@gatescope/clickhouse';
 import { encodeStreamAccessLogsMessage } from '@gatescope/als';
 import { demoEntry, demoIdentifier, seededRandom, startDemoTraffic } from '@gatescope/demo-traffic';
@@ -6,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { alsClient } from '../support/als-client.js';
 import { startClickHouseFront, type ClickHouseFront } from '../support/clickhouse-front.js';
 import {
-  GATESCOPE_MAIN,
+  runGatescopeCommand,
   startGatescopeProcess,
   type GatescopeProcess,
 } from '../support/gatescope-process.js';
@@ -16,18 +15,8 @@ import { processMetric, requestTally as tally, sqlValue as sqlNumber, until } fr
 // embedded or a server (the test front over the embedded engine, which fails on demand).
 
 /** `gatescope dead-letters …` on the process's data directory: exit code and output. */
-function deadLetters(gs: GatescopeProcess, args: string[]): Promise<{ code: number | null; out: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [GATESCOPE_MAIN, 'dead-letters', ...args], {
-      env: { ...process.env, GATESCOPE_DATA_DIR: gs.dataDir },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => (out += d));
-    child.stderr.on('data', (d: Buffer) => (out += d));
-    child.once('exit', (code) => resolve({ code, out }));
-  });
-}
+const deadLetters = (gs: GatescopeProcess, args: string[]) =>
+  runGatescopeCommand(['dead-letters', ...args], { dataDir: gs.dataDir, inheritStderr: false });
 
 const INSERT_RAW = /^\s*INSERT INTO gatescope\.http_requests \(/;
 

@@ -46,8 +46,6 @@ describe('kill -9 of the all-in-one', () => {
     // Everything durable before the kill is stored, once; every rollup counts the same requests.
     expect(count).toBeGreaterThanOrEqual(durable);
     expect(others).toEqual([count, count, count, count, count]);
-    // What was lost is at most what arrived after the last group commit: well under a second of traffic.
-    expect(traffic.sent - count).toBeLessThan(4_000);
     // The engine opens cleanly after the process is gone.
     const ch = await createClickHouse({ database: 'gatescope', dataDir: gs.dataDir });
     expect(await ch.ping()).toBe(true);

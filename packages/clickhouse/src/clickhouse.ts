@@ -105,9 +105,7 @@ function createServer(options: ClickHouseOptions, database: string): ClickHouse 
       const result = await client.exec({
         query: `INSERT INTO ${database}.${ident(table)} (${columns.map((c) => ident(c)).join(', ')})${settingsClause(settings)} FORMAT Native`,
         values:
-          'file' in data
-            ? createReadStream(data.file)
-            : Readable.from(chunksOf(data), { objectMode: false }),
+          'file' in data ? createReadStream(data.file) : Readable.from(chunksOf(data), { objectMode: false }),
         // In a cluster `table` is Distributed: answer only once every shard committed its part, so a resolved
         // insert is stored (the default queues it on the receiving node and answers at once).
         clickhouse_settings: { distributed_foreground_insert: 1 },

@@ -7,6 +7,7 @@ import {
   readFileSync,
   statSync,
   truncateSync,
+  utimesSync,
   writeFileSync,
 } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
@@ -162,6 +163,24 @@ describe('write-ahead log', () => {
     await new Promise((r) => child.once('exit', r));
     const { wal, report } = await WriteAheadLog.open({ dir, durable: true });
     expect(report.staleLock?.pid).toBe(child.pid);
+    await wal.close();
+  });
+
+  it("another host's lock (a container recreated on the volume): refused while its lease is fresh, taken once it ran out", async () => {
+    const dir = tmp();
+    const lock = join(dir, 'LOCK');
+    writeFileSync(lock, JSON.stringify({ pid: 1, host: 'collector-0-old-container', started: '1' }));
+    const lease = { leaseMs: 2_000, waitMs: 300 };
+    await expect(WriteAheadLog.open({ dir, durable: true, lock: lease })).rejects.toThrow(
+      /in use by gatescope process 1 on collector-0-old-container/,
+    );
+    const old = new Date(Date.now() - 5_000);
+    utimesSync(lock, old, old);
+    const { wal, report } = await WriteAheadLog.open({ dir, durable: true, lock: lease });
+    expect(report.staleLock).toEqual({ pid: 1, host: 'collector-0-old-container' });
+    // The new owner renews its own lease.
+    await new Promise((r) => setTimeout(r, 800));
+    expect(Date.now() - statSync(lock).mtimeMs).toBeLessThan(800);
     await wal.close();
   });
 

@@ -24,7 +24,7 @@ import { readdir, rename, rm } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { concatNativeBlocks } from '@gatescope/als';
-import { lockDirectory, type DirectoryLock } from './lock.js';
+import { lockDirectory, type DirectoryLock, type LockOptions } from './lock.js';
 import {
   indexPath,
   nativePath,
@@ -62,6 +62,8 @@ export interface WalOptions {
    */
   durable: boolean;
   now?: () => number;
+  /** The directory lock's lease (tests). */
+  lock?: LockOptions;
 }
 
 /** What `open` found and did. */
@@ -123,7 +125,7 @@ export class WriteAheadLog {
     options: WalOptions,
   ): Promise<{ wal: WriteAheadLog; recovered: Segment[]; report: RecoveryReport }> {
     mkdirSync(options.dir, { recursive: true });
-    const lock = await lockDirectory(options.dir);
+    const lock = await lockDirectory(options.dir, options.lock);
     const report: RecoveryReport = { lanes: {}, truncated: [], discarded: [] };
     if (lock.stale) report.staleLock = { pid: lock.stale.pid, host: lock.stale.host };
     const idFile = join(options.dir, 'collector-id');
