@@ -37,6 +37,11 @@ const OUTSIDE_MAX_ROWS = 100_000;
  * a batch where every row is refused (a wrong column type) stops here, and what is left is dead-lettered whole.
  */
 export const MAX_SPLIT_INSERTS = 64;
+/**
+ * Retries back off from 0.25 s, doubling, to this: a ClickHouse that comes back is found within 5 s (and the WAL
+ * drains from then on), while a dead one costs one attempt per table every 5 s.
+ */
+const MAX_RETRY_DELAY_MS = 5_000;
 /** How often the WAL's inbox is looked at for dead letters queued for replay. */
 const INBOX_POLL_MS = 2_000;
 export const OUT_OF_WINDOW = '.out-of-window';
@@ -291,7 +296,10 @@ export class Ingest {
         const failure = classifyInsertError(err);
         if (!failure.transient) return { ok: false, failure };
         failures++;
-        const delay = Math.min(this.options.maxRetryDelayMs ?? 30_000, 250 * 2 ** Math.min(failures - 1, 10));
+        const delay = Math.min(
+          this.options.maxRetryDelayMs ?? MAX_RETRY_DELAY_MS,
+          250 * 2 ** Math.min(failures - 1, 10),
+        );
         this.events.onInsertError?.(q.table, rows, failure, delay);
         await Promise.race([
           new Promise((r) => setTimeout(r, this.draining ? Math.min(delay, 1_000) : delay).unref?.()),
