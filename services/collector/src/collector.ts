@@ -298,6 +298,13 @@ export async function buildCollector(deps: CollectorDeps): Promise<Collector> {
         index.replayed(table, id, rows);
       },
       onDrain: () => updateBackpressure(),
+      onError(doing, err) {
+        warnThrottled(
+          'ingest_disk',
+          { err, doing },
+          'ingest could not use its disk (GATESCOPE_DATA_DIR: full? read-only?); retrying, nothing is dropped',
+        );
+      },
     },
   });
 

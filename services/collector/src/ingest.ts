@@ -68,6 +68,11 @@ export interface IngestEvents {
   onDeadLetterReplayed?(table: string, id: string, rows: number): void;
   /** Pending rows or WAL bytes went down: paused streams may resume. */
   onDrain?(): void;
+  /**
+   * Something other than ClickHouse failed (the disk under the WAL or the dead letters): what it was doing is
+   * tried again shortly; nothing is dropped.
+   */
+  onError?(doing: string, error: unknown): void;
 }
 
 export interface IngestOptions {
@@ -166,7 +171,10 @@ export class Ingest {
    */
   replay(segments: Segment[]): void {
     for (const s of segments) {
-      if (s.lane.endsWith(OUT_OF_WINDOW)) void this.park(s);
+      if (s.lane.endsWith(OUT_OF_WINDOW))
+        void this.park(s).catch((err: unknown) =>
+          this.events.onError?.('dead-lettering a replayed batch', err),
+        );
       else {
         const q = this.queues.get(s.lane);
         if (!q) continue;
@@ -183,6 +191,9 @@ export class Ingest {
     try {
       await this.commit();
       for (const lane of this.options.wal.activeLanes()) await this.maybeSeal(lane);
+    } catch (err) {
+      // Sealing or parking failed (the disk): the segment stays open and is tried again at the next tick.
+      this.events.onError?.('sealing a batch', err);
     } finally {
       this.ticking = false;
     }
@@ -241,12 +252,16 @@ export class Ingest {
         const batch = q.batches[0];
         try {
           await this.store(q, batch);
+          q.batches.shift();
+          await this.options.wal.remove(batch);
         } catch (err) {
           if (err instanceof Stopped) return;
-          throw err;
+          // Not ClickHouse (that is retried inside): reading the batch or writing a dead letter failed. The
+          // batch stays first in line; a split redone later lands nothing twice.
+          this.events.onError?.(`storing batch ${batch.name} of ${q.table}`, err);
+          await Promise.race([new Promise((r) => setTimeout(r, 1_000).unref()), this.stopping]);
+          continue;
         }
-        q.batches.shift();
-        await this.options.wal.remove(batch);
         if (batch.header.deadLetter)
           this.events.onDeadLetterReplayed?.(q.table, batch.header.deadLetter, batch.rows);
         this.events.onDrain?.();
@@ -255,7 +270,8 @@ export class Ingest {
       q.busy = false;
     }
     // The open segment may have waited for this insert to finish.
-    if (!this.stopped) await this.maybeSeal(q.table);
+    if (!this.stopped)
+      await this.maybeSeal(q.table).catch((err: unknown) => this.events.onError?.('sealing a batch', err));
   }
 
   private settings(token: string): Record<string, string | number> {
