@@ -22,7 +22,12 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const say = (line: string) => console.log(`[loadtest] ${line}`);
 
 it(`sustained ingest at 80 % of the maximum for ${MINUTES} min, ${LIVE_CLIENTS} live clients, API queries`, async () => {
-  const gs = await startGatescopeProcess({ env: { GATESCOPE_LOG_LEVEL: 'info' }, startTimeoutMs: 120_000 });
+  const gs = await startGatescopeProcess({
+    env: { GATESCOPE_LOG_LEVEL: 'info' },
+    startTimeoutMs: 120_000,
+    // Another build's all-in-one, to compare (e.g. the main branch's, built elsewhere).
+    main: process.env.LOADTEST_GATESCOPE_MAIN,
+  });
   try {
     // 1. The maximum: as fast as gatescope takes it, measured over 25 s after a 10 s warm-up.
     const burst = startLoad(gs.als, { rate: 0, seconds: 45, prefix: 'a1' });
