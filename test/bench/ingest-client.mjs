@@ -1,27 +1,11 @@
 // The benchmark's load generator, in a process of its own: streams pre-encoded ALS messages over loopback
 // on several concurrent, never half-closed streams, as fast as the server takes them.
 import * as grpc from '@grpc/grpc-js';
-import { STREAM_ACCESS_LOGS_PATH } from '@gatescope/als';
-import { encodedMessages, firstMessage } from './traffic.mjs';
+import { AlsClient, encodedMessages, firstMessage } from './traffic.mjs';
 
 const [port, total, streams, perMessage] = process.argv.slice(2).map(Number);
 const pool = encodedMessages(200, perMessage);
-const id = (b) => b;
-const Ctor = grpc.makeGenericClientConstructor(
-  {
-    StreamAccessLogs: {
-      path: STREAM_ACCESS_LOGS_PATH,
-      requestStream: true,
-      responseStream: false,
-      requestSerialize: id,
-      requestDeserialize: id,
-      responseSerialize: id,
-      responseDeserialize: id,
-    },
-  },
-  'AccessLogService',
-);
-const client = new Ctor(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
+const client = new AlsClient(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
 const perStream = Math.ceil(total / perMessage / streams);
 process.send?.({ ready: true });
 await new Promise((r) => process.once('message', r));

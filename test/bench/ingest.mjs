@@ -2,7 +2,9 @@
 // 4 concurrent streams) over loopback into the collector on the embedded engine, as fast as it takes them.
 // Prints end-to-end entries/s until every entry is counted in ClickHouse, CPU seconds per 100k entries,
 // peak RSS, and - in the same run - the engine's own limit (INSERT … SELECT FROM file() of the same rows
-// as JSONEachRow), with the ratio.
+// as JSONEachRow), with the ratio. The write-ahead log's cost: the same runs with it on (the default:
+// fdatasync every group commit) and off (GATESCOPE_WAL_ENABLED=0: segments are spool files only), interleaved
+// on the same engine, medians side by side.
 import { fork } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -29,8 +31,17 @@ const config = loadConfig({
 const ch = await createClickHouse({ ...config.clickhouse, dataDir: dir });
 await migrate(ch, { retentionDays: 30, rollupRetentionDays: 30 });
 const registry = new Registry();
-const collector = buildCollector({ config, clickhouse: ch, registry });
-const port = await collector.listen('127.0.0.1', 0);
+/** One collector per WAL mode, each with a WAL of its own, on the one engine (chdb: one per process). */
+async function collectorFor(enabled) {
+  const walDir = mkdtempSync(join(dir, `wal-${enabled ? 'on' : 'off'}-`));
+  const c = await buildCollector({
+    config: { ...config, dataDir: walDir, wal: { ...config.wal, enabled } },
+    clickhouse: ch,
+    registry: enabled ? registry : new Registry(),
+  });
+  return { collector: c, port: await c.listen('127.0.0.1', 0) };
+}
+const modes = { on: await collectorFor(true), off: await collectorFor(false) };
 const count = async (table = 'http_requests') =>
   Number(
     (
@@ -60,7 +71,7 @@ const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const RUNS = Number(process.env.BENCH_INGEST_RUNS ?? 3);
 
 /** One end-to-end run: a fresh client process sends TOTAL entries; time until all are counted in ClickHouse. */
-async function run() {
+async function run(port) {
   const before = await count();
   const client = fork(
     fileURLToPath(new URL('./ingest-client.mjs', import.meta.url)),
@@ -94,10 +105,16 @@ async function run() {
 }
 const ticks0 = threadTicks();
 const runs = [];
-for (let i = 0; i < RUNS; i++) runs.push(await run());
+const offRuns = [];
+// Interleaved, so that both modes see the same machine noise and the same table sizes.
+for (let i = 0; i < RUNS; i++) {
+  runs.push(await run(modes.on.port));
+  offRuns.push(await run(modes.off.port));
+}
 const ticks1 = threadTicks();
-const stored = runs.reduce((a, r) => a + r.stored, 0);
-const sent = runs.reduce((a, r) => a + r.sent, 0);
+const offE2e = median(offRuns.map((r) => r.rate));
+const stored = [...runs, ...offRuns].reduce((a, r) => a + r.stored, 0);
+const sent = [...runs, ...offRuns].reduce((a, r) => a + r.sent, 0);
 const e2e = median(runs.map((r) => r.rate));
 const cpuPer100k = median(runs.map((r) => r.cpuPer100k));
 const peakRss = Math.max(...runs.map((r) => r.peakRss));
@@ -130,7 +147,13 @@ report(
 report(`  sent by client           ${fmt(sent)} entries`);
 report(`  stored (count in CH)     ${fmt(stored)} entries, lost ${fmt(sent - stored)}`);
 report(
-  `  end to end               ${fmt(e2e)} entries/s median of ${RUNS} runs of ${fmt(TOTAL)} (${runs.map((r) => fmt(r.rate)).join(', ')}), timed until the last entry was counted`,
+  `  end to end               ${fmt(e2e)} entries/s median of ${RUNS} runs of ${fmt(TOTAL)} (${runs.map((r) => fmt(r.rate)).join(', ')}), timed until the last entry was counted; WAL on (default, fdatasync every ${config.wal.syncIntervalMs} ms)`,
+);
+report(
+  `  WAL off                  ${fmt(offE2e)} entries/s median of ${RUNS} runs (${offRuns.map((r) => fmt(r.rate)).join(', ')}), interleaved with the runs above`,
+);
+report(
+  `  WAL cost                 on / off = ${(e2e / offE2e).toFixed(2)} (target >= 0.90); CPU ${cpuPer100k.toFixed(2)} vs ${median(offRuns.map((r) => r.cpuPer100k)).toFixed(2)} CPU-s per 100k (whole process, medians)`,
 );
 report(
   `  CPU                      ${cpuPer100k.toFixed(2)} CPU-s per 100k entries (whole gatescope process)`,
@@ -139,10 +162,15 @@ report(`  peak RSS                 ${(peakRss / 2 ** 20).toFixed(0)} MiB`);
 const insertHist = (await registry.getMetricsAsJSON()).find(
   (m) => m.name === 'gatescope_clickhouse_insert_duration_seconds',
 );
+const commitHist = (await registry.getMetricsAsJSON()).find(
+  (m) => m.name === 'gatescope_wal_commit_duration_seconds',
+);
+const commitSum = commitHist.values.find((v) => v.metricName?.endsWith('_sum'))?.value ?? 0;
+const commitCount = commitHist.values.find((v) => v.metricName?.endsWith('_count'))?.value ?? 0;
 const insSum = insertHist.values.find((v) => v.metricName?.endsWith('_sum'))?.value ?? 0;
 const insCount = insertHist.values.find((v) => v.metricName?.endsWith('_count'))?.value ?? 0;
 report(
-  `  inserts                  ${insCount} batches, ${fmt(stored / insCount)} rows each on average, ${insSum.toFixed(1)} s inside ClickHouse inserts`,
+  `  inserts (WAL on)         ${insCount} batches, ${fmt(runs.reduce((a, r) => a + r.stored, 0) / insCount)} rows each on average, ${insSum.toFixed(1)} s inside ClickHouse inserts; ${commitCount} group commits, ${((commitSum / Math.max(1, commitCount)) * 1000).toFixed(1)} ms each on average (write + fdatasync)`,
 );
 const threads = [...ticks1]
   .map(([name, t]) => [name, (t - (ticks0.get(name) ?? 0)) / 100])
@@ -159,6 +187,7 @@ report(
 );
 report(`  ratio e2e / engine       ${(e2e / engine).toFixed(2)}   (target >= 0.35; e2e target >= 50,000/s)`);
 
-await collector.close();
+await modes.on.collector.close();
+await modes.off.collector.close();
 await ch.close();
 rmSync(dir, { recursive: true, force: true });

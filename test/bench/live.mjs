@@ -30,7 +30,7 @@ const config = loadConfig({
 });
 const ch = await createClickHouse({ ...config.clickhouse, dataDir: dir });
 await migrate(ch, { retentionDays: 30, rollupRetentionDays: 30 });
-const collector = buildCollector({ config, clickhouse: ch });
+const collector = await buildCollector({ config, clickhouse: ch });
 const alsPort = await collector.listen('127.0.0.1', 0);
 const server = createServer();
 const live = attachLive({ httpServer: server, config, clickhouse: ch, alsPort });

@@ -1,5 +1,24 @@
-// Realistic Istio-ingress-shaped ALS traffic for benchmarks: pre-encoded StreamAccessLogsMessages.
-import { encodeStreamAccessLogsMessage } from '@gatescope/als';
+// Realistic Istio-ingress-shaped ALS traffic for benchmarks: pre-encoded StreamAccessLogsMessages, and the raw gRPC
+// client the benchmark and load clients send them with.
+import * as grpc from '@grpc/grpc-js';
+import { encodeStreamAccessLogsMessage, STREAM_ACCESS_LOGS_PATH } from '@gatescope/als';
+
+const same = (b) => b;
+/** A raw-bytes AccessLogService client, as any other gRPC client would be (no generated code). */
+export const AlsClient = grpc.makeGenericClientConstructor(
+  {
+    StreamAccessLogs: {
+      path: STREAM_ACCESS_LOGS_PATH,
+      requestStream: true,
+      responseStream: false,
+      requestSerialize: same,
+      requestDeserialize: same,
+      responseSerialize: same,
+      responseDeserialize: same,
+    },
+  },
+  'AccessLogService',
+);
 
 const ROUTES = [
   ['productpage', 'outbound|9080||productpage.default.svc.cluster.local', '/productpage'],
@@ -22,9 +41,25 @@ let n = 0;
 const rnd = (k) => Math.floor(Math.random() * k);
 const randomId = () => Array.from({ length: 10 }, () => ids[rnd(36)]).join('');
 
-export function entry(now = Date.now()) {
+/**
+ * `count` routes: the eight above, then the same shapes under more names (`<route>-<k>`, cluster `…-<k>`), as a
+ * gateway in front of many services has.
+ */
+export function routeCatalogue(count = ROUTES.length) {
+  return Array.from({ length: count }, (_, i) => {
+    const [route, cluster, path] = ROUTES[i % ROUTES.length];
+    const k = Math.floor(i / ROUTES.length);
+    return k === 0
+      ? [route, cluster, path]
+      : [`${route}-${k}`, cluster.replace('.default.', `-${k}.default.`), path];
+  });
+}
+
+/** One entry; `routes` picks from a catalogue (routeCatalogue), `requestId` and `startSeconds` pin those fields. */
+export function entry(now = Date.now(), options = {}) {
   n++;
-  const [route, cluster, pathShape] = ROUTES[rnd(ROUTES.length)];
+  const routes = options.routes ?? ROUTES;
+  const [route, cluster, pathShape] = routes[rnd(routes.length)];
   const path = pathShape
     .replace('{n}', String(rnd(500)))
     .replace('{id}', randomId())
@@ -46,7 +81,10 @@ export function entry(now = Date.now()) {
         : { socketAddress: { address: '10.0.0.7', portValue: 40000 + rnd(20000) } },
       upstreamCluster: failing ? '' : cluster,
       routeName: route,
-      startTime: { seconds: Math.floor(start / 1000), nanos: (start % 1000) * 1e6 + rnd(1e6) },
+      startTime: {
+        seconds: options.startSeconds ?? Math.floor(start / 1000),
+        nanos: (start % 1000) * 1e6 + rnd(1e6),
+      },
       timeToLastRxByte: { nanos: 200_000 + rnd(100_000) },
       timeToFirstUpstreamTxByte: { nanos: 400_000 + rnd(100_000) },
       timeToLastUpstreamTxByte: { nanos: 450_000 + rnd(100_000) },
@@ -68,7 +106,7 @@ export function entry(now = Date.now()) {
       userAgent: AGENTS[rnd(AGENTS.length)],
       referer: 'https://shop.example.com/',
       forwardedFor: '203.0.113.9',
-      requestId: `${n.toString(16).padStart(8, '0')}-9c1b-4d5e-8f90-2b7c9d8f5a11`,
+      requestId: options.requestId ?? `${n.toString(16).padStart(8, '0')}-9c1b-4d5e-8f90-2b7c9d8f5a11`,
       requestHeadersBytes: 600 + rnd(200),
       requestBodyBytes: rnd(10) ? 0 : 300,
     },
@@ -104,3 +142,65 @@ export const firstMessage = (i, perMessage) =>
     identifier: identifier(i),
     httpLogs: { logEntry: Array.from({ length: perMessage }, () => entry()) },
   });
+
+// ---- stamped messages: unique request ids and current start times at the cost of a few byte writes ----------
+const ID_MARK = 'QQQQQQQQQQQQQQQQ';
+const MARK_SECONDS = 1_999_999_999;
+const varint = (v) => {
+  const out = [];
+  while (v >= 0x80) {
+    out.push((v & 0x7f) | 0x80);
+    v = Math.floor(v / 128);
+  }
+  out.push(v);
+  return Buffer.from(out);
+};
+/** Timestamp.seconds (field 1, varint) of MARK_SECONDS: 5 bytes after the tag, as any date until 2106. */
+const SECONDS_MARK = Buffer.concat([Buffer.from([0x08]), varint(MARK_SECONDS)]);
+
+function offsetsOf(buf, needle) {
+  const at = [];
+  for (let i = buf.indexOf(needle); i >= 0; i = buf.indexOf(needle, i + needle.length)) at.push(i);
+  return at;
+}
+
+/**
+ * `count` distinct pre-encoded messages of `perMessage` entries over `routes` routes, each entry with a request id
+ * and a start second to be filled in at send time by `stamp` (so a pool of a few hundred messages serves millions
+ * of entries, every one unique and current).
+ */
+export function stampedPool(count, perMessage, routes = 48) {
+  const catalogue = routeCatalogue(routes);
+  return Array.from({ length: count }, () => {
+    const bytes = encodeStreamAccessLogsMessage({
+      httpLogs: {
+        logEntry: Array.from({ length: perMessage }, () =>
+          entry(Date.now(), { routes: catalogue, requestId: `gs-${ID_MARK}`, startSeconds: MARK_SECONDS }),
+        ),
+      },
+    });
+    const ids = offsetsOf(bytes, Buffer.from(ID_MARK));
+    const times = offsetsOf(bytes, SECONDS_MARK).map((i) => i + 1);
+    if (ids.length !== perMessage || times.length !== perMessage)
+      throw new Error('stampedPool: a marker was not found exactly once per entry');
+    return { bytes, ids, times };
+  });
+}
+
+/**
+ * A copy of a pooled message with request ids `<prefix><counter>` (16 hex digits in all) from `firstId` on and every
+ * start_time in second `nowSeconds` (sub-second parts as pooled).
+ */
+export function stamp(pooled, prefix, firstId, nowSeconds) {
+  const out = Buffer.from(pooled.bytes);
+  const secs = varint(nowSeconds);
+  for (const t of pooled.times) secs.copy(out, t);
+  pooled.ids.forEach((at, i) => {
+    const hex = (firstId + i).toString(16).padStart(16 - prefix.length, '0');
+    out.write(prefix + hex, at, 'latin1');
+  });
+  return out;
+}
+
+/** The identifier message that opens a stream, with no entries. */
+export const identifierMessage = (i) => encodeStreamAccessLogsMessage({ identifier: identifier(i) });

@@ -44,7 +44,7 @@ beforeAll(async () => {
   });
   ch = await createClickHouse({ database: config.clickhouse.database, dataDir: dir });
   await migrate(ch, { retentionDays: config.retentionDays, rollupRetentionDays: config.rollupRetentionDays });
-  collector = buildCollector({ config, clickhouse: ch });
+  collector = await buildCollector({ config, clickhouse: ch });
   alsPort = await collector.listen('127.0.0.1', 0);
 
   const { buildApp } = await import('@gatescope/api');

@@ -13,6 +13,7 @@ import { createClickHouse } from '@gatescope/clickhouse';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ISTIO_HTTP_STREAM, emptyEntriesMessage } from '../fixtures/als.js';
 import { alsClient, sendWithPythonClient } from '../support/als-client.js';
+import { processMetric, until } from '../support/probes.js';
 import { startGatescopeProcess, type GatescopeProcess } from '../support/gatescope-process.js';
 
 // Long enough that 3,000 streams open well within it on a loaded machine, short enough for a test.
@@ -28,26 +29,8 @@ function memoryKb(pid: number): { rss: number; hwm: number } {
   return { rss: field('VmRSS'), hwm: field('VmHWM') };
 }
 
-async function metrics(): Promise<string> {
-  return (await fetch(`${gs.http}metrics`)).text();
-}
 /** Sum of a metric's series whose labels contain `labels` (e.g. `reason="idle"`). */
-async function metric(name: string, labels = ''): Promise<number> {
-  let sum = 0;
-  for (const line of (await metrics()).split('\n')) {
-    if (!line.startsWith(name)) continue;
-    const m = /^([a-z_]+)(\{[^}]*\})? (\S+)$/.exec(line);
-    if (m && m[1] === name && (m[2] ?? '').includes(labels)) sum += Number(m[3]);
-  }
-  return sum;
-}
-async function until(check: () => Promise<boolean>, what: string, ms = 20_000) {
-  const end = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+const metric = (name: string, labels = '') => processMetric(gs, name, labels);
 function client() {
   const c = alsClient(gs.alsPort);
   clients.push(c);

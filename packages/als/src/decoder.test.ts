@@ -22,6 +22,7 @@ import {
 } from './decoder.js';
 import { accessLogProtoRoot, encodeStreamAccessLogsMessage } from './proto.js';
 import { concatNativeBlocks } from './native-concat.js';
+import { nativeRowDays, selectNativeRows } from './native-select.js';
 import { readNative, readNativeBlocks, type Row } from './native-reader.js';
 
 // ---- reference mapping, applied to protobufjs' decode --------------------------------------------------
@@ -584,6 +585,40 @@ describe('Native blocks', () => {
     expect(() => concatNativeBlocks([blocks.http[0], blocks.tcp[0]])).toThrow(/different columns/);
     expect(() => concatNativeBlocks([blocks.http[0], blocks.http[1].subarray(0, 200)])).toThrow(/truncated/);
   });
+
+  it('selectNativeRows picks any rows (nullables, arrays, strings) into one block; nativeRowDays reads partitions', () => {
+    const decoder = newDecoder();
+    const state: StreamState = {};
+    const blocks = { http: [] as Buffer[], tcp: [] as Buffer[] };
+    for (const bytes of randomMessages(9, 60)) {
+      decoder.decode(bytes, state);
+      if (decoder.pendingHttpRows > 0) blocks.http.push(decoder.takeHttp().data);
+      if (decoder.pendingTcpRows > 0) blocks.tcp.push(decoder.takeTcp().data);
+    }
+    for (const list of [blocks.http, blocks.tcp]) {
+      const data = Buffer.concat(list);
+      const rows = readNative(data);
+      expect(rows.length).toBeGreaterThan(100);
+      const pick = [rows.length - 1, 0, 5, 6, 7, 42, 3];
+      const picked = selectNativeRows(data, pick);
+      expect(nativeHeader(picked).rows).toBe(pick.length);
+      expect(readNative(picked)).toEqual(pick.map((i) => rows[i]));
+      // Halves put back together are the whole.
+      const half = Math.floor(rows.length / 2);
+      const all = Array.from({ length: rows.length }, (_, i) => i);
+      const halves = [selectNativeRows(data, all.slice(0, half)), selectNativeRows(data, all.slice(half))];
+      expect(readNative(concatNativeBlocks(halves))).toEqual(rows);
+      expect(readNative(selectNativeRows(data, []))).toEqual([]);
+      const days = nativeRowDays(data);
+      expect([...days]).toEqual(
+        rows.map((r) =>
+          Math.floor(Date.parse(`${String(r.start_time).slice(0, 10)}T00:00:00Z`) / 86_400_000),
+        ),
+      );
+    }
+    expect(() => selectNativeRows(blocks.http[0], [1_000_000])).toThrow(RangeError);
+    expect(() => nativeRowDays(blocks.http[0], 'path')).toThrow(/not DateTime64/);
+  });
 });
 
 // ---- malformed input ------------------------------------------------------------------------------------
@@ -898,7 +933,7 @@ describe('countEntries', () => {
 });
 
 describe('start_time window', () => {
-  it('skips entries outside the window and counts them; the rest of the message is kept', () => {
+  it('keeps entries outside the window apart (their own blocks) and counts them; the rest of the message is kept', () => {
     const nowS = 1_800_000_000;
     const d = new AccessLogDecoder({
       pathTemplater: FIXTURE_PATH_TEMPLATER,
@@ -928,6 +963,19 @@ describe('start_time window', () => {
       'oldest-kept',
       'clock-skew',
     ]);
+    const outside = d.takeOutside();
+    expect(outside.tcp.rows).toBe(0);
+    expect(readNative(outside.http.data).map((r) => r.request_id)).toEqual([
+      'too-old',
+      'epoch',
+      'too-far-ahead',
+      ...Array.from({ length: 150 }, (_, i) => `spread-${i}`),
+    ]);
+    expect(d.takeOutside().http.rows).toBe(0);
+    // A malformed message keeps nothing of itself, inside or outside the window.
+    const bad = Buffer.concat([bytes, Buffer.from([0x0a])]);
+    expect(() => d.decode(bad, {})).toThrow();
+    expect([d.pendingHttpRows, d.takeOutside().http.rows]).toEqual([0, 0]);
     // No window by default.
     expect(newDecoder().decode(bytes, {})).toEqual({ http: 156, tcp: 0, outOfWindow: 0 });
   });

@@ -45,9 +45,10 @@ export interface DecodeLimits {
   maxIdentifierBytes: number;
   /**
    * The window an entry's start_time must lie in, relative to the decoder's clock: at most this old, at most
-   * this far ahead. Entries outside are skipped and counted (`outOfWindow`), the rest of the message is kept.
-   * Tables are partitioned by day, and ClickHouse refuses an insert that touches over 100 partitions: entries
-   * spread over many days would make every batch fail. Unbounded unless set (the collector sets it).
+   * this far ahead. Entries outside become rows of their own blocks (`takeOutside()`, counted in
+   * `outOfWindow`), never of the insertable ones; the rest of the message is kept. Tables are partitioned by day,
+   * and ClickHouse refuses an insert that touches over 100 partitions: entries spread over many days would make
+   * every batch fail. Unbounded unless set (the collector sets it and dead-letters what falls outside).
    */
   maxEntryAgeS: number;
   maxEntryFutureS: number;
@@ -76,7 +77,7 @@ export interface StreamState {
 export interface DecodeResult {
   http: number;
   tcp: number;
-  /** Entries skipped because their start_time lies outside the accepted window (see DecodeLimits). */
+  /** Entries whose start_time lies outside the accepted window (see DecodeLimits): rows of `takeOutside()`. */
   outOfWindow: number;
 }
 
@@ -1059,6 +1060,9 @@ export class AccessLogDecoder {
   private readonly templater: PathTemplaterLike;
   private readonly http: NativeBlockWriter;
   private readonly tcp: NativeBlockWriter;
+  /** Rows whose start_time fell outside the window: same columns, kept apart (the collector dead-letters them). */
+  private readonly httpOutside: NativeBlockWriter;
+  private readonly tcpOutside: NativeBlockWriter;
   private readonly templateBytes = new Map<string, Buffer>();
   readonly limits: Readonly<DecodeLimits>;
   private readonly now: () => number;
@@ -1073,6 +1077,8 @@ export class AccessLogDecoder {
     const cap = options.initialBufferBytes ?? 256 * 1024;
     this.http = new NativeBlockWriter(HTTP_REQUEST_COLUMNS, cap);
     this.tcp = new NativeBlockWriter(TCP_CONNECTION_COLUMNS, cap);
+    this.httpOutside = new NativeBlockWriter(HTTP_REQUEST_COLUMNS, 1024);
+    this.tcpOutside = new NativeBlockWriter(TCP_CONNECTION_COLUMNS, 1024);
   }
 
   get pendingHttpRows(): number {
@@ -1093,6 +1099,10 @@ export class AccessLogDecoder {
   takeTcp(): { rows: number; data: Buffer } {
     return this.tcp.take();
   }
+  /** The rows whose start_time fell outside the window since the last call, one Native block per table. */
+  takeOutside(): { http: { rows: number; data: Buffer }; tcp: { rows: number; data: Buffer } } {
+    return { http: this.httpOutside.take(), tcp: this.tcpOutside.take() };
+  }
 
   /**
    * Decodes one StreamAccessLogsMessage and appends its entries as rows. Updates `state.identity`
@@ -1101,6 +1111,8 @@ export class AccessLogDecoder {
   decode(message: Uint8Array, state: StreamState): DecodeResult {
     this.http.mark();
     this.tcp.mark();
+    this.httpOutside.mark();
+    this.tcpOutside.mark();
     B = asBuffer(message);
     P = 0;
     MAX_STRING = this.limits.maxStringBytes;
@@ -1139,6 +1151,8 @@ export class AccessLogDecoder {
     } catch (err) {
       this.http.rollback();
       this.tcp.rollback();
+      this.httpOutside.rollback();
+      this.tcpOutside.rollback();
       if (err instanceof RangeError) throw new DecodeError(MALFORMED, err.message);
       throw err;
     } finally {
@@ -1151,7 +1165,7 @@ export class AccessLogDecoder {
     return startUs >= this.minStartUs && startUs <= this.maxStartUs;
   }
 
-  /** Reads one HTTPAccessLogEntry and writes its row; false when it was skipped (start_time out of window). */
+  /** Reads one HTTPAccessLogEntry and writes its row; false when its start_time is out of the window (the row went to the outside block). */
   private readHttpEntry(end: number, idBytes: IdentityBytes): boolean {
     resetEntry();
     while (P < end) {
@@ -1173,9 +1187,10 @@ export class AccessLogDecoder {
           skipField(t, end);
       }
     }
-    if (!this.inWindow()) return false;
-    const c = this.http.values;
-    const x = this.http.prefix;
+    const inside = this.inWindow();
+    const w = inside ? this.http : this.httpOutside;
+    const c = w.values;
+    const x = w.prefix;
     c[H.start_time].writeInt64(startUs);
     c[H.duration_ms].writeFloat64(durationMs());
     c[H.response_code].writeUInt16(Math.min(responseCode, 0xffff));
@@ -1211,8 +1226,8 @@ export class AccessLogDecoder {
     else c[H.tls_cipher_suite].writeBytes(cipherBytes(cipher));
     for (let i = 0; i < 7; i++) writeNullableDuration(x[H_TIMINGS[i]]!, c[H_TIMINGS[i]], i);
     writeIdentity(c, H_IDENTITY, idBytes);
-    this.http.rows++;
-    return true;
+    w.rows++;
+    return inside;
   }
 
   private pathTemplate(): Buffer {
@@ -1252,7 +1267,7 @@ export class AccessLogDecoder {
     return value;
   }
 
-  /** Reads one TCPAccessLogEntry and writes its row; false when it was skipped (start_time out of window). */
+  /** Reads one TCPAccessLogEntry and writes its row; false when its start_time is out of the window (the row went to the outside block). */
   private readTcpEntry(end: number, idBytes: IdentityBytes): boolean {
     resetEntry();
     while (P < end) {
@@ -1268,11 +1283,12 @@ export class AccessLogDecoder {
           skipField(t, end);
       }
     }
-    if (!this.inWindow()) return false;
-    const c = this.tcp.values;
+    const inside = this.inWindow();
+    const w = inside ? this.tcp : this.tcpOutside;
+    const c = w.values;
     c[T.start_time].writeInt64(startUs);
     c[T.duration_ms].writeFloat64(durationMs());
-    writeFlags(this.tcp.prefix[T.response_flags]!, c[T.response_flags]);
+    writeFlags(w.prefix[T.response_flags]!, c[T.response_flags]);
     writeSlice(c[T.route_name], S_ROUTE);
     writeSlice(c[T.upstream_cluster], S_CLUSTER);
     writeAddressString(c[T.upstream_host], A_UP_REMOTE);
@@ -1285,8 +1301,8 @@ export class AccessLogDecoder {
     writeSlice(c[T.tls_sni], S_SNI);
     writeSlice(c[T.connection_termination_details], S_TERMINATION);
     writeIdentity(c, T_IDENTITY, idBytes);
-    this.tcp.rows++;
-    return true;
+    w.rows++;
+    return inside;
   }
 }
 

@@ -1,11 +1,11 @@
-import { mkdirSync, rmSync } from 'node:fs';
+import { createReadStream, mkdirSync, rmSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { ClickHouseLogLevel, createClient, parseError, type ClickHouseClient } from '@clickhouse/client';
 import { ident } from './ident.js';
-import { settingsClause } from './sql-text.js';
+import { quoteString, settingsClause } from './sql-text.js';
 
 /**
  * Who a query runs as. `main`: ingest, migrations (the configured user). `reader`: the API's analytics and the
@@ -61,15 +61,18 @@ export interface ClickHouse {
    */
   streamText(statement: string, options: StreamTextOptions): AsyncIterable<string>;
   /**
-   * Insert ClickHouse Native blocks (one, or several concatenated) for `columns` into `database.table`.
-   * Resolves once ClickHouse committed them. `settings` apply to this insert only (its own SETTINGS clause).
+   * Insert ClickHouse Native blocks (one, or several concatenated) for `columns` into `database.table`, from
+   * memory or from a file of them (the collector's write-ahead log segments: the embedded engine reads the file
+   * itself, a server gets it streamed). Resolves once ClickHouse committed them. `settings` apply to this insert
+   * only (its own SETTINGS clause), e.g. `insert_deduplication_token`.
    */
   insertNative(
     table: string,
     columns: readonly string[],
-    data: Buffer | Buffer[],
+    data: Buffer | Buffer[] | { file: string },
     settings?: InsertSettings,
-  ): Promise<void>;
+    options?: { checkDuplicate?: boolean },
+  ): Promise<InsertResult>;
   /** True when ClickHouse answers a trivial query. */
   ping(): Promise<boolean>;
   close(): Promise<void>;
@@ -83,8 +86,18 @@ export class ClickHouseUnavailableError extends Error {
   }
 }
 
-/** Integer settings of one INSERT, e.g. `max_partitions_per_insert_block`. */
-export type InsertSettings = Readonly<Record<string, number>>;
+/** Settings of one INSERT: integers (`max_partitions_per_insert_block`) or strings (`insert_deduplication_token`). */
+export type InsertSettings = Readonly<Record<string, number | string>>;
+
+export interface InsertResult {
+  /**
+   * With `checkDuplicate`: ClickHouse had already stored these blocks (the same insert deduplication token),
+   * so this insert wrote nothing. Unset when not checked.
+   */
+  duplicate?: boolean;
+}
+
+const chunksOf = (data: Buffer | Buffer[]) => (Array.isArray(data) ? data : [data]);
 
 export async function createClickHouse(options: ClickHouseOptions): Promise<ClickHouse> {
   const database = ident(options.database);
@@ -140,16 +153,18 @@ function createServer(options: ClickHouseOptions, database: string): ClickHouse 
         yield (rows as { text: string }[]).map((r) => r.text + '\n').join('');
       }
     },
-    async insertNative(table, columns, data, settings) {
-      const chunks = Array.isArray(data) ? data : [data];
+    async insertNative(table, columns, data, settings, options) {
       const result = await client.exec({
         query: `INSERT INTO ${database}.${ident(table)} (${columns.map((c) => ident(c)).join(', ')})${settingsClause(settings ?? {})} FORMAT Native`,
-        values: Readable.from(chunks, { objectMode: false }),
+        values:
+          'file' in data ? createReadStream(data.file) : Readable.from(chunksOf(data), { objectMode: false }),
         // In a cluster `table` is Distributed: answer only once every shard committed its part, so a resolved
         // insert is stored (the default queues it on the receiving node and answers at once).
         clickhouse_settings: { distributed_foreground_insert: 1 },
       });
       result.stream.resume();
+      // A deduplicated insert writes nothing: the server's summary says so.
+      return options?.checkDuplicate ? { duplicate: result.summary?.written_rows === '0' } : {};
     },
     ping: async () => (await client.ping()).success,
     async close() {
@@ -212,6 +227,14 @@ async function createEmbedded(options: ClickHouseOptions, database: string): Pro
   }
   let spoolSeq = 0;
   let closed = false;
+  /** Blocks the engine has found already stored (deduplication), process-wide: a counter of its own. */
+  const duplicatedBlocks = async () => {
+    const rs = await client.query({
+      query: "SELECT value FROM system.events WHERE event = 'DuplicatedInsertedBlocks'",
+      format: 'JSONEachRow',
+    });
+    return Number((await rs.json<{ value: string }>())[0]?.value ?? 0);
+  };
   return {
     client,
     reader,
@@ -236,17 +259,21 @@ async function createEmbedded(options: ClickHouseOptions, database: string): Pro
         else idleStreamSessions.push(session);
       }
     },
-    async insertNative(table, columns, data, settings) {
+    async insertNative(table, columns, data, settings, options) {
       // chdb's fastest bulk path: the engine reads the batch from a local file (its parallel file reader)
-      // instead of parsing a string handed through the JS binding.
-      const file = join(spoolDir, `${process.pid}-${++spoolSeq}.native`);
-      await writeFile(file, Array.isArray(data) ? Buffer.concat(data) : data);
+      // instead of parsing a string handed through the JS binding. A file the caller already has (the
+      // collector's write-ahead log segment) is read where it is; blocks in memory are spooled first.
+      const own = 'file' in data ? undefined : join(spoolDir, `${process.pid}-${++spoolSeq}.native`);
+      if (own) await writeFile(own, Buffer.concat(chunksOf(data as Buffer | Buffer[])));
+      const file = own ?? (data as { file: string }).file;
       try {
+        const before = options?.checkDuplicate ? await duplicatedBlocks() : 0;
         await client.command({
-          query: `INSERT INTO ${database}.${ident(table)} (${columns.map((c) => ident(c)).join(', ')}) FROM INFILE '${file.replace(/['\\]/g, '\\$&')}'${settingsClause(settings ?? {})} FORMAT Native`,
+          query: `INSERT INTO ${database}.${ident(table)} (${columns.map((c) => ident(c)).join(', ')}) FROM INFILE ${quoteString(file)}${settingsClause(settings ?? {})} FORMAT Native`,
         });
+        return options?.checkDuplicate ? { duplicate: (await duplicatedBlocks()) > before } : {};
       } finally {
-        rmSync(file, { force: true });
+        if (own) rmSync(own, { force: true });
       }
     },
     async ping() {

@@ -3,11 +3,14 @@ export { ident } from './ident.js';
 export type {
   ClickHouse,
   ClickHouseOptions,
+  InsertResult,
   InsertSettings,
   ClickHouseRole,
   RoleCredentials,
   StreamTextOptions,
 } from './clickhouse.js';
+export { classifyInsertError } from './insert-errors.js';
+export type { InsertFailure } from './insert-errors.js';
 export {
   migrate,
   listMigrations,

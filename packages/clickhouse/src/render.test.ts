@@ -14,14 +14,18 @@ interface Created {
   sql: string;
   engine?: string;
 }
+/** The CREATE statements (the ALTERs are checked on their own). */
 function created(statements: string[]): Created[] {
-  return statements.map((sql) => {
-    const m = /^CREATE (TABLE|MATERIALIZED VIEW) IF NOT EXISTS (\w+)\.(\w+)/.exec(sql);
-    expect(m, sql.slice(0, 120)).not.toBeNull();
-    const engine = /\bENGINE = (\w+)/.exec(sql)?.[1];
-    return { kind: m![1] as Created['kind'], name: m![3], sql, engine };
-  });
+  return statements
+    .filter((sql) => !sql.startsWith('ALTER '))
+    .map((sql) => {
+      const m = /^CREATE (TABLE|MATERIALIZED VIEW) IF NOT EXISTS (\w+)\.(\w+)/.exec(sql);
+      expect(m, sql.slice(0, 120)).not.toBeNull();
+      const engine = /\bENGINE = (\w+)/.exec(sql)?.[1];
+      return { kind: m![1] as Created['kind'], name: m![3], sql, engine };
+    });
 }
+const alters = (statements: string[]) => statements.filter((sql) => sql.startsWith('ALTER '));
 const tables = (c: Created[]) => c.filter((s) => s.kind === 'TABLE');
 const views = (c: Created[]) => c.filter((s) => s.kind === 'MATERIALIZED VIEW');
 
@@ -43,10 +47,26 @@ describe('migrations rendered for the embedded engine / one server', () => {
       ]),
     );
     for (const t of tables(statements)) {
-      expect(['MergeTree', 'AggregatingMergeTree'], t.name).toContain(t.engine);
+      expect(['MergeTree', 'AggregatingMergeTree', 'ReplacingMergeTree'], t.name).toContain(t.engine);
       expect(t.sql).not.toMatch(/Replicated|Distributed|ON CLUSTER|_local\b|\{shard\}|\{replica\}/);
     }
     expect(tables(statements).find((t) => t.name === 'http_routes_1m')?.engine).toBe('AggregatingMergeTree');
+    expect(tables(statements).find((t) => t.name === 'ingest_dead_letters')?.sql).toMatch(
+      /ENGINE = ReplacingMergeTree\(updated_at\)\s+ORDER BY \(collector, id\)/,
+    );
+  });
+
+  it('gives every raw and rollup table a deduplication window (insert_deduplication_token)', () => {
+    expect(alters(all(single))).toEqual(
+      [
+        'http_requests',
+        'tcp_connections',
+        'http_requests_1m',
+        'http_routes_1m',
+        'http_requests_1h',
+        'http_routes_1h',
+      ].map((t) => `ALTER TABLE gatescope.${t}  MODIFY SETTING non_replicated_deduplication_window = 1000`),
+    );
   });
 
   it('hangs the rollup views on those same tables', () => {
@@ -72,20 +92,28 @@ describe('migrations rendered for a cluster', () => {
   it('runs every statement ON CLUSTER', () => {
     for (const s of statements)
       expect(s.sql, s.name).toMatch(/ IF NOT EXISTS gatescope\.\w+ ON CLUSTER 'gs_cluster'/);
+    expect(alters(all(cluster)).length).toBe(6);
   });
 
   it('stores rows in replicated `_local` tables with per-shard Keeper paths and replica macros', () => {
     expect(local.length).toBe(singleNames.length);
     for (const t of local) {
       expect(t.name, t.name).toMatch(/_local$/);
-      expect(t.engine).toMatch(/^Replicated(Aggregating)?MergeTree$/);
+      expect(t.engine).toMatch(/^Replicated(Aggregating|Replacing)?MergeTree$/);
       expect(t.sql).toContain(
-        `ENGINE = ${t.engine}('/clickhouse/tables/{shard}/{database}/{table}', '{replica}')`,
+        `ENGINE = ${t.engine}('/clickhouse/tables/{shard}/{database}/{table}', '{replica}'`,
       );
     }
     expect(local.find((t) => t.name === 'http_routes_1m_local')?.engine).toBe(
       'ReplicatedAggregatingMergeTree',
     );
+    // Engine parameters follow the Keeper path and replica.
+    expect(local.find((t) => t.name === 'ingest_dead_letters_local')?.sql).toContain(
+      "ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/{table}', '{replica}', updated_at)",
+    );
+    // The deduplication windows are set on the tables that hold the rows, on every node.
+    for (const a of alters(all(cluster)))
+      expect(a).toMatch(/^ALTER TABLE gatescope\.\w+_local ON CLUSTER 'gs_cluster' MODIFY SETTING /);
     // The per-table settings and TTL survive the rendering.
     expect(local.find((t) => t.name === 'http_requests_local')?.sql).toMatch(
       /TTL toDateTime\(start_time\) \+ INTERVAL 14 DAY\s+SETTINGS ttl_only_drop_parts = 1$/,
@@ -133,6 +161,7 @@ describe('renderMigration', () => {
   it('rejects what it cannot render', () => {
     expect(() => renderMigration('SELECT {{nope}}', single)).toThrow(/unknown parameter \{\{nope\}\}/);
     expect(() => renderMigration('ENGINE = {{engine:Log}}', cluster)).toThrow(/unknown engine/);
+    expect(() => renderMigration('ENGINE = {{engine:Log(x)}}', single)).toThrow(/unknown engine/);
     expect(() => renderMigration('{{distributed:t}}', cluster)).toThrow(/sharding key/);
     expect(() => renderMigration('{{table:a-b}}', single)).toThrow(/table name/);
     expect(() => renderMigration('SELECT 1', { ...single, cluster: "x'; DROP" })).toThrow(/cluster name/);

@@ -10,6 +10,7 @@ import { ident } from './ident.js';
  * | `{{on_cluster}}`             | nothing                      | `ON CLUSTER 'c'`                                                  |
  * | `{{table:t}}`                | `gatescope.t`                | `gatescope.t_local`: the shard's own rows, on every replica       |
  * | `{{engine:MergeTree}}`       | `MergeTree`                  | `ReplicatedMergeTree('/clickhouse/tables/{shard}/{database}/{table}', '{replica}')` |
+ * | `{{engine:E(params)}}`       | `E(params)`                  | `ReplicatedE('…', '{replica}', params)`                             |
  * | `{{distributed:t:key}}`      | nothing (the statement goes) | `CREATE TABLE … gatescope.t AS gatescope.t_local ENGINE = Distributed('c', …, key)` |
  * | `{{retention_days}}`, `{{rollup_retention_days}}` | the configured TTLs | the same                                  |
  *
@@ -63,9 +64,13 @@ export function renderMigration(sql: string, options: RenderOptions): string[] {
       case 'table':
         return `${db}.${storageTableName(ident(arg ?? '', 'table name'), cluster)}`;
       case 'engine': {
-        const engine = arg ?? '';
-        if (!ENGINES.has(engine)) throw new Error(`migration uses an unknown engine {{engine:${engine}}}`);
-        return cluster ? `Replicated${engine}('${REPLICA_PATH}', '{replica}')` : engine;
+        // `Name` or `Name(params)` (ReplacingMergeTree(version)): replicated, the Keeper path and replica go first.
+        const m = /^(\w+)(?:\((.*)\))?$/.exec(arg ?? '');
+        const engine = m?.[1] ?? '';
+        if (!ENGINES.has(engine)) throw new Error(`migration uses an unknown engine {{engine:${arg}}}`);
+        const params = m?.[2]?.trim();
+        if (!cluster) return params ? `${engine}(${params})` : engine;
+        return `Replicated${engine}('${REPLICA_PATH}', '{replica}'${params ? `, ${params}` : ''})`;
       }
       case 'distributed': {
         const colon = (arg ?? '').indexOf(':');

@@ -204,6 +204,48 @@ describe('loadConfig', () => {
   });
 });
 
+describe('write-ahead log and dead letters', () => {
+  it('is on by default, with a 100 ms group commit and 1 GiB bounds', () => {
+    const c = loadConfig({});
+    expect(c.wal).toEqual({
+      enabled: true,
+      syncIntervalMs: 100,
+      maxBytes: 1024 ** 3,
+      deadLetterMaxBytes: 1024 ** 3,
+    });
+    expect(c.ingest.maxClockSkewS).toBe(300);
+    expect(Object.isFrozen(c.wal)).toBe(true);
+  });
+  it('turns off with 0, false or no, and reads its numbers', () => {
+    for (const off of ['0', 'false', 'no'])
+      expect(loadConfig({ GATESCOPE_WAL_ENABLED: off }).wal.enabled).toBe(false);
+    expect(loadConfig({ GATESCOPE_WAL_ENABLED: '1' }).wal.enabled).toBe(true);
+    const c = loadConfig({
+      GATESCOPE_WAL_SYNC_INTERVAL_MS: '200',
+      GATESCOPE_WAL_MAX_BYTES: String(64 * 1024 ** 2),
+      GATESCOPE_DEAD_LETTER_MAX_BYTES: '1000',
+      GATESCOPE_ALS_MAX_CLOCK_SKEW_SECONDS: '60',
+    });
+    expect([c.wal.syncIntervalMs, c.wal.maxBytes, c.wal.deadLetterMaxBytes, c.ingest.maxClockSkewS]).toEqual([
+      200,
+      64 * 1024 ** 2,
+      1000,
+      60,
+    ]);
+  });
+  it('refuses nonsense, naming the variable', () => {
+    expect(() => loadConfig({ GATESCOPE_WAL_ENABLED: 'maybe' })).toThrow(/GATESCOPE_WAL_ENABLED/);
+    expect(() => loadConfig({ GATESCOPE_WAL_SYNC_INTERVAL_MS: '0' })).toThrow(
+      /GATESCOPE_WAL_SYNC_INTERVAL_MS must be > 0/,
+    );
+    expect(() => loadConfig({ GATESCOPE_WAL_SYNC_INTERVAL_MS: '60000' })).toThrow(/at most 10000/);
+    expect(() => loadConfig({ GATESCOPE_WAL_MAX_BYTES: '1000' })).toThrow(/at least 16777216/);
+    expect(() => loadConfig({ GATESCOPE_ALS_MAX_CLOCK_SKEW_SECONDS: '999999' })).toThrow(
+      /GATESCOPE_ALS_MAX_CLOCK_SKEW_SECONDS must be at most 86400/,
+    );
+  });
+});
+
 describe('ALS limits and TLS', () => {
   it('has a default for every limit', () => {
     expect(loadConfig({}).ingest).toMatchObject({

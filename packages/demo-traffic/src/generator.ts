@@ -18,7 +18,13 @@ export interface DemoTrafficOptions {
 export interface DemoTraffic {
   /** Entries sent so far. */
   readonly sent: number;
+  /** Goes away the way a restarting Envoy does: the streams are cancelled (what is still buffered may be lost). */
   stop(): Promise<void>;
+  /**
+   * Stops sending and half-closes every stream, then waits until gatescope answered each: every entry sent was
+   * read by then. Resolves with the entries sent (tests compare it with what was stored).
+   */
+  end(): Promise<number>;
 }
 
 /**
@@ -39,17 +45,22 @@ export function startDemoTraffic(options: DemoTrafficOptions): DemoTraffic {
 
   interface Stream {
     call?: grpc.ClientWritableStream<Buffer>;
+    /** Settles when gatescope answers the call (after a half-close) or it fails. */
+    answered?: Promise<void>;
     fresh: boolean;
     retryAt: number;
   }
   const streams: Stream[] = Array.from({ length: streamCount }, () => ({ fresh: true, retryAt: 0 }));
 
   function open(s: Stream): grpc.ClientWritableStream<Buffer> {
+    let answer!: () => void;
+    s.answered = new Promise<void>((r) => (answer = r));
     const call = client.makeClientStreamRequest<Buffer, Buffer>(
       method.path,
       (b: Buffer) => b,
       (b: Buffer) => b,
       (err) => {
+        answer();
         // Envoy ignores what the server says; the demo only reconnects.
         if (s.call === call) {
           s.call = undefined;
@@ -96,6 +107,17 @@ export function startDemoTraffic(options: DemoTrafficOptions): DemoTraffic {
       await new Promise((r) => setTimeout(r, 50));
       for (const s of streams) s.call?.cancel();
       client.close();
+    },
+    async end() {
+      if (!stopped) {
+        stopped = true;
+        clearInterval(timer);
+        const answers = streams.map((s) => s.answered);
+        for (const s of streams) s.call?.end();
+        await Promise.all(answers);
+        client.close();
+      }
+      return sent;
     },
   };
 }

@@ -36,6 +36,7 @@ export {
   splitQuery,
   timeseriesQuery,
   statusQuery,
+  deadLettersQuery,
   topQuery,
   requestsQuery,
   whereClause,

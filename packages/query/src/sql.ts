@@ -199,6 +199,21 @@ export function statusQuery(database: string, source: Source, filters: Filters, 
   };
 }
 
+/**
+ * Dead letters waiting for `gatescope dead-letters replay`, by table, reason and error: the newest state of each
+ * file in `ingest_dead_letters`, which every collector keeps up to date (the files are on the collectors' disks).
+ */
+export function deadLettersQuery(database: string): BuiltQuery {
+  return {
+    query:
+      `SELECT table_name AS table, reason, error_name, count() AS files, sum(entries) AS entries,\n` +
+      `  min(created_at) AS oldest, max(created_at) AS newest\n` +
+      `FROM ${database}.ingest_dead_letters FINAL\nWHERE state = 'parked'\n` +
+      `GROUP BY table_name, reason, error_name\nORDER BY entries DESC, table, reason, error_name`,
+    params: {},
+  };
+}
+
 export const TOP_DIMENSIONS = [
   'path_template',
   'path',

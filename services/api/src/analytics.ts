@@ -23,6 +23,7 @@ import {
   singleParam,
   splitQuery,
   statusQuery,
+  deadLettersQuery,
   summaryQuery,
   timeseriesQuery,
   toStats,
@@ -461,7 +462,8 @@ export async function analyticsRoutes(app: FastifyInstance, opts: AnalyticsOptio
     {
       config: { access: 'read' },
       schema: {
-        summary: 'Counts by response code, response flags and route, non-2xx first',
+        summary:
+          'Counts by response code, response flags and route, non-2xx first; and the dead letters waiting for replay',
         tags: ['analytics'],
         querystring: querystring({ limit: { type: 'string', description: '1..5000, default 500' } }),
         response: {
@@ -483,6 +485,38 @@ export async function analyticsRoutes(app: FastifyInstance, opts: AnalyticsOptio
                   },
                 },
               },
+              ingest: {
+                type: 'object',
+                nullable: true,
+                description:
+                  'Ingest health, whatever the range and filters (null for a token restricted to some hosts). ' +
+                  'dead_letters: entries ClickHouse refused or outside the start_time window, kept on the collectors ' +
+                  'until `gatescope dead-letters replay`.',
+                properties: {
+                  dead_letters: {
+                    type: 'object',
+                    properties: {
+                      files: { type: 'integer' },
+                      entries: { type: 'integer' },
+                      by: {
+                        type: 'array',
+                        items: {
+                          type: 'object',
+                          properties: {
+                            table: { type: 'string' },
+                            reason: { type: 'string' },
+                            error_name: { type: 'string' },
+                            files: { type: 'integer' },
+                            entries: { type: 'integer' },
+                            oldest: { type: 'string' },
+                            newest: { type: 'string' },
+                          },
+                        },
+                      },
+                    },
+                  },
+                },
+              },
             },
           },
           ...errors,
@@ -501,11 +535,26 @@ export async function analyticsRoutes(app: FastifyInstance, opts: AnalyticsOptio
         requests: number;
         share: number;
       }>(statusQuery(db, source, filters, limit));
+      const restricted = req.auth?.restriction !== undefined;
+      const letters = restricted
+        ? []
+        : await rows<{ table: string; reason: string; error_name: string; files: number; entries: number }>(
+            deadLettersQuery(db),
+          );
       return {
         from: iso(source.from),
         to: iso(source.to),
         source: sourceInfo(source),
         rows: list.map((r) => ({ ...r, requests: Number(r.requests), share: Number(r.share) })),
+        ingest: restricted
+          ? null
+          : {
+              dead_letters: {
+                files: letters.reduce((n, l) => n + Number(l.files), 0),
+                entries: letters.reduce((n, l) => n + Number(l.entries), 0),
+                by: letters.map((l) => ({ ...l, files: Number(l.files), entries: Number(l.entries) })),
+              },
+            },
       };
     },
   );

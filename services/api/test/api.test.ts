@@ -305,6 +305,66 @@ describe('status, top and requests', () => {
       [200, [], 6],
     ]);
     expect(body.rows[0]).toMatchObject({ status_class: '5xx', route: 'checkout', share: 0.2 });
+    expect(body.ingest).toEqual({ dead_letters: { files: 0, entries: 0, by: [] } });
+  });
+  it('says which dead letters wait for replay (the newest state of each file, every collector)', async () => {
+    const at = (s: number) => new Date(T + s * 1000).toISOString().replace('T', ' ').replace('Z', '');
+    const row = (collector: string, id: string, state: string, updated: number, more: object = {}) => ({
+      collector,
+      id,
+      table_name: 'http_requests',
+      reason: 'insert_refused',
+      error_code: 469,
+      error_name: 'VIOLATED_CONSTRAINT',
+      error_message: 'Constraint … violated',
+      entries: 2,
+      created_at: at(1),
+      state,
+      updated_at: at(updated),
+      ...more,
+    });
+    await ch.client.insert({
+      table: 'gatescope.ingest_dead_letters',
+      values: [
+        row('c1', 'a', 'parked', 1),
+        row('c1', 'b', 'parked', 1),
+        row('c1', 'b', 'replayed', 5), // replayed since: no longer waiting
+        row('c2', 'a', 'parked', 2, { entries: 5, created_at: at(3) }),
+        row('c2', 'w', 'parked', 2, {
+          reason: 'start_time_out_of_range',
+          error_code: 0,
+          error_name: '',
+          entries: 40,
+        }),
+      ],
+      format: 'JSONEachRow',
+    });
+    const { body } = await get(`/api/v1/status?${CHECKOUT_RANGE}`);
+    expect(body.ingest.dead_letters).toEqual({
+      files: 3,
+      entries: 47,
+      by: [
+        {
+          table: 'http_requests',
+          reason: 'start_time_out_of_range',
+          error_name: '',
+          files: 1,
+          entries: 40,
+          oldest: expect.any(String),
+          newest: expect.any(String),
+        },
+        {
+          table: 'http_requests',
+          reason: 'insert_refused',
+          error_name: 'VIOLATED_CONSTRAINT',
+          files: 2,
+          entries: 7,
+          oldest: expect.stringMatching(/^\d{4}-\d\d-\d\d/),
+          newest: expect.any(String),
+        },
+      ],
+    });
+    await ch.client.command({ query: 'TRUNCATE TABLE gatescope.ingest_dead_letters' });
   });
   it('ranks top values by requests, errors and p99', async () => {
     const byReq = await get(`/api/v1/top/path_template?${CHECKOUT_RANGE}&route=checkout`);

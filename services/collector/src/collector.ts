@@ -2,20 +2,22 @@ import { readFileSync } from 'node:fs';
 import { createSecureContext } from 'node:tls';
 import type { Worker } from 'node:worker_threads';
 import * as grpc from '@grpc/grpc-js';
+import { join } from 'node:path';
 import {
   HTTP_REQUEST_COLUMNS,
   STREAM_ACCESS_LOGS_PATH,
   TCP_CONNECTION_COLUMNS,
   DecodeError,
-  concatNativeBlocks,
   countEntries,
 } from '@gatescope/als';
 import type { ClickHouse } from '@gatescope/clickhouse';
 import type { Config } from '@gatescope/config';
+import { DeadLetterStore, WriteAheadLog, type RecoveryReport } from '@gatescope/wal';
 import { Registry } from 'prom-client';
-import { Batcher } from './batcher.js';
+import { DeadLetterIndex } from './dead-letter-index.js';
 import { DecoderPool } from './decoder-pool.js';
 import type { DecodedMessage, DecodeFailure } from './decode-core.js';
+import { Ingest, OUT_OF_WINDOW } from './ingest.js';
 import { createCollectorMetrics } from './metrics.js';
 
 interface Logger {
@@ -25,7 +27,7 @@ interface Logger {
 }
 
 export interface CollectorDeps {
-  config: Pick<Config, 'ingest' | 'pathTemplates' | 'retentionDays'>;
+  config: Pick<Config, 'ingest' | 'pathTemplates' | 'retentionDays' | 'dataDir' | 'wal'>;
   clickhouse: ClickHouse;
   registry?: Registry;
   logger?: Logger;
@@ -36,19 +38,21 @@ export interface Collector {
   listen(host: string, port: number): Promise<number>;
   /** Stop accepting, decode and commit everything received, close streams. Bounded by `timeoutMs`. */
   close(timeoutMs?: number): Promise<void>;
-  /** Commit everything received so far (tests, benchmarks). */
+  /** Commit everything received so far to ClickHouse (tests, benchmarks). */
   flush(): Promise<void>;
-  /** Rows accepted and not yet committed (decoded, or counted in messages still being decoded). */
+  /** Rows held in memory: counted in messages being decoded, or decoded and waiting for the next group commit. */
   readonly pendingRows: number;
-  /** Bytes held for ingest: Native blocks not yet committed plus messages not yet decoded. */
+  /** Bytes held in memory: messages not yet decoded plus decoded rows waiting for the next group commit. */
   readonly pendingBytes: number;
+  /** The write-ahead log (diagnostics, tests). */
+  readonly wal: WriteAheadLog;
   /** The decoder threads (diagnostics; tests kill one to prove the collector recovers). */
   readonly decoderThreads: readonly (Worker | undefined)[];
 }
 
 const TABLES = {
-  http: { table: 'http_requests', columns: HTTP_REQUEST_COLUMNS.map((c) => c.name) },
-  tcp: { table: 'tcp_connections', columns: TCP_CONNECTION_COLUMNS.map((c) => c.name) },
+  http_requests: HTTP_REQUEST_COLUMNS.map((c) => c.name),
+  tcp_connections: TCP_CONNECTION_COLUMNS.map((c) => c.name),
 } as const;
 
 /** The variable that sets each per-message limit of the decoder, and what Envoy's operator can do instead. */
@@ -129,7 +133,7 @@ interface OpenStream {
  * The Envoy gRPC Access Log Service sink. Envoy opens one stream per worker thread per logger, sends the
  * identifier only first, never half-closes and ignores replies: so every message is decoded and committed
  * as it arrives, never at end of stream. Messages are passed through gRPC as raw bytes and decoded off the
- * event loop (DecoderPool) straight into ClickHouse Native blocks, batched (Batcher) and inserted.
+ * event loop (DecoderPool) straight into ClickHouse Native blocks, written to the write-ahead log and inserted (Ingest).
  *
  * Bounds, each refused on its own stream only (every other stream goes on) and counted by reason:
  * - a message: its size (GATESCOPE_MAX_MESSAGE_BYTES), its entries, a stored string, an identifier string
@@ -138,28 +142,64 @@ interface OpenStream {
  * - idleness: a stream that delivered no complete message for GATESCOPE_ALS_STREAM_IDLE_TIMEOUT_SECONDS while
  *   the collector was reading is closed. An idle Envoy keeps its stream open and silent; it opens a new one
  *   with its next entries. A slow trickle of one message's bytes is idle too: only complete messages count.
- * - time: an entry whose start_time is older than the retention or over a day ahead is dropped and counted
- *   (the rest of its message is kept), so that no batch spans more days than an insert may have partitions;
- * - memory: rows decoded and not committed, and bytes held (those rows' Native blocks plus messages not yet
- *   decoded); over either bound the collector stops reading every stream, so HTTP/2 flow control holds
- *   Envoy back, and reads again below half of both.
+ * - time: an entry whose start_time is older than the retention or further ahead than
+ *   GATESCOPE_ALS_MAX_CLOCK_SKEW_SECONDS is dead-lettered and counted (the rest of its message is kept), so that
+ *   no batch spans more days than an insert may have partitions;
+ * - memory: rows in messages being decoded or decoded and not yet written to the WAL, and their bytes; over
+ *   either bound the collector stops reading every stream, so HTTP/2 flow control holds Envoy back, and reads
+ *   again below half of both;
+ * - disk: the WAL's bytes (GATESCOPE_WAL_MAX_BYTES), the same way: while ClickHouse is away or slow, streams are
+ *   read into the WAL until it is full, and again once it drained below 90 %.
  */
-export function buildCollector(deps: CollectorDeps): Collector {
+export async function buildCollector(deps: CollectorDeps): Promise<Collector> {
   const { ingest, retentionDays } = deps.config;
+  const walConfig = deps.config.wal;
   /**
    * Tables are partitioned by day of start_time, and ClickHouse refuses an insert that touches more than
-   * `max_partitions_per_insert_block` (100) partitions: one batch of entries spread over many days would fail
-   * and be retried forever, holding every stream behind it. Entries must start within the retention (older
-   * ones would expire at once) and at most a day ahead, so a batch spans at most retention + 2 days, and each
+   * `max_partitions_per_insert_block` (100) partitions. Entries must start within the retention (older ones
+   * would expire at once) and at most the clock skew ahead, so a batch spans at most retention + 2 days, and each
    * insert allows exactly that many partitions.
    */
   const maxPartitionsPerInsert = Math.max(100, retentionDays + 2);
   const log = deps.logger ?? silent;
   let handledCalls = 0;
-  const metrics = createCollectorMetrics(deps.registry ?? new Registry(), {
-    started: () => callsStarted(server),
-    handled: () => handledCalls,
+
+  const { wal, recovered, report } = await WriteAheadLog.open({
+    dir: join(deps.config.dataDir, 'wal'),
+    durable: walConfig.enabled,
   });
+  const deadLetters = new DeadLetterStore({
+    dir: join(deps.config.dataDir, 'dead-letters'),
+    collectorId: wal.collectorId,
+    durable: walConfig.enabled,
+    maxBytes: walConfig.deadLetterMaxBytes,
+  });
+  const parked = await deadLetters.load();
+  const index = new DeadLetterIndex(deps.clickhouse, wal.collectorId, log);
+  for (const letter of parked) index.parked(letter);
+
+  const metrics = createCollectorMetrics(
+    deps.registry ?? new Registry(),
+    { started: () => callsStarted(server), handled: () => handledCalls },
+    {
+      walBytes: () => wal.bytes,
+      walSegments: () => wal.segments,
+      oldestUnstored: () => {
+        const open = wal.oldestOpen();
+        const queued = pipeline.oldestQueued();
+        return open === undefined ? queued : queued === undefined ? open : Math.min(open, queued);
+      },
+      deadLetterFiles: () => deadLetters.files,
+      deadLetterEntries: () => deadLetters.entries,
+    },
+  );
+  logRecovery(log, report, walConfig.enabled);
+  metrics.walTruncatedBytes.inc(report.truncated.reduce((n, t) => n + t.bytes, 0));
+  for (const s of recovered) {
+    const source = s.header.deadLetter ? 'dead_letter' : 'restart';
+    metrics.walReplayedBatches.inc({ source });
+    metrics.walReplayedEntries.inc({ source }, s.rows);
+  }
   const streams = new Map<number, OpenStream>();
   const streamsPerConnection = new Map<string, number>();
   let nextStream = 0;
@@ -177,29 +217,95 @@ export function buildCollector(deps: CollectorDeps): Collector {
     log.warn({ reason, ...fields }, msg);
   }
 
-  const batcher = new Batcher({
-    maxRows: ingest.batchMaxRows,
-    maxDelayMs: ingest.batchMaxDelayMs,
-    insert: (table, data) => {
-      const t = table === 'http_requests' ? TABLES.http : TABLES.tcp;
-      // One Native block per ALS message (~100 rows) is mostly per-block overhead for ClickHouse: merge the batch.
-      return deps.clickhouse.insertNative(t.table, t.columns, concatNativeBlocks(data), {
-        max_partitions_per_insert_block: maxPartitionsPerInsert,
-      });
+  const pipeline = new Ingest({
+    wal,
+    deadLetters,
+    clickhouse: deps.clickhouse,
+    tables: TABLES,
+    batchMaxRows: ingest.batchMaxRows,
+    batchMaxDelayMs: ingest.batchMaxDelayMs,
+    syncIntervalMs: walConfig.syncIntervalMs,
+    maxPartitionsPerInsert,
+    // A group commit holds every entry read before it started: wait until those are decoded.
+    beforeCommit: () => pool.settled(),
+    events: {
+      onCommitted(rows, seconds) {
+        if (walConfig.enabled) metrics.walDurableEntries.inc(rows);
+        metrics.walCommitDuration.observe(seconds);
+        updateBackpressure();
+      },
+      onCommitError(err) {
+        metrics.walCommitErrors.inc();
+        warnThrottled(
+          'wal_commit',
+          { err },
+          'could not write the write-ahead log (disk full? I/O error?); the rows stay in memory and are written at the next commit, and streams pause if memory fills',
+        );
+      },
+      onInserted(table, rows, seconds, info) {
+        metrics.rowsInserted.inc({ table }, rows);
+        metrics.insertBatches.inc({ table, outcome: 'ok' });
+        metrics.insertDuration.observe({ table }, seconds);
+        if (info.duplicate) {
+          metrics.insertDuplicates.inc({ table });
+          log.info(
+            { table, rows },
+            'ClickHouse had already stored this batch (an earlier attempt landed): deduplicated by its token, not stored twice',
+          );
+        }
+      },
+      onInsertError(table, rows, failure, retryInMs) {
+        metrics.insertBatches.inc({ table, outcome: 'error' });
+        log.error(
+          { err: failure.message, code: failure.code, name: failure.name, table, rows, retryInMs },
+          'ClickHouse insert failed; the batch stays in the write-ahead log and is retried with the same bytes and token (streams pause only when GATESCOPE_WAL_MAX_BYTES is reached)',
+        );
+      },
+      onSplit(table, rows, failure, pieces) {
+        metrics.insertBatches.inc({ table, outcome: 'refused' });
+        log.warn(
+          { err: failure.message, code: failure.code, name: failure.name, table, rows, pieces },
+          'ClickHouse refused a batch for good; splitting it (by day, then in halves) so that its good rows land and only the refused ones are dead-lettered',
+        );
+      },
+      onDeadLettered(table, rows, reason, letter) {
+        if (letter) {
+          metrics.entriesDeadLettered.inc({ reason }, rows);
+          index.parked(letter);
+          log.warn(
+            { table, rows, reason, id: letter.id, error: letter.error?.name },
+            'entries dead-lettered: see `gatescope dead-letters list`, fix the cause, then `gatescope dead-letters replay`',
+          );
+        } else {
+          metrics.entriesDropped.inc({ reason: 'dead_letter_full' }, rows);
+          log.error(
+            { table, rows, reason, limit: walConfig.deadLetterMaxBytes },
+            'entries dropped: the dead letters are full (GATESCOPE_DEAD_LETTER_MAX_BYTES); replay or remove dead letters, or raise the limit',
+          );
+        }
+      },
+      onReplayQueued(batches) {
+        for (const b of batches) {
+          metrics.walReplayedBatches.inc({ source: 'dead_letter' });
+          metrics.walReplayedEntries.inc({ source: 'dead_letter' }, b.rows);
+        }
+        log.info(
+          { batches: batches.length, entries: batches.reduce((n, b) => n + b.rows, 0) },
+          'dead letters queued for replay: inserting them',
+        );
+      },
+      onDeadLetterReplayed(table, id, rows) {
+        index.replayed(table, id, rows);
+      },
+      onDrain: () => updateBackpressure(),
+      onError(doing, err) {
+        warnThrottled(
+          'ingest_disk',
+          { err, doing },
+          'ingest could not use its disk (GATESCOPE_DATA_DIR: full? read-only?); retrying, nothing is dropped',
+        );
+      },
     },
-    onInserted: (table, rows, seconds) => {
-      metrics.rowsInserted.inc({ table }, rows);
-      metrics.insertBatches.inc({ table, outcome: 'ok' });
-      metrics.insertDuration.observe({ table }, seconds);
-    },
-    onInsertError: (table, rows, error, retryInMs) => {
-      metrics.insertBatches.inc({ table, outcome: 'error' });
-      log.error(
-        { err: error, table, rows, retryInMs },
-        'ClickHouse insert failed; the batch is kept in memory and retried (ALS streams are paused while too much is pending)',
-      );
-    },
-    onDrain: () => updateBackpressure(),
   });
 
   const pool = new DecoderPool(
@@ -212,7 +318,7 @@ export function buildCollector(deps: CollectorDeps): Collector {
         maxStringBytes: ingest.maxStringBytes,
         maxIdentifierBytes: ingest.maxIdentifierBytes,
         maxEntryAgeS: retentionDays * 86_400,
-        maxEntryFutureS: 86_400,
+        maxEntryFutureS: ingest.maxClockSkewS,
       },
     },
     {
@@ -241,28 +347,20 @@ export function buildCollector(deps: CollectorDeps): Collector {
   function onDecoded(stream: number, result: DecodedMessage | DecodeFailure): void {
     if (!result.ok) refuseMessage(stream, result);
     else {
+      for (const table of ['http_requests', 'tcp_connections'] as const) {
+        const kind = table === 'http_requests' ? 'http' : 'tcp';
+        const inside = result[kind];
+        const outside = result.outside[kind];
+        if (inside.rows + outside.rows > 0)
+          metrics.entriesReceived.inc({ type: kind }, inside.rows + outside.rows);
+        if (inside.rows > 0) pipeline.add(table, asBuffer(inside.data), inside.rows);
+        if (outside.rows > 0) pipeline.addOutOfWindow(table, asBuffer(outside.data), outside.rows);
+      }
       if (result.outOfWindow > 0) {
-        metrics.entriesDropped.inc({ reason: 'start_time_out_of_range' }, result.outOfWindow);
         warnThrottled(
           'start_time_out_of_range',
           { stream, entries: result.outOfWindow },
-          `ALS entries dropped: their start_time is older than GATESCOPE_RETENTION_DAYS=${retentionDays} or more than a day ahead (check the gateway's clock)`,
-        );
-      }
-      if (result.http.rows > 0) {
-        metrics.entriesReceived.inc({ type: 'http' }, result.http.rows);
-        batcher.add(
-          TABLES.http.table,
-          Buffer.from(result.http.data.buffer, result.http.data.byteOffset, result.http.data.byteLength),
-          result.http.rows,
-        );
-      }
-      if (result.tcp.rows > 0) {
-        metrics.entriesReceived.inc({ type: 'tcp' }, result.tcp.rows);
-        batcher.add(
-          TABLES.tcp.table,
-          Buffer.from(result.tcp.data.buffer, result.tcp.data.byteOffset, result.tcp.data.byteLength),
-          result.tcp.rows,
+          `ALS entries dead-lettered: their start_time is older than GATESCOPE_RETENTION_DAYS=${retentionDays} or more than GATESCOPE_ALS_MAX_CLOCK_SKEW_SECONDS=${ingest.maxClockSkewS} ahead (check the gateway's clock)`,
         );
       }
     }
@@ -308,21 +406,36 @@ export function buildCollector(deps: CollectorDeps): Collector {
     }
   }
 
-  /** Rows decoded and not committed, plus the entries of messages not decoded yet (counted on arrival). */
-  const pendingRows = () => batcher.pendingRows + pool.inflightRows;
-  /** Native bytes not committed, plus the bytes of messages not decoded yet. */
-  const pendingBytes = () => batcher.pendingBytes + pool.inflightBytes;
+  /** Rows in memory: entries of messages not decoded yet (counted on arrival), decoded rows not yet in the WAL. */
+  const pendingRows = () => wal.pendingRows + pool.inflightRows;
+  /** Bytes in memory: messages not decoded yet, decoded rows not yet in the WAL. */
+  const pendingBytes = () => wal.pendingBytes + pool.inflightBytes;
+  /** Bytes on their way to ClickHouse: the WAL on disk and what the next commit adds to it. */
+  const walBytes = () => wal.bytes + wal.pendingBytes;
 
   function updateBackpressure(): void {
     const rows = pendingRows();
     const bytes = pendingBytes();
+    const disk = walBytes();
     metrics.pendingRows.set(rows);
     metrics.pendingBytes.set(bytes);
-    if (!paused && (rows >= ingest.maxPendingRows || bytes >= ingest.maxPendingBytes)) {
+    const walFull = disk >= walConfig.maxBytes;
+    if (!paused && (rows >= ingest.maxPendingRows || bytes >= ingest.maxPendingBytes || walFull)) {
       paused = true;
       metrics.backpressure.set(1);
       for (const s of streams.values()) s.call.pause();
-    } else if (paused && rows < ingest.maxPendingRows / 2 && bytes < ingest.maxPendingBytes / 2) {
+      if (walFull)
+        warnThrottled(
+          'wal_full',
+          { walBytes: disk, limit: walConfig.maxBytes },
+          'the write-ahead log is full (GATESCOPE_WAL_MAX_BYTES): ClickHouse is behind or away; ALS streams are paused until it drains',
+        );
+    } else if (
+      paused &&
+      rows < ingest.maxPendingRows / 2 &&
+      bytes < ingest.maxPendingBytes / 2 &&
+      disk < walConfig.maxBytes * 0.9
+    ) {
       paused = false;
       readingSince = Date.now();
       metrics.backpressure.set(0);
@@ -477,6 +590,10 @@ export function buildCollector(deps: CollectorDeps): Collector {
     { StreamAccessLogs: handler } as grpc.UntypedServiceImplementation,
   );
 
+  pipeline.replay(recovered);
+  // While ClickHouse is behind, nothing decoded arrives to re-check the WAL's bound: the inserts' drains do.
+  updateBackpressure();
+
   return {
     get pendingRows() {
       return pendingRows();
@@ -487,6 +604,7 @@ export function buildCollector(deps: CollectorDeps): Collector {
     get decoderThreads() {
       return pool.threads;
     },
+    wal,
     async listen(host, port) {
       const address = host.includes(':') && !host.startsWith('[') ? `[${host}]:${port}` : `${host}:${port}`;
       const credentials = serverCredentials(ingest.tls);
@@ -496,7 +614,7 @@ export function buildCollector(deps: CollectorDeps): Collector {
     },
     async flush() {
       await pool.idle();
-      await batcher.flush();
+      await pipeline.flush();
     },
     async close(timeoutMs = 30_000) {
       const deadline = Date.now() + timeoutMs;
@@ -524,14 +642,66 @@ export function buildCollector(deps: CollectorDeps): Collector {
         pool.idle(),
         new Promise((r) => setTimeout(r, Math.max(0, deadline - Date.now()))),
       ]);
-      batcher.close();
-      const complete = await batcher.flush(deadline);
+      // Everything received is written to the WAL now; then as much as ClickHouse takes before the deadline.
+      // Leave a little time to close the rest cleanly.
+      const complete = await pipeline.flush(deadline - Math.min(2_000, timeoutMs / 10));
+      await pipeline.stop();
+      const left = await wal.close();
+      const rows = left.reduce((n, s) => n + s.rows, 0) + pipeline.queuedRows();
       if (!complete) {
-        const lost = batcher.pendingRows;
-        metrics.entriesDropped.inc({ reason: 'shutdown_timeout' }, lost);
-        log.error({ rows: lost }, 'shutdown deadline passed before ClickHouse committed every row');
+        if (walConfig.enabled) {
+          log.warn(
+            { batches: pipeline.queuedBatches + left.length, rows },
+            'shutdown deadline passed before ClickHouse stored every batch: they stay in the write-ahead log and are replayed at the next start',
+          );
+        } else {
+          metrics.entriesDropped.inc({ reason: 'shutdown_timeout' }, rows);
+          log.error(
+            { rows },
+            'shutdown deadline passed before ClickHouse committed every row, and the write-ahead log is off (GATESCOPE_WAL_ENABLED=0): they are lost',
+          );
+        }
       }
+      await index.flush();
       await pool.close();
     },
   };
+}
+
+const asBuffer = (data: Uint8Array) => Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+
+/** One log line at start saying what the write-ahead log held and what was done with it. */
+function logRecovery(log: Logger, report: RecoveryReport, enabled: boolean): void {
+  for (const t of report.truncated)
+    log.warn(
+      t,
+      'write-ahead log: cut a torn tail (a crash or power loss while writing; those bytes were never durable)',
+    );
+  for (const d of report.discarded)
+    if (d.reason !== 'the WAL is off')
+      log.warn(d, 'write-ahead log: removed a segment that never held a durable row');
+  if (report.staleLock)
+    log.info(
+      report.staleLock,
+      'write-ahead log: the previous process did not stop cleanly; took over its lock',
+    );
+  const lanes = Object.entries(report.lanes);
+  if (lanes.length === 0) {
+    log.info(
+      { enabled, discarded: report.discarded.length },
+      enabled ? 'write-ahead log: nothing to replay' : 'write-ahead log is off (GATESCOPE_WAL_ENABLED=0)',
+    );
+    return;
+  }
+  const summary = Object.fromEntries(
+    lanes.map(([lane, l]) => [
+      lane,
+      { batches: l.segments, entries: l.rows, bytes: l.bytes, oldest: new Date(l.oldest).toISOString() },
+    ]),
+  );
+  const entries = lanes.reduce((n, [lane, l]) => n + (lane.endsWith(OUT_OF_WINDOW) ? 0 : l.rows), 0);
+  log.info(
+    { replay: summary },
+    `write-ahead log: replaying ${lanes.reduce((n, [, l]) => n + l.segments, 0)} batches (${entries} entries) left by the previous process, oldest first; ClickHouse deduplicates any it had already stored`,
+  );
 }

@@ -12,8 +12,9 @@ export interface DecodedMessage {
   ok: true;
   http: { rows: number; data: Uint8Array };
   tcp: { rows: number; data: Uint8Array };
-  /** Entries skipped for a start_time outside the accepted window. */
+  /** Entries whose start_time lies outside the accepted window: rows of their own blocks, dead-lettered. */
   outOfWindow: number;
+  outside: { http: { rows: number; data: Uint8Array }; tcp: { rows: number; data: Uint8Array } };
 }
 export interface DecodeFailure {
   ok: false;
@@ -60,12 +61,18 @@ export class DecodeCore {
     }
     const http = this.decoder.pendingHttpRows > 0 ? this.decoder.takeHttp() : undefined;
     const tcp = this.decoder.pendingTcpRows > 0 ? this.decoder.takeTcp() : undefined;
+    const outside = outOfWindow > 0 ? this.decoder.takeOutside() : undefined;
+    const none = { rows: 0, data: EMPTY };
     return {
       ok: true,
       // Each block owns its exactly-sized ArrayBuffer, so the worker can transfer it without a copy.
-      http: http ?? { rows: 0, data: EMPTY },
-      tcp: tcp ?? { rows: 0, data: EMPTY },
+      http: http ?? none,
+      tcp: tcp ?? none,
       outOfWindow,
+      outside: {
+        http: outside && outside.http.rows > 0 ? outside.http : none,
+        tcp: outside && outside.tcp.rows > 0 ? outside.tcp : none,
+      },
     };
   }
 

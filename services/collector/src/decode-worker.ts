@@ -13,7 +13,12 @@ port.on('message', (msg: ToWorker) => {
   const result = core.decode(msg.stream, msg.data);
   const reply: FromWorker = { kind: 'decoded', stream: msg.stream, result };
   const transfer = result.ok
-    ? [result.http.data.buffer, result.tcp.data.buffer].filter((b) => b.byteLength > 0)
+    ? [
+        result.http.data.buffer,
+        result.tcp.data.buffer,
+        result.outside.http.data.buffer,
+        result.outside.tcp.data.buffer,
+      ].filter((b, i, all) => b.byteLength > 0 && all.indexOf(b) === i)
     : [];
   port.postMessage(reply, transfer as ArrayBuffer[]);
 });

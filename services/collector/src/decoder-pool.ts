@@ -29,10 +29,18 @@ export interface DecoderPoolOptions extends DecodeCoreOptions {
   resourceLimits?: ResourceLimits;
 }
 
+/** A message handed over and not yet answered; `seq` numbers submissions across all threads. */
+interface Held {
+  stream: number;
+  bytes: number;
+  rows: number;
+  seq: number;
+}
+
 /** One decoder thread and what it holds: messages in submission order (it answers in that order). */
 interface Slot {
   worker?: Worker;
-  held: { stream: number; bytes: number; rows: number }[];
+  held: Held[];
   streams: Set<number>;
   /** Deaths since this slot last answered a message: a thread that cannot start is restarted ever slower. */
   crashes: number;
@@ -58,6 +66,8 @@ export class DecoderPool {
   private inflightRowCount = 0;
   private idleWaiters: Array<() => void> = [];
   private closing = false;
+  private submitted = 0;
+  private barriers: { seq: number; resolve: () => void }[] = [];
 
   constructor(
     private readonly options: DecoderPoolOptions,
@@ -99,7 +109,7 @@ export class DecoderPool {
     this.inflightMessages++;
     this.inflightByteCount += data.length;
     this.inflightRowCount += rows;
-    const held = { stream, bytes: data.length, rows };
+    const held: Held = { stream, bytes: data.length, rows, seq: ++this.submitted };
     if (this.inline) {
       this.answer(held, this.inline.decode(stream, data));
       return;
@@ -128,6 +138,23 @@ export class DecoderPool {
     const slot = this.slotFor(stream);
     slot.streams.delete(stream);
     slot.worker?.postMessage({ kind: 'end', stream } satisfies ToWorker);
+  }
+
+  /**
+   * Resolves once every message submitted so far has been answered (later ones may still be in flight): the
+   * collector's group commit waits for it, so that an entry read before a commit started is in that commit.
+   */
+  settled(): Promise<void> {
+    const seq = this.submitted;
+    if (this.oldestHeld() > seq) return Promise.resolve();
+    return new Promise((resolve) => this.barriers.push({ seq, resolve }));
+  }
+
+  /** The submission number of the oldest message not yet answered (Infinity: none). */
+  private oldestHeld(): number {
+    let oldest = Infinity;
+    for (const slot of this.slots) if (slot.held.length > 0) oldest = Math.min(oldest, slot.held[0].seq);
+    return oldest;
   }
 
   /** Resolves once every submitted message has been answered. */
@@ -167,7 +194,7 @@ export class DecoderPool {
     });
     slot.worker = worker;
     worker.on('message', (msg: FromWorker) => {
-      const held = slot.held.shift() ?? { stream: msg.stream, bytes: 0, rows: 0 };
+      const held = slot.held.shift() ?? { stream: msg.stream, bytes: 0, rows: 0, seq: 0 };
       slot.crashes = 0;
       this.answer(held, msg.result);
     });
@@ -209,14 +236,19 @@ export class DecoderPool {
     for (const h of held) this.answer(h, { ok: false, reason, message });
   }
 
-  private answer(
-    held: { stream: number; bytes: number; rows: number },
-    result: DecodedMessage | DecodeFailure,
-  ): void {
+  private answer(held: Held, result: DecodedMessage | DecodeFailure): void {
     this.inflightMessages--;
     this.inflightByteCount -= held.bytes;
     this.inflightRowCount -= held.rows;
     this.events.onDecoded(held.stream, result);
+    if (this.barriers.length > 0) {
+      const oldest = this.oldestHeld();
+      const due = this.barriers.filter((b) => b.seq < oldest);
+      if (due.length > 0) {
+        this.barriers = this.barriers.filter((b) => b.seq >= oldest);
+        for (const b of due) b.resolve();
+      }
+    }
     if (this.inflightMessages === 0 && this.idleWaiters.length > 0) {
       const waiters = this.idleWaiters;
       this.idleWaiters = [];

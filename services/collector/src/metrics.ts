@@ -6,8 +6,18 @@ export interface CallCounts {
   handled(): number;
 }
 
+/** What the gauges read when scraped. */
+export interface CollectorGauges {
+  walBytes(): number;
+  walSegments(): number;
+  /** When the oldest row not yet in ClickHouse arrived (undefined: none). */
+  oldestUnstored(): number | undefined;
+  deadLetterFiles(): number;
+  deadLetterEntries(): number;
+}
+
 /** The collector's Prometheus metrics, registered into the process's registry. */
-export function createCollectorMetrics(registry: Registry, calls: CallCounts) {
+export function createCollectorMetrics(registry: Registry, calls: CallCounts, gauges: CollectorGauges) {
   const registers = [registry];
   let unimplementedSeen = 0;
   return {
@@ -41,8 +51,94 @@ export function createCollectorMetrics(registry: Registry, calls: CallCounts) {
     }),
     entriesDropped: new Counter({
       name: 'gatescope_als_entries_dropped_total',
-      help: 'Decoded entries that were never stored, by reason (e.g. shutdown_timeout).',
+      help: 'Decoded entries that were never stored nor dead-lettered, by reason: dead_letter_full (GATESCOPE_DEAD_LETTER_MAX_BYTES), shutdown_timeout (only with the WAL off).',
       labelNames: ['reason'] as const,
+      registers,
+    }),
+    entriesDeadLettered: new Counter({
+      name: 'gatescope_als_entries_dead_lettered_total',
+      help: 'Entries written to the dead letters (GATESCOPE_DATA_DIR/dead-letters), by reason: insert_refused (ClickHouse refused the rows for good), start_time_out_of_range.',
+      labelNames: ['reason'] as const,
+      registers,
+    }),
+    deadLetterFiles: new Gauge({
+      name: 'gatescope_dead_letter_files',
+      help: 'Dead-letter files on this collector waiting for `gatescope dead-letters replay`.',
+      registers,
+      collect() {
+        this.set(gauges.deadLetterFiles());
+      },
+    }),
+    deadLetterEntries: new Gauge({
+      name: 'gatescope_dead_letter_entries',
+      help: 'Entries in the dead-letter files on this collector.',
+      registers,
+      collect() {
+        this.set(gauges.deadLetterEntries());
+      },
+    }),
+    walBytes: new Gauge({
+      name: 'gatescope_wal_bytes',
+      help: 'Bytes in the write-ahead log: accepted rows not yet stored in ClickHouse (GATESCOPE_WAL_MAX_BYTES bounds it).',
+      registers,
+      collect() {
+        this.set(gauges.walBytes());
+      },
+    }),
+    walSegments: new Gauge({
+      name: 'gatescope_wal_segments',
+      help: 'Batches in the write-ahead log (the one being filled included).',
+      registers,
+      collect() {
+        this.set(gauges.walSegments());
+      },
+    }),
+    walOldestAge: new Gauge({
+      name: 'gatescope_wal_oldest_unflushed_age_seconds',
+      help: 'Age of the oldest accepted row not yet stored in ClickHouse (0 when none).',
+      registers,
+      collect() {
+        const t = gauges.oldestUnstored();
+        this.set(t === undefined ? 0 : Math.max(0, (Date.now() - t) / 1000));
+      },
+    }),
+    walDurableEntries: new Counter({
+      name: 'gatescope_wal_entries_durable_total',
+      help: 'Entries made durable in the write-ahead log (fdatasync of a group commit): from then on a crash or power loss does not lose them.',
+      registers,
+    }),
+    walCommitDuration: new Histogram({
+      name: 'gatescope_wal_commit_duration_seconds',
+      help: 'Time of one group commit (write and fdatasync).',
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+      registers,
+    }),
+    walCommitErrors: new Counter({
+      name: 'gatescope_wal_commit_errors_total',
+      help: 'Group commits that failed (disk full, I/O error); their rows stay in memory and are tried again.',
+      registers,
+    }),
+    walReplayedBatches: new Counter({
+      name: 'gatescope_wal_replayed_batches_total',
+      help: 'Batches replayed from the write-ahead log: left by an earlier process at start, or dead letters queued for replay.',
+      labelNames: ['source'] as const,
+      registers,
+    }),
+    walReplayedEntries: new Counter({
+      name: 'gatescope_wal_replayed_entries_total',
+      help: 'Entries in the replayed batches.',
+      labelNames: ['source'] as const,
+      registers,
+    }),
+    walTruncatedBytes: new Counter({
+      name: 'gatescope_wal_truncated_bytes_total',
+      help: 'Bytes cut off torn segment tails at start (a crash or power loss while writing); never durable rows.',
+      registers,
+    }),
+    insertDuplicates: new Counter({
+      name: 'gatescope_clickhouse_insert_duplicates_total',
+      help: 'Retried or replayed batches ClickHouse had already stored (insert deduplication token seen before): written once, not twice.',
+      labelNames: ['table'] as const,
       registers,
     }),
     streamsRefused: new Counter({
@@ -69,7 +165,7 @@ export function createCollectorMetrics(registry: Registry, calls: CallCounts) {
     }),
     insertBatches: new Counter({
       name: 'gatescope_clickhouse_insert_batches_total',
-      help: 'Insert batches sent to ClickHouse, by table and outcome (ok, error).',
+      help: 'Inserts sent to ClickHouse, by table and outcome: ok, error (transient: retried), refused (permanent: the batch is split).',
       labelNames: ['table', 'outcome'] as const,
       registers,
     }),
@@ -82,17 +178,17 @@ export function createCollectorMetrics(registry: Registry, calls: CallCounts) {
     }),
     pendingRows: new Gauge({
       name: 'gatescope_ingest_pending_rows',
-      help: 'Rows accepted and not yet committed to ClickHouse (buffered or being inserted).',
+      help: 'Rows held in memory: in messages being decoded, or decoded and waiting for the next group commit.',
       registers,
     }),
     pendingBytes: new Gauge({
       name: 'gatescope_ingest_pending_bytes',
-      help: 'Bytes held for ingest: decoded rows not yet committed plus ALS messages not yet decoded.',
+      help: 'Bytes held in memory: ALS messages being decoded plus decoded rows waiting for the next group commit.',
       registers,
     }),
     backpressure: new Gauge({
       name: 'gatescope_ingest_backpressure',
-      help: '1 while the collector has stopped reading ALS streams because ClickHouse is behind.',
+      help: '1 while the collector has stopped reading ALS streams: memory bounds reached, or the write-ahead log full (ClickHouse behind).',
       registers,
     }),
   };

@@ -10,7 +10,7 @@ await runService('gatescope-collector', async (config, logger) => {
   const { clickhouse, schema } = await connectStorage(config, logger);
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
-  const collector = buildCollector({ config, clickhouse, registry, logger });
+  const collector = await buildCollector({ config, clickhouse, registry, logger });
   const http = await buildCollectorHttp({ config, clickhouse, schema, registry, logger });
   await http.listen({ host: config.host, port: config.httpPort });
   const address = http.server.address();

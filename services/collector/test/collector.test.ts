@@ -32,7 +32,11 @@ describe.each([1, 0])('collector with %i decoder worker(s)', (workers) => {
   const node = `node-w${workers}`;
   beforeAll(async () => {
     registry = new Registry();
-    collector = buildCollector({ config: config({ decoderWorkers: workers }), clickhouse: ch, registry });
+    collector = await buildCollector({
+      config: config({ decoderWorkers: workers }),
+      clickhouse: ch,
+      registry,
+    });
     port = await collector.listen('127.0.0.1', 0);
   });
   afterAll(async () => {
@@ -156,7 +160,7 @@ describe.each([1, 0])('collector with %i decoder worker(s)', (workers) => {
 });
 
 describe('a slow or dead ClickHouse', () => {
-  it('applies back-pressure while inserts are stuck, keeps every row, and commits them when ClickHouse recovers', async () => {
+  it('reads streams into the WAL while inserts are stuck, pushes back only when it is full, stores every row once when ClickHouse returns', async () => {
     let release!: () => void;
     const gate = new Promise<void>((r) => (release = r));
     let inserts = 0;
@@ -170,8 +174,12 @@ describe('a slow or dead ClickHouse', () => {
       },
     };
     const registry = new Registry();
-    const collector = buildCollector({
-      config: config({ maxPendingRows: 500, batchMaxRows: 100, batchMaxDelayMs: 10 }),
+    const walMaxBytes = 400_000;
+    const collector = await buildCollector({
+      config: config(
+        { maxPendingRows: 500, batchMaxRows: 100, batchMaxDelayMs: 10 },
+        { maxBytes: walMaxBytes },
+      ),
       clickhouse: slow,
       registry,
     });
@@ -180,46 +188,74 @@ describe('a slow or dead ClickHouse', () => {
     const s = client.open();
     const perMessage = 50;
     let written = 0;
-    // Write 100 messages (5,000 rows, 10x the pending bound) as fast as the stream accepts them.
-    for (let i = 0; i < 100; i++) {
-      const entries = Array.from({ length: perMessage }, () =>
-        httpEntry({ commonProperties: { routeName: 'slow-ch' } }),
-      );
-      if (!s.call.write(message(entries, i === 0 ? { nodeId: 'slow' } : undefined)))
-        await new Promise((r) => s.call.once('drain', r));
-      written += perMessage;
-    }
+    // Write 100 messages (5,000 rows, ~2.5 MB in the WAL: six times its bound) as fast as the stream takes them.
+    const writer = (async () => {
+      for (let i = 0; i < 100; i++) {
+        const entries = Array.from({ length: perMessage }, () =>
+          httpEntry({ commonProperties: { routeName: 'slow-ch' } }),
+        );
+        if (!s.call.write(message(entries, i === 0 ? { nodeId: 'slow' } : undefined)))
+          await new Promise((r) => s.call.once('drain', r));
+        written += perMessage;
+      }
+    })();
     await until(async () => (await metric(registry, 'gatescope_ingest_backpressure')) === 1, 'back-pressure');
-    // Memory stays bounded: pending is the 500-row bound plus what was already in flight when reading
-    // paused; the rest of the 5,000 rows waits in HTTP/2 flow control, not in gatescope's memory.
     await new Promise((r) => setTimeout(r, 300));
+    // Reading went on well past the memory bound (500 rows): into the WAL, until its bytes reached the bound.
+    const durable = await metric(registry, 'gatescope_wal_entries_durable_total');
+    expect(durable).toBeGreaterThan(500);
+    expect(durable).toBeLessThan(5_000);
+    expect(collector.wal.bytes).toBeGreaterThanOrEqual(walMaxBytes * 0.9);
+    // Over by at most what was in flight when reading paused (one commit's rows).
+    expect(collector.wal.bytes).toBeLessThan(walMaxBytes * 1.5);
+    expect(await metric(registry, 'gatescope_wal_bytes')).toBe(collector.wal.bytes);
+    expect(await metric(registry, 'gatescope_wal_oldest_unflushed_age_seconds')).toBeGreaterThan(0.2);
     expect(collector.pendingRows).toBeLessThan(1_500);
     expect(await count("route_name = 'slow-ch'")).toBe(0);
     expect(inserts).toBe(1);
     release();
+    await writer;
     await until(
       async () => (await count("route_name = 'slow-ch'")) === written,
       'all rows after recovery',
       30_000,
     );
+    await collector.flush();
+    const [dup] = await (
+      await ch.client.query({
+        query:
+          "SELECT count() AS n, uniqExact(request_id) AS u FROM gatescope.http_requests WHERE route_name = 'slow-ch'",
+        format: 'JSONEachRow',
+      })
+    ).json<{ n: number; u: number }>();
+    expect([Number(dup.n), Number(dup.u)]).toEqual([5_000, 5_000]);
     expect(await metric(registry, 'gatescope_ingest_backpressure')).toBe(0);
+    expect([
+      collector.wal.bytes,
+      await metric(registry, 'gatescope_wal_oldest_unflushed_age_seconds'),
+    ]).toEqual([0, 0]);
     s.call.cancel();
     client.close();
     await collector.close(5_000);
   });
 
-  it('keeps rows and retries when the ClickHouse server is unreachable, reporting the failures', async () => {
+  it('an unreachable server: the rows wait in the WAL through a shutdown and are stored by the next start', async () => {
     const dead = await createClickHouse({
       url: 'http://127.0.0.1:9',
       database: 'gatescope',
       dataDir: tempDir('gs-dead-'),
     });
     const registry = new Registry();
-    const collector = buildCollector({ config: config({ batchMaxDelayMs: 10 }), clickhouse: dead, registry });
+    const cfg = config({ batchMaxDelayMs: 10 });
+    const collector = await buildCollector({ config: cfg, clickhouse: dead, registry });
     const port = await collector.listen('127.0.0.1', 0);
     const client = alsClient(port);
     const s = client.open();
-    s.call.write(message([httpEntry(), httpEntry(), httpEntry()], { nodeId: 'dead' }));
+    const entries = [httpEntry(), httpEntry(), httpEntry()].map((e) => ({
+      ...e,
+      commonProperties: { ...e.commonProperties, routeName: 'waited' },
+    }));
+    s.call.write(message(entries, { nodeId: 'dead' }));
     await until(
       async () =>
         (await metric(registry, 'gatescope_clickhouse_insert_batches_total', {
@@ -228,14 +264,32 @@ describe('a slow or dead ClickHouse', () => {
         })) >= 1,
       'a failed insert',
     );
-    expect(collector.pendingRows).toBe(3);
+    expect(collector.pendingRows).toBe(0);
+    expect(await metric(registry, 'gatescope_wal_entries_durable_total')).toBe(3);
     expect(await metric(registry, 'gatescope_als_open_streams')).toBe(1);
     s.call.cancel();
     client.close();
     await collector.close(500);
     expect(
       await metric(registry, 'gatescope_als_entries_dropped_total', { reason: 'shutdown_timeout' }),
-    ).toBe(3);
+    ).toBe(0);
     await dead.close();
+
+    // ClickHouse is back: the next start on the same data directory stores them, once.
+    const lines: string[] = [];
+    const logger = {
+      info: (o: object, m?: string) => void lines.push(`${m} ${JSON.stringify(o)}`),
+      warn: () => {},
+      error: () => {},
+    };
+    const again = new Registry();
+    const next = await buildCollector({ config: cfg, clickhouse: ch, registry: again, logger });
+    await until(async () => (await count("route_name = 'waited'")) === 3, 'the replayed rows');
+    expect(await metric(again, 'gatescope_wal_replayed_batches_total', { source: 'restart' })).toBe(1);
+    expect(await metric(again, 'gatescope_wal_replayed_entries_total', { source: 'restart' })).toBe(3);
+    expect(lines.join('\n')).toMatch(/write-ahead log: replaying 1 batches \(3 entries\)/);
+    await next.flush();
+    expect(await count("route_name = 'waited'")).toBe(3);
+    await next.close(5_000);
   });
 });

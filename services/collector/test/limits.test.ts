@@ -2,6 +2,9 @@ import * as grpc from '@grpc/grpc-js';
 import type { ClickHouse } from '@gatescope/clickhouse';
 import { buildCollector } from '@gatescope/collector';
 import type { Config } from '@gatescope/config';
+import { join } from 'node:path';
+import { readNative } from '@gatescope/als';
+import { listDeadLetters, readDeadLetterRows } from '@gatescope/wal';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ISTIO_HTTP_STREAM, emptyEntriesMessage } from '../../../test/fixtures/als.js';
@@ -25,15 +28,21 @@ afterAll(async () => {
 });
 
 /** A collector with some limits changed, on port 0, closed after the test. */
-async function start(over: Partial<Config['ingest']>, clickhouse = ch) {
+async function start(
+  over: Partial<Config['ingest']>,
+  clickhouse = ch,
+  wal: Parameters<typeof collectorConfig>[1] = {},
+) {
   const registry = new Registry();
-  const collector = buildCollector({ config: collectorConfig(over), clickhouse, registry });
+  const config = collectorConfig(over, wal);
+  const collector = await buildCollector({ config, clickhouse, registry });
   const port = await collector.listen('127.0.0.1', 0);
   const clients: ReturnType<typeof alsClient>[] = [];
   return {
     collector,
     registry,
     port,
+    config,
     /** A new client: a connection of its own. */
     client() {
       const c = alsClient(port);
@@ -85,15 +94,19 @@ describe('per-message limits', () => {
     // Nothing of the bomb was decoded or stored.
     expect(await metric(gs.registry, 'gatescope_als_entries_received_total', { type: 'http' })).toBe(1);
     expect(await countRows(ch, "node_id = 'bomber'")).toBe(1);
-    // Exactly the limit is accepted (and, empty entries having no start_time, dropped as out of window).
+    // Exactly the limit is accepted (and, empty entries having no start_time, dead-lettered as out of window).
     good.call.write(emptyEntriesMessage(1_000));
     await until(
       async () =>
-        (await metric(gs.registry, 'gatescope_als_entries_dropped_total', {
-          reason: 'start_time_out_of_range',
-        })) === 1_000,
+        (await metric(gs.registry, 'gatescope_als_entries_received_total', { type: 'http' })) === 1_001,
       'a message of exactly the limit',
     );
+    await gs.collector.flush();
+    expect(
+      await metric(gs.registry, 'gatescope_als_entries_dead_lettered_total', {
+        reason: 'start_time_out_of_range',
+      }),
+    ).toBe(1_000);
     expect(await metric(gs.registry, 'gatescope_als_open_streams')).toBe(1);
     await stillServes(c, 'after-bomb');
     good.call.cancel();
@@ -139,7 +152,7 @@ describe('per-message limits', () => {
 });
 
 describe('start_time window', () => {
-  it('drops entries older than the retention or a day ahead, so that no batch spans too many partitions', async () => {
+  it('dead-letters entries older than the retention or beyond the clock skew; the rest of the message is stored', async () => {
     const gs = await start({ batchMaxDelayMs: 10 });
     const s = gs.client().open();
     const nowS = Math.floor(Date.now() / 1000);
@@ -158,9 +171,21 @@ describe('start_time window', () => {
     );
     s.call.write(message([at(nowS - 30, 'window-after')]));
     await until(async () => (await countRows(ch, "route_name = 'window'")) === 2, 'the in-window rows');
+    await gs.collector.flush();
     expect(
-      await metric(gs.registry, 'gatescope_als_entries_dropped_total', { reason: 'start_time_out_of_range' }),
+      await metric(gs.registry, 'gatescope_als_entries_dead_lettered_total', {
+        reason: 'start_time_out_of_range',
+      }),
     ).toBe(151);
+    expect(await metric(gs.registry, 'gatescope_als_entries_received_total', { type: 'http' })).toBe(153);
+    const letters = await listDeadLetters(join(gs.config.dataDir, 'dead-letters'));
+    expect(letters.map((l) => [l.table, l.reason, l.entries])).toEqual([
+      ['http_requests', 'start_time_out_of_range', 151],
+    ]);
+    const rows = readNative(await readDeadLetterRows(join(gs.config.dataDir, 'dead-letters'), letters[0]));
+    expect(rows.map((r) => r.request_id).sort()).toEqual(
+      [...spread.map((_, i) => `spread-${i}`), 'window-future'].sort(),
+    );
     expect(
       await metric(gs.registry, 'gatescope_clickhouse_insert_batches_total', {
         table: 'http_requests',
@@ -280,20 +305,13 @@ describe('per-stream limits', () => {
 });
 
 describe('back-pressure', () => {
-  it('counts the bytes held: stops reading when they pass the bound, reads again once committed', async () => {
-    let release!: () => void;
-    const gate = new Promise<void>((r) => (release = r));
-    const slow: ClickHouse = {
-      ...ch,
-      insertNative: async (...args) => {
-        await gate;
-        return ch.insertNative(...args);
-      },
-    };
-    // A bound of 1 MB of bytes and a row bound it never reaches: only the bytes can pause reading.
+  it('counts the bytes held in memory: stops reading when they pass the bound, reads again once written to the WAL', async () => {
+    // A bound of 2 MB of bytes and a row bound it never reaches: only the bytes can pause reading. Group commits
+    // once a second hold the decoded rows in memory meanwhile.
     const gs = await start(
-      { maxPendingBytes: 1_000_000, maxPendingRows: 1_000_000, batchMaxRows: 100_000, batchMaxDelayMs: 10 },
-      slow,
+      { maxPendingBytes: 2_000_000, maxPendingRows: 1_000_000, batchMaxRows: 100_000, batchMaxDelayMs: 10 },
+      ch,
+      { syncIntervalMs: 1_000 },
     );
     const s = gs.client().open();
     // Fat rows: a 4 KB user agent each, 50 per message.
@@ -317,11 +335,10 @@ describe('back-pressure', () => {
       'back-pressure',
     );
     await new Promise((r) => setTimeout(r, 300));
-    // 2,000 rows of ~4.3 KB (~8.6 MB) were sent; what is held stays near the 1 MB bound (plus what was in
+    // 2,000 rows of ~4.3 KB (~8.6 MB) were sent; what is held stays near the 2 MB bound (plus what was in
     // flight when reading stopped), the rest waits in HTTP/2 flow control.
-    expect(gs.collector.pendingBytes).toBeLessThan(3_000_000);
-    expect(await metric(gs.registry, 'gatescope_ingest_pending_bytes')).toBeGreaterThanOrEqual(1_000_000);
-    release();
+    expect(gs.collector.pendingBytes).toBeLessThan(4_000_000);
+    expect(await metric(gs.registry, 'gatescope_ingest_pending_bytes')).toBeGreaterThanOrEqual(2_000_000);
     await writer;
     await until(async () => (await countRows(ch, "route_name = 'fat'")) === written, 'every fat row', 30_000);
     expect(written).toBe(2_000);

@@ -46,7 +46,7 @@ describe('TLS on the gRPC port', () => {
   let port: number;
   beforeAll(async () => {
     registry = new Registry();
-    collector = buildCollector({
+    collector = await buildCollector({
       config: collectorConfig({ tls: { certFile: certs.serverCert, keyFile: certs.serverKey } }),
       clickhouse: ch,
       registry,
@@ -90,7 +90,7 @@ describe('mutual TLS on the gRPC port', () => {
   let port: number;
   beforeAll(async () => {
     registry = new Registry();
-    collector = buildCollector({
+    collector = await buildCollector({
       config: collectorConfig({
         tls: { certFile: certs.serverCert, keyFile: certs.serverKey, clientCaFile: certs.ca },
       }),
@@ -150,7 +150,7 @@ describe('mutual TLS on the gRPC port', () => {
 
 describe('TLS configuration errors', () => {
   it('a key that does not match the certificate fails at listen, naming the variables', async () => {
-    const collector = buildCollector({
+    const collector = await buildCollector({
       config: collectorConfig({ tls: { certFile: certs.serverCert, keyFile: certs.clientKey } }),
       clickhouse: ch,
     });

@@ -26,7 +26,7 @@ export async function startGatescope(config: Config, logger: Logger): Promise<Ga
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
 
-  const collector = buildCollector({
+  const collector = await buildCollector({
     config,
     clickhouse,
     registry,

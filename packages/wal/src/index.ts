@@ -1,0 +1,18 @@
+export { WriteAheadLog, INBOX } from './wal.js';
+export type { Segment, WalOptions, RecoveryReport, CommitResult } from './wal.js';
+export {
+  DeadLetterStore,
+  deadLetterId,
+  listDeadLetters,
+  readDeadLetterRows,
+  requeueDeadLetters,
+} from './dead-letters.js';
+export type {
+  DeadLetter,
+  DeadLetterError,
+  DeadLetterReason,
+  DeadLetterStoreOptions,
+} from './dead-letters.js';
+export { readSegment, SegmentWriter } from './segment.js';
+export type { SegmentHeader, StoredSegment } from './segment.js';
+export { WalLockedError } from './lock.js';

@@ -1,0 +1,435 @@
+/**
+ * The collector's write-ahead log: every accepted row is on local disk before it counts as accepted, and leaves
+ * only once ClickHouse committed it.
+ *
+ * Layout under `dir` (GATESCOPE_DATA_DIR/wal):
+ *   LOCK, collector-id          the owner of the directory, and this collector's stable name
+ *   <lane>/<seq>.native|.idx    segments waiting for ClickHouse, one lane per table (and one per table for
+ *                               entries outside the start_time window, which are dead-lettered instead)
+ *   inbox/<id>.native|.idx      dead letters queued for replay (`gatescope dead-letters replay`), adopted by
+ *                               the running collector or the next start
+ *
+ * Rows are added in memory (`add`) and written by group commit (`commit`, on the collector's interval): per lane,
+ * the Native blocks since the last commit are merged into one block, appended to the lane's open segment, and
+ * every touched file is fdatasync'ed together. Rows count as durable when that resolves. The caller seals a lane's
+ * open segment when it is a batch (by rows or age), inserts it with its token, and removes it.
+ *
+ * A segment's name is a sequence number, increasing across restarts, so replay keeps the order rows arrived in.
+ * Its token (`<collector>:<epoch>:<seq>`) is in its index header: a new epoch per start means a token is never
+ * reused for other rows, whatever ClickHouse remembers.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readdir, rename, rm } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import { concatNativeBlocks } from '@gatescope/als';
+import { lockDirectory, type DirectoryLock, type LockOptions } from './lock.js';
+import {
+  indexPath,
+  nativePath,
+  readSegment,
+  SegmentWriter,
+  syncDirectory,
+  type SegmentHeader,
+} from './segment.js';
+
+export const INBOX = 'inbox';
+const SEQ_DIGITS = 16;
+const seqName = (seq: number) => String(seq).padStart(SEQ_DIGITS, '0');
+
+/** A sealed segment: a batch ready for ClickHouse (or, in an out-of-window lane, for the dead letters). */
+export interface Segment {
+  lane: string;
+  seq: number;
+  dir: string;
+  name: string;
+  /** The Native file (INSERT … FROM INFILE reads it; a server gets it streamed). */
+  file: string;
+  header: SegmentHeader;
+  rows: number;
+  /** Bytes on disk, data and index. */
+  bytes: number;
+  /** Read back at start (or adopted from the inbox) rather than written by this process. */
+  replayed: boolean;
+}
+
+export interface WalOptions {
+  dir: string;
+  /**
+   * fdatasync at every commit, and replay what an earlier process left. Off: the segments are only the spool
+   * files the inserts read, and whatever an earlier process left is discarded at open.
+   */
+  durable: boolean;
+  now?: () => number;
+  /** The directory lock's lease (tests). */
+  lock?: LockOptions;
+}
+
+/** What `open` found and did. */
+export interface RecoveryReport {
+  /** Segments kept for replay, per lane: count, rows, bytes, oldest createdAt. */
+  lanes: Record<string, { segments: number; rows: number; bytes: number; oldest: number }>;
+  /** Segments whose tail was cut (torn write), with the bytes cut. */
+  truncated: { segment: string; bytes: number }[];
+  /** Segments removed because nothing in them was ever durable (or the WAL is off). */
+  discarded: { segment: string; reason: string; bytes: number }[];
+  /** A lock left by a process that no longer runs. */
+  staleLock?: { pid: number; host: string };
+}
+
+interface Lane {
+  name: string;
+  dir: string;
+  pending: Buffer[];
+  pendingRows: number;
+  pendingBytes: number;
+  /** When the oldest pending row arrived. */
+  pendingSince: number;
+  open?: SegmentWriter;
+  openSeq?: number;
+}
+
+export class WriteAheadLog {
+  readonly collectorId: string;
+  private readonly epoch: string;
+  private readonly lanes = new Map<string, Lane>();
+  private seq: number;
+  /** Bytes on disk of sealed segments not yet removed. */
+  private sealedBytes = 0;
+  private sealedCount = 0;
+  private committing?: Promise<CommitResult>;
+  private closed = false;
+  private durableRowCount = 0;
+
+  private constructor(
+    readonly options: WalOptions,
+    private readonly lock: DirectoryLock,
+    collectorId: string,
+    lastSeq: number,
+  ) {
+    this.collectorId = collectorId;
+    this.seq = lastSeq;
+    this.epoch = `${Date.now().toString(36)}${randomBytes(3).toString('hex')}`;
+  }
+
+  private get now(): number {
+    return (this.options.now ?? Date.now)();
+  }
+
+  /**
+   * Opens (creating) the log: takes the lock, reads every segment back (checksums; torn tails truncated), adopts
+   * the inbox. Returns the segments to replay, oldest first, and what was found.
+   */
+  static async open(
+    options: WalOptions,
+  ): Promise<{ wal: WriteAheadLog; recovered: Segment[]; report: RecoveryReport }> {
+    mkdirSync(options.dir, { recursive: true });
+    const lock = await lockDirectory(options.dir, options.lock);
+    const report: RecoveryReport = { lanes: {}, truncated: [], discarded: [] };
+    if (lock.stale) report.staleLock = { pid: lock.stale.pid, host: lock.stale.host };
+    const idFile = join(options.dir, 'collector-id');
+    let collectorId: string;
+    try {
+      collectorId = readFileSync(idFile, 'utf8').trim();
+    } catch {
+      const host = hostname()
+        .replace(/[^A-Za-z0-9.-]/g, '-')
+        .slice(0, 40);
+      collectorId = `${host}-${randomBytes(4).toString('hex')}`;
+      writeFileSync(idFile, collectorId);
+    }
+    const found: { lane: string; seq: number }[] = [];
+    let lastSeq = 0;
+    for (const entry of await readdir(options.dir, { withFileTypes: true })) {
+      if (!entry.isDirectory() || entry.name === INBOX) continue;
+      for (const f of await readdir(join(options.dir, entry.name))) {
+        const m = /^(\d+)\.(native|idx)$/.exec(f);
+        if (!m || m[2] !== 'idx') continue;
+        found.push({ lane: entry.name, seq: Number(m[1]) });
+        lastSeq = Math.max(lastSeq, Number(m[1]));
+      }
+      // A data file without its index never had a durable row.
+      for (const f of await readdir(join(options.dir, entry.name))) {
+        const m = /^(\d+)\.native$/.exec(f);
+        if (m && !found.some((s) => s.lane === entry.name && s.seq === Number(m[1]))) {
+          lastSeq = Math.max(lastSeq, Number(m[1]));
+          found.push({ lane: entry.name, seq: Number(m[1]) });
+        }
+      }
+    }
+    const wal = new WriteAheadLog(options, lock, collectorId, lastSeq);
+    found.sort((a, b) => a.seq - b.seq);
+    const recovered: Segment[] = [];
+    for (const { lane, seq } of found) {
+      const dir = join(options.dir, lane);
+      const name = seqName(seq);
+      if (!options.durable) {
+        report.discarded.push({ segment: `${lane}/${name}`, reason: 'the WAL is off', bytes: 0 });
+        await removeFiles(dir, name);
+        continue;
+      }
+      const r = await readSegment(dir, name);
+      if (!r.ok) {
+        report.discarded.push({ segment: `${lane}/${name}`, reason: r.reason, bytes: r.bytes });
+        await removeFiles(dir, name);
+        continue;
+      }
+      if (r.segment.truncatedBytes > 0)
+        report.truncated.push({ segment: `${lane}/${name}`, bytes: r.segment.truncatedBytes });
+      recovered.push(
+        wal.track(lane, seq, r.segment.header, r.segment.rows, r.segment.bytes + r.segment.indexBytes),
+      );
+    }
+    recovered.push(...(await wal.adoptInbox()));
+    for (const s of recovered) {
+      const l = (report.lanes[s.lane] ??= { segments: 0, rows: 0, bytes: 0, oldest: Infinity });
+      l.segments++;
+      l.rows += s.rows;
+      l.bytes += s.bytes;
+      l.oldest = Math.min(l.oldest, s.header.createdAt);
+    }
+    return { wal, recovered, report };
+  }
+
+  /** Registers a sealed segment found on disk. */
+  private track(lane: string, seq: number, header: SegmentHeader, rows: number, bytes: number): Segment {
+    this.sealedBytes += bytes;
+    this.sealedCount++;
+    const dir = join(this.options.dir, lane);
+    const name = seqName(seq);
+    return { lane, seq, dir, name, file: nativePath(dir, name), header, rows, bytes, replayed: true };
+  }
+
+  /**
+   * Dead letters queued for replay (`gatescope dead-letters replay` moves them into `inbox/`): each becomes a
+   * sealed segment of its lane, keeping its token (ClickHouse refused it under that token, so it was never stored).
+   */
+  async adoptInbox(): Promise<Segment[]> {
+    const inbox = join(this.options.dir, INBOX);
+    mkdirSync(inbox, { recursive: true });
+    const out: Segment[] = [];
+    const names = (await readdir(inbox)).filter((f) => f.endsWith('.idx')).map((f) => f.slice(0, -4));
+    for (const name of names.sort()) {
+      const r = await readSegment(inbox, name);
+      if (!r.ok) continue; // half moved: the CLI moves .native first, then .idx; try again next time
+      const lane = r.segment.header.lane;
+      const laneDir = this.laneDir(lane);
+      const seq = ++this.seq;
+      await rename(nativePath(inbox, name), nativePath(laneDir, seqName(seq)));
+      await rename(indexPath(inbox, name), indexPath(laneDir, seqName(seq)));
+      if (this.options.durable) await syncDirectory(laneDir);
+      out.push(
+        this.track(lane, seq, r.segment.header, r.segment.rows, r.segment.bytes + r.segment.indexBytes),
+      );
+    }
+    return out;
+  }
+
+  private laneDir(lane: string): string {
+    const dir = join(this.options.dir, lane);
+    mkdirSync(dir, { recursive: true });
+    return dir;
+  }
+
+  private lane(name: string): Lane {
+    let l = this.lanes.get(name);
+    if (!l) {
+      l = { name, dir: this.laneDir(name), pending: [], pendingRows: 0, pendingBytes: 0, pendingSince: 0 };
+      this.lanes.set(name, l);
+    }
+    return l;
+  }
+
+  /** A token never given out before: `<collector>:<epoch>:<seq>`. */
+  private token(seq: number): string {
+    return `${this.collectorId}:${this.epoch}:${seq}`;
+  }
+
+  /** Adds rows (a Native block) to a lane, in memory until the next commit. */
+  add(lane: string, data: Buffer, rows: number): void {
+    if (rows === 0) return;
+    const l = this.lane(lane);
+    if (l.pendingRows === 0) l.pendingSince = this.now;
+    l.pending.push(data);
+    l.pendingRows += rows;
+    l.pendingBytes += data.length;
+  }
+
+  /** Rows added and not yet written (lost on a crash before the next commit). */
+  get pendingRows(): number {
+    let n = 0;
+    for (const l of this.lanes.values()) n += l.pendingRows;
+    return n;
+  }
+
+  get pendingBytes(): number {
+    let n = 0;
+    for (const l of this.lanes.values()) n += l.pendingBytes;
+    return n;
+  }
+
+  /** Bytes on disk: open and sealed segments not yet removed. */
+  get bytes(): number {
+    let n = this.sealedBytes;
+    for (const l of this.lanes.values()) n += l.open?.diskBytes ?? 0;
+    return n;
+  }
+
+  /** Segments on disk, open ones included. */
+  get segments(): number {
+    let n = this.sealedCount;
+    for (const l of this.lanes.values()) if (l.open) n++;
+    return n;
+  }
+
+  /** Rows made durable by this process so far (a counter; stays 0 with the WAL off). */
+  get durableRows(): number {
+    return this.durableRowCount;
+  }
+
+  /** When the oldest row still in memory or in an open segment arrived (undefined: none). */
+  oldestOpen(): number | undefined {
+    let t: number | undefined;
+    for (const l of this.lanes.values()) {
+      const at = l.open ? l.open.header.createdAt : l.pendingRows > 0 ? l.pendingSince : undefined;
+      if (at !== undefined) t = t === undefined ? at : Math.min(t, at);
+    }
+    return t;
+  }
+
+  /** The open segment of a lane: rows written so far and when its first row arrived. */
+  openSegment(lane: string): { rows: number; bytes: number; createdAt: number } | undefined {
+    const o = this.lanes.get(lane)?.open;
+    return o && { rows: o.rows, bytes: o.diskBytes, createdAt: o.header.createdAt };
+  }
+
+  /** Lanes that have an open segment or pending rows. */
+  activeLanes(): string[] {
+    return [...this.lanes.values()].filter((l) => l.open || l.pendingRows > 0).map((l) => l.name);
+  }
+
+  /**
+   * Group commit: writes every lane's pending rows (merged into one block per lane) to its open segment and
+   * makes them durable together. Commits run one at a time; a call during one waits for it and then commits.
+   */
+  commit(): Promise<CommitResult> {
+    const run = async (): Promise<CommitResult> => {
+      const result: CommitResult = { rows: 0, lanes: {} };
+      const touched: SegmentWriter[] = [];
+      const writes: Promise<void>[] = [];
+      for (const l of this.lanes.values()) {
+        if (l.pendingRows === 0) continue;
+        const data = concatNativeBlocks(l.pending);
+        const rows = l.pendingRows;
+        const since = l.pendingSince;
+        l.pending = [];
+        l.pendingRows = 0;
+        l.pendingBytes = 0;
+        writes.push(
+          (async () => {
+            try {
+              if (!l.open) {
+                const seq = ++this.seq;
+                const open = await SegmentWriter.create(l.dir, seqName(seq), {
+                  token: this.token(seq),
+                  lane: l.name,
+                  createdAt: since,
+                });
+                l.openSeq = seq;
+                l.open = open;
+              }
+              await l.open.append(data, rows);
+            } catch (err) {
+              // Not written (a full disk, an I/O error): the rows go back in front, for the next commit. A
+              // half-written block is overwritten then (the append position only moves on success).
+              l.pending.unshift(data);
+              l.pendingRows += rows;
+              l.pendingBytes += data.length;
+              l.pendingSince = since;
+              throw err;
+            }
+            touched.push(l.open);
+            result.lanes[l.name] = rows;
+            result.rows += rows;
+          })(),
+        );
+      }
+      const written = await Promise.allSettled(writes);
+      if (this.options.durable) await Promise.all(touched.map((w) => w.sync()));
+      if (this.options.durable) this.durableRowCount += result.rows;
+      const failed = written.find((w) => w.status === 'rejected');
+      if (failed) throw (failed as PromiseRejectedResult).reason;
+      return result;
+    };
+    const next = (this.committing ?? Promise.resolve()).then(run, run);
+    this.committing = next;
+    void next.finally(() => {
+      if (this.committing === next) this.committing = undefined;
+    });
+    return next;
+  }
+
+  /**
+   * Closes the lane's open segment (after any commit in progress): it becomes a batch. Undefined when the lane
+   * has no open segment.
+   */
+  async seal(lane: string): Promise<Segment | undefined> {
+    await this.committing?.catch(() => {});
+    const l = this.lanes.get(lane);
+    const w = l?.open;
+    if (!l || !w) return undefined;
+    l.open = undefined;
+    await w.close();
+    this.sealedBytes += w.diskBytes;
+    this.sealedCount++;
+    return {
+      lane,
+      seq: l.openSeq!,
+      dir: l.dir,
+      name: w.name,
+      file: w.file,
+      header: w.header,
+      rows: w.rows,
+      bytes: w.diskBytes,
+      replayed: false,
+    };
+  }
+
+  /** A segment ClickHouse committed (or that was dead-lettered): gone from the log. */
+  async remove(segment: Segment): Promise<void> {
+    await removeFiles(segment.dir, segment.name);
+    this.forget(segment);
+  }
+
+  /** A segment moved elsewhere (dead letters) by its files: no longer counted here. */
+  forget(segment: Segment): void {
+    this.sealedBytes -= segment.bytes;
+    this.sealedCount--;
+  }
+
+  /** Seals every open segment, stops, and releases the lock. Pending rows must be committed first. */
+  async close(): Promise<Segment[]> {
+    if (this.closed) return [];
+    this.closed = true;
+    await this.committing?.catch(() => {});
+    const sealed: Segment[] = [];
+    for (const l of this.lanes.values()) {
+      const s = await this.seal(l.name);
+      if (s) sealed.push(s);
+    }
+    await this.lock.release();
+    return sealed;
+  }
+}
+
+export interface CommitResult {
+  /** Rows made durable by this commit. */
+  rows: number;
+  /** Rows per lane. */
+  lanes: Record<string, number>;
+}
+
+async function removeFiles(dir: string, name: string): Promise<void> {
+  await Promise.all([rm(nativePath(dir, name), { force: true }), rm(indexPath(dir, name), { force: true })]);
+}

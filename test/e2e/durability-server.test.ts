@@ -1,0 +1,253 @@
+import { createClickHouse, migrate } from '@gatescope/clickhouse';
+import { encodeStreamAccessLogsMessage } from '@gatescope/als';
+import { demoEntry, demoIdentifier, seededRandom, startDemoTraffic } from '@gatescope/demo-traffic';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { alsClient } from '../support/als-client.js';
+import { startClickHouseFront, type ClickHouseFront } from '../support/clickhouse-front.js';
+import {
+  runGatescopeCommand,
+  startGatescopeProcess,
+  type GatescopeProcess,
+} from '../support/gatescope-process.js';
+import { processMetric, requestTally as tally, sqlValue as sqlNumber, until } from '../support/probes.js';
+
+// Durability at the real boundaries: the all-in-one process, Envoy-like streams over gRPC, and ClickHouse either
+// embedded or a server (the test front over the embedded engine, which fails on demand).
+
+/** `gatescope dead-letters …` on the process's data directory: exit code and output. */
+const deadLetters = (gs: GatescopeProcess, args: string[]) =>
+  runGatescopeCommand(['dead-letters', ...args], { dataDir: gs.dataDir, inheritStderr: false });
+
+const INSERT_RAW = /^\s*INSERT INTO gatescope\.http_requests \(/;
+
+describe('server mode through a ClickHouse that fails', () => {
+  let front: ClickHouseFront;
+  let gs: GatescopeProcess;
+  beforeAll(async () => {
+    front = await startClickHouseFront();
+    gs = await startGatescopeProcess({
+      env: {
+        CLICKHOUSE_URL: front.url,
+        GATESCOPE_CLICKHOUSE_TIMEOUT_MS: '3000',
+        GATESCOPE_BATCH_MAX_DELAY_MS: '200',
+      },
+    });
+  });
+  afterAll(async () => {
+    await gs?.stop();
+    await front?.close();
+  });
+
+  it('stores every entry sent exactly once through 500s, lost answers, a dropped body, a hung insert and a refused port', async () => {
+    const traffic = startDemoTraffic({ target: gs.als, rps: 2_000, streams: 4, flushMs: 100, seed: 7 });
+    const faults = [
+      // ClickHouse answers 500 twice: nothing was stored.
+      { kind: 'error', count: 2, match: INSERT_RAW },
+      // The insert runs and commits, then the answer is a 500: the retry must not store it again.
+      { kind: 'error', after: true, match: INSERT_RAW },
+      // The connection drops after half the batch was read: nothing stored.
+      { kind: 'drop-body', match: INSERT_RAW },
+      // Committed, then the connection drops before the answer.
+      { kind: 'reset', after: true, match: INSERT_RAW },
+      // The insert is read and never answered: the client's timeout, then a retry.
+      { kind: 'hang', match: INSERT_RAW },
+    ] as const;
+    for (const f of faults) await front.fault({ ...f }).done;
+    // ClickHouse unreachable for 3 s: every connection refused.
+    await front.fault({ kind: 'refuse', forMs: 3_000 }).done;
+    await new Promise((r) => setTimeout(r, 1_000));
+    const sent = await traffic.end();
+    await until(
+      async () =>
+        (await processMetric(gs, 'gatescope_als_entries_received_total', 'type="http"')) === sent &&
+        (await processMetric(gs, 'gatescope_wal_bytes')) === 0,
+      'every entry received and stored',
+      120_000,
+    );
+    expect(await tally(gs)).toEqual([sent, sent, sent, sent, sent, sent]);
+    expect(
+      await processMetric(gs, 'gatescope_clickhouse_insert_batches_total', 'outcome="error"'),
+    ).toBeGreaterThanOrEqual(6);
+    expect(await processMetric(gs, 'gatescope_als_entries_dead_lettered_total')).toBe(0);
+    expect(sent).toBeGreaterThan(10_000);
+  }, 240_000);
+});
+
+/**
+ * One message: 150 entries one day apart (1 to 150 days old: 13 inside the default 14-day retention, 137 older)
+ * and 2 from a clock one and two days ahead (beyond the 5-minute skew allowed).
+ */
+function farMessage(nowMs: number): Buffer {
+  const rnd = seededRandom(150);
+  const entries = [
+    ...Array.from({ length: 150 }, (_, i) => demoEntry(rnd, nowMs - (i + 1) * 86_400_000)),
+    demoEntry(rnd, nowMs + 86_400_000),
+    demoEntry(rnd, nowMs + 2 * 86_400_000),
+  ];
+  return encodeStreamAccessLogsMessage({
+    identifier: { node: { id: 'far-gateway', cluster: 'far' }, log_name: 'als' },
+    http_logs: { log_entry: entries },
+  });
+}
+
+describe.each(['embedded', 'server'] as const)('%s: one bad message never blocks the rest', (mode) => {
+  let front: ClickHouseFront | undefined;
+  let gs: GatescopeProcess;
+  let dataDir: string | undefined;
+  const env = () => ({
+    GATESCOPE_BATCH_MAX_DELAY_MS: '200',
+    ...(front && { CLICKHOUSE_URL: front.url, GATESCOPE_CLICKHOUSE_TIMEOUT_MS: '5000' }),
+  });
+  /** ALTER the raw table, on the engine behind the process (embedded: while it is stopped). */
+  async function alter(statement: string): Promise<void> {
+    if (front) {
+      await front.rows(statement);
+      return;
+    }
+    const ch = await createClickHouse({ database: 'gatescope', dataDir: gs.dataDir });
+    await ch.client.command({ query: statement });
+    await ch.close();
+  }
+  beforeAll(async () => {
+    if (mode === 'server') front = await startClickHouseFront();
+    else {
+      // The schema first, to add a constraint before the process owns the engine.
+      const { mkdtempSync } = await import('node:fs');
+      const { tmpdir } = await import('node:os');
+      const { join } = await import('node:path');
+      dataDir = mkdtempSync(join(tmpdir(), 'gs-poison-'));
+      const ch = await createClickHouse({ database: 'gatescope', dataDir });
+      await migrate(ch, { retentionDays: 14, rollupRetentionDays: 400 });
+      await ch.close();
+    }
+    gs = await startGatescopeProcess({ env: env(), dataDir });
+  });
+  afterAll(async () => {
+    await gs?.stop();
+    await front?.close();
+  });
+
+  it('entries spread over 150 days and from a clock ahead: dead-lettered, counted, listed; normal traffic stored within seconds', async () => {
+    const client = alsClient(gs.alsPort);
+    const far = client.open();
+    far.call.write(farMessage(Date.now()));
+    const traffic = startDemoTraffic({ target: gs.als, rps: 1_000, streams: 4, flushMs: 100, seed: 11 });
+    await new Promise((r) => setTimeout(r, 2_000));
+    const sent = await traffic.end();
+    await until(
+      async () =>
+        (await sqlNumber(
+          gs,
+          "SELECT count() FROM gatescope.http_requests WHERE node_id != 'far-gateway'",
+        )) === sent,
+      'the normal traffic',
+      15_000,
+    );
+    // The 13 inside the retention are stored (13 partitions in one insert); the rest waits for the dead letters.
+    await until(
+      async () =>
+        (await sqlNumber(gs, "SELECT count() FROM gatescope.http_requests WHERE node_id = 'far-gateway'")) ===
+        13,
+      'the far entries inside the retention',
+    );
+    const n = sent + 13;
+    expect(await tally(gs)).toEqual([n, n, n, n, n, n]);
+    // Out-of-window entries are dead-lettered once a minute: wait for it.
+    await until(
+      async () =>
+        (await processMetric(
+          gs,
+          'gatescope_als_entries_dead_lettered_total',
+          'reason="start_time_out_of_range"',
+        )) === 139,
+      'the far entries dead-lettered',
+      90_000,
+    );
+    const list = await deadLetters(gs, ['list', '--json']);
+    expect(list.code).toBe(0);
+    const letters = list.out
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { reason: string; entries: number });
+    expect(letters).toEqual([expect.objectContaining({ reason: 'start_time_out_of_range', entries: 139 })]);
+    await until(async () => {
+      const status = (await (await fetch(`${gs.http}api/v1/status?range=1h`)).json()) as {
+        ingest: { dead_letters: { entries: number } };
+      };
+      return status.ingest.dead_letters.entries === 139;
+    }, '/api/v1/status to show them');
+    far.call.cancel();
+    client.close();
+  }, 180_000);
+
+  it('a row ClickHouse refuses: the rest lands at once, the row is dead-lettered, and replayed once after the fix', async () => {
+    if (mode === 'embedded') {
+      await gs.stop();
+      await alter("ALTER TABLE gatescope.http_requests ADD CONSTRAINT no_poison CHECK path != '/poison'");
+      gs = await startGatescopeProcess({ env: env(), dataDir: gs.dataDir });
+    } else {
+      await alter("ALTER TABLE gatescope.http_requests ADD CONSTRAINT no_poison CHECK path != '/poison'");
+    }
+    const before = await sqlNumber(gs, 'SELECT count() FROM gatescope.http_requests');
+    const rnd = seededRandom(99);
+    const now = Date.now();
+    const poisoned = Array.from({ length: 200 }, (_, i) => {
+      const e = demoEntry(rnd, now) as { request: Record<string, unknown> };
+      if (i === 120) e.request.path = '/poison';
+      return e;
+    });
+    const client = alsClient(gs.alsPort);
+    const s = client.open();
+    s.call.write(
+      encodeStreamAccessLogsMessage({ identifier: demoIdentifier(), http_logs: { log_entry: poisoned } }),
+    );
+    const traffic = startDemoTraffic({ target: gs.als, rps: 1_000, streams: 4, flushMs: 100, seed: 12 });
+    await new Promise((r) => setTimeout(r, 2_000));
+    const sent = await traffic.end();
+    await until(
+      async () =>
+        (await sqlNumber(gs, 'SELECT count() FROM gatescope.http_requests')) === before + sent + 199,
+      'everything but the refused row',
+      15_000,
+    );
+    await until(
+      async () =>
+        (await processMetric(gs, 'gatescope_als_entries_dead_lettered_total', 'reason="insert_refused"')) ===
+        1,
+      'the refused row dead-lettered',
+    );
+    const listed = await deadLetters(gs, ['list']);
+    expect(listed.out).toMatch(/insert_refused {2}1 entries {2}.*VIOLATED_CONSTRAINT \(469\)/);
+    const id = listed.out
+      .split('\n')
+      .find((l) => l.includes('insert_refused'))!
+      .split(' ')[0];
+    const shown = await deadLetters(gs, ['show', id]);
+    expect(shown.out).toMatch(/"path":"\/poison"/);
+
+    // The fix, then the replay (embedded: with the process stopped, as the engine is its alone; the next start
+    // takes the queued dead letters; server: while it runs).
+    if (mode === 'embedded') {
+      await gs.stop();
+      await alter('ALTER TABLE gatescope.http_requests DROP CONSTRAINT no_poison');
+      expect((await deadLetters(gs, ['replay', id])).out).toMatch(/Queued 1 dead letters \(1 entries\)/);
+      gs = await startGatescopeProcess({ env: env(), dataDir: gs.dataDir });
+    } else {
+      await alter('ALTER TABLE gatescope.http_requests DROP CONSTRAINT no_poison');
+      expect((await deadLetters(gs, ['replay', id])).out).toMatch(/Queued 1 dead letters/);
+    }
+    await until(
+      async () =>
+        (await sqlNumber(gs, "SELECT count() FROM gatescope.http_requests WHERE path = '/poison'")) === 1,
+      'the replayed row',
+    );
+    const all = await tally(gs);
+    expect(all[0]).toBe(before + sent + 200);
+    expect(all).toEqual([all[0], all[0], all[0], all[0], all[0], all[0]]);
+    // Only the out-of-window entries of the first test are left.
+    expect((await deadLetters(gs, ['list'])).out).not.toMatch(/insert_refused/);
+    expect((await deadLetters(gs, ['replay', id])).code).toBe(1);
+    s.call.cancel();
+    client.close();
+  }, 180_000);
+});

@@ -1,0 +1,90 @@
+// The load tests' ALS client, a process of its own: Envoy-like streams (one HTTP/2 connection each, the identifier
+// first, never half-closed until the end) sending realistic entries at a steady rate, or as fast as gatescope
+// takes them (rate 0). Every entry has a unique request id and a current start_time (test/bench/traffic.mjs
+// stamps them into a pool of pre-encoded messages). It never drops an entry: when gatescope stops reading
+// (HTTP/2 flow control) it waits, and falls behind schedule, which it reports.
+//
+// argv[2]: JSON { target, rate, seconds, streams, perMessage, routes, prefix }. IPC: sends { progress } every
+// second and { done: { sent, seconds, behindMax } } after half-closing every stream and getting every answer;
+// 'stop' from the parent ends early.
+import * as grpc from '@grpc/grpc-js';
+import { AlsClient, identifierMessage, stamp, stampedPool } from '../bench/traffic.mjs';
+
+const opts = {
+  streams: 4,
+  perMessage: 100,
+  routes: 48,
+  prefix: Math.floor(Math.random() * 0xffff)
+    .toString(16)
+    .padStart(4, '0'),
+  ...JSON.parse(process.argv[2]),
+};
+const pool = stampedPool(400, opts.perMessage, opts.routes);
+
+const streams = Array.from({ length: opts.streams }, (_, i) => {
+  // One connection per stream, as Envoy's workers have.
+  const client = new AlsClient(opts.target, grpc.credentials.createInsecure(), {
+    'grpc.use_local_subchannel_pool': 1,
+    'grpc.max_send_message_length': -1,
+  });
+  let answered;
+  const done = new Promise((r) => (answered = r));
+  const call = client.StreamAccessLogs((err) => answered(err));
+  call.write(identifierMessage(i));
+  return { client, call, done, blocked: false };
+});
+
+let sent = 0;
+let next = 0;
+let stopping = false;
+let behindMax = 0;
+const t0 = performance.now();
+process.on('message', (m) => {
+  if (m === 'stop') stopping = true;
+});
+
+const progress = setInterval(
+  () => process.send?.({ progress: { sent, seconds: (performance.now() - t0) / 1000 } }),
+  1000,
+);
+
+/** Writes one message on the next stream that can take it; false when all are blocked by flow control. */
+function writeOne() {
+  for (let k = 0; k < streams.length; k++) {
+    const s = streams[(next + k) % streams.length];
+    if (s.blocked) continue;
+    next = (next + k + 1) % streams.length;
+    const msg = stamp(
+      pool[(sent / opts.perMessage) % pool.length],
+      opts.prefix,
+      sent,
+      Math.floor(Date.now() / 1000),
+    );
+    sent += opts.perMessage;
+    if (!s.call.write(msg)) {
+      s.blocked = true;
+      s.call.once('drain', () => (s.blocked = false));
+    }
+    return true;
+  }
+  return false;
+}
+
+while (!stopping) {
+  const elapsed = (performance.now() - t0) / 1000;
+  if (elapsed >= opts.seconds) break;
+  const due = opts.rate > 0 ? Math.floor(opts.rate * elapsed) : Infinity;
+  let wrote = 0;
+  while (sent + opts.perMessage <= due && wrote < 200 && writeOne()) wrote++;
+  if (opts.rate > 0) behindMax = Math.max(behindMax, (due - sent) / opts.rate);
+  // Let the event loop flush; at a steady rate, wake up every 10 ms.
+  await new Promise((r) => (opts.rate > 0 ? setTimeout(r, 10) : setImmediate(r)));
+}
+clearInterval(progress);
+for (const s of streams) s.call.end();
+const errors = (await Promise.all(streams.map((s) => s.done))).filter(Boolean);
+for (const s of streams) s.client.close();
+process.send?.({
+  done: { sent, seconds: (performance.now() - t0) / 1000, behindMax, errors: errors.map((e) => e.message) },
+});
+process.exit(0);
