@@ -78,7 +78,12 @@ it('asks for a token, refuses a wrong one, keeps a good one for the tab only, an
   await page.locator('#login-token').fill(ADMIN);
   await page.locator('#login-submit').click();
   await page.locator('#sql-run').click();
-  await page.locator('#sql-result table.data').waitFor({ timeout: 20_000 });
+  await page.waitForFunction(
+    () => document.querySelector('#sql-result')?.getAttribute('data-state') === 'done',
+    undefined,
+    { timeout: 20_000 },
+  );
+  expect(await page.locator('#sql-notice .error').count()).toBe(0);
 
   // A new tab (a new session) starts signed out.
   const other = await context.newPage();

@@ -90,31 +90,37 @@ it('the tail of a restricted socket carries only its rows', async () => {
   try {
     await once(team, 'hello');
     expect(await emitAck(team, 'tail', {})).toMatchObject({ ok: true });
-    await new Promise((r) => setTimeout(r, 600)); // the first poll primes the cursor
-    const now = Date.now();
-    await insertRequests(h.ch, [
-      {
-        start_time: new Date(now),
-        duration_ms: 2,
-        response_code: 200,
-        route_name: 'tail',
-        authority: 'b.example.com',
-        path: '/b',
-      },
-      {
-        start_time: new Date(now),
-        duration_ms: 2,
-        response_code: 200,
-        route_name: 'tail',
-        authority: 'a.example.com',
-        path: '/a',
-      },
-    ]);
+    // The first poll primes the cursor (what was stored before is history, not tail); when it runs depends on the
+    // machine's load, so rows are stored until the tail carries some.
+    const insertPair = () => {
+      const now = Date.now();
+      return insertRequests(h.ch, [
+        {
+          start_time: new Date(now),
+          duration_ms: 2,
+          response_code: 200,
+          route_name: 'tail',
+          authority: 'b.example.com',
+          path: '/b',
+        },
+        {
+          start_time: new Date(now),
+          duration_ms: 2,
+          response_code: 200,
+          route_name: 'tail',
+          authority: 'a.example.com',
+          path: '/a',
+        },
+      ]);
+    };
+    await insertPair();
+    const feeder = setInterval(() => void insertPair(), 500);
     const batch = await until<{ rows: { authority: string; route_name: string }[] }>(team, 'tail', (t) =>
       t.rows.some((r) => r.route_name === 'tail'),
-    );
+    ).finally(() => clearInterval(feeder));
     const mine = batch.rows.filter((r) => r.route_name === 'tail');
-    expect(mine.map((r) => r.authority)).toEqual(['a.example.com']);
+    expect(mine.length).toBeGreaterThan(0);
+    expect(new Set(mine.map((r) => r.authority))).toEqual(new Set(['a.example.com']));
     await new Promise((r) => setTimeout(r, 600));
   } finally {
     team.disconnect();
