@@ -183,14 +183,14 @@ export class AlertStore {
       state: AlertStateName;
       value: number | null;
       requests: string | number;
-      active_at: string | null;
-      fired_at: string | null;
-      resolved_at: string | null;
-      evaluated_at: string;
+      active_ms: string | null;
+      fired_ms: string | null;
+      resolved_ms: string | null;
+      evaluated_ms: string;
     }>(
       `SELECT * FROM (SELECT rule, fingerprint, labels, annotations, state, value, requests, ` +
-        `toUnixTimestamp64Milli(active_at) AS active_at, toUnixTimestamp64Milli(fired_at) AS fired_at, ` +
-        `toUnixTimestamp64Milli(resolved_at) AS resolved_at, toUnixTimestamp64Milli(evaluated_at) AS evaluated_at ` +
+        `toUnixTimestamp64Milli(active_at) AS active_ms, toUnixTimestamp64Milli(fired_at) AS fired_ms, ` +
+        `toUnixTimestamp64Milli(resolved_at) AS resolved_ms, toUnixTimestamp64Milli(evaluated_at) AS evaluated_ms ` +
         `FROM ${this.db}.alert_state ORDER BY updated_at DESC LIMIT 1 BY rule, fingerprint)` +
         (filter.states ? ` WHERE state IN {states:Array(String)}` : '') +
         ` ORDER BY rule, fingerprint`,
@@ -204,10 +204,10 @@ export class AlertStore {
       state: r.state,
       value: r.value === null ? null : Number(r.value),
       requests: num(r.requests),
-      activeAt: msOf(r.active_at),
-      firedAt: msOf(r.fired_at),
-      resolvedAt: msOf(r.resolved_at),
-      evaluatedAt: num(r.evaluated_at),
+      activeAt: msOf(r.active_ms),
+      firedAt: msOf(r.fired_ms),
+      resolvedAt: msOf(r.resolved_ms),
+      evaluatedAt: num(r.evaluated_ms),
     }));
   }
 
@@ -238,13 +238,13 @@ export class AlertStore {
       receiver: string;
       group_key: string;
       labels: Record<string, string>;
-      created_at: string;
-      last_sent_at: string | null;
+      created_ms: string;
+      last_sent_ms: string | null;
       sent_firing: string[];
       deleted: number;
     }>(
-      `SELECT receiver, group_key, labels, toUnixTimestamp64Milli(created_at) AS created_at, ` +
-        `toUnixTimestamp64Milli(last_sent_at) AS last_sent_at, sent_firing, deleted FROM ${this.db}.alert_groups ` +
+      `SELECT receiver, group_key, labels, toUnixTimestamp64Milli(created_at) AS created_ms, ` +
+        `toUnixTimestamp64Milli(last_sent_at) AS last_sent_ms, sent_firing, deleted FROM ${this.db}.alert_groups ` +
         `ORDER BY updated_at DESC LIMIT 1 BY receiver, group_key`,
     );
     return list
@@ -253,8 +253,8 @@ export class AlertStore {
         key: g.group_key,
         receiver: g.receiver,
         labels: g.labels,
-        createdAt: num(g.created_at),
-        lastSentAt: msOf(g.last_sent_at),
+        createdAt: num(g.created_ms),
+        lastSentAt: msOf(g.last_sent_ms),
         sentFiring: g.sent_firing,
       }));
   }
@@ -294,7 +294,7 @@ export class AlertStore {
 
   async history(q: { from: number; to: number; rule?: string; limit: number }): Promise<HistoryRow[]> {
     const list = await this.rows<Record<string, unknown>>(
-      `SELECT toUnixTimestamp64Milli(at) AS at, rule, fingerprint, labels, from_state, to_state, value, requests ` +
+      `SELECT toUnixTimestamp64Milli(at) AS at_ms, rule, fingerprint, labels, from_state, to_state, value, requests ` +
         `FROM ${this.db}.alert_history WHERE at >= fromUnixTimestamp64Milli({from:Int64}, 'UTC') ` +
         `AND at < fromUnixTimestamp64Milli({to:Int64}, 'UTC')` +
         (q.rule !== undefined ? ' AND rule = {rule:String}' : '') +
@@ -302,7 +302,7 @@ export class AlertStore {
       { from: q.from, to: q.to, limit: q.limit, ...(q.rule !== undefined ? { rule: q.rule } : {}) },
     );
     return list.map((r) => ({
-      at: num(r.at),
+      at: num(r.at_ms),
       rule: String(r.rule),
       fingerprint: String(r.fingerprint),
       labels: r.labels as Record<string, string>,
@@ -334,7 +334,7 @@ export class AlertStore {
 
   async deliveries(q: { from: number; to: number; receiver?: string; limit: number }): Promise<DeliveryAttempt[]> {
     const list = await this.rows<Record<string, unknown>>(
-      `SELECT toUnixTimestamp64Milli(at) AS at, notification_id, receiver, group_key, status, alerts, attempt, outcome, ` +
+      `SELECT toUnixTimestamp64Milli(at) AS at_ms, notification_id, receiver, group_key, status, alerts, attempt, outcome, ` +
         `http_status, latency_ms, error FROM ${this.db}.alert_deliveries ` +
         `WHERE at >= fromUnixTimestamp64Milli({from:Int64}, 'UTC') AND at < fromUnixTimestamp64Milli({to:Int64}, 'UTC')` +
         (q.receiver !== undefined ? ' AND receiver = {receiver:String}' : '') +
@@ -342,7 +342,7 @@ export class AlertStore {
       { from: q.from, to: q.to, limit: q.limit, ...(q.receiver !== undefined ? { receiver: q.receiver } : {}) },
     );
     return list.map((r) => ({
-      at: num(r.at),
+      at: num(r.at_ms),
       notificationId: String(r.notification_id),
       receiver: String(r.receiver),
       groupKey: String(r.group_key),
