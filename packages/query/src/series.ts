@@ -57,7 +57,8 @@ export function seriesStatsQuery(
     const flagged = q.responseFlag
       ? raw
         ? 'toUInt64(countIf(has(response_flags, {flag:String})))'
-        : 'toUInt64(sumIf(requests, has(response_flags, {flag:String})))'
+        : // `src.requests`: the column, not the `requests` sum statsColumns names alike.
+          'toUInt64(sumIf(src.requests, has(response_flags, {flag:String})))'
       : 'toUInt64(0)';
     const where = whereClause(q.source, q.filters);
     const part = prefixed(
@@ -65,7 +66,7 @@ export function seriesStatsQuery(
         query:
           `SELECT toUInt32(${i}) AS question, ${cols.length ? `[${cols.join(', ')}]` : 'CAST([], \'Array(String)\')'} AS series, ` +
           `${statsColumns(q.source)}, ${flagged} AS flagged ` +
-          `FROM ${ident(database)}.${ident(q.source.table)} WHERE ${where.query}` +
+          `FROM ${ident(database)}.${ident(q.source.table)} AS src WHERE ${where.query}` +
           (cols.length ? ' GROUP BY series' : ''),
         params: { ...where.params, ...(q.responseFlag ? { flag: q.responseFlag } : {}) },
       },
