@@ -10,8 +10,8 @@ import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { insertSyntheticTraffic } from '../support/synthetic-traffic.js';
 
-// One number per question: a rule's value is what the API answers for the same window and filters, raw rows
-// (short windows) and hourly rollups (long ones) alike. The evaluator runs on the all-in-one process's engine
+// One number per question: a rule's value is what the API answers for the same window and filters from the
+// rollups (`source=rollup`, what the evaluator reads): per-minute buckets for short windows, hourly ones for long. The evaluator runs on the all-in-one process's engine
 // with a fixed clock; the API is asked over HTTP.
 let gs: Gatescope;
 // On an hour boundary, so the API (its clock is the real one, later) and the evaluator (this fixed clock) count a
@@ -38,7 +38,7 @@ async function summary(query: string) {
 }
 
 describe('alert values are the API numbers', () => {
-  it('for every metric, grouped by route, over a raw window and an hourly-rollup window', async () => {
+  it('for every metric, grouped by route, over a per-minute and an hourly window', async () => {
     const config = loadConfig({ GATESCOPE_DATA_DIR: '/unused' });
     const evaluator = new Evaluator({
       config,
@@ -74,11 +74,11 @@ describe('alert values are the API numbers', () => {
       const ms = window === '5m' ? 300_000 : 13 * 3_600_000;
       for (const route of ['route-0', 'route-4']) {
         const api = await summary(
-          `route=${route}&authority=shop.example.com&from=${NOW - ms}&to=${NOW}`,
+          `route=${route}&authority=shop.example.com&source=rollup&from=${NOW - ms}&to=${NOW}`,
         );
-        expect(api.source.granularity_s, window).toBe(window === '5m' ? 0 : 3600);
+        expect(api.source.granularity_s, window).toBe(window === '5m' ? 60 : 3600);
         const flagged = await summary(
-          `route=${route}&authority=shop.example.com&response_flag=UH&from=${NOW - ms}&to=${NOW}`,
+          `route=${route}&authority=shop.example.com&response_flag=UH&source=rollup&from=${NOW - ms}&to=${NOW}`,
         );
         const expected: Record<string, number> = {
           error_rate: api.error_rate,

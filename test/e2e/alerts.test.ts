@@ -154,7 +154,7 @@ describe('alerting, end to end', () => {
     expect(listed).toMatchObject({ rule: 'route-5xx', state: 'firing', value: 0.5 });
     const evaluatedAt = Date.parse(listed.evaluated_at);
     const summary = await api(
-      `/api/v1/summary?route=checkout&authority=shop.example.com&from=${evaluatedAt - 60_000}&to=${evaluatedAt}`,
+      `/api/v1/summary?route=checkout&authority=shop.example.com&source=rollup&from=${evaluatedAt - 60_000}&to=${evaluatedAt}`,
       { token: READER },
     );
     expect(summary.body.error_rate).toBe(listed.value);

@@ -1,5 +1,5 @@
 import { ident } from '@gatescope/clickhouse';
-import { planSource, type Dimension, type Source } from './plan.js';
+import { planSource, type Dimension, type Source, type SourceMode } from './plan.js';
 import type { Filters, TimeRange } from './params.js';
 import { DIMENSION_COLUMNS, statsColumns, whereClause, type BuiltQuery } from './sql.js';
 import type { StatsRow } from './stats.js';
@@ -17,6 +17,8 @@ export interface SeriesQuestion {
   groupBy: Dimension[];
   /** Also count the requests carrying this Envoy response flag (`UH`), as `flagged`. */
   responseFlag?: string;
+  /** Where to answer from, as the API's `source` parameter; default `auto`. */
+  mode?: SourceMode;
 }
 
 /** One row: a question's index, its series (the group-by values, in order) and that series' stats. */
@@ -29,7 +31,7 @@ export interface SeriesRow extends StatsRow {
 /** The source a question is answered from: the API's planning, with the flag's dimension when it counts one. */
 export function planSeriesQuestion(q: SeriesQuestion): Source {
   const groupBy: Dimension[] = q.responseFlag ? [...q.groupBy, 'response_flag'] : q.groupBy;
-  return planSource({ range: q.range, filters: q.filters, groupBy, mode: 'auto' });
+  return planSource({ range: q.range, filters: q.filters, groupBy, mode: q.mode ?? 'auto' });
 }
 
 /** Renames every `{name:Type}` placeholder of a statement we built (user text is never in it) to `{p_name:Type}`. */
