@@ -33,9 +33,22 @@ try {
   const now = Date.now();
   const total = RPS * 3600;
   await generate(ch, { startMs: now - H, spanMs: H, total, routes: ROUTES });
-  report(`traffic: ${total.toLocaleString('en')} rows over the last hour (${RPS} requests/s), ${ROUTES} routes`);
+  report(
+    `traffic: ${total.toLocaleString('en')} rows over the last hour (${RPS} requests/s), ${ROUTES} routes`,
+  );
 
-  const metrics = ['error_rate', 'p99_ms', 'p50_ms', 'p90_ms', 'rps', 'requests', 'flag:UF', 'class:5xx', 'class:4xx', 'p95_ms'];
+  const metrics = [
+    'error_rate',
+    'p99_ms',
+    'p50_ms',
+    'p90_ms',
+    'rps',
+    'requests',
+    'flag:UF',
+    'class:5xx',
+    'class:4xx',
+    'p95_ms',
+  ];
   const windows = ['1m', '5m', '15m', '1h'];
   const filters = [{}, { method: 'GET' }];
   const rules = [];
@@ -56,7 +69,12 @@ try {
   const store = new AlertStore(ch);
   await store.putRules(rules, 'api');
   const config = loadConfig({ GATESCOPE_DATA_DIR: dir });
-  evaluator = new Evaluator({ config, clickhouse: ch, registry: new Registry(), logger: pino({ level: 'silent' }) });
+  evaluator = new Evaluator({
+    config,
+    clickhouse: ch,
+    registry: new Registry(),
+    logger: pino({ level: 'silent' }),
+  });
 
   const cycles = [];
   const queries = [];
@@ -85,7 +103,10 @@ try {
         groupBy: r.groupBy,
         ...(r.metric.responseFlag ? { responseFlag: r.metric.responseFlag } : {}),
       };
-      await readJson(ch.reader, withLimits(seriesStatsQuery(ch.database, [{ ...q, source: alertSource(q) }]), config.query.limits));
+      await readJson(
+        ch.reader,
+        withLimits(seriesStatsQuery(ch.database, [{ ...q, source: alertSource(q) }]), config.query.limits),
+      );
     }
     perRule.push(performance.now() - t0);
   }
@@ -96,14 +117,22 @@ try {
     await readJson(ch.reader, { query: 'SELECT 1 AS one' });
     floor.push(performance.now() - t0);
   }
-  report(`engine per-call floor (SELECT 1): median ${median(floor).toFixed(1)} ms; load average ${loadavg().map((l) => l.toFixed(1)).join(' ')} on ${availableParallelism()} CPUs`);
+  report(
+    `engine per-call floor (SELECT 1): median ${median(floor).toFixed(1)} ms; load average ${loadavg()
+      .map((l) => l.toFixed(1))
+      .join(' ')} on ${availableParallelism()} CPUs`,
+  );
   const cycle = median(cycles);
   report(
     `${RULES} rules (${distinct} distinct questions: windows ${windows.join('/')}, ${filters.length} filter sets), group_by route, ${series} series per cycle`,
   );
-  report(`evaluation cycle (whole: lease check, rules, one statement, states, persistence): median ${cycle.toFixed(1)} ms over ${RUNS} cycles (target < 100 ms)`);
+  report(
+    `evaluation cycle (whole: lease check, rules, one statement, states, persistence): median ${cycle.toFixed(1)} ms over ${RUNS} cycles (target < 100 ms)`,
+  );
   report(`  of which the values' statement: median ${median(queries).toFixed(1)} ms`);
-  report(`same questions one statement per rule: median ${median(perRule).toFixed(1)} ms over 5 rounds; one statement is ${(median(perRule) / median(queries)).toFixed(1)}x faster`);
+  report(
+    `same questions one statement per rule: median ${median(perRule).toFixed(1)} ms over 5 rounds; one statement is ${(median(perRule) / median(queries)).toFixed(1)}x faster`,
+  );
 } finally {
   await evaluator?.close();
   await ch.close();

@@ -1,3 +1,4 @@
+/* eslint-disable @typescript-eslint/no-explicit-any -- the tests read JSON bodies (API answers, webhooks) */
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -25,7 +26,12 @@ beforeAll(async () => {
     GATESCOPE_ALERTS_EVALUATOR: '0',
   });
   gs = await startGatescope(config, pino({ level: 'silent' }));
-  await insertSyntheticTraffic(gs.clickhouse, { rows: 60_000, routes: 6, from: NOW - 14 * 3_600_000, to: NOW });
+  await insertSyntheticTraffic(gs.clickhouse, {
+    rows: 60_000,
+    routes: 6,
+    from: NOW - 14 * 3_600_000,
+    to: NOW,
+  });
 });
 afterAll(async () => {
   await gs?.close();
@@ -48,20 +54,31 @@ describe('alert values are the API numbers', () => {
       now: () => NOW,
     });
     const store = new AlertStore(gs.clickhouse);
-    const metrics = ['error_rate', 'p50_ms', 'p90_ms', 'p95_ms', 'p99_ms', 'rps', 'requests', 'flag:UH', 'class:5xx'];
+    const metrics = [
+      'error_rate',
+      'p50_ms',
+      'p90_ms',
+      'p95_ms',
+      'p99_ms',
+      'rps',
+      'requests',
+      'flag:UH',
+      'class:5xx',
+    ];
     const windows = ['5m', '13h'];
     const rules = windows.flatMap((window) =>
-      metrics.map((metric) =>
-        parseRule({
-          name: `${metric.replace(':', '-')}-${window}`,
-          metric,
-          filter: { authority: 'shop.example.com' },
-          group_by: ['route'],
-          op: '>=',
-          threshold: 0,
-          window,
-          min_requests: 1,
-        }).rule,
+      metrics.map(
+        (metric) =>
+          parseRule({
+            name: `${metric.replace(':', '-')}-${window}`,
+            metric,
+            filter: { authority: 'shop.example.com' },
+            group_by: ['route'],
+            op: '>=',
+            threshold: 0,
+            window,
+            min_requests: 1,
+          }).rule,
       ),
     );
     await store.putRules(rules, 'api', NOW);

@@ -1,3 +1,4 @@
+/* eslint-disable @typescript-eslint/no-explicit-any -- the tests read JSON bodies (API answers, webhooks) */
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -41,7 +42,11 @@ async function api(path: string, init: { method?: string; body?: unknown; token?
   return { status: res.status, body: text ? (JSON.parse(text) as Record<string, any>) : {} };
 }
 
-async function until<T>(what: string, f: () => Promise<T | undefined> | T | undefined, ms = 30_000): Promise<T> {
+async function until<T>(
+  what: string,
+  f: () => Promise<T | undefined> | T | undefined,
+  ms = 30_000,
+): Promise<T> {
   const deadline = Date.now() + ms;
   for (;;) {
     const v = await f();
@@ -108,20 +113,32 @@ describe('alerting, end to end', () => {
   it('fires one signed Alertmanager webhook for the failing route, then one resolved', async () => {
     send('checkout', 100, (i) => (i % 2 === 0 ? 503 : 200)); // 50 % 5xx
     send('catalog', 100, () => 200);
-    const firing = await until('the firing webhook', () => receiver.on('/oncall').find((r) => r.json.status === 'firing'));
+    const firing = await until('the firing webhook', () =>
+      receiver.on('/oncall').find((r) => r.json.status === 'firing'),
+    );
     // Signature per Standard Webhooks, over the exact body.
     expect(
-      verify(SECRET, {
-        id: String(firing.headers['webhook-id']),
-        timestamp: String(firing.headers['webhook-timestamp']),
-        signature: String(firing.headers['webhook-signature']),
-      }, firing.body),
+      verify(
+        SECRET,
+        {
+          id: String(firing.headers['webhook-id']),
+          timestamp: String(firing.headers['webhook-timestamp']),
+          signature: String(firing.headers['webhook-signature']),
+        },
+        firing.body,
+      ),
     ).toBe(true);
-    expect(verify(SECRET, {
-      id: String(firing.headers['webhook-id']),
-      timestamp: String(firing.headers['webhook-timestamp']),
-      signature: String(firing.headers['webhook-signature']),
-    }, firing.body.replace('checkout', 'checkoux'))).toBe(false);
+    expect(
+      verify(
+        SECRET,
+        {
+          id: String(firing.headers['webhook-id']),
+          timestamp: String(firing.headers['webhook-timestamp']),
+          signature: String(firing.headers['webhook-signature']),
+        },
+        firing.body.replace('checkout', 'checkoux'),
+      ),
+    ).toBe(false);
     const body = firing.json as any;
     expect(body).toMatchObject({
       version: '4',
@@ -181,10 +198,9 @@ describe('alerting, end to end', () => {
     const moves = history.body.history.map((h: any) => `${h.labels.route}:${h.from}->${h.to}`).reverse();
     expect(moves).toEqual(['checkout:inactive->firing', 'checkout:firing->resolved']);
     const deliveries = await api('/api/v1/alerts/deliveries?receiver=oncall', { token: READER });
-    expect(deliveries.body.deliveries.map((d: any) => `${d.status}:${d.outcome}:${d.http_status}`).sort()).toEqual([
-      'firing:delivered:200',
-      'resolved:delivered:200',
-    ]);
+    expect(
+      deliveries.body.deliveries.map((d: any) => `${d.status}:${d.outcome}:${d.http_status}`).sort(),
+    ).toEqual(['firing:delivered:200', 'resolved:delivered:200']);
   });
 
   it('retries 503s with backoff until delivered, does not retry a 400, records every attempt', async () => {
@@ -199,7 +215,11 @@ describe('alerting, end to end', () => {
         body: { name, url: receiver.url(path), allow_private_network: true, group_wait: '0s' },
       });
       expect(res.status, JSON.stringify(res.body)).toBe(201);
-      expect(res.body).toMatchObject({ name, url_origin: `http://127.0.0.1:${receiver.port}`, has_secret: false });
+      expect(res.body).toMatchObject({
+        name,
+        url_origin: `http://127.0.0.1:${receiver.port}`,
+        has_secret: false,
+      });
       expect(JSON.stringify(res.body)).not.toContain(path);
     }
     const rule = {
@@ -213,10 +233,17 @@ describe('alerting, end to end', () => {
       receivers: ['flaky', 'broken'],
     };
     // Read scope may list, not change.
-    expect((await api('/api/v1/alerts/rules', { method: 'POST', body: rule, token: READER })).status).toBe(403);
+    expect((await api('/api/v1/alerts/rules', { method: 'POST', body: rule, token: READER })).status).toBe(
+      403,
+    );
     const created = await api('/api/v1/alerts/rules', { method: 'POST', body: rule });
     expect(created.status, JSON.stringify(created.body)).toBe(201);
-    send('search', 50, () => 200, (i) => (i < 5 ? 2_000 : 20)); // p99 ≈ 2 s
+    send(
+      'search',
+      50,
+      () => 200,
+      (i) => (i < 5 ? 2_000 : 20),
+    ); // p99 ≈ 2 s
 
     const flaky = await until('three attempts at the flaky receiver', () =>
       receiver.on('/flaky').length >= 3 ? receiver.on('/flaky') : undefined,
@@ -234,9 +261,12 @@ describe('alerting, end to end', () => {
       const mine = d.filter((x) => x.receiver === 'flaky' || x.receiver === 'broken');
       return mine.length >= 4 ? mine : undefined;
     });
-    expect(
-      attempts.map((d) => `${d.receiver}#${d.attempt}:${d.outcome}:${d.http_status}`).sort(),
-    ).toEqual(['broken#1:failed:400', 'flaky#1:retry:503', 'flaky#2:retry:503', 'flaky#3:delivered:200']);
+    expect(attempts.map((d) => `${d.receiver}#${d.attempt}:${d.outcome}:${d.http_status}`).sort()).toEqual([
+      'broken#1:failed:400',
+      'flaky#1:retry:503',
+      'flaky#2:retry:503',
+      'flaky#3:delivered:200',
+    ]);
   });
 
   it('refuses receivers on private addresses unless allowed, at save time and after DNS', async () => {
@@ -247,7 +277,11 @@ describe('alerting, end to end', () => {
     expect(literal.status).toBe(400);
     expect(literal.body.error.code).toBe('ERR_ALERT_RECEIVER_ADDRESS');
     expect(literal.body.error.message).toMatch(/127\.0\.0\.1, a loopback address.*allow_private_network/);
-    for (const url of ['http://[::ffff:7f00:1]:9/x', 'http://169.254.169.254/latest/meta-data', 'http://10.1.2.3/']) {
+    for (const url of [
+      'http://[::ffff:7f00:1]:9/x',
+      'http://169.254.169.254/latest/meta-data',
+      'http://10.1.2.3/',
+    ]) {
       const r = await api('/api/v1/alerts/receivers', { method: 'POST', body: { name: 'sneaky', url } });
       expect(r.status, url).toBe(400);
     }
@@ -270,7 +304,8 @@ describe('alerting, end to end', () => {
     });
     send('ledger', 30, () => 500);
     const refused = await until('the refused attempt', async () => {
-      const d = (await api('/api/v1/alerts/deliveries?receiver=by-name', { token: READER })).body.deliveries as any[];
+      const d = (await api('/api/v1/alerts/deliveries?receiver=by-name', { token: READER })).body
+        .deliveries as any[];
       return d.length ? d : undefined;
     });
     expect(refused[0]).toMatchObject({ outcome: 'refused', attempt: 1 });
@@ -281,7 +316,9 @@ describe('alerting, end to end', () => {
   it('keeps rules, receivers and alert state across a restart: a firing alert is not announced again', async () => {
     send('payments', 100, () => 502);
     await until('the payments alert', () =>
-      receiver.on('/oncall').find((r) => (r.json as any).alerts?.some((a: any) => a.labels.route === 'payments')),
+      receiver
+        .on('/oncall')
+        .find((r) => (r.json as any).alerts?.some((a: any) => a.labels.route === 'payments')),
     );
     const before = receiver.on('/oncall').length;
     stream.end();

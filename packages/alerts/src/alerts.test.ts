@@ -24,12 +24,21 @@ import {
 describe('Standard Webhooks signature', () => {
   it('matches the specification test vector', () => {
     // https://github.com/standard-webhooks/standard-webhooks/blob/main/spec/standard-webhooks.md (example)
-    const sig = sign('whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw', 'msg_p5jXN8AQM9LWM0D4loKWxJek', 1614265330, '{"test": 2432232314}');
+    const sig = sign(
+      'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw',
+      'msg_p5jXN8AQM9LWM0D4loKWxJek',
+      1614265330,
+      '{"test": 2432232314}',
+    );
     expect(sig).toBe('v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=');
   });
   it('verifies, and refuses a changed body, another secret or an old timestamp', () => {
     const secret = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw';
-    const h = { id: 'msg_1', timestamp: '1700000000', signature: sign(secret, 'msg_1', 1700000000, '{"a":1}') };
+    const h = {
+      id: 'msg_1',
+      timestamp: '1700000000',
+      signature: sign(secret, 'msg_1', 1700000000, '{"a":1}'),
+    };
     expect(verify(secret, h, '{"a":1}', 1700000010)).toBe(true);
     expect(verify(secret, h, '{"a":2}', 1700000010)).toBe(false);
     expect(verify('whsec_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA', h, '{"a":1}', 1700000010)).toBe(false);
@@ -68,10 +77,17 @@ describe('state machine', () => {
     expect(seen).toEqual(['inactive->pending@15000', 'pending->firing@75000', 'firing->resolved@105000']);
     expect(s).toMatchObject({ state: 'resolved', activeAt: 15_000, firedAt: 75_000, resolvedAt: 105_000 });
     step(120_000, 0.5);
-    expect(s).toMatchObject({ state: 'pending', activeAt: 120_000, firedAt: undefined, resolvedAt: undefined });
+    expect(s).toMatchObject({
+      state: 'pending',
+      activeAt: 120_000,
+      firedAt: undefined,
+      resolvedAt: undefined,
+    });
   });
   it('fires at once with for: 0s; a pending series that dips goes back to inactive', () => {
-    expect(advance(fresh(), { value: 0.5, requests: 100 }, { ...judge, forMs: 0 }, 5).next.state).toBe('firing');
+    expect(advance(fresh(), { value: 0.5, requests: 100 }, { ...judge, forMs: 0 }, 5).next.state).toBe(
+      'firing',
+    );
     const pending = advance(fresh(), { value: 0.5, requests: 100 }, judge, 0).next;
     expect(advance(pending, { value: 0.01, requests: 100 }, judge, 15_000).transition).toEqual({
       from: 'pending',
@@ -114,10 +130,21 @@ const alert = (fp: string, status: 'firing' | 'resolved' = 'firing'): AlertInsta
   generatorURL: 'https://x/',
   value: 1,
 });
-const timing = { groupWaitMs: 30_000, groupIntervalMs: 300_000, repeatIntervalMs: 4 * 3_600_000, sendResolved: true };
+const timing = {
+  groupWaitMs: 30_000,
+  groupIntervalMs: 300_000,
+  repeatIntervalMs: 4 * 3_600_000,
+  sendResolved: true,
+};
 
 describe('grouping like Alertmanager', () => {
-  const group = (): GroupState => ({ key: 'k', receiver: 'oncall', labels: { alertname: 'r' }, createdAt: 0, sentFiring: [] });
+  const group = (): GroupState => ({
+    key: 'k',
+    receiver: 'oncall',
+    labels: { alertname: 'r' },
+    createdAt: 0,
+    sentFiring: [],
+  });
   it('waits group_wait, then sends every firing alert of the group in one webhook', () => {
     const alerts = Array.from({ length: 30 }, (_, i) => alert(`route-${String(i).padStart(2, '0')}`));
     expect(dueNotification(group(), alerts, timing, 29_999)).toBeUndefined();
@@ -131,7 +158,11 @@ describe('grouping like Alertmanager', () => {
     expect(dueNotification(g, [alert('a')], timing, 30_000 + 300_000)).toBeUndefined();
     expect(dueNotification(g, [alert('a')], timing, 30_000 + 4 * 3_600_000)!.alerts).toHaveLength(1);
     expect(dueNotification(g, [alert('a'), alert('b')], timing, 30_000 + 299_999)).toBeUndefined();
-    expect(dueNotification(g, [alert('a'), alert('b')], timing, 30_000 + 300_000)!.alerts.map((a) => a.fingerprint)).toEqual(['a', 'b']);
+    expect(
+      dueNotification(g, [alert('a'), alert('b')], timing, 30_000 + 300_000)!.alerts.map(
+        (a) => a.fingerprint,
+      ),
+    ).toEqual(['a', 'b']);
   });
   it('announces a resolved alert once, with the ones still firing, and ends the group when all resolved', () => {
     const g = { ...group(), lastSentAt: 0, sentFiring: ['a', 'b'] };
@@ -142,9 +173,21 @@ describe('grouping like Alertmanager', () => {
     expect(end.alerts.map((a) => a.status)).toEqual(['resolved']);
     expect(end.after).toBeUndefined();
     // An alert that resolved before it was ever announced is not sent.
-    expect(dueNotification({ ...group(), lastSentAt: 0, sentFiring: ['b'] }, [alert('c', 'resolved'), alert('b')], timing, 1e9)!.alerts.map((a) => a.fingerprint)).toEqual(['b']);
+    expect(
+      dueNotification(
+        { ...group(), lastSentAt: 0, sentFiring: ['b'] },
+        [alert('c', 'resolved'), alert('b')],
+        timing,
+        1e9,
+      )!.alerts.map((a) => a.fingerprint),
+    ).toEqual(['b']);
     // send_resolved: false ends the group silently.
-    const quiet = dueNotification(g, [alert('a', 'resolved'), alert('b', 'resolved')], { ...timing, sendResolved: false }, 300_000)!;
+    const quiet = dueNotification(
+      g,
+      [alert('a', 'resolved'), alert('b', 'resolved')],
+      { ...timing, sendResolved: false },
+      300_000,
+    )!;
     expect(quiet.alerts).toEqual([]);
     expect(quiet.after).toBeUndefined();
   });
@@ -176,7 +219,14 @@ describe('grouping like Alertmanager', () => {
       fingerprint: 'a',
     });
     expect(p.alerts[1].endsAt).toBe('1970-01-01T00:00:09.000Z');
-    expect(buildPayload({ receiver: 'o', group: { key: 'k', labels: {} }, alerts: [alert('a', 'resolved')], externalURL: '' }).status).toBe('resolved');
+    expect(
+      buildPayload({
+        receiver: 'o',
+        group: { key: 'k', labels: {} },
+        alerts: [alert('a', 'resolved')],
+        externalURL: '',
+      }).status,
+    ).toBe('resolved');
   });
   it('fingerprints label sets like Alertmanager (FNV-1a 64, sorted names, 0xff separators)', () => {
     expect(fingerprint({})).toBe('cbf29ce484222325');
@@ -191,23 +241,46 @@ describe('grouping like Alertmanager', () => {
       from: 1_000,
       to: 61_000.4,
     });
-    expect(url).toBe('https://gs.example.com/#/route?name=shop%2Fcart&gateway=gw-1&gateway=gw-2&authority=a.example.com&from=1000&to=61001');
+    expect(url).toBe(
+      'https://gs.example.com/#/route?name=shop%2Fcart&gateway=gw-1&gateway=gw-2&authority=a.example.com&from=1000&to=61001',
+    );
     expect(alertLink('/', { labels: {}, filter: {}, from: 0, to: 1 })).toBe('/#/overview?from=0&to=1');
   });
 });
 
 describe('templates', () => {
-  const data = { labels: { route: 'checkout' }, value: 0.07345, threshold: 0.05, requests: 1234, window: '5m', metric: 'error_rate', rule: 'r5xx' };
+  const data = {
+    labels: { route: 'checkout' },
+    value: 0.07345,
+    threshold: 0.05,
+    requests: 1234,
+    window: '5m',
+    metric: 'error_rate',
+    rule: 'r5xx',
+  };
   it('fills labels, value and the rest', () => {
     expect(fillTemplate('{{ $labels.route }} 5xx at {{ $value }}', data)).toBe('checkout 5xx at 0.07345');
-    expect(fillTemplate('{{$value | humanizePercentage}} > {{ $threshold|humanizePercentage }} over {{ $window }}', data)).toBe('7.345% > 5% over 5m');
-    expect(fillTemplate('{{ $requests | humanize }} requests, {{ $labels.missing }}!', data)).toBe('1.234k requests, !');
+    expect(
+      fillTemplate(
+        '{{$value | humanizePercentage}} > {{ $threshold|humanizePercentage }} over {{ $window }}',
+        data,
+      ),
+    ).toBe('7.345% > 5% over 5m');
+    expect(fillTemplate('{{ $requests | humanize }} requests, {{ $labels.missing }}!', data)).toBe(
+      '1.234k requests, !',
+    );
     expect(fillTemplate('{{ $value }}', { ...data, value: null })).toBe('n/a');
   });
   it('refuses what it cannot fill when the rule is saved', () => {
-    expect(() => parseRule({ name: 'x', metric: 'rps', op: '>', threshold: 1, annotations: { s: '{{ .Labels.route }}' } })).toThrow(
-      /annotations.s: "\{\{ .Labels.route \}\}" is not supported/,
-    );
+    expect(() =>
+      parseRule({
+        name: 'x',
+        metric: 'rps',
+        op: '>',
+        threshold: 1,
+        annotations: { s: '{{ .Labels.route }}' },
+      }),
+    ).toThrow(/annotations.s: "\{\{ .Labels.route \}\}" is not supported/);
   });
 });
 
@@ -238,9 +311,23 @@ rules:
     threshold: 800
     receivers: [oncall]
 `);
-    expect(file.receivers[0]).toMatchObject({ name: 'oncall', group_by: ['alertname'], group_wait: '30s', send_resolved: true });
-    expect(file.rules[0]).toMatchObject({ windowMs: 300_000, forMs: 60_000, groupBy: ['route'], filters: { authority: ['shop.example.com'] } });
-    expect(file.rules[1]).toMatchObject({ windowMs: 300_000, forMs: 0, rule: { min_requests: 1, enabled: true } });
+    expect(file.receivers[0]).toMatchObject({
+      name: 'oncall',
+      group_by: ['alertname'],
+      group_wait: '30s',
+      send_resolved: true,
+    });
+    expect(file.rules[0]).toMatchObject({
+      windowMs: 300_000,
+      forMs: 60_000,
+      groupBy: ['route'],
+      filters: { authority: ['shop.example.com'] },
+    });
+    expect(file.rules[1]).toMatchObject({
+      windowMs: 300_000,
+      forMs: 0,
+      rule: { min_requests: 1, enabled: true },
+    });
     expect(parseRule({ name: 'f', metric: 'flag:UH', op: '>', threshold: 0 }).metric.responseFlag).toBe('UH');
     expect(parseRule({ name: 'c', metric: 'class:4xx', op: '>', threshold: 0 }).metric.unit).toBe('requests');
   });
@@ -274,14 +361,22 @@ rules:
     expect(text).toMatch(/alerts\.yaml:3: receivers\[0\]\.url: ftp: is not http: or https:/);
     expect(text).toMatch(/alerts\.yaml:7: rules\[0\]\.op: op must be one of > >= < <=/);
     expect(text).toMatch(/alerts\.yaml:14: rules\[1\]\.window: "5 minutes" is not a duration/);
-    expect(() => parseAlertsFile('rules: [ {name: x, metric: rps, op: ">", threshold: 1, receivers: [nobody]} ]')).toThrow(
-      /rule "x" names receiver "nobody", which is not defined/,
-    );
+    expect(() =>
+      parseAlertsFile('rules: [ {name: x, metric: rps, op: ">", threshold: 1, receivers: [nobody]} ]'),
+    ).toThrow(/rule "x" names receiver "nobody", which is not defined/);
     expect(() => parseAlertsFile('rules: [oops')).toThrow(/YAML/);
-    expect(() => parseRule({ name: 'x', metric: 'rps', op: '>', threshold: 1, filter: { colour: 'red' } })).toThrow(/"colour" is not a filter/);
-    expect(() => parseRule({ name: 'x', metric: 'rps', op: '>', threshold: 1, group_by: ['path'] })).toThrow(/group_by: "path" is not one of/);
-    expect(() => parseRule({ name: 'x', metric: 'flag:uh', op: '>', threshold: 1 })).toThrow(/short code in capitals/);
-    expect(() => parseRule({ name: 'x', metric: 'rps', op: '>', threshold: 1, labels: { alertname: 'y' } })).toThrow(/set by the rule itself/);
+    expect(() =>
+      parseRule({ name: 'x', metric: 'rps', op: '>', threshold: 1, filter: { colour: 'red' } }),
+    ).toThrow(/"colour" is not a filter/);
+    expect(() => parseRule({ name: 'x', metric: 'rps', op: '>', threshold: 1, group_by: ['path'] })).toThrow(
+      /group_by: "path" is not one of/,
+    );
+    expect(() => parseRule({ name: 'x', metric: 'flag:uh', op: '>', threshold: 1 })).toThrow(
+      /short code in capitals/,
+    );
+    expect(() =>
+      parseRule({ name: 'x', metric: 'rps', op: '>', threshold: 1, labels: { alertname: 'y' } }),
+    ).toThrow(/set by the rule itself/);
   });
   it('reads durations the API way, plus zero', () => {
     expect(parseAlertDuration('0s')).toBe(0);
@@ -293,7 +388,23 @@ rules:
 
 describe('SSRF address rule', () => {
   it('refuses loopback, private, link-local, CGNAT and IPv4-in-IPv6 forms', () => {
-    for (const a of ['127.0.0.1', '10.0.0.1', '172.16.5.4', '192.168.1.1', '169.254.169.254', '100.64.0.1', '0.0.0.0', '::1', '::', 'fd00::1', 'fe80::1', '::ffff:127.0.0.1', '::ffff:7f00:1', '::ffff:a9fe:a9fe', '64:ff9b::10.0.0.1'])
+    for (const a of [
+      '127.0.0.1',
+      '10.0.0.1',
+      '172.16.5.4',
+      '192.168.1.1',
+      '169.254.169.254',
+      '100.64.0.1',
+      '0.0.0.0',
+      '::1',
+      '::',
+      'fd00::1',
+      'fe80::1',
+      '::ffff:127.0.0.1',
+      '::ffff:7f00:1',
+      '::ffff:a9fe:a9fe',
+      '64:ff9b::10.0.0.1',
+    ])
       expect(isPrivateAddress(a), a).toBe(true);
     for (const a of ['8.8.8.8', '1.1.1.1', '172.32.0.1', '2606:4700:4700::1111', '::ffff:8.8.8.8'])
       expect(isPrivateAddress(a), a).toBe(false);

@@ -19,14 +19,7 @@ export type { TemplateData } from './template.js';
 export { fingerprint, labelSetString } from './fingerprint.js';
 export { advance, breaches } from './state.js';
 export type { AlertStateName, SeriesState, Observation, Judgement, Transition } from './state.js';
-export {
-  dueNotification,
-  buildPayload,
-  groupKey,
-  groupLabelsOf,
-  alertLink,
-  ZERO_TIME,
-} from './notify.js';
+export { dueNotification, buildPayload, groupKey, groupLabelsOf, alertLink, ZERO_TIME } from './notify.js';
 export type { AlertInstance, GroupState, GroupTiming, Due, WebhookPayload } from './notify.js';
 export { sign, verify, webhookHeaders, secretKey, newMessageId } from './signing.js';
 export { checkAddress, isPrivateAddress, ReceiverAddressError } from './address.js';

@@ -39,7 +39,8 @@ export function resolveMetric(name: string): MetricDef | { error: string } {
   if (name === 'error_rate')
     return { name, source: 'traffic', unit: 'ratio', value: (o) => o.stats.error_rate };
   if (name === 'rps') return { name, source: 'traffic', unit: 'requests/s', value: (o) => o.stats.rps };
-  if (name === 'requests') return { name, source: 'traffic', unit: 'requests', value: (o) => o.stats.requests };
+  if (name === 'requests')
+    return { name, source: 'traffic', unit: 'requests', value: (o) => o.stats.requests };
   if ((QUANTILE_METRICS as readonly string[]).includes(name)) {
     const key = name as (typeof QUANTILE_METRICS)[number];
     return { name, source: 'traffic', unit: 'ms', value: (o) => o.stats[key] };
@@ -47,7 +48,9 @@ export function resolveMetric(name: string): MetricDef | { error: string } {
   const flag = /^flag:(.*)$/.exec(name);
   if (flag) {
     if (!FLAG_CODE.test(flag[1]))
-      return { error: `"${name}": a response flag is Envoy's short code in capitals (flag:UH, flag:UF, flag:NR)` };
+      return {
+        error: `"${name}": a response flag is Envoy's short code in capitals (flag:UH, flag:UF, flag:NR)`,
+      };
     return { name, source: 'traffic', unit: 'requests', responseFlag: flag[1], value: (o) => o.flagged };
   }
   const cls = /^class:(.*)$/.exec(name);

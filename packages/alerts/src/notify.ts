@@ -40,7 +40,10 @@ export interface GroupTiming {
   sendResolved: boolean;
 }
 
-export function groupLabelsOf(labels: Record<string, string>, groupBy: readonly string[]): Record<string, string> {
+export function groupLabelsOf(
+  labels: Record<string, string>,
+  groupBy: readonly string[],
+): Record<string, string> {
   const out: Record<string, string> = {};
   for (const name of groupBy) if (labels[name] !== undefined) out[name] = labels[name];
   return out;
@@ -72,7 +75,9 @@ export function dueNotification(
   t: GroupTiming,
   now: number,
 ): Due | undefined {
-  const firing = alerts.filter((a) => a.status === 'firing').sort((a, b) => a.fingerprint.localeCompare(b.fingerprint));
+  const firing = alerts
+    .filter((a) => a.status === 'firing')
+    .sort((a, b) => a.fingerprint.localeCompare(b.fingerprint));
   const announced = new Set(group.sentFiring);
   const resolved = alerts.filter((a) => a.status === 'resolved' && announced.has(a.fingerprint));
   const firingNow = firing.map((a) => a.fingerprint);
@@ -89,7 +94,8 @@ export function dueNotification(
     if (firing.length === 0 && !t.sendResolved) return { alerts: [], after: undefined };
     return { alerts: [...firing, ...(t.sendResolved ? resolved : [])], after: after() };
   }
-  if (firing.length > 0 && now >= group.lastSentAt + t.repeatIntervalMs) return { alerts: firing, after: after() };
+  if (firing.length > 0 && now >= group.lastSentAt + t.repeatIntervalMs)
+    return { alerts: firing, after: after() };
   return undefined;
 }
 
@@ -121,8 +127,7 @@ export const ZERO_TIME = '0001-01-01T00:00:00Z';
 function common(maps: Record<string, string>[]): Record<string, string> {
   if (maps.length === 0) return {};
   const out: Record<string, string> = { ...maps[0] };
-  for (const m of maps.slice(1))
-    for (const k of Object.keys(out)) if (m[k] !== out[k]) delete out[k];
+  for (const m of maps.slice(1)) for (const k of Object.keys(out)) if (m[k] !== out[k]) delete out[k];
   return out;
 }
 
@@ -151,7 +156,8 @@ export function buildPayload(o: {
       labels: a.labels,
       annotations: a.annotations,
       startsAt: new Date(a.startsAt).toISOString(),
-      endsAt: a.status === 'resolved' && a.endsAt !== undefined ? new Date(a.endsAt).toISOString() : ZERO_TIME,
+      endsAt:
+        a.status === 'resolved' && a.endsAt !== undefined ? new Date(a.endsAt).toISOString() : ZERO_TIME,
       generatorURL: a.generatorURL,
       fingerprint: a.fingerprint,
     })),
@@ -169,7 +175,8 @@ export function alertLink(
   const params = new URLSearchParams();
   const routeFilter = o.filter.route;
   const route =
-    o.labels.route ?? (typeof routeFilter === 'string' ? routeFilter : routeFilter?.length === 1 ? routeFilter[0] : undefined);
+    o.labels.route ??
+    (typeof routeFilter === 'string' ? routeFilter : routeFilter?.length === 1 ? routeFilter[0] : undefined);
   if (route !== undefined) params.set('name', route);
   for (const [k, v] of Object.entries(o.filter)) {
     if (k === 'route') continue;

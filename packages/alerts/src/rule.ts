@@ -103,7 +103,9 @@ export interface CompiledRule {
 export class AlertConfigError extends Error {
   readonly code = 'ERR_ALERT_CONFIG';
   constructor(readonly problems: string[]) {
-    super(problems.length === 1 ? problems[0] : `${problems.length} problems:\n  - ${problems.join('\n  - ')}`);
+    super(
+      problems.length === 1 ? problems[0] : `${problems.length} problems:\n  - ${problems.join('\n  - ')}`,
+    );
     this.name = 'AlertConfigError';
   }
 }
@@ -118,8 +120,11 @@ function ruleProblems(rule: AlertRule): { problems: string[]; compiled?: Compile
   const metric = resolveMetric(rule.metric);
   if ('error' in metric) problems.push(`metric: ${metric.error}`);
   let filters: Filters = {};
-  const unknownFilter = Object.keys(rule.filter).find((k) => !(FILTER_NAMES as readonly string[]).includes(k));
-  if (unknownFilter) problems.push(`filter: "${unknownFilter}" is not a filter; use ${FILTER_NAMES.join(', ')}`);
+  const unknownFilter = Object.keys(rule.filter).find(
+    (k) => !(FILTER_NAMES as readonly string[]).includes(k),
+  );
+  if (unknownFilter)
+    problems.push(`filter: "${unknownFilter}" is not a filter; use ${FILTER_NAMES.join(', ')}`);
   else {
     try {
       filters = parseFilters(rule.filter);
@@ -130,7 +135,8 @@ function ruleProblems(rule: AlertRule): { problems: string[]; compiled?: Compile
   }
   const badGroup = rule.group_by.find((g) => !GROUP_BY_DIMENSIONS.includes(g as Dimension));
   if (badGroup) problems.push(`group_by: "${badGroup}" is not one of ${GROUP_BY_DIMENSIONS.join(', ')}`);
-  if (new Set(rule.group_by).size !== rule.group_by.length) problems.push('group_by: a dimension is repeated');
+  if (new Set(rule.group_by).size !== rule.group_by.length)
+    problems.push('group_by: a dimension is repeated');
   for (const reserved of ['alertname', ...rule.group_by]) {
     if (reserved in rule.labels)
       problems.push(`labels: "${reserved}" is set by the rule itself (alertname, group_by dimensions)`);
@@ -175,9 +181,12 @@ export function urlProblems(url: string): string[] {
     return [`url: "${url}" is not a URL; use https://host/path`];
   }
   const problems: string[] = [];
-  if (u.protocol !== 'https:' && u.protocol !== 'http:') problems.push(`url: ${u.protocol} is not http: or https:`);
+  if (u.protocol !== 'https:' && u.protocol !== 'http:')
+    problems.push(`url: ${u.protocol} is not http: or https:`);
   if (u.username || u.password)
-    problems.push('url: user info (user:password@) is not allowed; put credentials in the path or use secret');
+    problems.push(
+      'url: user info (user:password@) is not allowed; put credentials in the path or use secret',
+    );
   if (!u.hostname) problems.push('url: needs a host');
   const host = u.hostname.replace(/^\[(.*)\]$/, '$1');
   if (isIP(host) === 0 && !/^[A-Za-z0-9.-]+$/.test(host)) problems.push(`url: "${host}" is not a host name`);
@@ -229,14 +238,23 @@ export function parseAlertsFile(text: string, fileName = 'alerts file'): AlertsF
         for (const p of err.problems) {
           // Problems start with the field path inside the entry (`op: …`): point at that field's line.
           const field = /^([A-Za-z_][A-Za-z0-9_.]*): /.exec(p)?.[1];
-          const path: PropertyKey[] = [kind, i, ...(field ? field.split('.').map((s) => (/^\d+$/.test(s) ? Number(s) : s)) : [])];
+          const path: PropertyKey[] = [
+            kind,
+            i,
+            ...(field ? field.split('.').map((s) => (/^\d+$/.test(s) ? Number(s) : s)) : []),
+          ];
           problems.push(`${lineOf(path)}${kind}[${i}].${p}`);
         }
       }
     });
   collect('receivers', parseReceiver, receivers);
   collect('rules', parseRule, rules);
-  problems.push(...crossProblems(receivers, rules.map((r) => r.rule)).map((p) => `${fileName}: ${p}`));
+  problems.push(
+    ...crossProblems(
+      receivers,
+      rules.map((r) => r.rule),
+    ).map((p) => `${fileName}: ${p}`),
+  );
   if (problems.length) throw new AlertConfigError(problems);
   return { receivers, rules };
 }
@@ -252,6 +270,7 @@ export function crossProblems(receivers: Receiver[], rules: AlertRule[]): string
   const known = new Set(receivers.map((x) => x.name));
   for (const rule of rules)
     for (const name of rule.receivers)
-      if (!known.has(name)) problems.push(`rule "${rule.name}" names receiver "${name}", which is not defined`);
+      if (!known.has(name))
+        problems.push(`rule "${rule.name}" names receiver "${name}", which is not defined`);
   return problems;
 }

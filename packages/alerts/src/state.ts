@@ -73,7 +73,12 @@ export function advance(
   now: number,
 ): { next: SeriesState; transition?: Transition } {
   const from = prev.state;
-  const next: SeriesState = { ...prev, value: obs?.value ?? null, requests: obs?.requests ?? 0, evaluatedAt: now };
+  const next: SeriesState = {
+    ...prev,
+    value: obs?.value ?? null,
+    requests: obs?.requests ?? 0,
+    evaluatedAt: now,
+  };
   const judged = obs !== undefined && obs.requests >= j.minRequests && obs.value !== null;
   const breach = judged && breaches(obs.value as number, j.op, j.threshold);
   const move = (to: AlertStateName) => {

@@ -83,20 +83,36 @@ export class AlertStore {
 
   // ---- rules ---------------------------------------------------------------------------------------------
   async listRules(): Promise<StoredRule[]> {
-    const list = await this.rows<{ name: string; origin: Origin; definition: string; deleted: number; t: string }>(
+    const list = await this.rows<{
+      name: string;
+      origin: Origin;
+      definition: string;
+      deleted: number;
+      t: string;
+    }>(
       `SELECT name, origin, definition, deleted, toUnixTimestamp64Milli(updated_at) AS t FROM ${this.db}.alert_rules ` +
         `ORDER BY updated_at DESC LIMIT 1 BY name`,
     );
     return list
       .filter((r) => !num(r.deleted))
-      .map((r) => ({ rule: ruleSchema.parse(JSON.parse(r.definition)), origin: r.origin, updatedAt: num(r.t) }))
+      .map((r) => ({
+        rule: ruleSchema.parse(JSON.parse(r.definition)),
+        origin: r.origin,
+        updatedAt: num(r.t),
+      }))
       .sort((a, b) => a.rule.name.localeCompare(b.rule.name));
   }
 
   async putRules(rules: AlertRule[], origin: Origin, now = Date.now()): Promise<void> {
     await this.insert(
       'alert_rules',
-      rules.map((r) => ({ name: r.name, origin, definition: JSON.stringify(r), deleted: 0, updated_at: chTime(now) })),
+      rules.map((r) => ({
+        name: r.name,
+        origin,
+        definition: JSON.stringify(r),
+        deleted: 0,
+        updated_at: chTime(now),
+      })),
     );
   }
 
@@ -109,7 +125,13 @@ export class AlertStore {
 
   // ---- receivers -----------------------------------------------------------------------------------------
   async listReceivers(): Promise<ReceiverView[]> {
-    const list = await this.rows<{ name: string; origin: Origin; definition: string; deleted: number; t: string }>(
+    const list = await this.rows<{
+      name: string;
+      origin: Origin;
+      definition: string;
+      deleted: number;
+      t: string;
+    }>(
       `SELECT name, origin, definition, deleted, toUnixTimestamp64Milli(updated_at) AS t FROM ${this.db}.alert_receivers ` +
         `ORDER BY updated_at DESC LIMIT 1 BY name`,
     );
@@ -129,7 +151,9 @@ export class AlertStore {
       `SELECT name, url, secret, deleted FROM ${this.db}.alert_receiver_secrets ORDER BY updated_at DESC LIMIT 1 BY name`,
     );
     return new Map(
-      list.filter((r) => !num(r.deleted)).map((r) => [r.name, { url: r.url, ...(r.secret ? { secret: r.secret } : {}) }]),
+      list
+        .filter((r) => !num(r.deleted))
+        .map((r) => [r.name, { url: r.url, ...(r.secret ? { secret: r.secret } : {}) }]),
     );
   }
 
@@ -139,8 +163,16 @@ export class AlertStore {
     return views.flatMap((v) => {
       const t = targets.get(v.name);
       if (!t) return [];
-      const { url_origin: _o, has_secret: _h, origin, updated_at: _u, ...rest } = v;
-      return [{ ...receiverSchema.parse({ ...rest, url: t.url, ...(t.secret ? { secret: t.secret } : {}) }), origin }];
+      const { origin, ...view } = v;
+      const definition = Object.fromEntries(
+        Object.entries(view).filter(([k]) => !['url_origin', 'has_secret', 'updated_at'].includes(k)),
+      );
+      return [
+        {
+          ...receiverSchema.parse({ ...definition, url: t.url, ...(t.secret ? { secret: t.secret } : {}) }),
+          origin,
+        },
+      ];
     });
   }
 
@@ -332,14 +364,24 @@ export class AlertStore {
     );
   }
 
-  async deliveries(q: { from: number; to: number; receiver?: string; limit: number }): Promise<DeliveryAttempt[]> {
+  async deliveries(q: {
+    from: number;
+    to: number;
+    receiver?: string;
+    limit: number;
+  }): Promise<DeliveryAttempt[]> {
     const list = await this.rows<Record<string, unknown>>(
       `SELECT toUnixTimestamp64Milli(at) AS at_ms, notification_id, receiver, group_key, status, alerts, attempt, outcome, ` +
         `http_status, latency_ms, error FROM ${this.db}.alert_deliveries ` +
         `WHERE at >= fromUnixTimestamp64Milli({from:Int64}, 'UTC') AND at < fromUnixTimestamp64Milli({to:Int64}, 'UTC')` +
         (q.receiver !== undefined ? ' AND receiver = {receiver:String}' : '') +
         ` ORDER BY at DESC, notification_id, attempt DESC LIMIT {limit:UInt32}`,
-      { from: q.from, to: q.to, limit: q.limit, ...(q.receiver !== undefined ? { receiver: q.receiver } : {}) },
+      {
+        from: q.from,
+        to: q.to,
+        limit: q.limit,
+        ...(q.receiver !== undefined ? { receiver: q.receiver } : {}),
+      },
     );
     return list.map((r) => ({
       at: num(r.at_ms),

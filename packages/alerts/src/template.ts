@@ -15,7 +15,8 @@ export interface TemplateData {
 }
 
 const ACTION = /\{\{\s*([^}]*?)\s*\}\}/g;
-const EXPR = /^\$(labels\.([A-Za-z_][A-Za-z0-9_]*)|value|threshold|requests|window|metric|rule)(?:\s*\|\s*(humanize|humanizePercentage))?$/;
+const EXPR =
+  /^\$(labels\.([A-Za-z_][A-Za-z0-9_]*)|value|threshold|requests|window|metric|rule)(?:\s*\|\s*(humanize|humanizePercentage))?$/;
 
 /** Problems of a template (empty when it is fine). */
 export function templateProblems(template: string): string[] {
@@ -65,6 +66,9 @@ export function fillTemplate(template: string, data: TemplateData): string {
   });
 }
 
-export function fillAnnotations(annotations: Record<string, string>, data: TemplateData): Record<string, string> {
+export function fillAnnotations(
+  annotations: Record<string, string>,
+  data: TemplateData,
+): Record<string, string> {
   return Object.fromEntries(Object.entries(annotations).map(([k, t]) => [k, fillTemplate(t, data)]));
 }

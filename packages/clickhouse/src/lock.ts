@@ -164,7 +164,8 @@ export async function acquireMigrationLock(
       const lookUntil = Date.now() + leaseMs;
       while (Date.now() < lookUntil) {
         const after = lockState(await readLockRows(ch, table));
-        if (after.epoch === epoch && after.holder === owner) return held(ch, table, owner, epoch, leaseMs, sentAt);
+        if (after.epoch === epoch && after.holder === owner)
+          return held(ch, table, owner, epoch, leaseMs, sentAt);
         if (after.epoch > epoch || (after.epoch === epoch && after.holder !== undefined)) break;
         await sleep(Math.min(pollMs, 100));
       }
@@ -181,7 +182,14 @@ export async function acquireMigrationLock(
   }
 }
 
-function held(ch: ClickHouse, table: string, owner: string, epoch: number, leaseMs: number, sentAt: number): MigrationLock {
+function held(
+  ch: ClickHouse,
+  table: string,
+  owner: string,
+  epoch: number,
+  leaseMs: number,
+  sentAt: number,
+): MigrationLock {
   // Local estimate of the lease's end: counted from before the claim was sent, so never later than the server's.
   let validUntil = sentAt + leaseMs;
   let renewals = 0;
@@ -226,7 +234,12 @@ function held(ch: ClickHouse, table: string, owner: string, epoch: number, lease
       released = true;
       clearInterval(timer);
       await renewing;
-      await writeLockRow(ch, table, { epoch, owner, kind: 'release', leaseMs: 0 }, token(table, epoch, 'release'));
+      await writeLockRow(
+        ch,
+        table,
+        { epoch, owner, kind: 'release', leaseMs: 0 },
+        token(table, epoch, 'release'),
+      );
     },
   };
 }

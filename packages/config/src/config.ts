@@ -341,7 +341,9 @@ const envSchema = z.object({
     .transform((v) => v !== '0' && v !== 'false' && v !== 'no'),
   GATESCOPE_EXTERNAL_URL: z
     .string()
-    .url('GATESCOPE_EXTERNAL_URL must be the URL people open gatescope at, such as https://gatescope.example.com/')
+    .url(
+      'GATESCOPE_EXTERNAL_URL must be the URL people open gatescope at, such as https://gatescope.example.com/',
+    )
     .optional()
     .or(z.literal('').transform(() => undefined)),
   GATESCOPE_ALERTS_ALLOW_PRIVATE_NETWORK: bool,
@@ -581,7 +583,9 @@ export function loadConfig(env: Record<string, string | undefined>): Readonly<Co
     try {
       accessSync(e.GATESCOPE_ALERTS_FILE, constants.R_OK);
     } catch (err) {
-      problems.push(`GATESCOPE_ALERTS_FILE (${e.GATESCOPE_ALERTS_FILE}) cannot be read: ${(err as Error).message}`);
+      problems.push(
+        `GATESCOPE_ALERTS_FILE (${e.GATESCOPE_ALERTS_FILE}) cannot be read: ${(err as Error).message}`,
+      );
     }
   }
   const alsTls = parseTls(

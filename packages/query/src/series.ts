@@ -66,7 +66,7 @@ export function seriesStatsQuery(
     const part = prefixed(
       {
         query:
-          `SELECT toUInt32(${i}) AS question, ${cols.length ? `[${cols.join(', ')}]` : 'CAST([], \'Array(String)\')'} AS series, ` +
+          `SELECT toUInt32(${i}) AS question, ${cols.length ? `[${cols.join(', ')}]` : "CAST([], 'Array(String)')"} AS series, ` +
           `${statsColumns(q.source)}, ${flagged} AS flagged ` +
           `FROM ${ident(database)}.${ident(q.source.table)} AS src WHERE ${where.query}` +
           (cols.length ? ' GROUP BY series' : ''),

@@ -1,4 +1,9 @@
-import { ReceiverAddressError, webhookHeaders, type DeliveryAttempt, type WebhookPayload } from '@gatescope/alerts';
+import {
+  ReceiverAddressError,
+  webhookHeaders,
+  type DeliveryAttempt,
+  type WebhookPayload,
+} from '@gatescope/alerts';
 import type { Logger } from 'pino';
 import { postJson, type PostResult } from './post.js';
 
@@ -61,7 +66,14 @@ export class Delivery {
   /** Queue a notification; false (and a `dropped` record) when the queue is full. */
   enqueue(n: Notification): boolean {
     if (this.closed || this.queued >= this.o.queueSize) {
-      this.record(n, 1, 'dropped', 0, 0, `delivery queue full (${this.o.queueSize}); raise GATESCOPE_ALERTS_DELIVERY_QUEUE`);
+      this.record(
+        n,
+        1,
+        'dropped',
+        0,
+        0,
+        `delivery queue full (${this.o.queueSize}); raise GATESCOPE_ALERTS_DELIVERY_QUEUE`,
+      );
       return false;
     }
     this.waiting.push({ n, attempt: 1, notBefore: 0 });

@@ -214,8 +214,12 @@ export class Evaluator {
       'file',
       now,
     );
-    const goneRules = rules.filter((r) => r.origin === 'file' && !fileRules.has(r.rule.name)).map((r) => r.rule.name);
-    const goneReceivers = receivers.filter((r) => r.origin === 'file' && !fileReceivers.has(r.name)).map((r) => r.name);
+    const goneRules = rules
+      .filter((r) => r.origin === 'file' && !fileRules.has(r.rule.name))
+      .map((r) => r.rule.name);
+    const goneReceivers = receivers
+      .filter((r) => r.origin === 'file' && !fileReceivers.has(r.name))
+      .map((r) => r.name);
     if (goneRules.length) await this.store.deleteRules(goneRules, now);
     if (goneReceivers.length) await this.store.deleteReceivers(goneReceivers, now);
     this.deps.logger.info(
@@ -263,7 +267,10 @@ export class Evaluator {
         waitMs: 0,
         owner: this.owner,
       });
-      this.deps.logger.info({ owner: this.owner }, 'this process evaluates the alert rules (holds the lease)');
+      this.deps.logger.info(
+        { owner: this.owner },
+        'this process evaluates the alert rules (holds the lease)',
+      );
       this.loaded = false; // another evaluator may have changed state meanwhile
       return true;
     } catch (err) {
@@ -302,7 +309,10 @@ export class Evaluator {
       try {
         rules.push(parseRule(s.rule));
       } catch (err) {
-        this.deps.logger.error({ rule: s.rule.name, err: (err as Error).message }, 'stored alert rule is invalid; skipped');
+        this.deps.logger.error(
+          { rule: s.rule.name, err: (err as Error).message },
+          'stored alert rule is invalid; skipped',
+        );
       }
     }
     this.m.rules.set(rules.length);
@@ -524,7 +534,10 @@ export class Evaluator {
       while (this.pendingAttempts.length) {
         const batch = this.pendingAttempts.splice(0);
         await this.store.appendDeliveries(batch).catch((err) => {
-          this.deps.logger.warn({ err: (err as Error).message }, 'could not record webhook delivery attempts');
+          this.deps.logger.warn(
+            { err: (err as Error).message },
+            'could not record webhook delivery attempts',
+          );
         });
       }
     })().finally(() => (this.flushing = undefined));
@@ -551,12 +564,18 @@ export class Evaluator {
 const queueLength = { current: () => 0 };
 
 function metrics(registry: Registry) {
-  const get = <T>(name: string, make: () => T): T => (registry.getSingleMetric(name) as T | undefined) ?? make();
+  const get = <T>(name: string, make: () => T): T =>
+    (registry.getSingleMetric(name) as T | undefined) ?? make();
   const registers = [registry];
   return {
     evaluations: get(
       'gatescope_alerts_evaluations_total',
-      () => new Counter({ name: 'gatescope_alerts_evaluations_total', help: 'Alert evaluation cycles completed', registers }),
+      () =>
+        new Counter({
+          name: 'gatescope_alerts_evaluations_total',
+          help: 'Alert evaluation cycles completed',
+          registers,
+        }),
     ),
     failures: get(
       'gatescope_alerts_evaluation_failures_total',
@@ -654,4 +673,3 @@ function metrics(registry: Registry) {
     ),
   };
 }
-

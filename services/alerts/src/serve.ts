@@ -17,14 +17,25 @@ await runService('gatescope-alerts', async (config, logger) => {
   const app = await createHttpApp({
     config,
     logger,
-    notFoundHint: 'this is the gatescope alert evaluator: the alerts API is served by the API (/api/v1/alerts)',
+    notFoundHint:
+      'this is the gatescope alert evaluator: the alerts API is served by the API (/api/v1/alerts)',
   });
-  await app.register(opsRoutes, { storage: clickhouse, schema, registry, metricsPublic: config.http.metricsPublic });
+  await app.register(opsRoutes, {
+    storage: clickhouse,
+    schema,
+    registry,
+    metricsPublic: config.http.metricsPublic,
+  });
   await app.listen({ host: config.host, port: config.httpPort });
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : config.httpPort;
   // The schema may still be on its way (`gatescope migrate`): evaluation cycles fail (and are counted) until it is.
-  const evaluator = await startAlerts({ config, clickhouse, registry, logger: logger.child({ component: 'alerts' }) });
+  const evaluator = await startAlerts({
+    config,
+    clickhouse,
+    registry,
+    logger: logger.child({ component: 'alerts' }),
+  });
   logger.info(
     { http: `${config.http.tls ? 'https' : 'http'}://${config.host}:${port}/`, engine: clickhouse.engine },
     'gatescope alerts is up',

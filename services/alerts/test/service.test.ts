@@ -39,7 +39,9 @@ describe('one evaluator at a time (the lease in ClickHouse)', () => {
   });
 });
 
-async function server(handler: (n: number) => { status: number; headers?: Record<string, string>; hang?: boolean }) {
+async function server(
+  handler: (n: number) => { status: number; headers?: Record<string, string>; hang?: boolean },
+) {
   const times: number[] = [];
   const srv: Server = createServer((req, res) => {
     times.push(Date.now());
@@ -49,7 +51,11 @@ async function server(handler: (n: number) => { status: number; headers?: Record
     res.writeHead(status, headers).end();
   });
   await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  return { url: `http://127.0.0.1:${(srv.address() as AddressInfo).port}/hook`, times, close: () => srv.closeAllConnections() };
+  return {
+    url: `http://127.0.0.1:${(srv.address() as AddressInfo).port}/hook`,
+    times,
+    close: () => srv.closeAllConnections(),
+  };
 }
 
 const notification = (url: string, over: Partial<Notification> = {}): Notification => ({
@@ -75,9 +81,17 @@ const notification = (url: string, over: Partial<Notification> = {}): Notificati
 
 describe('webhook delivery', () => {
   it("honours a 429's Retry-After over a shorter backoff", async () => {
-    const s = await server((n) => (n === 1 ? { status: 429, headers: { 'retry-after': '2' } } : { status: 204 }));
+    const s = await server((n) =>
+      n === 1 ? { status: 429, headers: { 'retry-after': '2' } } : { status: 204 },
+    );
     const attempts: DeliveryAttempt[] = [];
-    const d = new Delivery({ queueSize: 10, maxAttempts: 3, baseDelayMs: 50, record: (a) => attempts.push(a), logger });
+    const d = new Delivery({
+      queueSize: 10,
+      maxAttempts: 3,
+      baseDelayMs: 50,
+      record: (a) => attempts.push(a),
+      logger,
+    });
     d.enqueue(notification(s.url));
     await d.drained();
     expect(attempts.map((a) => `${a.outcome}:${a.httpStatus}`)).toEqual(['retry:429', 'delivered:204']);
@@ -88,7 +102,13 @@ describe('webhook delivery', () => {
   it('times out a receiver that never answers, retries, and gives up after the last attempt', async () => {
     const s = await server(() => ({ status: 200, hang: true }));
     const attempts: DeliveryAttempt[] = [];
-    const d = new Delivery({ queueSize: 10, maxAttempts: 2, baseDelayMs: 20, record: (a) => attempts.push(a), logger });
+    const d = new Delivery({
+      queueSize: 10,
+      maxAttempts: 2,
+      baseDelayMs: 20,
+      record: (a) => attempts.push(a),
+      logger,
+    });
     d.enqueue(notification(s.url, { timeoutMs: 300 }));
     await d.drained();
     expect(attempts.map((a) => a.outcome)).toEqual(['retry', 'failed']);
@@ -101,7 +121,11 @@ describe('webhook delivery', () => {
     const s = await server(() => ({ status: 200 }));
     const attempts: DeliveryAttempt[] = [];
     const d = new Delivery({ queueSize: 2, maxAttempts: 1, record: (a) => attempts.push(a), logger });
-    expect([d.enqueue(notification(s.url)), d.enqueue(notification(s.url)), d.enqueue(notification(s.url))]).toEqual([true, true, false]);
+    expect([
+      d.enqueue(notification(s.url)),
+      d.enqueue(notification(s.url)),
+      d.enqueue(notification(s.url)),
+    ]).toEqual([true, true, false]);
     await d.drained();
     expect(attempts.map((a) => a.outcome).sort()).toEqual(['delivered', 'delivered', 'dropped']);
     s.close();

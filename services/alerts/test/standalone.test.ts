@@ -40,8 +40,12 @@ describe('services/alerts on its own', () => {
     const dir = mkdtempSync(join(tmpdir(), 'gs-alerts-standalone-'));
     const file = join(dir, 'alerts.yaml');
     writeFileSync(file, 'rules:\n  - name: x\n    metric: p99\n    op: ">"\n    threshold: 1\n');
-    await expect(startServiceProcess('alerts', { dataDir: dir, env: { GATESCOPE_ALERTS_FILE: file }, inheritStderr: false })).rejects.toThrow(
-      /alerts\.yaml:3: rules\[0\]\.metric: \\?"p99\\?" is not a metric/,
-    );
+    await expect(
+      startServiceProcess('alerts', {
+        dataDir: dir,
+        env: { GATESCOPE_ALERTS_FILE: file },
+        inheritStderr: false,
+      }),
+    ).rejects.toThrow(/alerts\.yaml:3: rules\[0\]\.metric: \\?"p99\\?" is not a metric/);
   });
 });

@@ -65,7 +65,8 @@ export async function alertRoutes(app: FastifyInstance, opts: AlertRoutesOptions
     {
       config: { access: 'read' },
       schema: {
-        summary: 'Active alerts (pending and firing series), with their current value and a link to the route',
+        summary:
+          'Active alerts (pending and firing series), with their current value and a link to the route',
         tags: ['alerts'],
         querystring: {
           type: 'object',
@@ -285,7 +286,10 @@ export async function alertRoutes(app: FastifyInstance, opts: AlertRoutesOptions
       schema: {
         summary: 'Alert rules (origin: file for GATESCOPE_ALERTS_FILE, api for those made here)',
         tags: ['alerts'],
-        response: { 200: { type: 'object', properties: { rules: { type: 'array', items: ruleItem } } }, ...errors },
+        response: {
+          200: { type: 'object', properties: { rules: { type: 'array', items: ruleItem } } },
+          ...errors,
+        },
       },
     },
     async () => ({ rules: (await store.listRules()).map(ruleView) }),
@@ -295,7 +299,11 @@ export async function alertRoutes(app: FastifyInstance, opts: AlertRoutesOptions
     const input = { ...(body as Record<string, unknown>) };
     if (name !== undefined) {
       if (input.name !== undefined && input.name !== name)
-        throw new ApiError(400, 'ERR_ALERT_CONFIG', `name: the body says "${String(input.name)}" but the URL "${name}"`);
+        throw new ApiError(
+          400,
+          'ERR_ALERT_CONFIG',
+          `name: the body says "${String(input.name)}" but the URL "${name}"`,
+        );
       input.name = name;
     }
     let rule: AlertRule;
@@ -307,7 +315,11 @@ export async function alertRoutes(app: FastifyInstance, opts: AlertRoutesOptions
     const [rules, receivers] = await Promise.all([store.listRules(), store.listReceivers()]);
     const existing = rules.find((r) => r.rule.name === rule.name);
     if (existing && mode === 'create')
-      throw new ApiError(409, 'ERR_ALERT_EXISTS', `rule "${rule.name}" exists: PUT /api/v1/alerts/rules/${rule.name} replaces it`);
+      throw new ApiError(
+        409,
+        'ERR_ALERT_EXISTS',
+        `rule "${rule.name}" exists: PUT /api/v1/alerts/rules/${rule.name} replaces it`,
+      );
     if (existing?.origin === 'file')
       throw new ApiError(
         409,
@@ -349,20 +361,32 @@ export async function alertRoutes(app: FastifyInstance, opts: AlertRoutesOptions
         response: { 200: ruleItem, ...errors },
       },
     },
-    async (req) => ({ ...(await saveRule(req.body, (req.params as { name: string }).name, 'replace')), origin: 'api' }),
+    async (req) => ({
+      ...(await saveRule(req.body, (req.params as { name: string }).name, 'replace')),
+      origin: 'api',
+    }),
   );
   app.delete(
     '/api/v1/alerts/rules/:name',
     {
       config: { access: 'admin' },
-      schema: { summary: 'Delete a rule', tags: ['alerts'], params: nameParam, response: { 204: { type: 'null' }, ...errors } },
+      schema: {
+        summary: 'Delete a rule',
+        tags: ['alerts'],
+        params: nameParam,
+        response: { 204: { type: 'null' }, ...errors },
+      },
     },
     async (req, reply) => {
       const name = (req.params as { name: string }).name;
       const existing = (await store.listRules()).find((r) => r.rule.name === name);
       if (!existing) throw new ApiError(404, 'ERR_ALERT_NOT_FOUND', `there is no rule "${name}"`);
       if (existing.origin === 'file')
-        throw new ApiError(409, 'ERR_ALERT_PROVISIONED', `rule "${name}" comes from GATESCOPE_ALERTS_FILE: remove it there`);
+        throw new ApiError(
+          409,
+          'ERR_ALERT_PROVISIONED',
+          `rule "${name}" comes from GATESCOPE_ALERTS_FILE: remove it there`,
+        );
       await store.deleteRules([name], opts.now());
       return reply.code(204).send();
     },
@@ -373,7 +397,10 @@ export async function alertRoutes(app: FastifyInstance, opts: AlertRoutesOptions
     type: 'object',
     properties: {
       name: { type: 'string' },
-      url_origin: { type: 'string', description: 'scheme://host[:port]; the path and secret are never returned' },
+      url_origin: {
+        type: 'string',
+        description: 'scheme://host[:port]; the path and secret are never returned',
+      },
       has_secret: { type: 'boolean' },
       allow_private_network: { type: 'boolean' },
       timeout: { type: 'string' },
@@ -406,7 +433,11 @@ export async function alertRoutes(app: FastifyInstance, opts: AlertRoutesOptions
     const input = { ...(body as Record<string, unknown>) };
     if (name !== undefined) {
       if (input.name !== undefined && input.name !== name)
-        throw new ApiError(400, 'ERR_ALERT_CONFIG', `name: the body says "${String(input.name)}" but the URL "${name}"`);
+        throw new ApiError(
+          400,
+          'ERR_ALERT_CONFIG',
+          `name: the body says "${String(input.name)}" but the URL "${name}"`,
+        );
       input.name = name;
     }
     let receiver: Receiver;
@@ -427,9 +458,17 @@ export async function alertRoutes(app: FastifyInstance, opts: AlertRoutesOptions
     }
     const existing = (await store.listReceivers()).find((r) => r.name === receiver.name);
     if (existing && mode === 'create')
-      throw new ApiError(409, 'ERR_ALERT_EXISTS', `receiver "${receiver.name}" exists: PUT /api/v1/alerts/receivers/${receiver.name} replaces it`);
+      throw new ApiError(
+        409,
+        'ERR_ALERT_EXISTS',
+        `receiver "${receiver.name}" exists: PUT /api/v1/alerts/receivers/${receiver.name} replaces it`,
+      );
     if (existing?.origin === 'file')
-      throw new ApiError(409, 'ERR_ALERT_PROVISIONED', `receiver "${receiver.name}" comes from GATESCOPE_ALERTS_FILE: change it there`);
+      throw new ApiError(
+        409,
+        'ERR_ALERT_PROVISIONED',
+        `receiver "${receiver.name}" comes from GATESCOPE_ALERTS_FILE: change it there`,
+      );
     await store.putReceivers([receiver], 'api', opts.now());
     return (await store.listReceivers()).find((r) => r.name === receiver.name);
   }
@@ -478,10 +517,18 @@ export async function alertRoutes(app: FastifyInstance, opts: AlertRoutesOptions
       const existing = receivers.find((r) => r.name === name);
       if (!existing) throw new ApiError(404, 'ERR_ALERT_NOT_FOUND', `there is no receiver "${name}"`);
       if (existing.origin === 'file')
-        throw new ApiError(409, 'ERR_ALERT_PROVISIONED', `receiver "${name}" comes from GATESCOPE_ALERTS_FILE: remove it there`);
+        throw new ApiError(
+          409,
+          'ERR_ALERT_PROVISIONED',
+          `receiver "${name}" comes from GATESCOPE_ALERTS_FILE: remove it there`,
+        );
       const users = rules.filter((r) => r.rule.receivers.includes(name)).map((r) => r.rule.name);
       if (users.length)
-        throw new ApiError(409, 'ERR_ALERT_IN_USE', `receiver "${name}" is used by rule(s) ${users.join(', ')}: change those first`);
+        throw new ApiError(
+          409,
+          'ERR_ALERT_IN_USE',
+          `receiver "${name}" is used by rule(s) ${users.join(', ')}: change those first`,
+        );
       await store.deleteReceivers([name], opts.now());
       return reply.code(204).send();
     },
