@@ -5,7 +5,7 @@ import type { AlertStateName, SeriesState } from './state.js';
 
 /**
  * Rules, receivers, series states, notification groups, history and deliveries in ClickHouse
- * (migrations/0003_create_alerts.sql). Every definition write is a new version of its row; reads take the newest
+ * (migrations/0004_create_alerts.sql). Every definition write is a new version of its row; reads take the newest
  * per key. Only the main connection is used: receiver targets live in a table the read roles cannot see.
  */
 export type Origin = 'file' | 'api';
