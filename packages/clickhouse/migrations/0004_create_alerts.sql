@@ -17,7 +17,7 @@ CREATE TABLE IF NOT EXISTS {{table:alert_rules}} {{on_cluster}}
     deleted     UInt8,
     updated_at  DateTime64(3, 'UTC') DEFAULT now64(3)
 )
-ENGINE = {{engine:ReplacingMergeTree}}
+ENGINE = {{engine:ReplacingMergeTree(updated_at)}}
 ORDER BY name;
 
 {{distributed:alert_rules:cityHash64(name)}};
@@ -30,7 +30,7 @@ CREATE TABLE IF NOT EXISTS {{table:alert_receivers}} {{on_cluster}}
     deleted     UInt8,
     updated_at  DateTime64(3, 'UTC') DEFAULT now64(3)
 )
-ENGINE = {{engine:ReplacingMergeTree}}
+ENGINE = {{engine:ReplacingMergeTree(updated_at)}}
 ORDER BY name;
 
 {{distributed:alert_receivers:cityHash64(name)}};
@@ -43,7 +43,7 @@ CREATE TABLE IF NOT EXISTS {{table:alert_receiver_secrets}} {{on_cluster}}
     deleted     UInt8,
     updated_at  DateTime64(3, 'UTC') DEFAULT now64(3)
 )
-ENGINE = {{engine:ReplacingMergeTree}}
+ENGINE = {{engine:ReplacingMergeTree(updated_at)}}
 ORDER BY name;
 
 {{distributed:alert_receiver_secrets:cityHash64(name)}};
@@ -63,7 +63,7 @@ CREATE TABLE IF NOT EXISTS {{table:alert_state}} {{on_cluster}}
     evaluated_at  DateTime64(3, 'UTC'),
     updated_at    DateTime64(3, 'UTC') DEFAULT now64(3)
 )
-ENGINE = {{engine:ReplacingMergeTree}}
+ENGINE = {{engine:ReplacingMergeTree(updated_at)}}
 ORDER BY (rule, fingerprint);
 
 {{distributed:alert_state:cityHash64(rule)}};
@@ -79,7 +79,7 @@ CREATE TABLE IF NOT EXISTS {{table:alert_groups}} {{on_cluster}}
     deleted       UInt8,
     updated_at    DateTime64(3, 'UTC') DEFAULT now64(3)
 )
-ENGINE = {{engine:ReplacingMergeTree}}
+ENGINE = {{engine:ReplacingMergeTree(updated_at)}}
 ORDER BY (receiver, group_key);
 
 {{distributed:alert_groups:cityHash64(receiver, group_key)}};
