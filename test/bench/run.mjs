@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { describeRuntime } from './report.mjs';
 
 const only = process.argv.slice(2);
-const benches = ['ingest', 'query', 'live', 'sql-ingest'].filter(
+const benches = ['ingest', 'query', 'live', 'sql-ingest', 'alerts'].filter(
   (b) => only.length === 0 || only.includes(b),
 );
 let failed = 0;

@@ -46,7 +46,7 @@ describe('docker-compose.yml', () => {
     expect(services.migrate.command).toEqual(['node', 'services/gatescope/dist/main.cjs', 'migrate']);
     expect(services.migrate.depends_on).toEqual({ clickhouse: { condition: 'service_healthy' } });
     const users = Object.entries(services).filter(([name, s]) => gatescopeMain(s) && name !== 'migrate');
-    expect(users.map(([n]) => n).sort()).toEqual(['api', 'collector', 'live']);
+    expect(users.map(([n]) => n).sort()).toEqual(['alerts', 'api', 'collector', 'live']);
     for (const [name, s] of [...users, ['grafana', services.grafana] as const]) {
       expect(s.depends_on?.migrate, name).toEqual({ condition: 'service_completed_successfully' });
     }
@@ -97,7 +97,7 @@ describe('Prometheus', () => {
 
   it("scrapes gatescope's /metrics with a token of the `metrics` scope that compose hands to both sides", () => {
     const gatescopeJobs = config.scrape_configs.filter((j) => j.job_name.startsWith('gatescope-'));
-    expect(gatescopeJobs.length).toBe(3);
+    expect(gatescopeJobs.length).toBe(4);
     for (const job of gatescopeJobs)
       expect(job.authorization, job.job_name).toEqual({ type: 'Bearer', credentials_file: 'metrics-token' });
     const prometheus = services.prometheus as Service & { entrypoint?: string[] };
@@ -105,7 +105,7 @@ describe('Prometheus', () => {
       /printf %s "\$\$GATESCOPE_METRICS_TOKEN" > \/etc\/prometheus\/metrics-token && exec \/bin\/prometheus --config\.file=\/etc\/prometheus\/prometheus\.yml/,
     );
     expect(prometheus.environment?.GATESCOPE_METRICS_TOKEN).toBe('${GATESCOPE_METRICS_TOKEN:-}');
-    for (const name of ['collector', 'api', 'live'])
+    for (const name of ['collector', 'api', 'live', 'alerts'])
       expect(services[name].environment?.GATESCOPE_TOKENS, name).toMatch(
         /(^|,)prometheus:\$\{GATESCOPE_METRICS_TOKEN:-\}:metrics$/,
       );

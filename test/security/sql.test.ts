@@ -164,6 +164,10 @@ describe('other databases, dictionaries, files and settings are out of reach', (
       'ERR_SQL_DATABASE',
     ],
     ['SELECT 1 WHERE 1 IN system.numbers', 'ERR_SQL_UNSUPPORTED'],
+    // Alert receivers' URLs and signing secrets (the API never returns them either).
+    ['SELECT url, secret FROM gatescope.alert_receiver_secrets', 'ERR_SQL_DATABASE'],
+    ['SELECT * FROM alert_receiver_secrets', 'ERR_SQL_DATABASE'],
+    ["SELECT 1 WHERE 'x' IN (SELECT secret FROM alert_receiver_secrets)", 'ERR_SQL_DATABASE'],
     ["SELECT file('/etc/passwd')", 'ERR_SQL_FUNCTION'],
     ["SELECT dictGet('d', 'a', 1)", 'ERR_SQL_FUNCTION'],
     ["SELECT hasColumnInTable('system', 'users', 'name')", 'ERR_SQL_FUNCTION'],

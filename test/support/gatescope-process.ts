@@ -15,6 +15,7 @@ export const SERVICES = {
   collector: { main: built('collector'), up: 'gatescope collector is up' },
   api: { main: built('api'), up: 'gatescope api is up' },
   live: { main: built('live'), up: 'gatescope live server is up' },
+  alerts: { main: built('alerts'), up: 'gatescope alerts is up' },
 } as const;
 
 export interface GatescopeProcess {

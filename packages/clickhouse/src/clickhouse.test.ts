@@ -70,6 +70,9 @@ describe('server users', () => {
     );
     expect(ddl).toContain('GRANT SELECT ON gatescope.* TO gatescope_reader');
     expect(ddl).toContain('REVOKE ALL ON *.* FROM gatescope_sql');
+    // Receiver URLs and webhook secrets: no read role sees them.
+    for (const user of ['gatescope_reader', 'gatescope_sql'])
+      expect(ddl).toContain(`REVOKE SELECT ON gatescope.alert_receiver_secrets FROM ${user}`);
     const sqlProfile = ddl.find((s) => s.startsWith('CREATE SETTINGS PROFILE OR REPLACE gatescope_sql'))!;
     expect(sqlProfile).toMatch(/^CREATE SETTINGS PROFILE OR REPLACE gatescope_sql SETTINGS readonly = 1,/);
     expect(sqlProfile).toContain('max_execution_time = 30 MAX 30 CHANGEABLE_IN_READONLY');

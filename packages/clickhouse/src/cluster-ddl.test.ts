@@ -100,6 +100,11 @@ describe('clustered DDL on the engine', () => {
       http_requests_1m_mv: 'MaterializedView',
       ingest_dead_letters: 'Distributed',
       ingest_dead_letters_local: 'ReplicatedReplacingMergeTree',
+      alert_rules: 'Distributed',
+      alert_rules_local: 'ReplicatedReplacingMergeTree',
+      alert_receiver_secrets_local: 'ReplicatedReplacingMergeTree',
+      alert_history_local: 'ReplicatedMergeTree',
+      alert_lease_local: 'ReplicatedMergeTree',
     });
     expect(full0(tables, 'ingest_dead_letters_local')).toMatch(
       /^ReplicatedReplacingMergeTree\('\/clickhouse\/tables\/\{shard\}\/gatescope\/ingest_dead_letters_local', '\{replica\}', updated_at\)/,

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { ClickHouse } from './clickhouse.js';
+import { ident } from './ident.js';
 
 /**
  * The migration lock: at most one migrator changes the schema at a time, even when several start together
@@ -74,6 +75,11 @@ export interface LockOptions {
   onWait?: (state: LockState) => void;
   /** Owner id written in the lock rows; default host:pid:random. */
   owner?: string;
+  /**
+   * The table holding the lock's rows (default `schema_lock`). Any table of the same shape serves as another
+   * lock: the alert evaluator's lease is `alert_lease` (one evaluator at a time across replicas).
+   */
+  table?: string;
 }
 
 export interface MigrationLock {
@@ -95,17 +101,18 @@ export class MigrationLockError extends Error {
 /** Margin kept before the lease's end: the holder stops this much early, ahead of the server's clock. */
 const SAFETY_MS = 2_000;
 
-function token(epoch: number, what: string): string {
-  // Built from integers and fixed words only: nothing from outside reaches the SETTINGS clause.
-  return `gatescope-migration-lock-${Math.trunc(epoch)}-${what}`;
+function token(table: string, epoch: number, what: string): string {
+  // Built from integers, fixed words and a checked table name only: nothing from outside reaches SETTINGS.
+  const name = table === 'schema_lock' ? 'migration-lock' : ident(table).replace(/[^A-Za-z0-9_]/g, '');
+  return `gatescope-${name}-${Math.trunc(epoch)}-${what}`;
 }
 
-async function readLockRows(ch: ClickHouse): Promise<LockRow[]> {
+async function readLockRows(ch: ClickHouse, table: string): Promise<LockRow[]> {
   const rs = await ch.client.query({
     query:
       `SELECT epoch, owner, toString(kind) AS kind, toUnixTimestamp64Milli(max(expires_at)) AS expires_ms, ` +
-      `toUnixTimestamp64Milli(now64(3)) AS now_ms FROM ${ch.database}.schema_lock ` +
-      `WHERE epoch >= (SELECT max(epoch) FROM ${ch.database}.schema_lock) ` +
+      `toUnixTimestamp64Milli(now64(3)) AS now_ms FROM ${ch.database}.${ident(table)} ` +
+      `WHERE epoch >= (SELECT max(epoch) FROM ${ch.database}.${ident(table)}) ` +
       `GROUP BY epoch, owner, kind`,
     format: 'JSONEachRow',
   });
@@ -119,6 +126,7 @@ async function readLockRows(ch: ClickHouse): Promise<LockRow[]> {
 
 async function writeLockRow(
   ch: ClickHouse,
+  table: string,
   row: { epoch: number; owner: string; kind: LockRow['kind']; leaseMs: number },
   dedupToken: string,
 ): Promise<void> {
@@ -126,7 +134,7 @@ async function writeLockRow(
   // only. distributed_foreground_insert makes a Distributed insert return once the shard committed it.
   await ch.client.command({
     query:
-      `INSERT INTO ${ch.database}.schema_lock (epoch, owner, kind, expires_at) ` +
+      `INSERT INTO ${ch.database}.${ident(table)} (epoch, owner, kind, expires_at) ` +
       `SETTINGS insert_deduplication_token = '${dedupToken}', distributed_foreground_insert = 1 ` +
       `SELECT {epoch:UInt64}, {owner:String}, {kind:String}, now64(3) + toIntervalMillisecond({lease_ms:UInt32})`,
     query_params: { epoch: row.epoch, owner: row.owner, kind: row.kind, lease_ms: row.leaseMs },
@@ -143,19 +151,21 @@ export async function acquireMigrationLock(
   const leaseMs = options.leaseMs ?? 60_000;
   const pollMs = options.pollMs ?? 1_000;
   const owner = options.owner ?? `${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`;
+  const table = options.table ?? 'schema_lock';
   const giveUpAt = Date.now() + (options.waitMs ?? Infinity);
   for (;;) {
-    const state = lockState(await readLockRows(ch));
+    const state = lockState(await readLockRows(ch, table));
     if (state.free) {
       const epoch = state.epoch + 1;
       const sentAt = Date.now();
-      await writeLockRow(ch, { epoch, owner, kind: 'claim', leaseMs }, token(epoch, 'claim'));
+      await writeLockRow(ch, table, { epoch, owner, kind: 'claim', leaseMs }, token(table, epoch, 'claim'));
       // Who won this epoch? Look until its claim is visible: at once on one server, after replication when
       // the read lands on a replica that has not fetched the claim yet.
       const lookUntil = Date.now() + leaseMs;
       while (Date.now() < lookUntil) {
-        const after = lockState(await readLockRows(ch));
-        if (after.epoch === epoch && after.holder === owner) return held(ch, owner, epoch, leaseMs, sentAt);
+        const after = lockState(await readLockRows(ch, table));
+        if (after.epoch === epoch && after.holder === owner)
+          return held(ch, table, owner, epoch, leaseMs, sentAt);
         if (after.epoch > epoch || (after.epoch === epoch && after.holder !== undefined)) break;
         await sleep(Math.min(pollMs, 100));
       }
@@ -172,7 +182,14 @@ export async function acquireMigrationLock(
   }
 }
 
-function held(ch: ClickHouse, owner: string, epoch: number, leaseMs: number, sentAt: number): MigrationLock {
+function held(
+  ch: ClickHouse,
+  table: string,
+  owner: string,
+  epoch: number,
+  leaseMs: number,
+  sentAt: number,
+): MigrationLock {
   // Local estimate of the lease's end: counted from before the claim was sent, so never later than the server's.
   let validUntil = sentAt + leaseMs;
   let renewals = 0;
@@ -184,8 +201,9 @@ function held(ch: ClickHouse, owner: string, epoch: number, leaseMs: number, sen
       const at = Date.now();
       renewing = writeLockRow(
         ch,
+        table,
         { epoch, owner, kind: 'renew', leaseMs },
-        token(epoch, `renew-${++renewals}`),
+        token(table, epoch, `renew-${++renewals}`),
       )
         .then(() => {
           validUntil = at + leaseMs;
@@ -216,7 +234,12 @@ function held(ch: ClickHouse, owner: string, epoch: number, leaseMs: number, sen
       released = true;
       clearInterval(timer);
       await renewing;
-      await writeLockRow(ch, { epoch, owner, kind: 'release', leaseMs: 0 }, token(epoch, 'release'));
+      await writeLockRow(
+        ch,
+        table,
+        { epoch, owner, kind: 'release', leaseMs: 0 },
+        token(table, epoch, 'release'),
+      );
     },
   };
 }

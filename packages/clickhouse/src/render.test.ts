@@ -44,6 +44,12 @@ describe('migrations rendered for the embedded engine / one server', () => {
         'http_requests_1h',
         'schema_migrations',
         'schema_lock',
+        'alert_rules',
+        'alert_receiver_secrets',
+        'alert_state',
+        'alert_history',
+        'alert_deliveries',
+        'alert_lease',
       ]),
     );
     for (const t of tables(statements)) {

@@ -44,6 +44,12 @@ export interface RoleDdlOptions {
   sql?: RoleCredentials & { limits: SqlLimits };
 }
 
+/**
+ * Tables no read role may see: receiver URLs and signing secrets (alerting). In a cluster the Distributed table
+ * and the shards' `…_local` tables are both refused.
+ */
+export const PRIVATE_TABLES = ['alert_receiver_secrets', 'alert_receiver_secrets_local'] as const;
+
 /** ad-hoc SQL's quota: queries a minute and execution seconds an hour, whatever client uses the user. */
 export const SQL_QUOTA = { queriesPerMinute: 120, executionSecondsPerHour: 1800 } as const;
 
@@ -112,6 +118,7 @@ export function renderRoleDdl(o: RoleDdlOptions): string[] {
       `ALTER USER ${user}${on} ${identified} ${tail}`,
       `REVOKE${on} ALL ON *.* FROM ${user}`,
       `GRANT${on} SELECT ON ${db}.* TO ${user}`,
+      ...PRIVATE_TABLES.map((t) => `REVOKE${on} SELECT ON ${db}.${t} FROM ${user}`),
     );
     if (role === 'sql') {
       out.push(

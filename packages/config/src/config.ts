@@ -135,6 +135,22 @@ export interface Config {
     windowSeconds: number;
     tickMs: number;
   };
+  alerts: {
+    /** The provisioning file (GATESCOPE_ALERTS_FILE): rules and receivers, synced at start. */
+    file?: string;
+    /** How often rules are evaluated. */
+    intervalMs: number;
+    /** Whether this process runs the evaluator (the all-in-one process; services/alerts always does). */
+    evaluator: boolean;
+    /** The UI's address for links in webhooks (`generatorURL`, `externalURL`); unset: this process's own. */
+    externalUrl?: string;
+    /** Let every receiver reach loopback/private/link-local addresses (else only those that allow it). */
+    allowPrivateNetwork: boolean;
+    /** Attempts per notification (the first included). */
+    deliveryAttempts: number;
+    /** Notifications waiting or in flight; beyond it new ones are dropped (and recorded). */
+    deliveryQueue: number;
+  };
   health: {
     degradedErrorRate: number;
     failingErrorRate: number;
@@ -312,7 +328,37 @@ const envSchema = z.object({
   GATESCOPE_HEALTH_FAILING_4XX_RATE: ratio('GATESCOPE_HEALTH_FAILING_4XX_RATE', 0.2),
   GATESCOPE_HEALTH_MIN_REQUESTS: positiveInt('GATESCOPE_HEALTH_MIN_REQUESTS', 20),
   GATESCOPE_HEALTH_HYSTERESIS: ratio('GATESCOPE_HEALTH_HYSTERESIS', 0.2),
+  GATESCOPE_ALERTS_FILE: z.string().optional(),
+  GATESCOPE_ALERTS_INTERVAL: z
+    .string()
+    .default('15s')
+    .refine((v) => durationMs(v) !== undefined && durationMs(v)! >= 1000, {
+      error: 'GATESCOPE_ALERTS_INTERVAL must be a duration of at least 1s, such as 15s, 30s or 1m',
+    }),
+  GATESCOPE_ALERTS_EVALUATOR: z
+    .enum(['1', '0', 'true', 'false', 'yes', 'no', ''])
+    .default('1')
+    .transform((v) => v !== '0' && v !== 'false' && v !== 'no'),
+  GATESCOPE_EXTERNAL_URL: z
+    .string()
+    .url(
+      'GATESCOPE_EXTERNAL_URL must be the URL people open gatescope at, such as https://gatescope.example.com/',
+    )
+    .optional()
+    .or(z.literal('').transform(() => undefined)),
+  GATESCOPE_ALERTS_ALLOW_PRIVATE_NETWORK: bool,
+  GATESCOPE_ALERTS_DELIVERY_ATTEMPTS: positiveInt('GATESCOPE_ALERTS_DELIVERY_ATTEMPTS', 6).pipe(
+    z.number().max(20, 'GATESCOPE_ALERTS_DELIVERY_ATTEMPTS must be at most 20'),
+  ),
+  GATESCOPE_ALERTS_DELIVERY_QUEUE: positiveInt('GATESCOPE_ALERTS_DELIVERY_QUEUE', 1_000),
 });
+
+/** `500ms`, `15s`, `1m`, `2h` -> milliseconds (the alerting interval); undefined when it is none of these. */
+function durationMs(text: string): number | undefined {
+  const m = /^(\d+)(ms|s|m|h)$/.exec(text.trim());
+  if (!m) return undefined;
+  return Number(m[1]) * { ms: 1, s: 1_000, m: 60_000, h: 3_600_000 }[m[2] as 'ms' | 's' | 'm' | 'h'];
+}
 
 /**
  * `GATESCOPE_ALLOWED_HOSTS`: comma-separated host names or IP addresses, no scheme, port or path
@@ -533,6 +579,15 @@ export function loadConfig(env: Record<string, string | undefined>): Readonly<Co
   if (e.GATESCOPE_MAX_PENDING_ROWS < e.GATESCOPE_BATCH_MAX_ROWS) {
     problems.push('GATESCOPE_MAX_PENDING_ROWS must be at least GATESCOPE_BATCH_MAX_ROWS');
   }
+  if (e.GATESCOPE_ALERTS_FILE) {
+    try {
+      accessSync(e.GATESCOPE_ALERTS_FILE, constants.R_OK);
+    } catch (err) {
+      problems.push(
+        `GATESCOPE_ALERTS_FILE (${e.GATESCOPE_ALERTS_FILE}) cannot be read: ${(err as Error).message}`,
+      );
+    }
+  }
   const alsTls = parseTls(
     'GATESCOPE_ALS_TLS',
     {
@@ -620,6 +675,15 @@ export function loadConfig(env: Record<string, string | undefined>): Readonly<Co
     },
     http: { allowedHosts, metricsPublic: e.GATESCOPE_METRICS_PUBLIC, tls: httpTls },
     live: { windowSeconds: e.GATESCOPE_LIVE_WINDOW_SECONDS, tickMs: e.GATESCOPE_LIVE_TICK_MS },
+    alerts: {
+      ...(e.GATESCOPE_ALERTS_FILE ? { file: resolve(e.GATESCOPE_ALERTS_FILE) } : {}),
+      intervalMs: durationMs(e.GATESCOPE_ALERTS_INTERVAL)!,
+      evaluator: e.GATESCOPE_ALERTS_EVALUATOR,
+      ...(e.GATESCOPE_EXTERNAL_URL ? { externalUrl: e.GATESCOPE_EXTERNAL_URL } : {}),
+      allowPrivateNetwork: e.GATESCOPE_ALERTS_ALLOW_PRIVATE_NETWORK,
+      deliveryAttempts: e.GATESCOPE_ALERTS_DELIVERY_ATTEMPTS,
+      deliveryQueue: e.GATESCOPE_ALERTS_DELIVERY_QUEUE,
+    },
     health: {
       degradedErrorRate: e.GATESCOPE_HEALTH_DEGRADED_ERROR_RATE,
       failingErrorRate: e.GATESCOPE_HEALTH_FAILING_ERROR_RATE,

@@ -98,3 +98,5 @@ export {
   SAME_LATENCY,
 } from './canary.js';
 export type { ClusterStats, CanaryCluster, CanaryResult, VsBaseline, BaselineChoice } from './canary.js';
+export { seriesStatsQuery, planSeriesQuestion, rateSeconds } from './series.js';
+export type { SeriesQuestion, SeriesRow } from './series.js';

@@ -1,3 +1,5 @@
+import { PRIVATE_TABLES } from '@gatescope/clickhouse';
+
 /**
  * The ad-hoc SQL sandbox's rules, as pure functions. The text a user sent is never pasted into another
  * statement: ClickHouse parses it from a bound parameter (`PARSE_STATEMENT`), which refuses anything but one
@@ -13,7 +15,8 @@
  * - table functions only from `GENERATOR_TABLE_FUNCTIONS`;
  * - no ordinary function that reads files, dictionaries, settings or the server (`file()` works under readonly);
  * - no database but gatescope's (TableIdentifier and the `x IN db.table` form);
- * - for a restricted token, only tables the restriction can filter.
+ * - for a restricted token, only tables the restriction can filter;
+ * - never the tables of secrets (`PRIVATE_TABLES`, which the server's read roles are refused too).
  */
 export type SqlViolationCode =
   | 'ERR_SQL_SYNTAX'
@@ -275,6 +278,13 @@ export function checkAst(root: AstNode | undefined, ctx: SqlCheckContext): SqlVi
     if (name === 'system.one') return;
     if (parts.length === 2 && parts[0] !== ctx.database) return tableRefused(name);
     const table = parts[parts.length - 1];
+    if ((PRIVATE_TABLES as readonly string[]).includes(table)) {
+      add({
+        code: 'ERR_SQL_DATABASE',
+        message: `Table ${table} is not accessible: it holds alert receivers' URLs and signing secrets`,
+      });
+      return;
+    }
     // An unqualified name that is no table of the database is a CTE (or unknown to the engine too).
     if (ctx.unreadableTables?.has(table)) {
       add({

@@ -6,6 +6,7 @@ import type { ClickHouse } from '@gatescope/clickhouse';
 import type { Config } from '@gatescope/config';
 import { createHttpApp, DOCS_CSP, opsRoutes, withAccess } from '@gatescope/http';
 import { createLogger, type SchemaWatch } from '@gatescope/runtime';
+import { alertRoutes } from './alerts.js';
 import { analyticsRoutes } from './analytics.js';
 import { errorHandler } from './errors.js';
 import { exploreRoutes } from './explore.js';
@@ -96,6 +97,11 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
 
   await app.register(analyticsRoutes, { clickhouse, now, limits: config.query.limits });
   await app.register(exploreRoutes, { clickhouse, now, limits: config.query.limits, health: config.health });
+  await app.register(alertRoutes, {
+    clickhouse,
+    now,
+    allowPrivateNetwork: config.alerts.allowPrivateNetwork,
+  });
   await app.register(sqlRoutes, {
     clickhouse,
     registry,

@@ -182,3 +182,26 @@ describe('analytics limits (GATESCOPE_QUERY_MAX_*)', () => {
     expect(after.body.requests).toBe(A + B);
   });
 });
+
+describe('alerting under a restriction', () => {
+  it('refuses every alert endpoint to a restricted token (alerts span every host); others may read', async () => {
+    for (const url of [
+      '/api/v1/alerts',
+      '/api/v1/alerts/rules',
+      '/api/v1/alerts/receivers',
+      '/api/v1/alerts/history',
+    ]) {
+      const refused = await get(url, TEAM_A);
+      expect(refused.status, url).toBe(403);
+      expect(refused.body.error.code).toBe('ERR_ALERTS_RESTRICTED');
+      expect((await get(url, OPS)).status, url).toBe(200);
+    }
+    const res = await app.inject({
+      method: 'POST',
+      url: '/api/v1/alerts/receivers',
+      headers: { authorization: `Bearer ${TEAM_GW}` },
+      payload: { name: 'x', url: 'https://hooks.example.com/x' },
+    });
+    expect(res.statusCode).toBe(403);
+  });
+});

@@ -1,3 +1,4 @@
+import { startAlerts, type Evaluator } from '@gatescope/alerts-service';
 import { buildApp } from '@gatescope/api';
 import type { ClickHouse } from '@gatescope/clickhouse';
 import { buildCollector } from '@gatescope/collector';
@@ -18,7 +19,8 @@ export interface Gatescope {
 }
 
 /**
- * The all-in-one process: collector (gRPC ALS) + query API + live server + web UI over one storage handle.
+ * The all-in-one process: collector (gRPC ALS) + query API + live server + web UI + alert evaluator over one
+ * storage handle.
  * Each piece is the same builder its own service's main.ts uses alone in scale-out.
  */
 export async function startGatescope(config: Config, logger: Logger): Promise<Gatescope> {
@@ -50,9 +52,20 @@ export async function startGatescope(config: Config, logger: Logger): Promise<Ga
   await app.listen({ host: config.host, port: config.httpPort });
   const address = app.server.address();
   const httpPort = typeof address === 'object' && address ? address.port : config.httpPort;
+  const selfUrl = `${config.http.tls ? 'https' : 'http'}://${config.host}:${httpPort}/`;
+  let alerts: Evaluator | undefined;
+  if (config.alerts.evaluator) {
+    alerts = await startAlerts({
+      config,
+      clickhouse,
+      registry,
+      selfUrl,
+      logger: logger.child({ component: 'alerts' }),
+    });
+  }
   logger.info(
     {
-      http: `${config.http.tls ? 'https' : 'http'}://${config.host}:${httpPort}/`,
+      http: selfUrl,
       als: `${config.host}:${alsPort}`,
       engine: clickhouse.engine,
     },
@@ -68,6 +81,7 @@ export async function startGatescope(config: Config, logger: Logger): Promise<Ga
     close() {
       closed ??= (async () => {
         await collector.close(25_000); // stop ALS, commit everything received
+        await alerts?.close();
         await live.close();
         await app.close();
         await clickhouse.close();

@@ -1,0 +1,64 @@
+import { STATUS_CLASSES, type Stats, type StatusClass } from '@gatescope/query';
+
+/**
+ * What a rule can watch. Every metric names the *source* that measures it; the evaluator asks each source for
+ * the values of all rules using it in one go (one statement per cycle for `traffic`). A new family of metrics
+ * (the ingest ledger's `ingest_silence_seconds`, `ingest_drop_rate`) adds a source and its entries here and a
+ * `MetricSource` in the evaluator; rules, states, grouping and payloads need no change.
+ */
+export type MetricSourceName = 'traffic';
+
+/** One series' traffic over a rule's window: the API's stats for it, and how many requests carried `matchFlag`. */
+export interface TrafficObservation {
+  stats: Stats;
+  /** Requests with the rule's response flag (`flag:UH`); 0 for other metrics. */
+  flagged: number;
+}
+
+export interface MetricDef {
+  /** As written in rules: `error_rate`, `p99_ms`, `flag:UH`, `class:5xx` … */
+  name: string;
+  source: MetricSourceName;
+  /** Unit for people (annotations, the UI): `ratio`, `ms`, `requests/s`, `requests`. */
+  unit: 'ratio' | 'ms' | 'requests/s' | 'requests';
+  /** The response flag whose requests this metric counts (`flag:UH`), for the query. */
+  responseFlag?: string;
+  /** The value from one observation; null when there is nothing to judge (a quantile of no requests). */
+  value(o: TrafficObservation): number | null;
+}
+
+const QUANTILE_METRICS = ['p50_ms', 'p90_ms', 'p95_ms', 'p99_ms'] as const;
+/** Envoy's short response flag codes (`%RESPONSE_FLAGS%`), as stored in `response_flags`. */
+const FLAG_CODE = /^[A-Z]{2,4}$/;
+
+export const METRIC_NAMES_HELP =
+  'error_rate, p50_ms, p90_ms, p95_ms, p99_ms, rps, requests, flag:<Envoy flag> (flag:UH, flag:UF, flag:NR …) or class:<status class> (class:5xx …)';
+
+/** The metric of a rule, or why the name is not one. */
+export function resolveMetric(name: string): MetricDef | { error: string } {
+  if (name === 'error_rate')
+    return { name, source: 'traffic', unit: 'ratio', value: (o) => o.stats.error_rate };
+  if (name === 'rps') return { name, source: 'traffic', unit: 'requests/s', value: (o) => o.stats.rps };
+  if (name === 'requests')
+    return { name, source: 'traffic', unit: 'requests', value: (o) => o.stats.requests };
+  if ((QUANTILE_METRICS as readonly string[]).includes(name)) {
+    const key = name as (typeof QUANTILE_METRICS)[number];
+    return { name, source: 'traffic', unit: 'ms', value: (o) => o.stats[key] };
+  }
+  const flag = /^flag:(.*)$/.exec(name);
+  if (flag) {
+    if (!FLAG_CODE.test(flag[1]))
+      return {
+        error: `"${name}": a response flag is Envoy's short code in capitals (flag:UH, flag:UF, flag:NR)`,
+      };
+    return { name, source: 'traffic', unit: 'requests', responseFlag: flag[1], value: (o) => o.flagged };
+  }
+  const cls = /^class:(.*)$/.exec(name);
+  if (cls) {
+    if (!(STATUS_CLASSES as readonly string[]).includes(cls[1]))
+      return { error: `"${name}": the status class must be one of ${STATUS_CLASSES.join(', ')}` };
+    const c = cls[1] as StatusClass;
+    return { name, source: 'traffic', unit: 'requests', value: (o) => o.stats.status_classes[c] };
+  }
+  return { error: `"${name}" is not a metric: use ${METRIC_NAMES_HELP}` };
+}

@@ -1,0 +1,124 @@
+/* eslint-disable @typescript-eslint/no-explicit-any -- the tests read JSON bodies (API answers, webhooks) */
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Evaluator } from '@gatescope/alerts-service';
+import { AlertStore, parseRule } from '@gatescope/alerts';
+import { loadConfig } from '@gatescope/config';
+import { startGatescope, type Gatescope } from '@gatescope/gatescope';
+import { pino } from 'pino';
+import { Registry } from 'prom-client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { insertSyntheticTraffic } from '../support/synthetic-traffic.js';
+
+// One number per question: a rule's value is what the API answers for the same window and filters from the
+// rollups (`source=rollup`, what the evaluator reads): per-minute buckets for short windows, hourly ones for long. The evaluator runs on the all-in-one process's engine
+// with a fixed clock; the API is asked over HTTP.
+let gs: Gatescope;
+// On an hour boundary, so the API (its clock is the real one, later) and the evaluator (this fixed clock) count a
+// rate over the same seconds of the hourly rollup's whole-hour range.
+const NOW = Math.floor(Date.now() / 3_600_000) * 3_600_000;
+beforeAll(async () => {
+  const config = loadConfig({
+    GATESCOPE_DATA_DIR: mkdtempSync(join(tmpdir(), 'gs-e2e-alert-numbers-')),
+    GATESCOPE_HTTP_PORT: '0',
+    GATESCOPE_ALS_PORT: '0',
+    GATESCOPE_ALERTS_EVALUATOR: '0',
+  });
+  gs = await startGatescope(config, pino({ level: 'silent' }));
+  await insertSyntheticTraffic(gs.clickhouse, {
+    rows: 60_000,
+    routes: 6,
+    from: NOW - 14 * 3_600_000,
+    to: NOW,
+  });
+});
+afterAll(async () => {
+  await gs?.close();
+});
+
+async function summary(query: string) {
+  const res = await fetch(`http://127.0.0.1:${gs.httpPort}/api/v1/summary?${query}`);
+  expect(res.status).toBe(200);
+  return (await res.json()) as Record<string, any>;
+}
+
+describe('alert values are the API numbers', () => {
+  it('for every metric, grouped by route, over a per-minute and an hourly window', async () => {
+    const config = loadConfig({ GATESCOPE_DATA_DIR: '/unused' });
+    const evaluator = new Evaluator({
+      config,
+      clickhouse: gs.clickhouse,
+      registry: new Registry(),
+      logger: pino({ level: 'silent' }),
+      now: () => NOW,
+    });
+    const store = new AlertStore(gs.clickhouse);
+    const metrics = [
+      'error_rate',
+      'p50_ms',
+      'p90_ms',
+      'p95_ms',
+      'p99_ms',
+      'rps',
+      'requests',
+      'flag:UH',
+      'class:5xx',
+    ];
+    const windows = ['5m', '13h'];
+    const rules = windows.flatMap((window) =>
+      metrics.map(
+        (metric) =>
+          parseRule({
+            name: `${metric.replace(':', '-')}-${window}`,
+            metric,
+            filter: { authority: 'shop.example.com' },
+            group_by: ['route'],
+            op: '>=',
+            threshold: 0,
+            window,
+            min_requests: 1,
+          }).rule,
+      ),
+    );
+    await store.putRules(rules, 'api', NOW);
+    const stats = await evaluator.evaluate();
+    expect(stats).toMatchObject({ rules: rules.length, series: rules.length * 6, leader: true });
+    const states = await store.loadStates({ states: ['firing'] });
+    expect(states).toHaveLength(rules.length * 6);
+
+    for (const window of windows) {
+      const ms = window === '5m' ? 300_000 : 13 * 3_600_000;
+      for (const route of ['route-0', 'route-4']) {
+        const api = await summary(
+          `route=${route}&authority=shop.example.com&source=rollup&from=${NOW - ms}&to=${NOW}`,
+        );
+        expect(api.source.granularity_s, window).toBe(window === '5m' ? 60 : 3600);
+        const flagged = await summary(
+          `route=${route}&authority=shop.example.com&response_flag=UH&source=rollup&from=${NOW - ms}&to=${NOW}`,
+        );
+        const expected: Record<string, number> = {
+          error_rate: api.error_rate,
+          p50_ms: api.p50_ms,
+          p90_ms: api.p90_ms,
+          p95_ms: api.p95_ms,
+          p99_ms: api.p99_ms,
+          rps: api.rps,
+          requests: api.requests,
+          'flag:UH': flagged.requests,
+          'class:5xx': api.status_classes['5xx'],
+        };
+        for (const metric of metrics) {
+          const s = states.find(
+            (x) => x.rule === `${metric.replace(':', '-')}-${window}` && x.labels.route === route,
+          );
+          expect(s?.value, `${metric} over ${window} on ${route}`).toBe(expected[metric]);
+        }
+        expect(api.requests).toBeGreaterThan(0);
+        expect(flagged.requests).toBeGreaterThan(0);
+        expect(api.error_rate).toBeGreaterThan(0);
+      }
+    }
+    await evaluator.close();
+  });
+});
