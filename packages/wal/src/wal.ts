@@ -114,7 +114,8 @@ export function mergeTally(a: Map<string, number>, b: ReadonlyMap<string, number
 
 export class WriteAheadLog {
   readonly collectorId: string;
-  private readonly epoch: string;
+  /** This process's part of every token (a new one per start). */
+  readonly epoch: string;
   private readonly lanes = new Map<string, Lane>();
   private seq: number;
   /** Bytes on disk of sealed segments not yet removed. */
