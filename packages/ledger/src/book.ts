@@ -127,7 +127,11 @@ export class LedgerBook {
   }
 
   streamOpened(key: string): void {
-    this.both(key, (c) => c.streamsOpened++);
+    const at = this.now();
+    this.both(key, (c) => {
+      c.streamsOpened++;
+      c.streamsSeenMs = at;
+    });
   }
 
   streamClosed(key: string): void {

@@ -9,6 +9,7 @@ import { createLogger, type SchemaWatch } from '@gatescope/runtime';
 import { analyticsRoutes } from './analytics.js';
 import { errorHandler } from './errors.js';
 import { exploreRoutes } from './explore.js';
+import { ingestRoutes } from './ingest.js';
 import { sqlRoutes } from './sql.js';
 
 export interface ApiDeps {
@@ -96,6 +97,12 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
 
   await app.register(analyticsRoutes, { clickhouse, now, limits: config.query.limits });
   await app.register(exploreRoutes, { clickhouse, now, limits: config.query.limits, health: config.health });
+  await app.register(ingestRoutes, {
+    clickhouse,
+    now,
+    limits: config.query.limits,
+    staleAfterMs: config.ledger.staleAfterMs,
+  });
   await app.register(sqlRoutes, {
     clickhouse,
     registry,

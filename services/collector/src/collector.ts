@@ -222,7 +222,7 @@ export async function buildCollector(deps: CollectorDeps): Promise<Collector> {
     book,
     epoch: wal.epoch,
     openStreams: () => openByNode.keys(),
-    heartbeatMs: Math.max(1_000, Math.min(15_000, ledgerConfig.staleAfterMs / 4)),
+    heartbeatMs: Math.max(250, Math.min(15_000, ledgerConfig.staleAfterMs / 4)),
     log,
     onError: () => metrics.ledgerInsertErrors.inc(),
   });
@@ -408,6 +408,19 @@ export async function buildCollector(deps: CollectorDeps): Promise<Collector> {
     book.streamClosed(key);
   }
 
+  /**
+   * A refused message, under its stream's node. Refused before its stream's first message was decoded (a bad
+   * second message is refused on arrival), the node is known once the messages read before it are decoded.
+   */
+  function bookRejection(stream: number, reason: string): void {
+    const book1 = () => {
+      book.message(keyOf(stream));
+      book.rejected(keyOf(stream), reason);
+    };
+    if (streamKeys.has(stream)) book1();
+    else void pool.settled().then(book1, book1);
+  }
+
   function onDecoded(stream: number, result: DecodedMessage | DecodeFailure): void {
     if (result.identity) identify(stream, nodeKey(result.identity));
     if (!result.ok) refuseMessage(stream, result);
@@ -440,9 +453,7 @@ export async function buildCollector(deps: CollectorDeps): Promise<Collector> {
   function refuseMessage(stream: number, result: DecodeFailure): void {
     const { reason, message } = result;
     metrics.messagesRejected.inc({ reason });
-    const key = keyOf(stream);
-    book.message(key);
-    book.rejected(key, reason);
+    bookRejection(stream, reason);
     const kept = 'Earlier messages on this stream were stored, this one was not';
     if (TRANSIENT_FAILURES.has(reason)) {
       log.warn({ stream, reason, err: message }, 'ALS message not decoded; stream closed with UNAVAILABLE');
@@ -617,8 +628,7 @@ export async function buildCollector(deps: CollectorDeps): Promise<Collector> {
       metrics.messagesReceived.inc();
       if (message.length > ingest.maxMessageBytes) {
         metrics.messagesRejected.inc({ reason: 'oversized' });
-        book.message(keyOf(stream));
-        book.rejected(keyOf(stream), 'oversized');
+        bookRejection(stream, 'oversized');
         fail(
           stream,
           grpc.status.RESOURCE_EXHAUSTED,

@@ -99,7 +99,7 @@ export class LedgerWriter {
     for (const r of resend) this.resent.add(r.token);
     this.recovered = this.recover(resend, new Map(walInFlight));
     void this.recovered.then(() => this.kick());
-    this.timer = setInterval(() => this.tick(), FLUSH_INTERVAL_MS);
+    this.timer = setInterval(() => this.tick(), Math.min(FLUSH_INTERVAL_MS, this.options.heartbeatMs));
     this.timer.unref();
   }
 
