@@ -132,8 +132,7 @@ describe('Prometheus', () => {
     // Envoy's ALS counters carry the node its ALS identifier names: they join gatescope's ledger series on node_id.
     const envoyNode = (parse(readFileSync(ENVOY, 'utf8')) as { node: { id: string; cluster: string } }).node;
     const envoyJob = config.scrape_configs.find((j) => j.job_name === 'envoy') as
-      | { static_configs?: { labels?: Record<string, string> }[] }
-      | undefined;
+      { static_configs?: { labels?: Record<string, string> }[] } | undefined;
     expect(envoyJob?.static_configs?.[0]?.labels).toEqual({
       node_id: envoyNode.id,
       node_cluster: envoyNode.cluster,

@@ -6,19 +6,13 @@
  * kill -9 and restart. At the end, what the ledger says was stored is what ClickHouse holds, per node, exactly.
  */
 import { startDemoTraffic } from '@gatescope/demo-traffic';
+import type { LedgerNode } from '@gatescope/ledger';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startClickHouseFront, type ClickHouseFront } from '../support/clickhouse-front.js';
 import { startGatescopeProcess, type GatescopeProcess } from '../support/gatescope-process.js';
 import { processMetric, sqlValue, until } from '../support/probes.js';
 
-interface Node {
-  node_id: string;
-  entries_received: number;
-  entries_stored: number;
-  entries_dropped: Record<string, number>;
-  entries_in_flight: number;
-  entries_in_flight_at_start: number;
-}
+type Node = LedgerNode;
 
 /** The ledger (range: the last day, so it starts before every node's first message); undefined on a 5xx. */
 async function ledger(gs: GatescopeProcess): Promise<Node[] | undefined> {
@@ -141,7 +135,11 @@ describe('kill -9 and restart', () => {
     await until(
       async () => {
         node = (await ledger(again))?.[0];
-        return node !== undefined && node.entries_in_flight === 0 && (await processMetric(again, 'gatescope_wal_bytes')) === 0;
+        return (
+          node !== undefined &&
+          node.entries_in_flight === 0 &&
+          (await processMetric(again, 'gatescope_wal_bytes')) === 0
+        );
       },
       'the replayed batches stored and booked',
       60_000,

@@ -11,6 +11,7 @@ import { encodeStreamAccessLogsMessage } from '@gatescope/als';
 import { createClickHouse, migrate, type ClickHouse } from '@gatescope/clickhouse';
 import { buildCollector, type Collector } from '@gatescope/collector';
 import { loadConfig } from '@gatescope/config';
+import type { LedgerNode } from '@gatescope/ledger';
 import type { FastifyInstance } from 'fastify';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -29,23 +30,7 @@ let app: FastifyInstance;
 let port: number;
 const registry = new Registry();
 
-interface Node {
-  node_id: string;
-  node_cluster: string;
-  log_name: string;
-  messages: number;
-  entries_received: number;
-  entries_stored: number;
-  entries_dropped: Record<string, number>;
-  messages_rejected: Record<string, number>;
-  entries_in_flight: number;
-  entries_in_flight_at_start: number;
-  streams_open: number;
-  first_seen: string | null;
-  last_seen: string | null;
-  status: string;
-  series?: { minute: string; entries_received: number; entries_stored: number }[];
-}
+type Node = LedgerNode & { series?: { minute: string; entries_received: number; entries_stored: number }[] };
 
 async function nodes(token = 'ledger-read-token', query = 'range=1h'): Promise<Node[]> {
   const res = await app.inject({
@@ -73,7 +58,12 @@ function entry(route: string, over: { startS?: number; path?: string } = {}) {
       upstreamCluster: 'outbound|9080||productpage.default.svc.cluster.local',
     },
     protocolVersion: 'HTTP11',
-    request: { requestMethod: 'GET', authority: 'shop.example.com', path: over.path ?? `/p?u=${n}`, requestId: `ledger-${n}` },
+    request: {
+      requestMethod: 'GET',
+      authority: 'shop.example.com',
+      path: over.path ?? `/p?u=${n}`,
+      requestId: `ledger-${n}`,
+    },
     response: { responseCode: 200 },
   };
 }
@@ -144,11 +134,19 @@ describe('the delivery ledger', () => {
       ),
     );
     expect((await bad.done).error?.code).toBe(3); // INVALID_ARGUMENT
-    await until(async () => {
-      await collector.flush();
-      const list = await nodes();
-      return list.length === 3 && list.every((n) => n.entries_in_flight === 0) && list.every((n) => n.messages > 0);
-    }, 'three nodes settled', 30_000).catch(async (err: Error) => {
+    await until(
+      async () => {
+        await collector.flush();
+        const list = await nodes();
+        return (
+          list.length === 3 &&
+          list.every((n) => n.entries_in_flight === 0) &&
+          list.every((n) => n.messages > 0)
+        );
+      },
+      'three nodes settled',
+      30_000,
+    ).catch(async (err: Error) => {
       throw new Error(`${err.message}: ${JSON.stringify(await nodes())}`);
     });
     const list = await nodes();

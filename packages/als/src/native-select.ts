@@ -122,9 +122,7 @@ export function nativeRowKeys(data: Buffer, columns: readonly string[]): Map<str
   let stream = 0;
   for (let c = 0; c < shape.headers.length; c++) {
     const h = shape.headers[c];
-    let n: number;
-    let p: number;
-    [n, p] = readLeb(h, 0);
+    const [n, p] = readLeb(h, 0);
     const name = h.toString('utf8', p, p + n);
     const wanted = columns.indexOf(name);
     if (wanted >= 0) {

@@ -11,7 +11,14 @@ export {
   nodeStatus,
   GONE_AFTER_MS,
 } from './read.js';
-export type { LedgerNode, LedgerPoint, NodeStatus, LedgerNodeRow, LedgerSeriesRow, LedgerQuery } from './read.js';
+export type {
+  LedgerNode,
+  LedgerPoint,
+  NodeStatus,
+  LedgerNodeRow,
+  LedgerSeriesRow,
+  LedgerQuery,
+} from './read.js';
 export { ingestSilenceSeconds, ingestDropRate, ingestSamples } from './signals.js';
 export type { IngestSample } from './signals.js';
 export { NodeLabelCap, OTHER } from './labels.js';

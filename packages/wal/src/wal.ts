@@ -202,7 +202,13 @@ export class WriteAheadLog {
       }
       if (r.segment.truncatedBytes > 0)
         report.truncated.push({ segment: `${lane}/${name}`, bytes: r.segment.truncatedBytes });
-      const s = wal.track(lane, seq, r.segment.header, r.segment.rows, r.segment.bytes + r.segment.indexBytes);
+      const s = wal.track(
+        lane,
+        seq,
+        r.segment.header,
+        r.segment.rows,
+        r.segment.bytes + r.segment.indexBytes,
+      );
       s.tally = await tallyOf(s, options.tallyColumns);
       s.resolution = await readResolution(dir, name);
       if (s.inFlight) mergeTally(wal.inFlightTally, s.tally);
@@ -267,7 +273,13 @@ export class WriteAheadLog {
       await rename(nativePath(inbox, name), nativePath(laneDir, seqName(seq)));
       await rename(indexPath(inbox, name), indexPath(laneDir, seqName(seq)));
       if (this.options.durable) await syncDirectory(laneDir);
-      const s = this.track(lane, seq, r.segment.header, r.segment.rows, r.segment.bytes + r.segment.indexBytes);
+      const s = this.track(
+        lane,
+        seq,
+        r.segment.header,
+        r.segment.rows,
+        r.segment.bytes + r.segment.indexBytes,
+      );
       s.tally = await tallyOf(s, this.options.tallyColumns);
       out.push(s);
     }
@@ -535,7 +547,10 @@ async function removeFiles(dir: string, name: string): Promise<void> {
 }
 
 /** A segment read back: its rows per tuple of `columns` (all under the key '' without columns). */
-async function tallyOf(segment: Segment, columns: readonly string[] | undefined): Promise<Map<string, number>> {
+async function tallyOf(
+  segment: Segment,
+  columns: readonly string[] | undefined,
+): Promise<Map<string, number>> {
   if (!columns || segment.rows === 0) return new Map(segment.rows > 0 ? [['', segment.rows]] : []);
   return nativeRowKeys(await readFile(segment.file), columns);
 }

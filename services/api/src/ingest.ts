@@ -93,7 +93,8 @@ export async function ingestRoutes(app: FastifyInstance, opts: IngestOptions): P
     {
       config: { access: 'read' },
       schema: {
-        summary: 'The delivery ledger: every gateway node, what it sent and what became of it, and its status',
+        summary:
+          'The delivery ledger: every gateway node, what it sent and what became of it, and its status',
         tags: ['ingest'],
         querystring: rangeQuery,
         response: {
@@ -114,9 +115,7 @@ export async function ingestRoutes(app: FastifyInstance, opts: IngestOptions): P
       const r = restriction(req);
       const at = now();
       const range = parseTimeRange(req.query as RawParams, at);
-      const list = await rows<LedgerNodeRow>(
-        ledgerNodesQuery(db, range, { restriction: r, staleAfterMs }),
-      );
+      const list = await rows<LedgerNodeRow>(ledgerNodesQuery(db, range, { restriction: r, staleAfterMs }));
       return {
         from: new Date(range.from).toISOString(),
         to: new Date(range.to).toISOString(),

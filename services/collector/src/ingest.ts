@@ -135,7 +135,10 @@ class Tally {
       dropped: Object.fromEntries([...this.dropped].map(([r, m]) => [r, record(m)])),
       fromInFlight: !replayedLetter,
       ...(replayedLetter && {
-        released: { reason: segment.header.deadLetterReason ?? 'insert_refused', tally: record(segment.tally) },
+        released: {
+          reason: segment.header.deadLetterReason ?? 'insert_refused',
+          tally: record(segment.tally),
+        },
       }),
     };
   }
@@ -224,7 +227,10 @@ export class Ingest {
         return;
       } catch (err) {
         this.events.onError?.(`booking batch ${segment.name} in the delivery ledger`, err);
-        const delay = Math.min(this.options.maxRetryDelayMs ?? MAX_RETRY_DELAY_MS, 250 * 2 ** Math.min(failures, 10));
+        const delay = Math.min(
+          this.options.maxRetryDelayMs ?? MAX_RETRY_DELAY_MS,
+          250 * 2 ** Math.min(failures, 10),
+        );
         await Promise.race([new Promise((r) => setTimeout(r, delay).unref?.()), this.stopping]);
       }
     }

@@ -48,9 +48,8 @@ export const LEDGER_COLUMNS: readonly (keyof LedgerRow)[] = [
 
 interface Job {
   token: string;
-  /** Rows of its own (an outcome, a correction); the counters are added at the first attempt unless `alone`. */
+  /** Rows of its own (an outcome); the counters gathered so far are added at its first attempt. */
   rows: LedgerRow[];
-  alone: boolean;
   outcome?: BatchOutcome;
   sent?: LedgerRow[];
   done: () => void;
@@ -156,7 +155,6 @@ export class LedgerWriter {
       this.queue.push({
         token,
         rows: this.options.book.resolution(outcome),
-        alone: false,
         outcome,
         done,
         failed,
@@ -171,16 +169,7 @@ export class LedgerWriter {
       this.lastHeartbeat = now;
       this.options.book.heartbeat(this.options.openStreams());
     }
-    if (this.queue.length === 0 && this.options.book.hasPending) {
-      this.queue.push({
-        token: `${this.collector}:${this.options.epoch}:f${++this.flushSeq}`,
-        rows: [],
-        alone: false,
-        done: () => {},
-        failed: () => {},
-      });
-      this.kick();
-    }
+    if (this.queue.length === 0 && this.options.book.hasPending) this.queueFlush();
   }
 
   private kick(): void {
@@ -195,7 +184,7 @@ export class LedgerWriter {
     await this.recovered;
     while (this.queue.length > 0 && !this.stopped) {
       const job = this.queue[0];
-      job.sent ??= job.alone ? job.rows : [...this.options.book.take(), ...job.rows];
+      job.sent ??= [...this.options.book.take(), ...job.rows];
       try {
         await this.send(job.token, job.sent);
       } catch (err) {
@@ -251,30 +240,25 @@ export class LedgerWriter {
 
   /** Sends what is gathered now; resolves once it (and everything before it) landed. */
   flush(): Promise<void> {
-    return new Promise<void>((done, failed) => {
-      this.queue.push({
-        token: `${this.collector}:${this.options.epoch}:f${++this.flushSeq}`,
-        rows: [],
-        alone: false,
-        done,
-        failed,
-      });
-      this.kick();
+    return new Promise<void>((done, failed) => this.queueFlush(done, failed));
+  }
+
+  /** An insert of the counters gathered by the time it is sent, under a token never used before. */
+  private queueFlush(done: () => void = () => {}, failed: (err: unknown) => void = () => {}): void {
+    this.queue.push({
+      token: `${this.collector}:${this.options.epoch}:f${++this.flushSeq}`,
+      rows: [],
+      done,
+      failed,
     });
+    this.kick();
   }
 
   /** Sends what is gathered (shutdown), for up to `ms`; then stops retrying. */
   async close(ms = 2_000): Promise<void> {
     if (this.timer) clearInterval(this.timer);
     const deadline = Date.now() + ms;
-    if (this.options.book.hasPending)
-      this.queue.push({
-        token: `${this.collector}:${this.options.epoch}:f${++this.flushSeq}`,
-        rows: [],
-        alone: false,
-        done: () => {},
-        failed: () => {},
-      });
+    if (this.options.book.hasPending) this.queueFlush();
     this.kick();
     while ((this.running || this.queue.length > 0) && Date.now() < deadline)
       await new Promise((r) => setTimeout(r, 10));

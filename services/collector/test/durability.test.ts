@@ -140,7 +140,8 @@ describe('transient failures', () => {
       ...ch,
       async insertNative(...args) {
         const r = await ch.insertNative(...args);
-        if (args[0] !== 'ingest_ledger' && ++calls === 1) throw Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' });
+        if (args[0] !== 'ingest_ledger' && ++calls === 1)
+          throw Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' });
         return r;
       },
     };
