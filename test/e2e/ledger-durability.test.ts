@@ -14,6 +14,9 @@ import { processMetric, sqlValue, until } from '../support/probes.js';
 
 type Node = LedgerNode;
 
+/** The tests poll the API several times a second: above the default rate limit (600 a minute). */
+const POLLING = { GATESCOPE_RATE_LIMIT_PER_MINUTE: '100000' };
+
 /** The ledger (range: the last day, so it starts before every node's first message); undefined on a 5xx. */
 async function ledger(gs: GatescopeProcess): Promise<Node[] | undefined> {
   const res = await fetch(`${gs.http}api/v1/ingest/nodes?range=1d`);
@@ -68,6 +71,7 @@ describe('server mode: ClickHouse fails inserts under load', () => {
         CLICKHOUSE_URL: front.url,
         GATESCOPE_CLICKHOUSE_TIMEOUT_MS: '3000',
         GATESCOPE_BATCH_MAX_DELAY_MS: '200',
+        ...POLLING,
       },
     });
   });
@@ -115,7 +119,7 @@ describe('server mode: ClickHouse fails inserts under load', () => {
 
 describe('kill -9 and restart', () => {
   it('the ledger balances before, during and after the replay; what it says was stored is what ClickHouse holds', async () => {
-    const gs = await startGatescopeProcess({ env: { GATESCOPE_BATCH_MAX_DELAY_MS: '200' } });
+    const gs = await startGatescopeProcess({ env: { GATESCOPE_BATCH_MAX_DELAY_MS: '200', ...POLLING } });
     const traffic = startDemoTraffic({ target: gs.als, rps: 3_000, streams: 4, flushMs: 100, seed: 9 });
     const watch = watchInvariant(gs);
     await until(
@@ -129,7 +133,7 @@ describe('kill -9 and restart', () => {
     await gs.kill();
     await traffic.stop();
 
-    const again = await startGatescopeProcess({ dataDir: gs.dataDir });
+    const again = await startGatescopeProcess({ dataDir: gs.dataDir, env: POLLING });
     const after = watchInvariant(again);
     let node: Node | undefined;
     await until(
