@@ -84,6 +84,8 @@ beforeAll(async () => {
     GATESCOPE_BATCH_MAX_DELAY_MS: '100',
     GATESCOPE_WAL_SYNC_INTERVAL_MS: '20',
     GATESCOPE_DECODER_WORKERS: '1',
+    // The tests poll the API several times a second.
+    GATESCOPE_RATE_LIMIT_PER_MINUTE: '100000',
   });
   ch = await createClickHouse({ database: 'gatescope', dataDir: dir });
   await migrate(ch, { retentionDays: config.retentionDays, rollupRetentionDays: config.rollupRetentionDays });
