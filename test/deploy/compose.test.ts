@@ -129,6 +129,14 @@ describe('Prometheus', () => {
     ).admin.address.socket_address.port_value;
     expect(targets.get('envoy')).toBe(envoyAdmin);
     expect(config.scrape_configs.find((j) => j.job_name === 'envoy')?.metrics_path).toBe('/stats/prometheus');
+    // Envoy's ALS counters carry the node its ALS identifier names: they join gatescope's ledger series on node_id.
+    const envoyNode = (parse(readFileSync(ENVOY, 'utf8')) as { node: { id: string; cluster: string } }).node;
+    const envoyJob = config.scrape_configs.find((j) => j.job_name === 'envoy') as
+      { static_configs?: { labels?: Record<string, string> }[] } | undefined;
+    expect(envoyJob?.static_configs?.[0]?.labels).toEqual({
+      node_id: envoyNode.id,
+      node_cluster: envoyNode.cluster,
+    });
     const chPort = /<port>(\d+)<\/port>/.exec(
       readFileSync(repo('services/gatescope/deploy/clickhouse/prometheus.xml'), 'utf8'),
     )?.[1];

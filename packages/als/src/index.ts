@@ -34,5 +34,5 @@ export {
 export { readNative, readNativeBlocks } from './native-reader.js';
 export { leb, nativeType } from './native-block.js';
 export { concatNativeBlocks } from './native-concat.js';
-export { selectNativeRows, nativeRowDays } from './native-select.js';
+export { selectNativeRows, nativeRowDays, nativeRowKeys } from './native-select.js';
 export type { RowValue, Row, NativeBlock, NativeColumn } from './native-reader.js';

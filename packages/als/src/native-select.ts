@@ -108,3 +108,43 @@ export function nativeRowDays(data: Buffer, column = 'start_time'): Int32Array {
   }
   throw new Error(`Native data has no column ${column}`);
 }
+
+/**
+ * Rows per distinct tuple of the String columns `columns` (the tuple as a JSON array, in the order given): the
+ * write-ahead log counts a replayed batch's entries per gateway node with it. Not the hot path (live batches
+ * are counted as they are added).
+ */
+export function nativeRowKeys(data: Buffer, columns: readonly string[]): Map<string, number> {
+  const out = new Map<string, number>();
+  if (data.length === 0) return out;
+  const { buf, rows, shape, ranges } = oneBlock(data);
+  const values: string[][] = columns.map(() => []);
+  let stream = 0;
+  for (let c = 0; c < shape.headers.length; c++) {
+    const h = shape.headers[c];
+    const [n, p] = readLeb(h, 0);
+    const name = h.toString('utf8', p, p + n);
+    const wanted = columns.indexOf(name);
+    if (wanted >= 0) {
+      if (shape.layouts[c].length !== 1 || shape.layouts[c][0] !== STRING)
+        throw new Error(`column ${name} is not a String column`);
+      const column = values[wanted];
+      let at = ranges[2 * stream];
+      for (let i = 0; i < rows; i++) {
+        let len: number;
+        [len, at] = readLeb(buf, at);
+        column.push(buf.toString('utf8', at, at + len));
+        at += len;
+      }
+    }
+    stream += shape.layouts[c].length;
+  }
+  values.forEach((v, i) => {
+    if (v.length !== rows) throw new Error(`Native data has no column ${columns[i]}`);
+  });
+  for (let i = 0; i < rows; i++) {
+    const key = JSON.stringify(values.map((v) => v[i]));
+    out.set(key, (out.get(key) ?? 0) + 1);
+  }
+  return out;
+}

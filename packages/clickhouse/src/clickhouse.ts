@@ -71,7 +71,7 @@ export interface ClickHouse {
     columns: readonly string[],
     data: Buffer | Buffer[] | { file: string },
     settings?: InsertSettings,
-    options?: { checkDuplicate?: boolean },
+    options?: InsertOptions,
   ): Promise<InsertResult>;
   /** True when ClickHouse answers a trivial query. */
   ping(): Promise<boolean>;
@@ -88,6 +88,16 @@ export class ClickHouseUnavailableError extends Error {
 
 /** Settings of one INSERT: integers (`max_partitions_per_insert_block`) or strings (`insert_deduplication_token`). */
 export type InsertSettings = Readonly<Record<string, number | string>>;
+
+export interface InsertOptions {
+  /** Tell whether ClickHouse found these blocks already stored (see InsertResult). */
+  checkDuplicate?: boolean;
+  /**
+   * The data's format: Native blocks (default), or JSONEachRow for a few small rows of types the Native writer does
+   * not cover (the delivery ledger's Maps). Either way the settings go in the statement's own SETTINGS clause.
+   */
+  format?: 'Native' | 'JSONEachRow';
+}
 
 export interface InsertResult {
   /**
@@ -155,7 +165,7 @@ function createServer(options: ClickHouseOptions, database: string): ClickHouse 
     },
     async insertNative(table, columns, data, settings, options) {
       const result = await client.exec({
-        query: `INSERT INTO ${database}.${ident(table)} (${columns.map((c) => ident(c)).join(', ')})${settingsClause(settings ?? {})} FORMAT Native`,
+        query: `INSERT INTO ${database}.${ident(table)} (${columns.map((c) => ident(c)).join(', ')})${settingsClause(settings ?? {})} FORMAT ${options?.format ?? 'Native'}`,
         values:
           'file' in data ? createReadStream(data.file) : Readable.from(chunksOf(data), { objectMode: false }),
         // In a cluster `table` is Distributed: answer only once every shard committed its part, so a resolved
@@ -269,7 +279,7 @@ async function createEmbedded(options: ClickHouseOptions, database: string): Pro
       try {
         const before = options?.checkDuplicate ? await duplicatedBlocks() : 0;
         await client.command({
-          query: `INSERT INTO ${database}.${ident(table)} (${columns.map((c) => ident(c)).join(', ')}) FROM INFILE ${quoteString(file)}${settingsClause(settings ?? {})} FORMAT Native`,
+          query: `INSERT INTO ${database}.${ident(table)} (${columns.map((c) => ident(c)).join(', ')}) FROM INFILE ${quoteString(file)}${settingsClause(settings ?? {})} FORMAT ${options?.format ?? 'Native'}`,
         });
         return options?.checkDuplicate ? { duplicate: (await duplicatedBlocks()) > before } : {};
       } finally {

@@ -105,11 +105,17 @@ describe('clustered DDL on the engine', () => {
       alert_receiver_secrets_local: 'ReplicatedReplacingMergeTree',
       alert_history_local: 'ReplicatedMergeTree',
       alert_lease_local: 'ReplicatedMergeTree',
+      ingest_ledger: 'Distributed',
+      ingest_ledger_local: 'ReplicatedAggregatingMergeTree',
     });
     expect(full0(tables, 'ingest_dead_letters_local')).toMatch(
       /^ReplicatedReplacingMergeTree\('\/clickhouse\/tables\/\{shard\}\/gatescope\/ingest_dead_letters_local', '\{replica\}', updated_at\)/,
     );
     const full = Object.fromEntries(tables.map((t) => [t.name, t.engine_full]));
+    // The delivery ledger: one shard per node, so a node's rows (every collector's) meet on one shard.
+    expect(full.ingest_ledger).toBe(
+      `Distributed('${CLUSTER}', 'gatescope', 'ingest_ledger_local', cityHash64(node_id, node_cluster, log_name))`,
+    );
     expect(full.http_requests).toBe(
       `Distributed('${CLUSTER}', 'gatescope', 'http_requests_local', cityHash64(route_name, toStartOfHour(start_time)))`,
     );

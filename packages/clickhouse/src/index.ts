@@ -4,6 +4,7 @@ export type {
   ClickHouse,
   ClickHouseOptions,
   InsertResult,
+  InsertOptions,
   InsertSettings,
   ClickHouseRole,
   RoleCredentials,

@@ -223,8 +223,8 @@ async function applyEmbeddedDurability(ch: ClickHouse): Promise<void> {
 
 /**
  * Which tables' TTL follows which retention setting: the raw tables keep `retentionDays` of `start_time`;
- * rollup tables (named `<table>_1m`, `_1h`, `_1d`, …, time column `bucket_start`) keep `rollupRetentionDays`.
- * In a cluster the TTL lives on the `…_local` tables (the Distributed ones hold no rows).
+ * rollup tables (named `<table>_1m`, `_1h`, `_1d`, …, time column `bucket_start`) and the per-minute delivery
+ * ledger (`ingest_ledger`, time column `minute`) keep `rollupRetentionDays`. In a cluster the TTL lives on the `…_local` tables (the Distributed ones hold no rows).
  */
 function retentionRule(
   table: string,
@@ -232,6 +232,7 @@ function retentionRule(
   if (table === 'http_requests' || table === 'tcp_connections')
     return { column: 'start_time', setting: 'retentionDays' };
   if (/_\d+[smhd]$/.test(table)) return { column: 'bucket_start', setting: 'rollupRetentionDays' };
+  if (table === 'ingest_ledger') return { column: 'minute', setting: 'rollupRetentionDays' };
   return undefined;
 }
 

@@ -151,6 +151,13 @@ export interface Config {
     /** Notifications waiting or in flight; beyond it new ones are dropped (and recorded). */
     deliveryQueue: number;
   };
+  /** The delivery ledger (issue 14): per gateway node, what came in and what became of it. */
+  ledger: {
+    /** A node with no open stream and no message for this long is `stale` (GATESCOPE_STALE_AFTER). */
+    staleAfterMs: number;
+    /** Nodes with Prometheus series of their own per collector; later ones are folded into `other`. */
+    maxMetricNodes: number;
+  };
   health: {
     degradedErrorRate: number;
     failingErrorRate: number;
@@ -193,6 +200,24 @@ const ratio = (name: string, dflt: number) =>
     .min(0, `${name} must be in [0, 1]`)
     .max(1, `${name} must be in [0, 1]`)
     .default(dflt);
+/** `60s`, `5m`, `1h`, `2d` (or a bare number of seconds) -> milliseconds. */
+const duration = (name: string, dflt: string) =>
+  z
+    .string()
+    .default(dflt)
+    .transform((text, ctx) => {
+      const m = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$/.exec(text.trim());
+      const units: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+      const ms = m ? Number(m[1]) * units[m[2] ?? 's'] : NaN;
+      if (!(ms > 0)) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `${name}="${text}" is not a duration: use a number and a unit ms, s, m, h or d (60s, 5m)`,
+        });
+        return z.NEVER;
+      }
+      return Math.round(ms);
+    });
 const bool = z
   .enum(['1', '0', 'true', 'false', 'yes', 'no', ''])
   .default('')
@@ -327,6 +352,8 @@ const envSchema = z.object({
   GATESCOPE_HEALTH_DEGRADED_4XX_RATE: ratio('GATESCOPE_HEALTH_DEGRADED_4XX_RATE', 0.1),
   GATESCOPE_HEALTH_FAILING_4XX_RATE: ratio('GATESCOPE_HEALTH_FAILING_4XX_RATE', 0.2),
   GATESCOPE_HEALTH_MIN_REQUESTS: positiveInt('GATESCOPE_HEALTH_MIN_REQUESTS', 20),
+  GATESCOPE_STALE_AFTER: duration('GATESCOPE_STALE_AFTER', '60s'),
+  GATESCOPE_LEDGER_MAX_METRIC_NODES: positiveInt('GATESCOPE_LEDGER_MAX_METRIC_NODES', 200),
   GATESCOPE_HEALTH_HYSTERESIS: ratio('GATESCOPE_HEALTH_HYSTERESIS', 0.2),
   GATESCOPE_ALERTS_FILE: z.string().optional(),
   GATESCOPE_ALERTS_INTERVAL: z
@@ -683,6 +710,10 @@ export function loadConfig(env: Record<string, string | undefined>): Readonly<Co
       allowPrivateNetwork: e.GATESCOPE_ALERTS_ALLOW_PRIVATE_NETWORK,
       deliveryAttempts: e.GATESCOPE_ALERTS_DELIVERY_ATTEMPTS,
       deliveryQueue: e.GATESCOPE_ALERTS_DELIVERY_QUEUE,
+    },
+    ledger: {
+      staleAfterMs: e.GATESCOPE_STALE_AFTER,
+      maxMetricNodes: e.GATESCOPE_LEDGER_MAX_METRIC_NODES,
     },
     health: {
       degradedErrorRate: e.GATESCOPE_HEALTH_DEGRADED_ERROR_RATE,

@@ -151,9 +151,20 @@ export class DeadLetterStore {
       this.totalFiles--;
       this.totalEntries -= existed.entries;
     }
-    const header: SegmentHeader = { token, lane: table, createdAt: Date.now(), deadLetter: id };
+    const header: SegmentHeader = {
+      token,
+      lane: table,
+      createdAt: Date.now(),
+      deadLetter: id,
+      deadLetterReason: reason,
+    };
     const s = await writeSegment(dir, id, header, data, entries, this.options.durable);
     return this.finish(dir, this.describe(table, token, reason, error, entries, s.bytes + s.indexBytes));
+  }
+
+  /** Whether `bytes` more fit under GATESCOPE_DEAD_LETTER_MAX_BYTES now. */
+  fits(bytes: number): boolean {
+    return this.totalBytes + bytes <= this.options.maxBytes;
   }
 
   /**
@@ -171,7 +182,12 @@ export class DeadLetterStore {
     const id = deadLetterId(segment.header.token);
     // The JSON first: a crash before the move leaves the segment in the WAL, parked again at the next start.
     const letter = this.describe(table, segment.header.token, reason, error, segment.rows, segment.bytes);
-    await rewriteHeader(segment.dir, segment.name, { ...segment.header, lane: table, deadLetter: id });
+    await rewriteHeader(segment.dir, segment.name, {
+      ...segment.header,
+      lane: table,
+      deadLetter: id,
+      deadLetterReason: reason,
+    });
     await writeFile(jsonPath(dir, id), JSON.stringify(letter, null, 2));
     await rename(nativePath(segment.dir, segment.name), nativePath(dir, id));
     await rename(indexPath(segment.dir, segment.name), indexPath(dir, id));

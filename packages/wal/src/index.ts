@@ -1,4 +1,4 @@
-export { WriteAheadLog, INBOX } from './wal.js';
+export { WriteAheadLog, INBOX, mergeTally } from './wal.js';
 export type { Segment, WalOptions, RecoveryReport, CommitResult } from './wal.js';
 export {
   DeadLetterStore,

@@ -28,6 +28,8 @@ export interface SegmentHeader {
   createdAt: number;
   /** Set when the segment is a dead letter: its id (kept when it is queued for replay). */
   deadLetter?: string;
+  /** Why it is a dead letter (the delivery ledger moves its entries out of that reason when a replay stores them). */
+  deadLetterReason?: string;
 }
 
 export const nativePath = (dir: string, name: string) => join(dir, `${name}.native`);

@@ -20,10 +20,10 @@
  */
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { readdir, rename, rm } from 'node:fs/promises';
+import { open as openFile, readdir, readFile, rename, rm } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { concatNativeBlocks } from '@gatescope/als';
+import { concatNativeBlocks, nativeRowKeys } from '@gatescope/als';
 import { lockDirectory, type DirectoryLock, type LockOptions } from './lock.js';
 import {
   indexPath,
@@ -52,6 +52,15 @@ export interface Segment {
   bytes: number;
   /** Read back at start (or adopted from the inbox) rather than written by this process. */
   replayed: boolean;
+  /**
+   * Rows per key (the key `add` was given; for a segment read back at start, the tuple of `tallyColumns` as a JSON
+   * array). The delivery ledger counts entries per gateway node with it.
+   */
+  tally: Map<string, number>;
+  /** Counted in `inFlight()`: every segment but a dead letter queued for replay (its rows count as dead-lettered). */
+  inFlight: boolean;
+  /** What `markResolved` recorded before a crash: the outcome is known, only its bookkeeping was not finished. */
+  resolution?: unknown;
 }
 
 export interface WalOptions {
@@ -64,6 +73,8 @@ export interface WalOptions {
   now?: () => number;
   /** The directory lock's lease (tests). */
   lock?: LockOptions;
+  /** String columns whose tuple keys the tally of a segment read back at start (the live ones use `add`'s key). */
+  tallyColumns?: readonly string[];
 }
 
 /** What `open` found and did. */
@@ -86,13 +97,25 @@ interface Lane {
   pendingBytes: number;
   /** When the oldest pending row arrived. */
   pendingSince: number;
+  pendingTally: Map<string, number>;
   open?: SegmentWriter;
   openSeq?: number;
+  openTally: Map<string, number>;
+}
+
+/** Adds `b` into `a`, times `sign`; a key that reaches 0 goes. */
+export function mergeTally(a: Map<string, number>, b: ReadonlyMap<string, number>, sign = 1): void {
+  for (const [k, n] of b) {
+    const v = (a.get(k) ?? 0) + sign * n;
+    if (v === 0) a.delete(k);
+    else a.set(k, v);
+  }
 }
 
 export class WriteAheadLog {
   readonly collectorId: string;
-  private readonly epoch: string;
+  /** This process's part of every token (a new one per start). */
+  readonly epoch: string;
   private readonly lanes = new Map<string, Lane>();
   private seq: number;
   /** Bytes on disk of sealed segments not yet removed. */
@@ -101,6 +124,8 @@ export class WriteAheadLog {
   private committing?: Promise<CommitResult>;
   private closed = false;
   private durableRowCount = 0;
+  /** Rows per key added and not yet removed or forgotten (dead letters queued for replay excepted). */
+  private readonly inFlightTally = new Map<string, number>();
 
   private constructor(
     readonly options: WalOptions,
@@ -177,11 +202,28 @@ export class WriteAheadLog {
       }
       if (r.segment.truncatedBytes > 0)
         report.truncated.push({ segment: `${lane}/${name}`, bytes: r.segment.truncatedBytes });
-      recovered.push(
-        wal.track(lane, seq, r.segment.header, r.segment.rows, r.segment.bytes + r.segment.indexBytes),
+      const s = wal.track(
+        lane,
+        seq,
+        r.segment.header,
+        r.segment.rows,
+        r.segment.bytes + r.segment.indexBytes,
       );
+      s.tally = await tallyOf(s, options.tallyColumns);
+      s.resolution = await readResolution(dir, name);
+      if (s.inFlight) mergeTally(wal.inFlightTally, s.tally);
+      recovered.push(s);
     }
     recovered.push(...(await wal.adoptInbox()));
+    for (const entry of await readdir(options.dir, { withFileTypes: true })) {
+      if (!entry.isDirectory() || entry.name === INBOX) continue;
+      // A marker whose segment is gone (it was parked or removed just before a crash): nothing left to do.
+      for (const f of await readdir(join(options.dir, entry.name))) {
+        const m = /^(\d+)\.resolved$/.exec(f);
+        if (m && !recovered.some((s) => s.lane === entry.name && s.seq === Number(m[1])))
+          await rm(join(options.dir, entry.name, f), { force: true });
+      }
+    }
     for (const s of recovered) {
       const l = (report.lanes[s.lane] ??= { segments: 0, rows: 0, bytes: 0, oldest: Infinity });
       l.segments++;
@@ -198,7 +240,19 @@ export class WriteAheadLog {
     this.sealedCount++;
     const dir = join(this.options.dir, lane);
     const name = seqName(seq);
-    return { lane, seq, dir, name, file: nativePath(dir, name), header, rows, bytes, replayed: true };
+    return {
+      lane,
+      seq,
+      dir,
+      name,
+      file: nativePath(dir, name),
+      header,
+      rows,
+      bytes,
+      replayed: true,
+      tally: new Map(),
+      inFlight: header.deadLetter === undefined,
+    };
   }
 
   /**
@@ -219,9 +273,15 @@ export class WriteAheadLog {
       await rename(nativePath(inbox, name), nativePath(laneDir, seqName(seq)));
       await rename(indexPath(inbox, name), indexPath(laneDir, seqName(seq)));
       if (this.options.durable) await syncDirectory(laneDir);
-      out.push(
-        this.track(lane, seq, r.segment.header, r.segment.rows, r.segment.bytes + r.segment.indexBytes),
+      const s = this.track(
+        lane,
+        seq,
+        r.segment.header,
+        r.segment.rows,
+        r.segment.bytes + r.segment.indexBytes,
       );
+      s.tally = await tallyOf(s, this.options.tallyColumns);
+      out.push(s);
     }
     return out;
   }
@@ -235,7 +295,16 @@ export class WriteAheadLog {
   private lane(name: string): Lane {
     let l = this.lanes.get(name);
     if (!l) {
-      l = { name, dir: this.laneDir(name), pending: [], pendingRows: 0, pendingBytes: 0, pendingSince: 0 };
+      l = {
+        name,
+        dir: this.laneDir(name),
+        pending: [],
+        pendingRows: 0,
+        pendingBytes: 0,
+        pendingSince: 0,
+        pendingTally: new Map(),
+        openTally: new Map(),
+      };
       this.lanes.set(name, l);
     }
     return l;
@@ -246,14 +315,41 @@ export class WriteAheadLog {
     return `${this.collectorId}:${this.epoch}:${seq}`;
   }
 
-  /** Adds rows (a Native block) to a lane, in memory until the next commit. */
-  add(lane: string, data: Buffer, rows: number): void {
+  /** Adds rows (a Native block) to a lane, in memory until the next commit; `key` tallies them (a gateway node). */
+  add(lane: string, data: Buffer, rows: number, key = ''): void {
     if (rows === 0) return;
     const l = this.lane(lane);
     if (l.pendingRows === 0) l.pendingSince = this.now;
     l.pending.push(data);
     l.pendingRows += rows;
     l.pendingBytes += data.length;
+    l.pendingTally.set(key, (l.pendingTally.get(key) ?? 0) + rows);
+    this.inFlightTally.set(key, (this.inFlightTally.get(key) ?? 0) + rows);
+  }
+
+  /**
+   * Rows per key added and not yet gone (removed: stored; forgotten: moved to the dead letters), whether in memory,
+   * in an open segment or in a sealed one. Dead letters queued for replay are not in it.
+   */
+  inFlight(): ReadonlyMap<string, number> {
+    return this.inFlightTally;
+  }
+
+  /**
+   * Records a segment's outcome next to it (durably) before the caller books it elsewhere and removes the segment:
+   * a crash in between leaves the segment with its outcome (`Segment.resolution` at the next start), so the
+   * bookkeeping is finished then without inserting the rows again.
+   */
+  async markResolved(segment: Segment, resolution: unknown): Promise<void> {
+    const file = join(segment.dir, `${segment.name}.resolved`);
+    const fd = await openFile(file, 'w');
+    try {
+      await fd.writeFile(JSON.stringify(resolution));
+      if (this.options.durable) await fd.datasync();
+    } finally {
+      await fd.close();
+    }
+    segment.resolution = resolution;
   }
 
   /** Rows added and not yet written (lost on a crash before the next commit). */
@@ -323,9 +419,11 @@ export class WriteAheadLog {
         const data = concatNativeBlocks(l.pending);
         const rows = l.pendingRows;
         const since = l.pendingSince;
+        const tally = l.pendingTally;
         l.pending = [];
         l.pendingRows = 0;
         l.pendingBytes = 0;
+        l.pendingTally = new Map();
         writes.push(
           (async () => {
             try {
@@ -347,8 +445,10 @@ export class WriteAheadLog {
               l.pendingRows += rows;
               l.pendingBytes += data.length;
               l.pendingSince = since;
+              mergeTally(l.pendingTally, tally);
               throw err;
             }
+            mergeTally(l.openTally, tally);
             touched.push(l.open);
             result.lanes[l.name] = rows;
             result.rows += rows;
@@ -380,6 +480,8 @@ export class WriteAheadLog {
     const w = l?.open;
     if (!l || !w) return undefined;
     l.open = undefined;
+    const tally = l.openTally;
+    l.openTally = new Map();
     await w.close();
     this.sealedBytes += w.diskBytes;
     this.sealedCount++;
@@ -393,19 +495,25 @@ export class WriteAheadLog {
       rows: w.rows,
       bytes: w.diskBytes,
       replayed: false,
+      tally,
+      inFlight: true,
     };
   }
 
   /** A segment ClickHouse committed (or that was dead-lettered): gone from the log. */
   async remove(segment: Segment): Promise<void> {
-    await removeFiles(segment.dir, segment.name);
     this.forget(segment);
+    await removeFiles(segment.dir, segment.name);
   }
 
-  /** A segment moved elsewhere (dead letters) by its files: no longer counted here. */
+  /** A segment moved elsewhere (dead letters) by its files: no longer counted here (synchronously). */
   forget(segment: Segment): void {
     this.sealedBytes -= segment.bytes;
     this.sealedCount--;
+    if (segment.inFlight) mergeTally(this.inFlightTally, segment.tally, -1);
+    segment.inFlight = false;
+    if (segment.resolution !== undefined)
+      void rm(join(segment.dir, `${segment.name}.resolved`), { force: true }).catch(() => {});
   }
 
   /** Seals every open segment, stops, and releases the lock. Pending rows must be committed first. */
@@ -431,5 +539,26 @@ export interface CommitResult {
 }
 
 async function removeFiles(dir: string, name: string): Promise<void> {
-  await Promise.all([rm(nativePath(dir, name), { force: true }), rm(indexPath(dir, name), { force: true })]);
+  await Promise.all([
+    rm(nativePath(dir, name), { force: true }),
+    rm(indexPath(dir, name), { force: true }),
+    rm(join(dir, `${name}.resolved`), { force: true }),
+  ]);
+}
+
+/** A segment read back: its rows per tuple of `columns` (all under the key '' without columns). */
+async function tallyOf(
+  segment: Segment,
+  columns: readonly string[] | undefined,
+): Promise<Map<string, number>> {
+  if (!columns || segment.rows === 0) return new Map(segment.rows > 0 ? [['', segment.rows]] : []);
+  return nativeRowKeys(await readFile(segment.file), columns);
+}
+
+async function readResolution(dir: string, name: string): Promise<unknown> {
+  try {
+    return JSON.parse(await readFile(join(dir, `${name}.resolved`), 'utf8')) as unknown;
+  } catch {
+    return undefined;
+  }
 }

@@ -10,6 +10,7 @@ import { alertRoutes } from './alerts.js';
 import { analyticsRoutes } from './analytics.js';
 import { errorHandler } from './errors.js';
 import { exploreRoutes } from './explore.js';
+import { ingestRoutes } from './ingest.js';
 import { sqlRoutes } from './sql.js';
 
 export interface ApiDeps {
@@ -101,6 +102,12 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
     clickhouse,
     now,
     allowPrivateNetwork: config.alerts.allowPrivateNetwork,
+  });
+  await app.register(ingestRoutes, {
+    clickhouse,
+    now,
+    limits: config.query.limits,
+    staleAfterMs: config.ledger.staleAfterMs,
   });
   await app.register(sqlRoutes, {
     clickhouse,

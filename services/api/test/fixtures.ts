@@ -44,6 +44,7 @@ export function testConfig(overrides: Partial<Config['auth']> = {}): Config {
     live: { windowSeconds: 60, tickMs: 1000 },
     health: structuredClone(DEFAULTS.health),
     alerts: structuredClone(DEFAULTS.alerts),
+    ledger: structuredClone(DEFAULTS.ledger),
   };
 }
 

@@ -8,16 +8,20 @@ import {
   STREAM_ACCESS_LOGS_PATH,
   TCP_CONNECTION_COLUMNS,
   DecodeError,
+  UNKNOWN_IDENTITY,
   countEntries,
 } from '@gatescope/als';
 import type { ClickHouse } from '@gatescope/clickhouse';
-import type { Config } from '@gatescope/config';
-import { DeadLetterStore, WriteAheadLog, type RecoveryReport } from '@gatescope/wal';
+import { loadConfig, type Config } from '@gatescope/config';
+import { LedgerBook, NODE_COLUMNS, nodeKey, type BatchOutcome } from '@gatescope/ledger';
+import { DeadLetterStore, mergeTally, WriteAheadLog, type RecoveryReport } from '@gatescope/wal';
 import { Registry } from 'prom-client';
 import { DeadLetterIndex } from './dead-letter-index.js';
 import { DecoderPool } from './decoder-pool.js';
 import type { DecodedMessage, DecodeFailure } from './decode-core.js';
 import { Ingest, OUT_OF_WINDOW } from './ingest.js';
+import { createLedgerMetrics } from './ledger-metrics.js';
+import { LedgerWriter } from './ledger-writer.js';
 import { createCollectorMetrics } from './metrics.js';
 
 interface Logger {
@@ -27,7 +31,8 @@ interface Logger {
 }
 
 export interface CollectorDeps {
-  config: Pick<Config, 'ingest' | 'pathTemplates' | 'retentionDays' | 'dataDir' | 'wal'>;
+  config: Pick<Config, 'ingest' | 'pathTemplates' | 'retentionDays' | 'dataDir' | 'wal'> &
+    Partial<Pick<Config, 'ledger'>>;
   clickhouse: ClickHouse;
   registry?: Registry;
   logger?: Logger;
@@ -48,7 +53,12 @@ export interface Collector {
   readonly wal: WriteAheadLog;
   /** The decoder threads (diagnostics; tests kill one to prove the collector recovers). */
   readonly decoderThreads: readonly (Worker | undefined)[];
+  /** Entries per gateway node key received and not yet stored or dropped (the delivery ledger's in flight). */
+  inFlight(): ReadonlyMap<string, number>;
 }
+
+/** The ledger key of entries from a stream that never sent an identifier (the decoder stores them so too). */
+const UNKNOWN_KEY = nodeKey(UNKNOWN_IDENTITY);
 
 const TABLES = {
   http_requests: HTTP_REQUEST_COLUMNS.map((c) => c.name),
@@ -127,6 +137,8 @@ interface OpenStream {
   connection: string;
   /** When its last complete message arrived (or it opened). */
   lastMessageAt: number;
+  /** Its gateway node's ledger key, once its identifier was decoded. */
+  key?: string;
 }
 
 /**
@@ -154,6 +166,7 @@ interface OpenStream {
 export async function buildCollector(deps: CollectorDeps): Promise<Collector> {
   const { ingest, retentionDays } = deps.config;
   const walConfig = deps.config.wal;
+  const ledgerConfig = deps.config.ledger ?? loadConfig({}).ledger;
   /**
    * Tables are partitioned by day of start_time, and ClickHouse refuses an insert that touches more than
    * `max_partitions_per_insert_block` (100) partitions. Entries must start within the retention (older ones
@@ -167,6 +180,7 @@ export async function buildCollector(deps: CollectorDeps): Promise<Collector> {
   const { wal, recovered, report } = await WriteAheadLog.open({
     dir: join(deps.config.dataDir, 'wal'),
     durable: walConfig.enabled,
+    tallyColumns: NODE_COLUMNS,
   });
   const deadLetters = new DeadLetterStore({
     dir: join(deps.config.dataDir, 'dead-letters'),
@@ -194,6 +208,36 @@ export async function buildCollector(deps: CollectorDeps): Promise<Collector> {
     },
   );
   logRecovery(log, report, walConfig.enabled);
+
+  // The delivery ledger. Its start-up bookkeeping compares ClickHouse with what the WAL holds in flight now,
+  // before anything new is added: batches settled before the restart (an outcome next to them) are booked again.
+  const book = new LedgerBook(wal.collectorId);
+  const settledBefore = recovered.filter((s) => s.resolution !== undefined);
+  const walInFlight = new Map(wal.inFlight());
+  for (const s of settledBefore) if (s.inFlight) mergeTally(walInFlight, s.tally, -1);
+  /** Open streams per node key. */
+  const openByNode = new Map<string, number>();
+  const writer = new LedgerWriter({
+    clickhouse: deps.clickhouse,
+    book,
+    epoch: wal.epoch,
+    openStreams: () => openByNode.keys(),
+    heartbeatMs: Math.max(250, Math.min(15_000, ledgerConfig.staleAfterMs / 4)),
+    log,
+    onError: () => metrics.ledgerInsertErrors.inc(),
+  });
+  const bookToken = (s: { header: { token: string }; seq: number }) => `${s.header.token}/ledger@${s.seq}`;
+  writer.start(
+    settledBefore.map((s) => ({ token: bookToken(s), outcome: s.resolution as BatchOutcome })),
+    walInFlight,
+  );
+  createLedgerMetrics(deps.registry ?? new Registry(), book, ledgerConfig.maxMetricNodes, {
+    inFlight: () => wal.inFlight(),
+    openStreams: () => openByNode,
+  });
+  /** Ledger keys of streams, kept a minute after they close for messages still being decoded. */
+  const streamKeys = new Map<number, string>();
+  const keyOf = (stream: number) => streamKeys.get(stream) ?? UNKNOWN_KEY;
   metrics.walTruncatedBytes.inc(report.truncated.reduce((n, t) => n + t.bytes, 0));
   for (const s of recovered) {
     const source = s.header.deadLetter ? 'dead_letter' : 'restart';
@@ -228,6 +272,8 @@ export async function buildCollector(deps: CollectorDeps): Promise<Collector> {
     maxPartitionsPerInsert,
     // A group commit holds every entry read before it started: wait until those are decoded.
     beforeCommit: () => pool.settled(),
+    tallyColumns: NODE_COLUMNS,
+    book: (segment, outcome) => writer.book(bookToken(segment), outcome),
     events: {
       onCommitted(rows, seconds) {
         if (walConfig.enabled) metrics.walDurableEntries.inc(rows);
@@ -344,17 +390,53 @@ export async function buildCollector(deps: CollectorDeps): Promise<Collector> {
     },
   );
 
+  /** The stream's gateway node is known: the ledger counts its stream as open under it. */
+  function identify(stream: number, key: string): void {
+    streamKeys.set(stream, key);
+    const open = streams.get(stream);
+    if (!open || open.key === key) return;
+    if (open.key !== undefined) streamGone(open.key);
+    open.key = key;
+    openByNode.set(key, (openByNode.get(key) ?? 0) + 1);
+    book.streamOpened(key);
+  }
+
+  function streamGone(key: string): void {
+    const n = (openByNode.get(key) ?? 1) - 1;
+    if (n > 0) openByNode.set(key, n);
+    else openByNode.delete(key);
+    book.streamClosed(key);
+  }
+
+  /**
+   * A refused message, under its stream's node. Refused before its stream's first message was decoded (a bad
+   * second message is refused on arrival), the node is known once the messages read before it are decoded.
+   */
+  function bookRejection(stream: number, reason: string): void {
+    const book1 = () => {
+      book.message(keyOf(stream));
+      book.rejected(keyOf(stream), reason);
+    };
+    if (streamKeys.has(stream)) book1();
+    else void pool.settled().then(book1, book1);
+  }
+
   function onDecoded(stream: number, result: DecodedMessage | DecodeFailure): void {
+    if (result.identity) identify(stream, nodeKey(result.identity));
     if (!result.ok) refuseMessage(stream, result);
     else {
+      const key = keyOf(stream);
+      book.message(key);
       for (const table of ['http_requests', 'tcp_connections'] as const) {
         const kind = table === 'http_requests' ? 'http' : 'tcp';
         const inside = result[kind];
         const outside = result.outside[kind];
-        if (inside.rows + outside.rows > 0)
+        if (inside.rows + outside.rows > 0) {
           metrics.entriesReceived.inc({ type: kind }, inside.rows + outside.rows);
-        if (inside.rows > 0) pipeline.add(table, asBuffer(inside.data), inside.rows);
-        if (outside.rows > 0) pipeline.addOutOfWindow(table, asBuffer(outside.data), outside.rows);
+          book.received(key, inside.rows + outside.rows);
+        }
+        if (inside.rows > 0) pipeline.add(table, asBuffer(inside.data), inside.rows, key);
+        if (outside.rows > 0) pipeline.addOutOfWindow(table, asBuffer(outside.data), outside.rows, key);
       }
       if (result.outOfWindow > 0) {
         warnThrottled(
@@ -371,6 +453,7 @@ export async function buildCollector(deps: CollectorDeps): Promise<Collector> {
   function refuseMessage(stream: number, result: DecodeFailure): void {
     const { reason, message } = result;
     metrics.messagesRejected.inc({ reason });
+    bookRejection(stream, reason);
     const kept = 'Earlier messages on this stream were stored, this one was not';
     if (TRANSIENT_FAILURES.has(reason)) {
       log.warn({ stream, reason, err: message }, 'ALS message not decoded; stream closed with UNAVAILABLE');
@@ -455,6 +538,8 @@ export async function buildCollector(deps: CollectorDeps): Promise<Collector> {
     const open = streams.get(stream);
     if (!open) return;
     streams.delete(stream);
+    if (open.key !== undefined) streamGone(open.key);
+    setTimeout(() => streamKeys.delete(stream), 60_000).unref();
     const n = (streamsPerConnection.get(open.connection) ?? 1) - 1;
     if (n > 0) streamsPerConnection.set(open.connection, n);
     else streamsPerConnection.delete(open.connection);
@@ -543,6 +628,7 @@ export async function buildCollector(deps: CollectorDeps): Promise<Collector> {
       metrics.messagesReceived.inc();
       if (message.length > ingest.maxMessageBytes) {
         metrics.messagesRejected.inc({ reason: 'oversized' });
+        bookRejection(stream, 'oversized');
         fail(
           stream,
           grpc.status.RESOURCE_EXHAUSTED,
@@ -604,6 +690,7 @@ export async function buildCollector(deps: CollectorDeps): Promise<Collector> {
     get decoderThreads() {
       return pool.threads;
     },
+    inFlight: () => wal.inFlight(),
     wal,
     async listen(host, port) {
       const address = host.includes(':') && !host.startsWith('[') ? `[${host}]:${port}` : `${host}:${port}`;
@@ -615,6 +702,7 @@ export async function buildCollector(deps: CollectorDeps): Promise<Collector> {
     async flush() {
       await pool.idle();
       await pipeline.flush();
+      await writer.flush();
     },
     async close(timeoutMs = 30_000) {
       const deadline = Date.now() + timeoutMs;
@@ -662,6 +750,7 @@ export async function buildCollector(deps: CollectorDeps): Promise<Collector> {
           );
         }
       }
+      await writer.close(Math.max(500, Math.min(2_000, deadline - Date.now())));
       await index.flush();
       await pool.close();
     },

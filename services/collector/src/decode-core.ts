@@ -1,4 +1,10 @@
-import { AccessLogDecoder, DecodeError, type DecodeLimits, type StreamState } from '@gatescope/als';
+import {
+  AccessLogDecoder,
+  DecodeError,
+  type DecodeLimits,
+  type StreamIdentity,
+  type StreamState,
+} from '@gatescope/als';
 import { PathTemplater, parsePathTemplateRules } from '@gatescope/path-template';
 
 export interface DecodeCoreOptions {
@@ -15,6 +21,8 @@ export interface DecodedMessage {
   /** Entries whose start_time lies outside the accepted window: rows of their own blocks, dead-lettered. */
   outOfWindow: number;
   outside: { http: { rows: number; data: Uint8Array }; tcp: { rows: number; data: Uint8Array } };
+  /** The stream's identifier, when this message is the one that carried it (the delivery ledger keys by it). */
+  identity?: StreamIdentity;
 }
 export interface DecodeFailure {
   ok: false;
@@ -23,6 +31,8 @@ export interface DecodeFailure {
   message: string;
   /** A size limit refused it (RESOURCE_EXHAUSTED) rather than bad input (INVALID_ARGUMENT). */
   limit?: boolean;
+  /** The stream's identifier, when one was seen (this message's own included). */
+  identity?: StreamIdentity;
 }
 
 const EMPTY = new Uint8Array(0);
@@ -50,14 +60,16 @@ export class DecodeCore {
       state = {};
       this.streams.set(stream, state);
     }
+    const known = state.identity;
     let outOfWindow: number;
     try {
       outOfWindow = this.decoder.decode(data, state).outOfWindow;
     } catch (err) {
       // The decoder rolls its output back to the start of the failed message: nothing of it is kept.
+      const identity = state.identity && { ...state.identity };
       if (err instanceof DecodeError)
-        return { ok: false, reason: err.reason, message: err.message, limit: err.isLimit };
-      return { ok: false, reason: 'decoder_error', message: (err as Error).message };
+        return { ok: false, reason: err.reason, message: err.message, limit: err.isLimit, identity };
+      return { ok: false, reason: 'decoder_error', message: (err as Error).message, identity };
     }
     const http = this.decoder.pendingHttpRows > 0 ? this.decoder.takeHttp() : undefined;
     const tcp = this.decoder.pendingTcpRows > 0 ? this.decoder.takeTcp() : undefined;
@@ -73,6 +85,7 @@ export class DecodeCore {
         http: outside && outside.http.rows > 0 ? outside.http : none,
         tcp: outside && outside.tcp.rows > 0 ? outside.tcp : none,
       },
+      ...(state.identity !== known && state.identity && { identity: { ...state.identity } }),
     };
   }
 

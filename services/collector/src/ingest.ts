@@ -16,12 +16,17 @@
  *   then in halves, each piece under a token derived from the batch's, so a split redone after a crash lands
  *   nothing twice. Rows still refused alone, or once MAX_SPLIT_INSERTS pieces were tried, are dead-lettered.
  * - Entries outside the start_time window go to their own lane and become dead letters every minute.
+ * - Booked: once a batch's fate is settled (stored, or which rows were dead-lettered), its outcome per gateway node
+ *   is written next to it in the WAL, handed to `book` (the delivery ledger), and only then is the batch removed.
+ *   A crash in between leaves the batch with its outcome: the next start books it again (the same token, so
+ *   ClickHouse deduplicates) without inserting its rows again.
  *
  * Nothing here stops ingest of other tables: each table has its own queue, and streams are only paused by the
  * collector's bounds (memory, and the WAL's bytes).
  */
 import { readFile } from 'node:fs/promises';
-import { nativeRowDays, selectNativeRows } from '@gatescope/als';
+import { nativeRowDays, nativeRowKeys, selectNativeRows } from '@gatescope/als';
+import type { BatchOutcome } from '@gatescope/ledger';
 import { classifyInsertError, type ClickHouse, type InsertFailure } from '@gatescope/clickhouse';
 import type { DeadLetter, DeadLetterStore, Segment, WriteAheadLog } from '@gatescope/wal';
 
@@ -88,6 +93,13 @@ export interface IngestOptions {
   maxPartitionsPerInsert: number;
   /** Waits until every message read so far is decoded (the decoder pool's barrier). */
   beforeCommit?: () => Promise<void>;
+  /** String columns whose tuple keys a batch's tally (the rows' gateway node): pieces of a split are counted by them. */
+  tallyColumns?: readonly string[];
+  /**
+   * Books a settled batch (the delivery ledger); resolves once that is durable. The batch stays in the WAL (with its
+   * outcome) until then; a rejection is retried like a failed insert.
+   */
+  book?: (segment: Segment, outcome: BatchOutcome) => Promise<void>;
   maxRetryDelayMs?: number;
   events?: IngestEvents;
   now?: () => number;
@@ -101,6 +113,36 @@ interface Queue {
 }
 
 class Stopped extends Error {}
+
+const record = (m: ReadonlyMap<string, number>) => Object.fromEntries(m);
+
+/** The outcome being gathered while a batch is inserted (or split). */
+class Tally {
+  readonly stored = new Map<string, number>();
+  readonly dropped = new Map<string, Map<string, number>>();
+  add(into: Map<string, number>, tally: ReadonlyMap<string, number>): void {
+    for (const [k, n] of tally) into.set(k, (into.get(k) ?? 0) + n);
+  }
+  drop(reason: string, tally: ReadonlyMap<string, number>): void {
+    let m = this.dropped.get(reason);
+    if (!m) this.dropped.set(reason, (m = new Map()));
+    this.add(m, tally);
+  }
+  outcome(segment: Segment): BatchOutcome {
+    const replayedLetter = segment.header.deadLetter !== undefined;
+    return {
+      stored: record(this.stored),
+      dropped: Object.fromEntries([...this.dropped].map(([r, m]) => [r, record(m)])),
+      fromInFlight: !replayedLetter,
+      ...(replayedLetter && {
+        released: {
+          reason: segment.header.deadLetterReason ?? 'insert_refused',
+          tally: record(segment.tally),
+        },
+      }),
+    };
+  }
+}
 
 type Attempt = { ok: true } | { ok: false; failure: InsertFailure };
 
@@ -116,6 +158,8 @@ export class Ingest {
   private stopSignal!: () => void;
   private readonly stopping = new Promise<void>((r) => (this.stopSignal = r));
   private readonly events: IngestEvents;
+  /** Out-of-window segments being parked (their booking waits for ClickHouse). */
+  private readonly parking = new Set<Promise<void>>();
 
   constructor(private readonly options: IngestOptions) {
     this.events = options.events ?? {};
@@ -155,14 +199,41 @@ export class Ingest {
     return t;
   }
 
-  /** Decoded rows of `table` (a Native block): into the WAL, durable at the next commit. */
-  add(table: string, data: Buffer, rows: number): void {
-    this.options.wal.add(table, data, rows);
+  /** Decoded rows of `table` (a Native block) of gateway node `key`: into the WAL, durable at the next commit. */
+  add(table: string, data: Buffer, rows: number, key?: string): void {
+    this.options.wal.add(table, data, rows, key);
   }
 
   /** Rows whose start_time lies outside the accepted window: into their lane, dead-lettered. */
-  addOutOfWindow(table: string, data: Buffer, rows: number): void {
-    this.options.wal.add(table + OUT_OF_WINDOW, data, rows);
+  addOutOfWindow(table: string, data: Buffer, rows: number, key?: string): void {
+    this.options.wal.add(table + OUT_OF_WINDOW, data, rows, key);
+  }
+
+  /** Rows per key of a piece of a batch (everything under '' without tally columns). */
+  private tallyOf(data: Buffer, rows: number): Map<string, number> {
+    const columns = this.options.tallyColumns;
+    return columns ? nativeRowKeys(data, columns) : new Map([['', rows]]);
+  }
+
+  /** Records the outcome next to the batch, then books it (retried until booked or stopped). */
+  private async settle(segment: Segment, outcome: BatchOutcome): Promise<void> {
+    const book = this.options.book;
+    if (!book) return;
+    if (segment.resolution === undefined) await this.options.wal.markResolved(segment, outcome);
+    for (let failures = 0; ; failures++) {
+      if (this.stopped) throw new Stopped();
+      try {
+        await book(segment, outcome);
+        return;
+      } catch (err) {
+        this.events.onError?.(`booking batch ${segment.name} in the delivery ledger`, err);
+        const delay = Math.min(
+          this.options.maxRetryDelayMs ?? MAX_RETRY_DELAY_MS,
+          250 * 2 ** Math.min(failures, 10),
+        );
+        await Promise.race([new Promise((r) => setTimeout(r, delay).unref?.()), this.stopping]);
+      }
+    }
   }
 
   /**
@@ -171,10 +242,7 @@ export class Ingest {
    */
   replay(segments: Segment[]): void {
     for (const s of segments) {
-      if (s.lane.endsWith(OUT_OF_WINDOW))
-        void this.park(s).catch((err: unknown) =>
-          this.events.onError?.('dead-lettering a replayed batch', err),
-        );
+      if (s.lane.endsWith(OUT_OF_WINDOW)) this.parkLater(s);
       else {
         const q = this.queues.get(s.lane);
         if (!q) continue;
@@ -226,7 +294,8 @@ export class Ingest {
     if (lane.endsWith(OUT_OF_WINDOW)) {
       if (this.draining || age >= OUTSIDE_MAX_AGE_MS || open.rows >= OUTSIDE_MAX_ROWS) {
         const s = await wal.seal(lane);
-        if (s) await this.park(s);
+        // Not awaited: booking it waits for ClickHouse, and group commits must go on meanwhile.
+        if (s) this.parkLater(s);
       }
       return;
     }
@@ -251,7 +320,9 @@ export class Ingest {
       while (q.batches.length > 0 && !this.stopped) {
         const batch = q.batches[0];
         try {
-          await this.store(q, batch);
+          // Settled before a crash: only its booking was not finished.
+          const outcome = (batch.resolution as BatchOutcome | undefined) ?? (await this.store(q, batch));
+          await this.settle(batch, outcome);
           q.batches.shift();
           await this.options.wal.remove(batch);
         } catch (err) {
@@ -326,10 +397,14 @@ export class Ingest {
   }
 
   /** One batch: stored whole, or split until what ClickHouse refuses is isolated and dead-lettered. */
-  private async store(q: Queue, batch: Segment): Promise<void> {
+  private async store(q: Queue, batch: Segment): Promise<BatchOutcome> {
     const token = batch.header.token;
+    const tally = new Tally();
     const whole = await this.insert(q, { file: batch.file }, token, batch.rows, batch.replayed);
-    if (whole.ok) return;
+    if (whole.ok) {
+      tally.add(tally.stored, batch.tally);
+      return tally.outcome(batch);
+    }
     const data = await readFile(batch.file);
     const days = nativeRowDays(data);
     const byDay = new Map<number, number[]>();
@@ -355,25 +430,19 @@ export class Ingest {
         if (budget <= 0) failure = parent;
         else {
           budget--;
-          const r = await this.insert(
-            q,
-            selectNativeRows(data, piece.rows),
-            piece.token,
-            piece.rows.length,
-            batch.replayed,
-          );
-          if (r.ok) return;
+          const rows = selectNativeRows(data, piece.rows);
+          const r = await this.insert(q, rows, piece.token, piece.rows.length, batch.replayed);
+          if (r.ok) {
+            tally.add(tally.stored, this.tallyOf(rows, piece.rows.length));
+            return;
+          }
           failure = r.failure;
         }
       }
       if (piece.rows.length === 1 || budget <= 0) {
-        await this.deadLetter(
-          q.table,
-          piece.token,
-          selectNativeRows(data, piece.rows),
-          piece.rows.length,
-          failure,
-        );
+        const rows = selectNativeRows(data, piece.rows);
+        const reason = await this.deadLetter(q.table, piece.token, rows, piece.rows.length, failure);
+        tally.drop(reason, this.tallyOf(rows, piece.rows.length));
         return;
       }
       const mid = Math.ceil(piece.rows.length / 2);
@@ -383,22 +452,47 @@ export class Ingest {
       await settle({ token: half(1), rows: piece.rows.slice(mid) }, failure);
     };
     for (const piece of pieces) await settle(piece, whole.failure);
+    return tally.outcome(batch);
   }
 
-  private async deadLetter(table: string, token: string, data: Buffer, rows: number, failure: InsertFailure) {
+  /** Dead-letters rows; the reason they count under: `insert_refused`, or `dead_letter_full` (dropped). */
+  private async deadLetter(
+    table: string,
+    token: string,
+    data: Buffer,
+    rows: number,
+    failure: InsertFailure,
+  ): Promise<string> {
     const error = { code: failure.code, name: failure.name, message: failure.message };
     const letter = await this.options.deadLetters.write(table, token, data, rows, 'insert_refused', error);
     this.events.onDeadLettered?.(table, rows, 'insert_refused', letter);
+    return letter ? 'insert_refused' : 'dead_letter_full';
   }
 
   /** An out-of-window segment: moved whole into the dead letters (dropped and counted if they are full). */
   private async park(segment: Segment): Promise<void> {
     const table = segment.lane.slice(0, -OUT_OF_WINDOW.length);
+    if (segment.resolution === undefined) {
+      const tally = new Tally();
+      const fits = this.options.deadLetters.fits(segment.bytes);
+      tally.drop(fits ? 'start_time_out_of_range' : 'dead_letter_full', segment.tally);
+      await this.settle(segment, tally.outcome(segment));
+    } else await this.settle(segment, segment.resolution as BatchOutcome);
     const letter = await this.options.deadLetters.park(segment, table, 'start_time_out_of_range', null);
     if (letter) this.options.wal.forget(segment);
     else await this.options.wal.remove(segment);
     this.events.onDeadLettered?.(table, segment.rows, 'start_time_out_of_range', letter);
     this.events.onDrain?.();
+  }
+
+  /** Parks a segment in the background (flush waits for it). */
+  private parkLater(segment: Segment): void {
+    const p = this.park(segment)
+      .catch((err: unknown) => {
+        if (!(err instanceof Stopped)) this.events.onError?.('dead-lettering out-of-window entries', err);
+      })
+      .finally(() => this.parking.delete(p));
+    this.parking.add(p);
   }
 
   /** Dead letters queued for replay since the last look (the inbox): inserted like any batch. */
@@ -423,7 +517,8 @@ export class Ingest {
       for (;;) {
         await this.tickNow();
         const busy = [...this.queues.values()].filter((q) => q.busy || q.batches.length > 0);
-        if (busy.length === 0 && this.options.wal.activeLanes().length === 0) return true;
+        if (busy.length === 0 && this.options.wal.activeLanes().length === 0 && this.parking.size === 0)
+          return true;
         if (Date.now() >= deadline) return false;
         for (const q of busy) void this.pump(q);
         await new Promise((r) => setTimeout(r, Math.max(1, Math.min(20, deadline - Date.now()))));

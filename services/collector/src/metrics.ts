@@ -32,6 +32,11 @@ export function createCollectorMetrics(registry: Registry, calls: CallCounts, ga
         unimplementedSeen = Math.max(unimplementedSeen, unimplemented);
       },
     }),
+    ledgerInsertErrors: new Counter({
+      name: 'gatescope_ingest_ledger_insert_errors_total',
+      help: 'Failed inserts into the delivery ledger (ingest_ledger); each is retried with the same rows and token.',
+      registers,
+    }),
     messagesReceived: new Counter({
       name: 'gatescope_als_messages_received_total',
       help: 'StreamAccessLogsMessages received over gRPC ALS.',

@@ -168,7 +168,8 @@ describe('a slow or dead ClickHouse', () => {
     const slow: ClickHouse = {
       ...ch,
       insertNative: async (...args) => {
-        inserts++;
+        // The access-log batches (the delivery ledger's own small inserts are held too, not counted).
+        if (args[0] !== 'ingest_ledger') inserts++;
         await gate;
         return ch.insertNative(...args);
       },
