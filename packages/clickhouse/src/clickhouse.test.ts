@@ -119,7 +119,11 @@ describe('server users', () => {
     });
     for (const s of clustered) expect(s).toMatch(/ ON CLUSTER 'c1'/);
   });
-  const migrator = renderMigratorGrants({ username: 'gatescope_migrator', database: 'gatescope', cluster: 'c1' });
+  const migrator = renderMigratorGrants({
+    username: 'gatescope_migrator',
+    database: 'gatescope',
+    cluster: 'c1',
+  });
   it('is valid ClickHouse: every statement parses with the engine’s own parser', async () => {
     for (const statement of [...ddl, ...migrator]) {
       const r = await readJson<{ f: string }>(ch.sql, {

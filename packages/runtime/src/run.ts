@@ -1,19 +1,19 @@
 import { ConfigError, loadConfig, type Config } from '@gatescope/config';
 import type { Logger } from 'pino';
 import { createLogger } from './logger.js';
-import { startTelemetry } from './telemetry.js';
+import { startTelemetry, type Telemetry } from '@gatescope/telemetry';
 
 export interface Running {
   close(): Promise<void>;
 }
 
 /** OpenTelemetry first, then the configuration (a bad one is printed whole and exits 2), then the logger. */
-function prepare(name: string): {
+async function prepare(name: string): Promise<{
   config: Readonly<Config>;
   logger: Logger;
-  telemetry: { shutdown(): Promise<void> };
-} {
-  const telemetry = startTelemetry(process.env, name);
+  telemetry: Telemetry;
+}> {
+  const telemetry = await startTelemetry(process.env, name);
   let config: Readonly<Config>;
   try {
     config = loadConfig(process.env);
@@ -36,7 +36,7 @@ export async function runTask(
   name: string,
   task: (config: Readonly<Config>, logger: Logger) => Promise<void>,
 ): Promise<void> {
-  const { config, logger, telemetry } = prepare(name);
+  const { config, logger, telemetry } = await prepare(name);
   let code = 0;
   try {
     await task(config, logger);
@@ -58,7 +58,7 @@ export async function runService(
   start: (config: Readonly<Config>, logger: Logger) => Promise<Running>,
   shutdownMs = 30_000,
 ): Promise<void> {
-  const { config, logger, telemetry } = prepare(name);
+  const { config, logger, telemetry } = await prepare(name);
   if (config.auth.tokens.length === 0 && config.auth.allowUnauthenticated) {
     logger.warn(
       { host: config.host },

@@ -20,6 +20,7 @@
  * Nothing here stops ingest of other tables: each table has its own queue, and streams are only paused by the
  * collector's bounds (memory, and the WAL's bytes).
  */
+import { withSpan } from '@gatescope/telemetry';
 import { readFile } from 'node:fs/promises';
 import { nativeRowDays, selectNativeRows } from '@gatescope/als';
 import { classifyInsertError, type ClickHouse, type InsertFailure } from '@gatescope/clickhouse';
@@ -251,7 +252,18 @@ export class Ingest {
       while (q.batches.length > 0 && !this.stopped) {
         const batch = q.batches[0];
         try {
-          await this.store(q, batch);
+          // One span per batch flush: its inserts (retries, split pieces) are its children.
+          await withSpan(
+            'collector.flush',
+            {
+              attributes: {
+                'db.collection.name': q.table,
+                'gatescope.batch.rows': batch.rows,
+                'gatescope.batch.replayed': batch.replayed,
+              },
+            },
+            () => this.store(q, batch),
+          );
           q.batches.shift();
           await this.options.wal.remove(batch);
         } catch (err) {
@@ -302,6 +314,7 @@ export class Ingest {
         const checkDuplicate = replayed || failures > 0;
         const r = await this.options.clickhouse.insertNative(q.table, q.columns, data, this.settings(token), {
           checkDuplicate,
+          rows,
         });
         this.events.onInserted?.(q.table, rows, (performance.now() - started) / 1000, {
           replayed,
