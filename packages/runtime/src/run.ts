@@ -7,6 +7,11 @@ export interface Running {
   close(): Promise<void>;
 }
 
+/** The process's shutdown state, for `/readyz` (`opsRoutes`' `lifecycle`): `stopping` from the first signal on. */
+export interface Lifecycle {
+  readonly stopping: boolean;
+}
+
 /** OpenTelemetry first, then the configuration (a bad one is printed whole and exits 2), then the logger. */
 async function prepare(name: string): Promise<{
   config: Readonly<Config>;
@@ -55,7 +60,7 @@ export async function runTask(
  */
 export async function runService(
   name: string,
-  start: (config: Readonly<Config>, logger: Logger) => Promise<Running>,
+  start: (config: Readonly<Config>, logger: Logger, lifecycle: Lifecycle) => Promise<Running>,
   shutdownMs = 30_000,
 ): Promise<void> {
   const { config, logger, telemetry } = await prepare(name);
@@ -65,9 +70,10 @@ export async function runService(
       'GATESCOPE_ALLOW_UNAUTHENTICATED=1: serving the API and live data to anyone who can reach this address, without a token',
     );
   }
+  const lifecycle = { stopping: false };
   let running: Running;
   try {
-    running = await start(config, logger);
+    running = await start(config, logger, lifecycle);
   } catch (err) {
     logger.fatal({ err }, (err as Error).message);
     await telemetry.shutdown().catch(() => {});
@@ -77,6 +83,7 @@ export async function runService(
   const stop = async (signal: string) => {
     if (stopping) return;
     stopping = true;
+    lifecycle.stopping = true;
     logger.info({ signal }, 'shutting down: committing every received entry first');
     const hard = setTimeout(() => {
       logger.error(`shutdown took longer than ${shutdownMs / 1000} s; exiting`);

@@ -7,7 +7,7 @@ import { connectStorage, runService } from '@gatescope/runtime';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { attachLive } from './live.js';
 
-await runService('gatescope-live', async (config, logger) => {
+await runService('gatescope-live', async (config, logger, lifecycle) => {
   if (!config.clickhouse.url)
     logger.warn({}, 'CLICKHOUSE_URL is not set: reading the embedded engine (single process only)');
   const { clickhouse, schema } = await connectStorage(config, logger);
@@ -21,6 +21,7 @@ await runService('gatescope-live', async (config, logger) => {
   await app.register(opsRoutes, {
     storage: clickhouse,
     schema,
+    lifecycle,
     registry,
     metricsPublic: config.http.metricsPublic,
   });
