@@ -65,6 +65,39 @@ describe('docker-compose.yml', () => {
     expect(services.collector.deploy?.replicas).toBe(2);
   });
 
+  it('runs each service as its own ClickHouse user, created by the migration step', () => {
+    const env = (name: string) => services[name].environment ?? {};
+    expect(env('migrate')).toMatchObject({
+      CLICKHOUSE_USER: 'gatescope',
+      CLICKHOUSE_WRITER_USER: 'gatescope_writer',
+      CLICKHOUSE_READER_USER: 'gatescope_reader',
+      CLICKHOUSE_SQL_USER: 'gatescope_sql',
+    });
+    expect(env('clickhouse').CLICKHOUSE_USER).toBe('gatescope'); // the administrator: the migrator only
+    expect(env('collector').CLICKHOUSE_USER).toBe('gatescope_writer');
+    expect(env('api').CLICKHOUSE_USER).toBe('gatescope_reader');
+    expect(env('api').CLICKHOUSE_SQL_USER).toBe('gatescope_sql');
+    expect(env('live').CLICKHOUSE_USER).toBe('gatescope_reader');
+    // Each user's password is the one the migration step set for it.
+    for (const [service, role] of [
+      ['collector', 'WRITER'],
+      ['api', 'READER'],
+      ['live', 'READER'],
+    ] as const)
+      expect(env(service).CLICKHOUSE_PASSWORD, service).toBe(env('migrate')[`CLICKHOUSE_${role}_PASSWORD`]);
+    expect(env('api').CLICKHOUSE_SQL_PASSWORD).toBe(env('migrate').CLICKHOUSE_SQL_PASSWORD);
+    // Grafana's data source: the reader.
+    expect(env('grafana').CLICKHOUSE_READER_USER).toBe('gatescope_reader');
+    expect(env('grafana').CLICKHOUSE_READER_PASSWORD).toBe(env('migrate').CLICKHOUSE_READER_PASSWORD);
+    const ds = parse(
+      readFileSync(repo('dashboards/grafana/provisioning/datasources/clickhouse.yaml'), 'utf8'),
+    ) as {
+      datasources: { jsonData: { username: string }; secureJsonData: { password: string } }[];
+    };
+    expect(ds.datasources[0].jsonData.username).toBe('${CLICKHOUSE_READER_USER}');
+    expect(ds.datasources[0].secureJsonData.password).toBe('${CLICKHOUSE_READER_PASSWORD}');
+  });
+
   it('pins every image to a version', () => {
     for (const [name, s] of Object.entries(services)) {
       if (s.build) continue;

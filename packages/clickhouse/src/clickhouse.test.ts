@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createClickHouse, type ClickHouse } from './clickhouse.js';
 import { readJson } from './read.js';
-import { renderRoleDdl } from './users.js';
+import { renderMigratorGrants, renderRoleDdl, WRITER_INSERT_TABLES } from './users.js';
 
 // Facts about the embedded engine (chdb 3.4 / ClickHouse 26.7) that the read paths are built on.
 let ch: ClickHouse;
@@ -47,6 +47,7 @@ describe('a stopped query hands its unread output to the next query on the same 
 describe('server users', () => {
   const ddl = renderRoleDdl({
     database: 'gatescope',
+    writer: { username: 'gatescope_writer', password: 'wpw' },
     reader: {
       username: 'gatescope_reader',
       password: "r'pw",
@@ -101,8 +102,33 @@ describe('server users', () => {
       }),
     ).toThrow(/identifier/);
   });
+  it('gives the writer INSERT on the tables the collector fills, the schema version, and nothing else', () => {
+    const grants = ddl.filter((s) => /^(GRANT|REVOKE)\b.* gatescope_writer$/.test(s));
+    expect(grants).toEqual([
+      'REVOKE ALL ON *.* FROM gatescope_writer',
+      ...WRITER_INSERT_TABLES.map((t) => `GRANT INSERT ON gatescope.${t} TO gatescope_writer`),
+      'GRANT SELECT ON gatescope.schema_migrations TO gatescope_writer',
+    ]);
+    expect(WRITER_INSERT_TABLES).toContain('http_requests');
+    expect(WRITER_INSERT_TABLES).toContain('ingest_dead_letters');
+    const profile = ddl.find((s) => s.startsWith('CREATE SETTINGS PROFILE OR REPLACE gatescope_writer'))!;
+    expect(profile).toContain('allow_ddl = 0 CONST');
+    expect(profile).not.toContain('readonly');
+    // In a cluster every statement goes to every node.
+    const clustered = renderRoleDdl({
+      database: 'gatescope',
+      cluster: 'c1',
+      writer: { username: 'gatescope_writer', password: 'wpw' },
+    });
+    for (const s of clustered) expect(s).toMatch(/ ON CLUSTER 'c1'/);
+  });
+  const migrator = renderMigratorGrants({
+    username: 'gatescope_migrator',
+    database: 'gatescope',
+    cluster: 'c1',
+  });
   it('is valid ClickHouse: every statement parses with the engine’s own parser', async () => {
-    for (const statement of ddl) {
+    for (const statement of [...ddl, ...migrator]) {
       const r = await readJson<{ f: string }>(ch.sql, {
         query: 'SELECT formatQuerySingleLine({q:String}) AS f',
         params: { q: statement },

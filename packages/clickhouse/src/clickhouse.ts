@@ -6,6 +6,8 @@ import { Readable } from 'node:stream';
 import { ClickHouseLogLevel, createClient, parseError, type ClickHouseClient } from '@clickhouse/client';
 import { ident } from './ident.js';
 import { quoteString, settingsClause } from './sql-text.js';
+import { spanAttributes, tracedClient, type TraceTarget } from './trace.js';
+import { withSpan } from '@gatescope/telemetry';
 
 /**
  * Who a query runs as. `main`: ingest, migrations (the configured user). `reader`: the API's analytics and the
@@ -97,6 +99,8 @@ export interface InsertOptions {
    * not cover (the delivery ledger's Maps). Either way the settings go in the statement's own SETTINGS clause.
    */
   format?: 'Native' | 'JSONEachRow';
+  /** Rows in the data, for the insert's span (`db.response.returned_rows`-style attribute); not sent to ClickHouse. */
+  rows?: number;
 }
 
 export interface InsertResult {
@@ -109,10 +113,50 @@ export interface InsertResult {
 
 const chunksOf = (data: Buffer | Buffer[]) => (Array.isArray(data) ? data : [data]);
 
+/**
+ * The handle as callers see it: every client traced (trace.ts), and `insertNative` in a `clickhouse.insert_native`
+ * span with its table, rows (`options.rows`, the caller knows them) and whether it was a duplicate.
+ */
+function traced(ch: ClickHouse): ClickHouse {
+  const target = (role: TraceTarget['role']): TraceTarget => ({
+    database: ch.database,
+    role,
+    engine: ch.engine,
+  });
+  const insertNative = ch.insertNative.bind(ch);
+  return {
+    ...ch,
+    client: tracedClient(ch.client, target('main')),
+    reader: tracedClient(ch.reader, target('reader')),
+    sql: tracedClient(ch.sql, target('sql')),
+    streamText: ch.streamText.bind(ch),
+    ping: ch.ping.bind(ch),
+    close: ch.close.bind(ch),
+    insertNative: (table, columns, data, settings, options) =>
+      withSpan(
+        'clickhouse.insert_native',
+        {
+          kind: 'client',
+          attributes: {
+            ...spanAttributes(target('main'), `INSERT INTO ${ch.database}.${table} FORMAT Native`),
+            'db.collection.name': table,
+            ...(options?.rows !== undefined ? { 'gatescope.clickhouse.written_rows': options.rows } : {}),
+          },
+        },
+        async (span) => {
+          const result = await insertNative(table, columns, data, settings, options);
+          if (result.duplicate !== undefined)
+            span.setAttribute('gatescope.clickhouse.duplicate', result.duplicate);
+          return result;
+        },
+      ),
+  };
+}
+
 export async function createClickHouse(options: ClickHouseOptions): Promise<ClickHouse> {
   const database = ident(options.database);
-  if (options.url) return createServer(options, database);
-  return createEmbedded(options, database);
+  if (options.url) return traced(createServer(options, database));
+  return traced(await createEmbedded(options, database));
 }
 
 /** Output settings every client sends: the read-only role profiles (users.ts) hold the same values. */

@@ -29,5 +29,13 @@ export { quoteString, settingsClause } from './sql-text.js';
 export type { SettingValue } from './sql-text.js';
 export { readJson, ForeignResultError, foreignResults } from './read.js';
 export type { JsonResult } from './read.js';
-export { renderRoleDdl, provisionRoles, queryLimitSettings, SQL_QUOTA, PRIVATE_TABLES } from './users.js';
+export {
+  renderRoleDdl,
+  renderMigratorGrants,
+  provisionRoles,
+  queryLimitSettings,
+  SQL_QUOTA,
+  WRITER_INSERT_TABLES,
+  PRIVATE_TABLES,
+} from './users.js';
 export type { QueryLimits, SqlLimits, RoleDdlOptions } from './users.js';

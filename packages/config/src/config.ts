@@ -55,8 +55,12 @@ export interface Config {
     cluster?: string;
     /** A server request idle this long (nothing sent or received) fails with a timeout. */
     requestTimeoutMs: number;
-    /** Server users for the read paths (`CLICKHOUSE_READER_USER`, `CLICKHOUSE_SQL_USER`); unset: the main user. */
-    roles: { reader?: ClickHouseCredentials; sql?: ClickHouseCredentials };
+    /**
+     * Server users for the read paths (`CLICKHOUSE_READER_USER`, `CLICKHOUSE_SQL_USER`); unset: the main user.
+     * `writer` (`CLICKHOUSE_WRITER_USER`) is the collector's: `gatescope migrate` creates it, and the collector runs
+     * with it as its CLICKHOUSE_USER.
+     */
+    roles: { writer?: ClickHouseCredentials; reader?: ClickHouseCredentials; sql?: ClickHouseCredentials };
   };
   /** Limits of every API analytics query and live tick, in the statement's own SETTINGS clause. */
   query: { limits: QueryLimits };
@@ -245,6 +249,8 @@ const envSchema = z.object({
     .string()
     .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'CLICKHOUSE_DATABASE must be a plain identifier (letters, digits, _)')
     .default('gatescope'),
+  CLICKHOUSE_WRITER_USER: z.string().optional(),
+  CLICKHOUSE_WRITER_PASSWORD: z.string().default(''),
   CLICKHOUSE_READER_USER: z.string().optional(),
   CLICKHOUSE_READER_PASSWORD: z.string().default(''),
   CLICKHOUSE_SQL_USER: z.string().optional(),
@@ -596,7 +602,7 @@ export function loadConfig(env: Record<string, string | undefined>): Readonly<Co
   if (e.GATESCOPE_HEALTH_DEGRADED_4XX_RATE > e.GATESCOPE_HEALTH_FAILING_4XX_RATE) {
     problems.push('GATESCOPE_HEALTH_DEGRADED_4XX_RATE must not exceed GATESCOPE_HEALTH_FAILING_4XX_RATE');
   }
-  for (const role of ['READER', 'SQL'] as const) {
+  for (const role of ['WRITER', 'READER', 'SQL'] as const) {
     const user = e[`CLICKHOUSE_${role}_USER`];
     if (user !== undefined && !/^[A-Za-z_][A-Za-z0-9_]*$/.test(user))
       problems.push(`CLICKHOUSE_${role}_USER must be a plain identifier (letters, digits, _)`);
@@ -640,6 +646,9 @@ export function loadConfig(env: Record<string, string | undefined>): Readonly<Co
       cluster: e.CLICKHOUSE_CLUSTER,
       requestTimeoutMs: e.GATESCOPE_CLICKHOUSE_TIMEOUT_MS,
       roles: {
+        ...(e.CLICKHOUSE_WRITER_USER
+          ? { writer: { username: e.CLICKHOUSE_WRITER_USER, password: e.CLICKHOUSE_WRITER_PASSWORD } }
+          : {}),
         ...(e.CLICKHOUSE_READER_USER
           ? { reader: { username: e.CLICKHOUSE_READER_USER, password: e.CLICKHOUSE_READER_PASSWORD } }
           : {}),

@@ -10,6 +10,8 @@ export interface OpsOptions {
    */
   schema?: { readonly ready: boolean; readonly problem?: string };
   registry: Registry;
+  /** The process's shutdown state (@gatescope/runtime `runService`): not ready once shutdown has begun. */
+  lifecycle?: { readonly stopping: boolean };
   /** `/metrics` without a token (`GATESCOPE_METRICS_PUBLIC`); else it needs the `metrics` scope. */
   metricsPublic: boolean;
 }
@@ -31,8 +33,10 @@ export const errorSchema = {
 } as const;
 
 /**
- * `/healthz` (process alive), `/readyz` (the schema in place and ClickHouse reachable), `/metrics` (prom-client):
- * one home for every service.
+ * `/healthz` (process alive), `/readyz`, `/metrics` (prom-client): one home for every service. Ready means: not
+ * shutting down (a load balancer stops sending before the listener closes), the schema in place, and ClickHouse
+ * answering; each refusal is a 503 whose code says which (`ERR_SHUTTING_DOWN`, `ERR_SCHEMA_PENDING`,
+ * `ERR_CLICKHOUSE_UNAVAILABLE`).
  */
 export async function opsRoutes(app: FastifyInstance, opts: OpsOptions): Promise<void> {
   const { storage, registry } = opts;
@@ -42,7 +46,7 @@ export async function opsRoutes(app: FastifyInstance, opts: OpsOptions): Promise
     {
       config: { access: 'public' },
       schema: {
-        summary: 'Ready when the schema is in place and ClickHouse answers',
+        summary: 'Ready when not shutting down, the schema is in place and ClickHouse answers',
         tags: ['ops'],
         security: [],
         response: {
@@ -52,6 +56,15 @@ export async function opsRoutes(app: FastifyInstance, opts: OpsOptions): Promise
       },
     },
     async (_req, reply) => {
+      if (opts.lifecycle?.stopping) {
+        return reply.code(503).send({
+          error: {
+            code: 'ERR_SHUTTING_DOWN',
+            message:
+              'Not ready: shutting down (committing what was received); send traffic to another instance',
+          },
+        });
+      }
       if (opts.schema && !opts.schema.ready) {
         return reply
           .code(503)

@@ -1,3 +1,5 @@
+import { FastifyOtelInstrumentation } from '@fastify/otel';
+import { tracingEnabled } from '@gatescope/telemetry';
 import { existsSync, readFileSync } from 'node:fs';
 import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
@@ -95,6 +97,16 @@ export async function createHttpApp(opts: HttpAppOptions): Promise<FastifyInstan
       );
     },
   }) as unknown as FastifyInstance;
+
+  // Request spans (@fastify/otel: a `request` span per request, a child per hook and handler; a caller's
+  // `traceparent` is continued), only when tracing is on: without it not even the hooks are added. Probes and
+  // scrapes are left out.
+  if (tracingEnabled()) {
+    const otel = new FastifyOtelInstrumentation({
+      ignorePaths: (r: { url: string }) => /^\/(healthz|readyz|metrics)(\?|$)/.test(r.url),
+    });
+    await app.register(otel.plugin());
+  }
 
   const table: RouteAccess[] = [];
   (app as FastifyInstance & { [ROUTE_TABLE]: RouteAccess[] })[ROUTE_TABLE] = table;

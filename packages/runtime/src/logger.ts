@@ -1,5 +1,6 @@
 import { CREDENTIAL_QUERY_PARAMS } from '@gatescope/auth';
 import type { Config } from '@gatescope/config';
+import { traceFields } from '@gatescope/telemetry';
 import { pino, type Logger } from 'pino';
 
 /** Structured fields that hold credentials, wherever a logger call puts them. */
@@ -56,7 +57,10 @@ export function credentialScrubber(secrets: readonly string[]): (line: string) =
   };
 }
 
-/** The one logger setup of every gatescope process: pino JSON, the configured level, credentials masked. */
+/**
+ * The one logger setup of every gatescope process: pino JSON, the configured level, credentials masked, and the
+ * active span's `trace_id`/`span_id` on every line written inside one (only while tracing is on).
+ */
 export function createLogger(
   config: Pick<Config, 'logLevel' | 'auth' | 'clickhouse'>,
   name: string,
@@ -67,7 +71,13 @@ export function createLogger(
     ...(config.clickhouse.password ? [config.clickhouse.password] : []),
   ]);
   return pino(
-    { name, level: config.logLevel, redact: REDACT_PATHS, hooks: { streamWrite: scrub } },
+    {
+      name,
+      level: config.logLevel,
+      redact: REDACT_PATHS,
+      hooks: { streamWrite: scrub },
+      mixin: traceFields,
+    },
     destination,
   );
 }

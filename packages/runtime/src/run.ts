@@ -1,19 +1,24 @@
 import { ConfigError, loadConfig, type Config } from '@gatescope/config';
 import type { Logger } from 'pino';
 import { createLogger } from './logger.js';
-import { startTelemetry } from './telemetry.js';
+import { startTelemetry, type Telemetry } from '@gatescope/telemetry';
 
 export interface Running {
   close(): Promise<void>;
 }
 
+/** The process's shutdown state, for `/readyz` (`opsRoutes`' `lifecycle`): `stopping` from the first signal on. */
+export interface Lifecycle {
+  readonly stopping: boolean;
+}
+
 /** OpenTelemetry first, then the configuration (a bad one is printed whole and exits 2), then the logger. */
-function prepare(name: string): {
+async function prepare(name: string): Promise<{
   config: Readonly<Config>;
   logger: Logger;
-  telemetry: { shutdown(): Promise<void> };
-} {
-  const telemetry = startTelemetry(process.env, name);
+  telemetry: Telemetry;
+}> {
+  const telemetry = await startTelemetry(process.env, name);
   let config: Readonly<Config>;
   try {
     config = loadConfig(process.env);
@@ -36,7 +41,7 @@ export async function runTask(
   name: string,
   task: (config: Readonly<Config>, logger: Logger) => Promise<void>,
 ): Promise<void> {
-  const { config, logger, telemetry } = prepare(name);
+  const { config, logger, telemetry } = await prepare(name);
   let code = 0;
   try {
     await task(config, logger);
@@ -55,19 +60,20 @@ export async function runTask(
  */
 export async function runService(
   name: string,
-  start: (config: Readonly<Config>, logger: Logger) => Promise<Running>,
+  start: (config: Readonly<Config>, logger: Logger, lifecycle: Lifecycle) => Promise<Running>,
   shutdownMs = 30_000,
 ): Promise<void> {
-  const { config, logger, telemetry } = prepare(name);
+  const { config, logger, telemetry } = await prepare(name);
   if (config.auth.tokens.length === 0 && config.auth.allowUnauthenticated) {
     logger.warn(
       { host: config.host },
       'GATESCOPE_ALLOW_UNAUTHENTICATED=1: serving the API and live data to anyone who can reach this address, without a token',
     );
   }
+  const lifecycle = { stopping: false };
   let running: Running;
   try {
-    running = await start(config, logger);
+    running = await start(config, logger, lifecycle);
   } catch (err) {
     logger.fatal({ err }, (err as Error).message);
     await telemetry.shutdown().catch(() => {});
@@ -77,6 +83,7 @@ export async function runService(
   const stop = async (signal: string) => {
     if (stopping) return;
     stopping = true;
+    lifecycle.stopping = true;
     logger.info({ signal }, 'shutting down: committing every received entry first');
     const hard = setTimeout(() => {
       logger.error(`shutdown took longer than ${shutdownMs / 1000} s; exiting`);

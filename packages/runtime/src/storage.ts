@@ -58,7 +58,7 @@ export async function openStorage(config: Config, logger: Logger): Promise<Click
           },
         },
       });
-      if (clickhouse.url && (clickhouse.roles.reader || clickhouse.roles.sql))
+      if (clickhouse.url && (clickhouse.roles.writer || clickhouse.roles.reader || clickhouse.roles.sql))
         await provision(ch, config, logger);
       logger.info(
         { engine: ch.engine, database: ch.database, applied, users: ch.users },
@@ -180,27 +180,32 @@ export async function connectStorage(
 }
 
 /**
- * The migration step also creates the read roles' users (CLICKHOUSE_READER_USER, CLICKHOUSE_SQL_USER) when the
- * main user may manage access; otherwise the operator created them from SECURITY.md, which is said once.
+ * The migration step also creates the roles' users (CLICKHOUSE_WRITER_USER, CLICKHOUSE_READER_USER,
+ * CLICKHOUSE_SQL_USER) when the main user (the migrator) may manage access; otherwise the operator created them from SECURITY.md, which is said once.
  */
 async function provision(ch: ClickHouse, config: Config, logger: Logger): Promise<void> {
   const { roles, cluster } = config.clickhouse;
   const outcome = await provisionRoles(ch, {
     cluster,
+    writer: roles.writer,
     reader: roles.reader && { ...roles.reader, limits: config.query.limits },
     sql: roles.sql && { ...roles.sql, limits: engineSqlLimits(config.sql.limits) },
   });
   if (outcome.provisioned)
-    logger.info({ users: ch.users }, 'ClickHouse read users and profiles are in place');
+    logger.info(
+      { users: [roles.writer, roles.reader, roles.sql].flatMap((r) => (r ? [r.username] : [])) },
+      'ClickHouse role users, grants and profiles are in place',
+    );
   else {
     logger.warn(
       { reason: outcome.reason },
       `${config.clickhouse.username} may not create users: create ${[
+        roles.writer?.username,
         roles.reader?.username,
         roles.sql?.username,
       ]
         .filter(Boolean)
-        .join(' and ')} with the statements in SECURITY.md (## SQL)`,
+        .join(' and ')} with the statements in SECURITY.md (## ClickHouse users)`,
     );
   }
 }

@@ -5,7 +5,7 @@ import { collectDefaultMetrics, Histogram, Registry } from 'prom-client';
 import type { ClickHouse } from '@gatescope/clickhouse';
 import type { Config } from '@gatescope/config';
 import { createHttpApp, DOCS_CSP, opsRoutes, withAccess } from '@gatescope/http';
-import { createLogger, type SchemaWatch } from '@gatescope/runtime';
+import { createLogger, type Lifecycle, type SchemaWatch } from '@gatescope/runtime';
 import { alertRoutes } from './alerts.js';
 import { analyticsRoutes } from './analytics.js';
 import { errorHandler } from './errors.js';
@@ -28,6 +28,8 @@ export interface ApiDeps {
   now?: () => number;
   /** A service waiting for `gatescope migrate` (scale-out): `/readyz` fails until the schema is in place. */
   schema?: SchemaWatch;
+  /** The process's shutdown state: `/readyz` fails once shutdown began. */
+  lifecycle?: Lifecycle;
 }
 
 /**
@@ -91,6 +93,7 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   await app.register(opsRoutes, {
     storage: clickhouse,
     schema: deps.schema,
+    lifecycle: deps.lifecycle,
     registry,
     metricsPublic: config.http.metricsPublic,
   });

@@ -4,9 +4,9 @@ import { connectStorage, runService } from '@gatescope/runtime';
 import { webRoot } from '@gatescope/web';
 import { buildApp } from './app.js';
 
-await runService('gatescope-api', async (config, logger) => {
+await runService('gatescope-api', async (config, logger, lifecycle) => {
   const { clickhouse, schema } = await connectStorage(config, logger);
-  const app = await buildApp({ config, clickhouse, webRoot, logger, schema });
+  const app = await buildApp({ config, clickhouse, webRoot, logger, schema, lifecycle });
   await app.listen({ host: config.host, port: config.httpPort });
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : config.httpPort;

@@ -292,6 +292,7 @@ export async function buildCollector(deps: CollectorDeps): Promise<Collector> {
         metrics.rowsInserted.inc({ table }, rows);
         metrics.insertBatches.inc({ table, outcome: 'ok' });
         metrics.insertDuration.observe({ table }, seconds);
+        metrics.insertRows.observe({ table }, rows);
         if (info.duplicate) {
           metrics.insertDuplicates.inc({ table });
           log.info(

@@ -1,7 +1,7 @@
 import type { ClickHouse } from '@gatescope/clickhouse';
 import type { Config } from '@gatescope/config';
 import { createHttpApp, opsRoutes } from '@gatescope/http';
-import type { SchemaWatch } from '@gatescope/runtime';
+import type { Lifecycle, SchemaWatch } from '@gatescope/runtime';
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import type { Registry } from 'prom-client';
 
@@ -16,6 +16,8 @@ export async function buildCollectorHttp(deps: {
   registry: Registry;
   /** Waiting for `gatescope migrate` (scale-out): not ready until the schema is in place. */
   schema?: SchemaWatch;
+  /** Not ready once shutdown began (while the collector still commits what it received). */
+  lifecycle?: Lifecycle;
   logger?: FastifyBaseLogger;
 }): Promise<FastifyInstance> {
   const app = await createHttpApp({
@@ -26,6 +28,7 @@ export async function buildCollectorHttp(deps: {
   await app.register(opsRoutes, {
     storage: deps.clickhouse,
     schema: deps.schema,
+    lifecycle: deps.lifecycle,
     registry: deps.registry,
     metricsPublic: deps.config.http.metricsPublic,
   });

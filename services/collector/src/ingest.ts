@@ -24,6 +24,7 @@
  * Nothing here stops ingest of other tables: each table has its own queue, and streams are only paused by the
  * collector's bounds (memory, and the WAL's bytes).
  */
+import { withSpan } from '@gatescope/telemetry';
 import { readFile } from 'node:fs/promises';
 import { nativeRowDays, nativeRowKeys, selectNativeRows } from '@gatescope/als';
 import type { BatchOutcome } from '@gatescope/ledger';
@@ -320,8 +321,21 @@ export class Ingest {
       while (q.batches.length > 0 && !this.stopped) {
         const batch = q.batches[0];
         try {
-          // Settled before a crash: only its booking was not finished.
-          const outcome = (batch.resolution as BatchOutcome | undefined) ?? (await this.store(q, batch));
+          // Settled before a crash: only its booking was not finished. One span per batch flush: its inserts
+          // (retries, split pieces) are its children.
+          const outcome =
+            (batch.resolution as BatchOutcome | undefined) ??
+            (await withSpan(
+              'collector.flush',
+              {
+                attributes: {
+                  'db.collection.name': q.table,
+                  'gatescope.batch.rows': batch.rows,
+                  'gatescope.batch.replayed': batch.replayed,
+                },
+              },
+              () => this.store(q, batch),
+            ));
           await this.settle(batch, outcome);
           q.batches.shift();
           await this.options.wal.remove(batch);
@@ -373,6 +387,7 @@ export class Ingest {
         const checkDuplicate = replayed || failures > 0;
         const r = await this.options.clickhouse.insertNative(q.table, q.columns, data, this.settings(token), {
           checkDuplicate,
+          rows,
         });
         this.events.onInserted?.(q.table, rows, (performance.now() - started) / 1000, {
           replayed,

@@ -181,6 +181,13 @@ export function createCollectorMetrics(registry: Registry, calls: CallCounts, ga
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
       registers,
     }),
+    insertRows: new Histogram({
+      name: 'gatescope_clickhouse_insert_rows',
+      help: 'Rows per insert committed to ClickHouse (batch size), by table.',
+      labelNames: ['table'] as const,
+      buckets: [1, 10, 100, 500, 1_000, 5_000, 10_000, 50_000, 100_000, 500_000],
+      registers,
+    }),
     pendingRows: new Gauge({
       name: 'gatescope_ingest_pending_rows',
       help: 'Rows held in memory: in messages being decoded, or decoded and waiting for the next group commit.',

@@ -6,16 +6,17 @@ import { collectDefaultMetrics, Registry } from 'prom-client';
 import { buildCollector } from './collector.js';
 import { buildCollectorHttp } from './http.js';
 
-await runService('gatescope-collector', async (config, logger) => {
+await runService('gatescope-collector', async (config, logger, lifecycle) => {
   const { clickhouse, schema } = await connectStorage(config, logger);
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   const collector = await buildCollector({ config, clickhouse, registry, logger });
-  const http = await buildCollectorHttp({ config, clickhouse, schema, registry, logger });
+  const http = await buildCollectorHttp({ config, clickhouse, schema, lifecycle, registry, logger });
   await http.listen({ host: config.host, port: config.httpPort });
   const address = http.server.address();
   const httpPort = typeof address === 'object' && address ? address.port : config.httpPort;
   const httpUrl = `${config.http.tls ? 'https' : 'http'}://${config.host}:${httpPort}/`;
+  logger.info({ http: httpUrl }, 'gatescope collector health endpoints are up');
   const als = schema.untilReady().then(async () => {
     const alsPort = await collector.listen(config.host, config.alsPort);
     logger.info(

@@ -4,7 +4,7 @@ import type { ClickHouse } from '@gatescope/clickhouse';
 import { buildCollector } from '@gatescope/collector';
 import type { Config } from '@gatescope/config';
 import { attachLive } from '@gatescope/live';
-import { openStorage } from '@gatescope/runtime';
+import { openStorage, type Lifecycle } from '@gatescope/runtime';
 import { webRoot } from '@gatescope/web';
 import type { Logger } from 'pino';
 import { collectDefaultMetrics, Registry } from 'prom-client';
@@ -23,7 +23,11 @@ export interface Gatescope {
  * storage handle.
  * Each piece is the same builder its own service's main.ts uses alone in scale-out.
  */
-export async function startGatescope(config: Config, logger: Logger): Promise<Gatescope> {
+export async function startGatescope(
+  config: Config,
+  logger: Logger,
+  lifecycle?: Lifecycle,
+): Promise<Gatescope> {
   const clickhouse = await openStorage(config, logger);
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
@@ -39,6 +43,7 @@ export async function startGatescope(config: Config, logger: Logger): Promise<Ga
     config,
     clickhouse,
     registry,
+    lifecycle,
     webRoot,
     logger: logger.child({ component: 'api' }),
   });
@@ -47,6 +52,7 @@ export async function startGatescope(config: Config, logger: Logger): Promise<Ga
     config,
     clickhouse,
     alsPort,
+    registry,
     logger: logger.child({ component: 'live' }),
   });
   await app.listen({ host: config.host, port: config.httpPort });

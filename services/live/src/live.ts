@@ -26,7 +26,10 @@ import {
   type PointRow,
   type WindowRow,
 } from '@gatescope/live-stats';
+import { withSpan } from '@gatescope/telemetry';
+import { Registry } from 'prom-client';
 import { Server, type Namespace, type Socket } from 'socket.io';
+import { createLiveMetrics } from './metrics.js';
 
 export interface LiveLogger {
   info(obj: object, msg?: string): void;
@@ -52,6 +55,8 @@ export interface LiveDeps {
    * whatever clients ask for. Default 100.
    */
   maxFilterSets?: number;
+  /** Where its metrics go (`gatescope_live_*`): the process's registry, shared in the all-in-one. */
+  registry?: Registry;
 }
 
 export interface LiveServer {
@@ -150,6 +155,7 @@ export function attachLive(deps: LiveDeps): LiveServer {
   });
   const thresholds: HealthThresholds = { ...config.health };
   const counters = { statsComputations: 0, statsComputeMs: 0, tailPolls: 0, queryErrors: 0 };
+  const metrics = createLiveMetrics(deps.registry ?? new Registry(), () => nsp);
   const alsPort = () =>
     typeof deps.alsPort === 'function' ? deps.alsPort() : (deps.alsPort ?? config.alsPort);
 
@@ -372,6 +378,7 @@ export function attachLive(deps: LiveDeps): LiveServer {
     const full = group.series.size === 0 || now - group.lastFullAt >= POINTS_FULL_REFRESH_MS;
     const pointsFrom = full ? end - historyS * 1000 : end - POINTS_REFRESH_SECONDS * 1000;
     counters.statsComputations++;
+    metrics.statsComputations.inc();
     const t0 = performance.now();
     const [win, pts] = await Promise.all([
       query<WindowRow>(
@@ -382,6 +389,7 @@ export function attachLive(deps: LiveDeps): LiveServer {
       ),
     ]);
     counters.statsComputeMs += performance.now() - t0;
+    metrics.statsDuration.observe((performance.now() - t0) / 1000);
     if (full) group.lastFullAt = now;
     group.series.apply(pts.data.map(shapePoint), pointsFrom, end);
     const { totals, routes } = shapeWindow({
@@ -415,6 +423,7 @@ export function attachLive(deps: LiveDeps): LiveServer {
   async function pollTail(group: TailGroup): Promise<void> {
     const now = Date.now();
     counters.tailPolls++;
+    metrics.tailPolls.inc();
     const { data } = await query<Record<string, unknown> & { start_time_us: number }>(
       tailQuery({
         database: clickhouse.database,
@@ -446,9 +455,11 @@ export function attachLive(deps: LiveDeps): LiveServer {
   function run(busyOwner: { busy: boolean }, work: () => Promise<void>, what: string, key: string): void {
     if (busyOwner.busy) return; // the previous tick is still running: skip rather than pile up
     busyOwner.busy = true;
-    const p = work()
+    // One span per tick's work for a filter set: its ClickHouse reads are the children.
+    const p = withSpan('live.tick', { attributes: { 'gatescope.live.kind': what } }, work)
       .catch((err: unknown) => {
         counters.queryErrors++;
+        metrics.queryErrors.inc();
         log.warn({ err, key }, `live ${what} query failed`);
         if (!closed && what === 'stats')
           nsp

@@ -4,10 +4,10 @@
 // own that matters. Against a server it runs no DDL: /readyz fails until `gatescope migrate` applied the schema.
 import { createHttpApp, opsRoutes } from '@gatescope/http';
 import { connectStorage, runService } from '@gatescope/runtime';
-import { collectDefaultMetrics, Gauge, Registry } from 'prom-client';
+import { collectDefaultMetrics, Registry } from 'prom-client';
 import { attachLive } from './live.js';
 
-await runService('gatescope-live', async (config, logger) => {
+await runService('gatescope-live', async (config, logger, lifecycle) => {
   if (!config.clickhouse.url)
     logger.warn({}, 'CLICKHOUSE_URL is not set: reading the embedded engine (single process only)');
   const { clickhouse, schema } = await connectStorage(config, logger);
@@ -21,6 +21,7 @@ await runService('gatescope-live', async (config, logger) => {
   await app.register(opsRoutes, {
     storage: clickhouse,
     schema,
+    lifecycle,
     registry,
     metricsPublic: config.http.metricsPublic,
   });
@@ -28,33 +29,8 @@ await runService('gatescope-live', async (config, logger) => {
     httpServer: app.server,
     config,
     clickhouse,
+    registry,
     logger: logger.child({ component: 'live' }),
-  });
-  for (const [name, help, key] of [
-    [
-      'gatescope_live_stats_computations',
-      'Live stats computations (one per tick per distinct filter set)',
-      'statsComputations',
-    ],
-    ['gatescope_live_tail_polls', 'Live tail polls (one per tick per distinct filter set)', 'tailPolls'],
-    ['gatescope_live_query_errors', 'Live queries that failed', 'queryErrors'],
-  ] as const) {
-    new Gauge({
-      name,
-      help,
-      registers: [registry],
-      collect() {
-        this.set(live.counters[key]);
-      },
-    });
-  }
-  new Gauge({
-    name: 'gatescope_live_sockets',
-    help: 'Open /live sockets',
-    registers: [registry],
-    collect() {
-      this.set(live.namespace.sockets.size);
-    },
   });
   await app.listen({ host: config.host, port: config.httpPort });
   const address = app.server.address();
