@@ -163,7 +163,7 @@ export function alerts(root: HTMLElement, _route: Route, ctx: PageCtx): () => vo
             return h(
               'span',
               { title: fmtLabels(a.labels, []) },
-              fmtLabels(a.labels, ['alertname', ...ruleLabels(a)]),
+              fmtLabels(a.labels, ['alertname', ...ruleLabels(a.rule)]),
             );
           case 'value':
             return h('strong', { class: 'alert-value' }, fmtMetric(metricOf.get(a.rule) ?? '', a.value));
@@ -202,8 +202,8 @@ export function alerts(root: HTMLElement, _route: Route, ctx: PageCtx): () => vo
   };
 
   /** Labels every series of the rule shares (severity…) are said once, in the rules table. */
-  const ruleLabels = (a: ActiveAlert): string[] => {
-    const r = view?.rules.find((x) => x.name === a.rule);
+  const ruleLabels = (rule: string): string[] => {
+    const r = view?.rules.find((x) => x.name === rule);
     return r ? Object.keys(r.labels) : [];
   };
 
@@ -317,7 +317,7 @@ export function alerts(root: HTMLElement, _route: Route, ctx: PageCtx): () => vo
           case 'rule':
             return e.rule;
           case 'series':
-            return fmtLabels(e.labels);
+            return fmtLabels(e.labels, ['alertname', ...ruleLabels(e.rule)]);
           case 'change':
             return h('span', null, e.from ? badge(e.from) : '', e.from ? ' → ' : '', badge(e.to));
           case 'value':

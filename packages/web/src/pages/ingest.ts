@@ -154,8 +154,6 @@ export function ingest(root: HTMLElement, _route: Route, ctx: PageCtx): () => vo
     const cols = [
       'status',
       'node_id',
-      'node_cluster',
-      'log_name',
       'received',
       'stored',
       'dropped',
@@ -167,9 +165,7 @@ export function ingest(root: HTMLElement, _route: Route, ctx: PageCtx): () => vo
     ];
     const head: Record<string, string> = {
       status: 'Status',
-      node_id: 'Gateway node',
-      node_cluster: 'Gateway cluster',
-      log_name: 'Log name',
+      node_id: 'Gateway node · cluster · log name',
       received: 'Received',
       stored: 'Stored',
       dropped: 'Dropped',
@@ -179,19 +175,27 @@ export function ingest(root: HTMLElement, _route: Route, ctx: PageCtx): () => vo
       last_seen: 'Last message',
       traffic: '',
     };
+    /** `9` and under it each reason with its count (one reason: its name only). */
     const reasons = (m: Record<string, number>) => {
       const list = byReason([m]);
-      return list.length
-        ? h(
-            'span',
-            { class: 'reasons-cell', title: list.map(([r, n]) => `${r}: ${n}`).join('\n') },
-            `${fmtCount(sum(m))} · `,
-            list.map(([r, n], i) => [
+      if (list.length === 0) return '0';
+      return h(
+        'span',
+        { class: 'reasons-cell', title: list.map(([r, n]) => `${r}: ${n}`).join('\n') },
+        fmtCount(sum(m)),
+        h(
+          'span',
+          { class: 'node-sub' },
+          list.map(([r, n], i) =>
+            h(
+              'span',
+              { class: 'reason', dataset: { reason: r, count: String(n) } },
               i ? ', ' : '',
-              h('span', { class: 'reason', dataset: { reason: r } }, `${reasonText(r)} ${fmtCount(n)}`),
-            ]),
-          )
-        : '0';
+              list.length > 1 ? `${reasonText(r)} ${fmtCount(n)}` : reasonText(r),
+            ),
+          ),
+        ),
+      );
     };
     const table = dataTable(
       cols,
@@ -206,11 +210,12 @@ export function ingest(root: HTMLElement, _route: Route, ctx: PageCtx): () => vo
               n.status,
             );
           case 'node_id':
-            return h('span', { title: n.node_id }, shortGateway(n.node_id) || '(no node id)');
-          case 'node_cluster':
-            return n.node_cluster || '–';
-          case 'log_name':
-            return n.log_name || '–';
+            return h(
+              'span',
+              { title: `node id: ${n.node_id}\nnode cluster: ${n.node_cluster}\nlog name: ${n.log_name}` },
+              shortGateway(n.node_id) || '(no node id)',
+              h('span', { class: 'node-sub' }, `${n.node_cluster || '–'} · ${n.log_name || '–'}`),
+            );
           case 'received':
             return h('span', { title: `${fmtCount(n.messages)} messages` }, fmtCount(n.entries_received));
           case 'stored':
