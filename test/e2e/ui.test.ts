@@ -448,6 +448,8 @@ describe('web UI', () => {
       'map?range=15m',
       'tail',
       'requests?range=15m',
+      'alerts?range=1h',
+      'ingest?range=15m',
       'sql',
     ];
     for (const [w, hgt] of [
