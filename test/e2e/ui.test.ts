@@ -472,7 +472,7 @@ describe('web UI', () => {
       }
     }
     await page.setViewportSize({ width: 1400, height: 900 });
-  });
+  }, 180_000);
 
   it('page load to first data on the demo (printed, not asserted: see the brief on timed tests)', async () => {
     const figures: string[] = [];

@@ -180,30 +180,38 @@ export const readReceiver = (r: Raw): Receiver => ({
   origin: str(r.origin) || 'api',
 });
 
+/** One part of the page's data: its value, or why it could not be read. */
+export type Part<T> = { ok: true; value: T } | { ok: false; error: unknown };
+
 export interface AlertsView {
-  rules: AlertRule[];
-  alerts: ActiveAlert[];
-  history: HistoryEntry[];
-  deliveries: Delivery[];
-  receivers: Receiver[];
+  rules: Part<AlertRule[]>;
+  alerts: Part<ActiveAlert[]>;
+  history: Part<HistoryEntry[]>;
+  deliveries: Part<Delivery[]>;
+  receivers: Part<Receiver[]>;
 }
 
-/** Everything the page shows, in one round of parallel requests; `range` applies to history and deliveries. */
+async function part<T>(path: string, key: string, read: (r: Raw) => T, q: Query = {}): Promise<Part<T[]>> {
+  try {
+    return { ok: true, value: firstArray<Raw>(await get<unknown>(path, q), [key]).map(read) };
+  } catch (error) {
+    return { ok: false, error };
+  }
+}
+
+/**
+ * Everything the page shows, in one round of parallel requests; `range` applies to history and deliveries. Each
+ * part stands alone: one endpoint failing (an older server, a cap) leaves the others on screen.
+ */
 export async function loadAlerts(range: Query): Promise<AlertsView> {
   const [rules, alerts, history, deliveries, receivers] = await Promise.all([
-    get<unknown>('/api/v1/alerts/rules'),
-    get<unknown>('/api/v1/alerts'),
-    get<unknown>('/api/v1/alerts/history', { ...range, limit: 500 }),
-    get<unknown>('/api/v1/alerts/deliveries', { ...range, limit: 500 }),
-    get<unknown>('/api/v1/alerts/receivers'),
+    part('/api/v1/alerts/rules', 'rules', readRule),
+    part('/api/v1/alerts', 'alerts', readAlert),
+    part('/api/v1/alerts/history', 'history', readHistory, { ...range, limit: 500 }),
+    part('/api/v1/alerts/deliveries', 'deliveries', readDelivery, { ...range, limit: 500 }),
+    part('/api/v1/alerts/receivers', 'receivers', readReceiver),
   ]);
-  return {
-    rules: firstArray<Raw>(rules, ['rules']).map(readRule),
-    alerts: firstArray<Raw>(alerts, ['alerts']).map(readAlert),
-    history: firstArray<Raw>(history, ['history']).map(readHistory),
-    deliveries: firstArray<Raw>(deliveries, ['deliveries']).map(readDelivery),
-    receivers: firstArray<Raw>(receivers, ['receivers']).map(readReceiver),
-  };
+  return { rules, alerts, history, deliveries, receivers };
 }
 
 /** Create a rule (admin scope): the provisioning file's format as JSON. */

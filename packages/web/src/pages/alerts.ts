@@ -16,6 +16,7 @@ import {
   type ActiveAlert,
   type AlertRule,
   type AlertsView,
+  type Part,
   type Delivery,
   type HistoryEntry,
   type Receiver,
@@ -88,26 +89,35 @@ export function alerts(root: HTMLElement, _route: Route, ctx: PageCtx): () => vo
   );
 
   let alive = true;
-  let view: AlertsView | undefined;
+  let rulesNow: AlertRule[] = [];
   const load = async () => {
-    try {
-      const v = await loadAlerts(ctx.api);
-      if (!alive) return;
-      view = v;
-      notice.replaceChildren();
-      draw(v);
-    } catch (e) {
-      if (!alive) return;
-      notice.replaceChildren(errorBox(e));
-      if (!view) for (const s of [active, rules, history, deliveries, receivers]) s.body.replaceChildren();
+    const v = await loadAlerts(ctx.api);
+    if (!alive) return;
+    const parts = [v.rules, v.alerts, v.history, v.deliveries, v.receivers];
+    const failed = parts.filter((p) => !p.ok);
+    if (failed.length === parts.length) {
+      // One reason for all (a 403 for a restricted token, a server without alerting): said once.
+      notice.replaceChildren(errorBox((failed[0] as { error: unknown }).error));
+      for (const s of [active, rules, history, deliveries, receivers]) s.body.replaceChildren();
+      cards.replaceChildren();
+      return;
     }
+    notice.replaceChildren();
+    draw(v);
   };
+  const list = <T>(p: Part<T[]>): T[] => (p.ok ? p.value : []);
+  /** A section's table, or the error its endpoint answered. */
+  const fill = <T>(el: HTMLElement, p: Part<T[]>, table: (list: T[]) => HTMLElement) =>
+    el.replaceChildren(p.ok ? table(p.value) : errorBox(p.error));
   const draw = (v: AlertsView) => {
     const now = Date.now();
-    const metricOf = new Map(v.rules.map((r) => [r.name, r.metric]));
-    const firing = v.alerts.filter((a) => a.state === 'firing');
-    const pending = v.alerts.filter((a) => a.state === 'pending');
-    const failed = v.deliveries.filter((d) => d.outcome && !/^(delivered|ok|success)/i.test(d.outcome));
+    rulesNow = list(v.rules);
+    const metricOf = new Map(rulesNow.map((r) => [r.name, r.metric]));
+    const alertList = list(v.alerts);
+    const deliveryList = list(v.deliveries);
+    const firing = alertList.filter((a) => a.state === 'firing');
+    const pending = alertList.filter((a) => a.state === 'pending');
+    const failed = deliveryList.filter((d) => d.outcome && !/^(delivered|ok|success)/i.test(d.outcome));
     const card = (id: string, label: string, value: string, cls = '') =>
       h(
         'div',
@@ -115,19 +125,38 @@ export function alerts(root: HTMLElement, _route: Route, ctx: PageCtx): () => vo
         h('div', { class: 'label' }, label),
         h('div', { class: 'value' }, value),
       );
+    const count = (p: Part<unknown[]>, n: number) => (p.ok ? fmtCount(n) : '–');
     cards.replaceChildren(
-      card('card-firing', 'Firing', fmtCount(firing.length), firing.length ? 'health-failing' : ''),
-      card('card-pending', 'Pending', fmtCount(pending.length), pending.length ? 'health-degraded' : ''),
-      card('card-rules', 'Rules', `${v.rules.filter((r) => r.enabled).length} / ${v.rules.length} on`),
-      card('card-deliveries', `Deliveries (${describeSel(ctx.sel, ctx.utc)})`, fmtCount(v.deliveries.length)),
-      card('card-failed', 'Failed attempts', fmtCount(failed.length), failed.length ? 'health-degraded' : ''),
+      card('card-firing', 'Firing', count(v.alerts, firing.length), firing.length ? 'health-failing' : ''),
+      card(
+        'card-pending',
+        'Pending',
+        count(v.alerts, pending.length),
+        pending.length ? 'health-degraded' : '',
+      ),
+      card(
+        'card-rules',
+        'Rules',
+        v.rules.ok ? `${rulesNow.filter((r) => r.enabled).length} / ${rulesNow.length} on` : '–',
+      ),
+      card(
+        'card-deliveries',
+        `Deliveries (${describeSel(ctx.sel, ctx.utc)})`,
+        count(v.deliveries, deliveryList.length),
+      ),
+      card(
+        'card-failed',
+        'Failed attempts',
+        count(v.deliveries, failed.length),
+        failed.length ? 'health-degraded' : '',
+      ),
     );
     info.textContent = `history and deliveries: ${describeSel(ctx.sel, ctx.utc)} · updated ${ctx.time(now, { date: false })}`;
-    active.body.replaceChildren(activeTable(v.alerts, metricOf, now));
-    rules.body.replaceChildren(rulesTable(v.rules));
-    history.body.replaceChildren(historyTable(v.history, metricOf));
-    deliveries.body.replaceChildren(deliveriesTable(v.deliveries));
-    receivers.body.replaceChildren(receiversTable(v.receivers));
+    fill(active.body, v.alerts, (l) => activeTable(l, metricOf, now));
+    fill(rules.body, v.rules, rulesTable);
+    fill(history.body, v.history, (l) => historyTable(l, metricOf));
+    fill(deliveries.body, v.deliveries, deliveriesTable);
+    fill(receivers.body, v.receivers, receiversTable);
     markFirstData();
   };
 
@@ -203,7 +232,7 @@ export function alerts(root: HTMLElement, _route: Route, ctx: PageCtx): () => vo
 
   /** Labels every series of the rule shares (severity…) are said once, in the rules table. */
   const ruleLabels = (rule: string): string[] => {
-    const r = view?.rules.find((x) => x.name === rule);
+    const r = rulesNow.find((x) => x.name === rule);
     return r ? Object.keys(r.labels) : [];
   };
 

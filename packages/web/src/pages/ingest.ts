@@ -117,6 +117,13 @@ export function ingest(root: HTMLElement, _route: Route, ctx: PageCtx): () => vo
       card('card-received', `Entries received (${describeSel(ctx.sel, ctx.utc)})`, fmtCount(received)),
       card('card-stored', 'Stored', fmtCount(nodes.reduce((a, n) => a + n.entries_stored, 0))),
       card(
+        'card-in-flight',
+        'In flight',
+        fmtCount(nodes.reduce((a, n) => a + n.entries_in_flight, 0)),
+        '',
+        'Received, not yet stored or dropped: in memory or in the write-ahead log',
+      ),
+      card(
         'card-dropped',
         'Dropped',
         `${fmtCount(dropped)}${received ? ` (${fmtPct(dropped / received)})` : ''}`,
@@ -273,6 +280,8 @@ export function ingest(root: HTMLElement, _route: Route, ctx: PageCtx): () => vo
       const pts = series.get(el.dataset.key ?? '');
       if (!pts) continue;
       const cols = minuteColumns(pts, from, to);
+      // The newest minute is still filling (faint, not a drop).
+      const filling = to % 60_000 === 0 ? cols.received.length : cols.received.length - 1;
       el.replaceChildren(
         sparklines(
           [
@@ -281,6 +290,7 @@ export function ingest(root: HTMLElement, _route: Route, ctx: PageCtx): () => vo
           ],
           140,
           24,
+          { incompleteFrom: filling },
         ),
       );
       el.title = `per minute, ${cols.received.length} min: received ${fmtCount(cols.received.reduce((a, b) => a + b, 0))}, stored ${fmtCount(cols.stored.reduce((a, b) => a + b, 0))}`;
