@@ -249,7 +249,7 @@ export function sparklines(
       el.appendChild(svg('polyline', attrs));
     };
     draw(0, cut, false);
-    draw(cut - 1, values.length, true);
+    if (cut < values.length) draw(cut - 1, values.length, true);
   }
   return el;
 }
