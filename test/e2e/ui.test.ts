@@ -448,6 +448,8 @@ describe('web UI', () => {
       'map?range=15m',
       'tail',
       'requests?range=15m',
+      'alerts?range=1h',
+      'ingest?range=15m',
       'sql',
     ];
     for (const [w, hgt] of [
@@ -470,7 +472,7 @@ describe('web UI', () => {
       }
     }
     await page.setViewportSize({ width: 1400, height: 900 });
-  });
+  }, 180_000);
 
   it('page load to first data on the demo (printed, not asserted: see the brief on timed tests)', async () => {
     const figures: string[] = [];

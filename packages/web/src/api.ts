@@ -83,6 +83,12 @@ export async function post<T>(path: string, body: unknown, params: Query = {}): 
   return (await res.json()) as T;
 }
 
+/** DELETE (an answer body, if any, is ignored: 204 No Content). */
+export async function del(path: string): Promise<void> {
+  const res = await fetch(path, { method: 'DELETE', headers: headers() });
+  if (!res.ok) return fail(res);
+}
+
 export async function postText(path: string, body: unknown, params: Query = {}): Promise<string> {
   const res = await fetch(`${path}${qs(params)}`, {
     method: 'POST',

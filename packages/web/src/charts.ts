@@ -212,12 +212,44 @@ export function stack(series: number[][]): number[][] {
 
 /** A tiny inline SVG sparkline (cheaper than a chart per table row). */
 export function sparkline(values: number[], color: string, width = 120, height = 24): SVGElement {
+  return sparklines([{ values, color }], width, height);
+}
+
+/**
+ * Several lines in one sparkline on one scale (received vs stored: a gap between them is what went missing).
+ * Later lines are drawn over earlier ones; `dash` draws a line dashed so two equal lines stay readable. Points
+ * from `incompleteFrom` on are still filling: drawn faint, so a filling bucket does not read as a drop.
+ */
+export function sparklines(
+  lines: { values: number[]; color: string; dash?: boolean }[],
+  width = 120,
+  height = 24,
+  o: { incompleteFrom?: number } = {},
+): SVGElement {
   const el = svg('svg', { width, height, viewBox: `0 0 ${width} ${height}`, class: 'spark' });
-  const max = Math.max(1, ...values);
-  const step = values.length > 1 ? width / (values.length - 1) : width;
-  const pts = values
-    .map((v, i) => `${(i * step).toFixed(1)},${(height - 1 - (v / max) * (height - 2)).toFixed(1)}`)
-    .join(' ');
-  el.appendChild(svg('polyline', { points: pts, fill: 'none', stroke: color, 'stroke-width': 1.5 }));
+  const max = Math.max(1, ...lines.flatMap((l) => l.values));
+  for (const { values, color, dash } of lines) {
+    const step = values.length > 1 ? width / (values.length - 1) : width;
+    const point = (v: number, i: number) =>
+      `${(i * step).toFixed(1)},${(height - 1 - (v / max) * (height - 2)).toFixed(1)}`;
+    const cut = Math.min(values.length, Math.max(1, o.incompleteFrom ?? values.length));
+    const draw = (from: number, to: number, faint: boolean) => {
+      if (to - from < 1) return;
+      const attrs: Record<string, string | number> = {
+        points: values
+          .slice(from, to)
+          .map((v, i) => point(v, from + i))
+          .join(' '),
+        fill: 'none',
+        stroke: color,
+        'stroke-width': 1.5,
+      };
+      if (dash) attrs['stroke-dasharray'] = '3 2';
+      if (faint) attrs['stroke-opacity'] = 0.4;
+      el.appendChild(svg('polyline', attrs));
+    };
+    draw(0, cut, false);
+    if (cut < values.length) draw(cut - 1, values.length, true);
+  }
   return el;
 }

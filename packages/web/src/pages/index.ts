@@ -1,5 +1,7 @@
 import type { Route } from '../router.js';
 import type { PageCtx, TimeSupport } from '../view.js';
+import { alerts } from './alerts.js';
+import { ingest } from './ingest.js';
 import { map } from './map.js';
 import { overview } from './overview.js';
 import { requests } from './requests.js';
@@ -44,5 +46,7 @@ export const PAGES: PageEntry[] = [
   { name: 'map', title: 'Map', page: map, nav: true, time: 'live-or-range', fallback: '1h' },
   { name: 'tail', title: 'Live tail', page: tail, nav: true, time: 'live-only', fallback: '15m' },
   { name: 'requests', title: 'Requests', page: requests, nav: true, time: 'range', fallback: '15m' },
+  { name: 'alerts', title: 'Alerts', page: alerts, nav: true, time: 'range', fallback: '24h' },
+  { name: 'ingest', title: 'Ingest', page: ingest, nav: true, time: 'range', fallback: '1h' },
   { name: 'sql', title: 'SQL', page: sql, nav: true, time: 'range', fallback: '15m' },
 ];
