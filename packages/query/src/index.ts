@@ -1,4 +1,4 @@
-export { QueryParamError } from './errors.js';
+export { QueryError, QueryParamError } from './errors.js';
 export {
   parseTimeRange,
   parseFilters,
@@ -40,14 +40,16 @@ export {
   topQuery,
   requestsQuery,
   whereClause,
+  filterConditions,
   withLimits,
   statsColumns,
+  rollupColumnsFromRaw,
+  timeColumn,
   encodeCursor,
   decodeCursor,
   ROUTE_SORTS,
   TOP_DIMENSIONS,
   TOP_SORTS,
-  QUANTILE_LEVELS,
   ROLLUP_QUANTILES,
   DIMENSION_COLUMNS,
 } from './sql.js';
@@ -98,3 +100,46 @@ export {
   SAME_LATENCY,
 } from './canary.js';
 export type { ClusterStats, CanaryCluster, CanaryResult, VsBaseline, BaselineChoice } from './canary.js';
+export {
+  LatencySketch,
+  exactQuantile,
+  latencyQuantilesSql,
+  latencyQuantilesMergeSql,
+  LATENCY_RELATIVE_ACCURACY,
+  LATENCY_QUANTILES,
+  LATENCY_QUANTILES_STATE,
+  LATENCY_QUANTILES_MERGE,
+  LATENCY_STATE_TYPE,
+  QUANTILE_LEVELS,
+  QUANTILE_NAMES,
+} from './quantiles.js';
+export type { LatencySketchData, QuantileName } from './quantiles.js';
+export { QueryReader, limitError, DENSITY_TTL_MS } from './reader.js';
+export type { QueryReaderOptions } from './reader.js';
+export {
+  windowStats,
+  routeStats,
+  timeseries,
+  clusterStats,
+  splitDeltas,
+  fillSeries,
+  metricValue,
+  buckets,
+  parseMetrics,
+  parseStep,
+  sourceInfo,
+  TIMESERIES_METRICS,
+  TIMESERIES_GROUPS,
+  DEFAULT_TIMESERIES_METRICS,
+} from './answers.js';
+export type {
+  WindowQuestion,
+  WindowStats,
+  RouteStats,
+  Series,
+  SplitCluster,
+  TimeseriesMetric,
+  TimeseriesGroup,
+} from './answers.js';
+export { liveWindowQuery, livePointsQuery, liveTailQuery } from './live.js';
+export type { LiveRangeOptions } from './live.js';

@@ -34,7 +34,8 @@ function latencies(n: number, seed: number): number[] {
     const u = r();
     const z = Math.sqrt(-2 * Math.log(r() || 1e-12)) * Math.cos(2 * Math.PI * r());
     if (u < 0.03) out.push(0);
-    else if (u < 0.1) out.push(Math.round(r() * 1000) / 1000); // 0.000–1.000 ms, µs resolution
+    else if (u < 0.1)
+      out.push(Math.round(r() * 1000) / 1000); // 0.000–1.000 ms, µs resolution
     else if (u < 0.8) out.push(Math.round(20 * Math.exp(0.7 * z) * 1e6) / 1e6);
     else if (u < 0.99) out.push(Math.round(250 * Math.exp(0.3 * z) * 1e3) / 1e3);
     else out.push(Math.round(r() * 30_000 * 1e3) / 1e3);
