@@ -2,7 +2,10 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createClickHouse, migrate, type ClickHouse } from '@gatescope/clickhouse';
+import { buildApp } from '@gatescope/api';
+import { grafanaPanels, grafanaRouteVariableSql } from '@gatescope/query';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { READ, testConfig } from '../../services/api/test/fixtures.js';
 
 // The shipped Grafana dashboard queries ClickHouse directly: every panel's SQL must run against the real
 // schema (macros expanded the way the ClickHouse data source does) and answer from the rollups.
@@ -35,6 +38,81 @@ afterAll(async () => {
 });
 
 describe('Grafana dashboard', () => {
+  it('is rendered from @gatescope/query (npm run dashboards): every panel, title and SQL', () => {
+    expect(dashboard.panels.map((p) => ({ title: p.title, sql: p.targets.map((t) => t.rawSql) }))).toEqual(
+      grafanaPanels().map((p) => ({ title: p.title, sql: [p.rawSql] })),
+    );
+    expect(dashboard.templating.list[0].query).toBe(grafanaRouteVariableSql());
+  });
+
+  it('shows per minute the numbers the API gives for the same minutes (rps, 5xx rate, p50/p90/p95/p99, split)', async () => {
+    const app = await buildApp({ config: testConfig(), clickhouse: ch, logger: false });
+    try {
+      const [{ from, to }] = await (
+        await ch.client.query({
+          query: `SELECT toUnixTimestamp(min(bucket_start)) * 1000 AS from, toUnixTimestamp(max(bucket_start)) * 1000 + 60000 AS to FROM gatescope.http_routes_1m`,
+          format: 'JSONEachRow',
+        })
+      ).json<{ from: number; to: number }>();
+      const window = (sql: string, route: string) =>
+        sql
+          .replace(
+            /\$__timeFilter\((\w+)\)/g,
+            `$1 >= toDateTime(${from / 1000}) AND $1 < toDateTime(${to / 1000})`,
+          )
+          .replace(/\$route/g, `'${route}'`);
+      const panel = async <T>(title: string, route = 'frontend') =>
+        (await (
+          await ch.client.query({
+            query: window(dashboard.panels.find((p) => p.title.startsWith(title))!.targets[0].rawSql, route),
+            format: 'JSONEachRow',
+          })
+        ).json()) as T[];
+      const api = async (query: string) => {
+        const res = await app.inject({
+          url: `/api/v1/timeseries?from=${from}&to=${to}&step=1m&source=rollup&${query}`,
+          headers: { authorization: `Bearer ${READ}` },
+        });
+        expect(res.statusCode, res.body).toBe(200);
+        return res.json() as {
+          series: { labels: Record<string, string>; points: [number, number | null][] }[];
+        };
+      };
+      const at = (series: { points: [number, number | null][] }, t: number) =>
+        series.points.find((p) => p[0] === t)?.[1];
+      const t = (time: string) => Date.parse(/Z$/.test(time) ? time : time.replace(' ', 'T') + 'Z');
+
+      const latency = await panel<Record<string, number | string>>('Latency');
+      const q = await api('route=frontend&metrics=p50_ms,p90_ms,p95_ms,p99_ms,rps,error_rate');
+      expect(latency.length).toBeGreaterThan(0);
+      for (const row of latency) {
+        for (const m of ['p50_ms', 'p90_ms', 'p95_ms', 'p99_ms']) {
+          const s = q.series.find((x) => x.labels.metric === m)!;
+          // The API rounds to µs; the panel gives the engine's float: the same quantilesDD value.
+          expect(at(s, t(String(row.time)))).toBe(Math.round(Number(row[m]) * 1000) / 1000);
+        }
+      }
+      const rps = await panel<{ time: string; route_name: string; rps: number }>('Requests per second');
+      const apiRps = q.series.find((x) => x.labels.metric === 'rps')!;
+      for (const row of rps) expect(at(apiRps, t(row.time))).toBeCloseTo(Number(row.rps), 9);
+      const err = await panel<{ time: string; error_rate: number }>('5xx error rate');
+      const apiErr = q.series.find((x) => x.labels.metric === 'error_rate')!;
+      for (const row of err) expect(at(apiErr, t(row.time))).toBeCloseTo(Number(row.error_rate), 9);
+
+      const p99 = await panel<{ time: string; upstream_cluster: string; p99_ms: number }>(
+        'Canary split: p99',
+      );
+      const byCluster = await api('route=frontend&metrics=p99_ms&group_by=upstream_cluster');
+      expect(p99.length).toBe(2);
+      for (const row of p99) {
+        const s = byCluster.series.find((x) => x.labels.upstream_cluster === row.upstream_cluster)!;
+        expect(at(s, t(row.time))).toBe(Math.round(Number(row.p99_ms) * 1000) / 1000);
+      }
+    } finally {
+      await app.close();
+    }
+  });
+
   it('has panels whose SQL all runs against the schema', async () => {
     expect(dashboard.panels.length).toBeGreaterThanOrEqual(6);
     for (const panel of dashboard.panels) {

@@ -143,3 +143,5 @@ export type {
 } from './answers.js';
 export { liveWindowQuery, livePointsQuery, liveTailQuery } from './live.js';
 export type { LiveRangeOptions } from './live.js';
+export { grafanaPanels, grafanaRouteVariableSql } from './grafana.js';
+export type { GrafanaPanelSql } from './grafana.js';
