@@ -143,12 +143,12 @@ describe('one latency quantile everywhere', () => {
 
     QUANTILE_NAMES.forEach((name, i) => {
       const want = r3(js[i]);
-      const seen = {
+      const seen: Record<string, number> = {
         'API raw': raw[name],
         'API rollup': rollup[name],
         live: live[name],
         grafana: r3(Number(grafana[name])),
-        alerts: alert[name],
+        alerts: alert[name] ?? NaN,
       };
       for (const [path, v] of Object.entries(seen)) {
         expect(v, `${name} from ${path}`).toBe(want);
