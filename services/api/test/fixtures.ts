@@ -44,6 +44,7 @@ export function testConfig(overrides: Partial<Config['auth']> = {}): Config {
     http: { allowedHosts: [], metricsPublic: false },
     live: { windowSeconds: 60, tickMs: 1000 },
     health: structuredClone(DEFAULTS.health),
+    wal: structuredClone(DEFAULTS.wal),
   };
 }
 
