@@ -1,4 +1,4 @@
-import { toStats, type StatsRow } from '@gatescope/query';
+import { toStats, type Stats, type StatsRow } from '@gatescope/query';
 import { judgeHealth, type Health, type HealthMemory, type HealthThresholds } from './health.js';
 
 export interface StatusClasses {
@@ -95,6 +95,20 @@ export const emptyStatusClasses = (): StatusClasses => ({
   none: 0,
 });
 
+/** The fields a live total and a live point share, from the API's stats of the same rows. */
+function livePart(st: Stats) {
+  return {
+    requests: st.requests,
+    errors: st.status_classes['5xx'],
+    error_rate: st.error_rate,
+    p50_ms: st.p50_ms,
+    p90_ms: st.p90_ms,
+    p95_ms: st.p95_ms,
+    p99_ms: st.p99_ms,
+    status_classes: st.status_classes,
+  };
+}
+
 function totalsOf(
   row: WindowRow | undefined,
   windowS: number,
@@ -110,15 +124,8 @@ function totalsOf(
   };
   const judged = memory ? memory.judge(key, counts) : judgeHealth(counts, thresholds);
   return {
-    requests: st.requests,
+    ...livePart(st),
     rps: round3(st.rps),
-    errors: st.status_classes['5xx'],
-    error_rate: st.error_rate,
-    p50_ms: st.p50_ms,
-    p90_ms: st.p90_ms,
-    p95_ms: st.p95_ms,
-    p99_ms: st.p99_ms,
-    status_classes: st.status_classes,
     health: judged.health,
     health_reason: judged.reason,
   };
@@ -163,18 +170,7 @@ export function shapeWindow(o: ShapeWindowOptions): { totals: LiveTotals; routes
 
 export function shapePoint(row: PointRow): LivePoint {
   const st = toStats(row, 1);
-  return {
-    ts: num(row.s) * 1000,
-    requests: st.requests,
-    rps: st.requests,
-    errors: st.status_classes['5xx'],
-    error_rate: st.error_rate,
-    p50_ms: st.p50_ms,
-    p90_ms: st.p90_ms,
-    p95_ms: st.p95_ms,
-    p99_ms: st.p99_ms,
-    status_classes: st.status_classes,
-  };
+  return { ts: num(row.s) * 1000, ...livePart(st), rps: st.requests };
 }
 
 export const emptyPoint = (ts: number): LivePoint => ({

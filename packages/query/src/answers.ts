@@ -9,7 +9,14 @@ import {
   type TimeRange,
 } from './params.js';
 import type { QueryReader } from './reader.js';
-import { routesQuery, splitQuery, summaryQuery, timeseriesQuery, type RouteSort } from './sql.js';
+import {
+  routesQuery,
+  splitQuery,
+  STATS_METRICS,
+  summaryQuery,
+  timeseriesQuery,
+  type RouteSort,
+} from './sql.js';
 import { toStats, type Stats, type StatsRow } from './stats.js';
 
 /**
@@ -72,19 +79,7 @@ export async function routeStats(
 
 // ---- time series ---------------------------------------------------------------------------------------------
 
-export const TIMESERIES_METRICS = [
-  'requests',
-  'rps',
-  'error_rate',
-  'p50_ms',
-  'p90_ms',
-  'p95_ms',
-  'p99_ms',
-  'max_ms',
-  'bytes_sent',
-  'bytes_received',
-  ...STATUS_CLASSES,
-] as const;
+export const TIMESERIES_METRICS = [...STATS_METRICS, ...STATUS_CLASSES] as const;
 export type TimeseriesMetric = (typeof TIMESERIES_METRICS)[number];
 export const TIMESERIES_GROUPS = [
   'route',

@@ -48,6 +48,7 @@ export {
   encodeCursor,
   decodeCursor,
   ROUTE_SORTS,
+  STATS_METRICS,
   TOP_DIMENSIONS,
   TOP_SORTS,
   ROLLUP_QUANTILES,

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createClickHouse, listMigrations, readJson, type ClickHouse } from '@gatescope/clickhouse';
+import { seededRandom } from '@gatescope/demo-traffic';
 import {
   exactQuantile,
   LATENCY_QUANTILES,
@@ -14,21 +15,9 @@ import {
   QUANTILE_LEVELS,
 } from './quantiles.js';
 
-/** Deterministic pseudo-random numbers (mulberry32), so a failure reproduces. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** Latencies as gateways see them: sub-ms local replies, zeros, a log-normal body, a slow mode, a few outliers. */
 function latencies(n: number, seed: number): number[] {
-  const r = random(seed);
+  const r = seededRandom(seed);
   const out: number[] = [];
   for (let i = 0; i < n; i++) {
     const u = r();

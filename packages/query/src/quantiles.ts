@@ -25,8 +25,9 @@
 export const LATENCY_RELATIVE_ACCURACY = 0.005;
 /** The quantile levels every stats question returns, in this order: q[1]=p50, q[2]=p90, q[3]=p95, q[4]=p99. */
 export const QUANTILE_LEVELS = [0.5, 0.9, 0.95, 0.99] as const;
-export type QuantileName = 'p50_ms' | 'p90_ms' | 'p95_ms' | 'p99_ms';
-export const QUANTILE_NAMES: readonly QuantileName[] = ['p50_ms', 'p90_ms', 'p95_ms', 'p99_ms'];
+/** Their names in every answer (API, live, Grafana panels). */
+export const QUANTILE_NAMES = ['p50_ms', 'p90_ms', 'p95_ms', 'p99_ms'] as const;
+export type QuantileName = (typeof QUANTILE_NAMES)[number];
 
 const PARAMS = `${LATENCY_RELATIVE_ACCURACY}, ${QUANTILE_LEVELS.join(', ')}`;
 /** The aggregate over raw durations: `quantilesDD(0.005, 0.5, 0.9, 0.95, 0.99)`. */

@@ -6,6 +6,7 @@ import {
   latencyQuantilesSql,
   LATENCY_QUANTILES_MERGE,
   LATENCY_QUANTILES_STATE,
+  QUANTILE_NAMES,
 } from './quantiles.js';
 
 /** A statement and its bound parameters: user values only ever travel in `params` (`{name:Type}` placeholders). */
@@ -144,19 +145,17 @@ export function summaryQuery(database: string, source: Source, filters: Filters)
   };
 }
 
-export const ROUTE_SORTS = [
+/** The per-window numbers every stats answer carries (API, live, timeseries metrics). */
+export const STATS_METRICS = [
   'requests',
   'rps',
   'error_rate',
-  'p50_ms',
-  'p90_ms',
-  'p95_ms',
-  'p99_ms',
+  ...QUANTILE_NAMES,
   'max_ms',
   'bytes_sent',
   'bytes_received',
-  'route',
 ] as const;
+export const ROUTE_SORTS = [...STATS_METRICS, 'route'] as const;
 export type RouteSort = (typeof ROUTE_SORTS)[number];
 const SORT_SQL: Record<RouteSort, string> = {
   requests: 'requests',
