@@ -1,11 +1,23 @@
 // Query benchmark: 10 M requests over 24 h (50 routes, per-route log-normal latency, one bimodal route, ~1 % 5xx,
 // ~3 % 4xx) generated inside the embedded engine, then the median latency of /api/v1/routes and
-// /api/v1/timeseries for 15 m, 1 h and 24 h, answered from the rollups and from raw rows side by side.
+// /api/v1/timeseries for 15 m, 1 h and 24 h, answered from the rollups and from raw rows side by side; then where a
+// call's time goes: the engine's floor (SELECT 1 on the reader connection), the engine running the very statement
+// the API runs (the baseline), and gatescope's own per-call overhead (parsing, planning, limits, JSON, fastify,
+// serialisation) as the difference, measured interleaved in the same run.
 // Standalone: `npx turbo run build && node test/bench/query.mjs [rows]`.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createClickHouse, migrate } from '@gatescope/clickhouse';
+import { createClickHouse, migrate, readJson } from '@gatescope/clickhouse';
+import {
+  autoStep,
+  parseMetrics,
+  QueryReader,
+  routesQuery,
+  summaryQuery,
+  timeseriesQuery,
+  withLimits,
+} from '@gatescope/query';
 import { buildApp } from '@gatescope/api';
 import { loadConfig } from '@gatescope/config';
 import { generate } from '../fixtures/generated-traffic.mjs';
@@ -134,6 +146,87 @@ try {
   const ok = day.every((r) => r.ratio >= 10 && r.rollupMs < 50);
   report(
     `\ntarget (every 24 h call >= 10x faster from rollups and < 50 ms median): ${ok ? 'met' : 'NOT met'}`,
+  );
+
+  // Where a call's time goes. The statement is built and planned exactly as the API does (packages/query), then
+  // timed on the engine directly (readJson on the reader connection), interleaved with the API call.
+  const reader = new QueryReader({ clickhouse: ch, limits: config.query.limits, now: () => end });
+  const statement = async (kind, range, mode) => {
+    const r = { from: end - range, to: end };
+    const step_s = autoStep(r, 0);
+    const source = await reader.plan({
+      range: r,
+      filters: {},
+      mode,
+      ...(kind === 'timeseries' ? { step_s } : {}),
+    });
+    const q =
+      kind === 'summary'
+        ? summaryQuery('gatescope', source, {})
+        : kind === 'routes'
+          ? routesQuery('gatescope', source, {}, { sort: 'requests', order: 'desc', limit: 100 })
+          : timeseriesQuery(
+              'gatescope',
+              source,
+              {},
+              {
+                step_s,
+                withQuantiles: parseMetrics(undefined).some((m) => m.startsWith('p')),
+              },
+            );
+    return withLimits(q, config.query.limits);
+  };
+  const engine = (q) => readJson(ch.reader, q);
+  async function split(label, url, kind, range, mode) {
+    const q = await statement(kind, range, mode);
+    for (let i = 0; i < 3; i++) {
+      await app.inject(url);
+      await engine(q);
+    }
+    const api = [];
+    const eng = [];
+    const floor = [];
+    for (let i = 0; i < 3 * RUNS; i++) {
+      let t = performance.now();
+      const res = await app.inject(url);
+      api.push(performance.now() - t);
+      if (res.statusCode !== 200) throw new Error(`${url}: ${res.statusCode} ${res.body}`);
+      t = performance.now();
+      await engine(q);
+      eng.push(performance.now() - t);
+      t = performance.now();
+      await engine({ query: 'SELECT 1' });
+      floor.push(performance.now() - t);
+    }
+    const med = (xs) => xs.sort((a, b) => a - b)[xs.length >> 1];
+    const a = med(api);
+    const e = med(eng);
+    return { label, api: a, engine: e, floor: med(floor), overhead: a - e };
+  }
+  const H24 = 24 * H;
+  const M15 = 15 * 60_000;
+  const parts = [
+    await split('summary 15m raw', '/api/v1/summary?range=15m&source=raw', 'summary', M15, 'raw'),
+    await split('routes 15m raw', '/api/v1/routes?range=15m&source=raw', 'routes', M15, 'raw'),
+    await split('routes 24h auto', '/api/v1/routes?range=24h', 'routes', H24, 'auto'),
+    await split('timeseries 24h auto', '/api/v1/timeseries?range=24h', 'timeseries', H24, 'auto'),
+  ];
+  report(`\nwhere the time goes: median of ${3 * RUNS} calls each, API and engine interleaved (ms)`);
+  report(
+    `${pad('call', 22)}${lpad('API', 8)}${lpad('engine', 9)}${lpad('SELECT 1', 10)}${lpad('overhead', 10)}${lpad('overhead/API', 14)}`,
+  );
+  for (const r of parts) {
+    report(
+      `${pad(r.label, 22)}${lpad(r.api.toFixed(1), 8)}${lpad(r.engine.toFixed(1), 9)}${lpad(r.floor.toFixed(1), 10)}${lpad(r.overhead.toFixed(1), 10)}${lpad((r.overhead / r.api).toFixed(2), 14)}`,
+    );
+  }
+  const overhead = parts.map((r) => r.overhead).sort((a, b) => a - b)[parts.length >> 1];
+  const raw15 = parts[0].api;
+  const day24 = Math.max(parts[2].api, parts[3].api);
+  report(
+    `\ntargets: per-call overhead ${overhead.toFixed(1)} ms (<= 3: ${overhead <= 3 ? 'met' : 'NOT met'}), ` +
+      `15 m raw ${raw15.toFixed(1)} ms (<= 15: ${raw15 <= 15 ? 'met' : 'NOT met'}), ` +
+      `24 h routes/timeseries ${day24.toFixed(1)} ms (<= 15: ${day24 <= 15 ? 'met' : 'NOT met'})`,
   );
 } finally {
   await app?.close();

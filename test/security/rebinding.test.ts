@@ -128,7 +128,7 @@ describe('without tokens, the socket.io handshake', () => {
         (await handshake(transport, { Origin: `http://localhost:${port}`, Host: `localhost:${port}` }))
           .status,
       ).toBe(ok);
-      const refusals = [
+      const refusals: Record<string, string>[] = [
         ...BAD_HOSTS().map((host) => ({ Host: host })),
         { Host: `attacker.example:${port}`, Origin: `http://attacker.example:${port}` },
         { Origin: 'http://attacker.example' },

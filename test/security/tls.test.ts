@@ -91,7 +91,13 @@ function get(url: string, token?: string) {
 }
 
 function liveHello(base: string, token: string, transports: ('polling' | 'websocket')[]) {
-  const s = io(`${base}live`, { transports, auth: { token }, ca, reconnection: false, forceNew: true });
+  const s = io(`${base}live`, {
+    transports,
+    auth: { token },
+    ca: ca.toString('utf8'),
+    reconnection: false,
+    forceNew: true,
+  });
   return new Promise<{ principal: string }>((resolve, reject) => {
     s.once('hello', (h: { principal: string }) => {
       s.disconnect();

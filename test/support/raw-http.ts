@@ -79,7 +79,7 @@ export function rawRequest(req: RawRequest): Promise<RawResponse> {
           ? `${parsed[name]}, ${line.slice(i + 1).trim()}`
           : line.slice(i + 1).trim();
       }
-      let body = all.subarray(split + 4);
+      let body: Buffer = all.subarray(split + 4);
       if (/chunked/i.test(parsed['transfer-encoding'] ?? '')) body = dechunk(body);
       resolve({ status: Number(statusLine.split(' ')[1]), headers: parsed, body: body.toString('utf8') });
     });

@@ -19,7 +19,7 @@ import {
   TCP_STREAM,
   makeTrafficMessage,
 } from '../../../test/fixtures/als.js';
-import { HTTP_REQUEST_COLUMNS, TCP_CONNECTION_COLUMNS, columnList } from './columns.js';
+import { HTTP_REQUEST_COLUMNS, TCP_CONNECTION_COLUMNS, columnList, type ColumnSpec } from './columns.js';
 import { AccessLogDecoder, type StreamState } from './decoder.js';
 import { concatNativeBlocks } from './native-concat.js';
 import { readNative, type Row } from './native-reader.js';
@@ -44,7 +44,8 @@ let fileNo = 0;
 
 beforeAll(async () => {
   dir = mkdtempSync(path.join(tmpdir(), 'gatescope-als-chdb-'));
-  client = createClient({ connection: createChdbConnection({ path: path.join(dir, 'data') }) });
+  // The type comes from @clickhouse/client-common: chdb implements the same Connection contract.
+  client = createClient({ connection: createChdbConnection({ path: path.join(dir, 'data') }) as never });
   await client.command({ query: 'CREATE DATABASE IF NOT EXISTS gatescope' });
   for (const statement of migrationStatements()) await client.command({ query: statement });
 });
@@ -54,11 +55,7 @@ afterAll(async () => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
-async function insertNative(
-  table: string,
-  columns: readonly { name: string }[],
-  data: Buffer,
-): Promise<void> {
+async function insertNative(table: string, columns: readonly ColumnSpec[], data: Buffer): Promise<void> {
   const file = path.join(dir, `batch-${fileNo++}.bin`);
   writeFileSync(file, data);
   await client.command({
@@ -66,11 +63,7 @@ async function insertNative(
   });
 }
 
-async function selectRows(
-  table: string,
-  columns: readonly { name: string }[],
-  where: string,
-): Promise<Row[]> {
+async function selectRows(table: string, columns: readonly ColumnSpec[], where: string): Promise<Row[]> {
   const rs = await client.query({
     query:
       `SELECT ${columnList(columns)} FROM gatescope.${table} WHERE ${where} ORDER BY start_time, request_key`.replace(

@@ -15,14 +15,25 @@ import {
   makeTrafficMessage,
 } from '../../../test/fixtures/als.js';
 import { HTTP_REQUEST_COLUMNS, TCP_CONNECTION_COLUMNS, type ColumnSpec } from './columns.js';
-import { AccessLogDecoder, DecodeError, RESPONSE_FLAG_CODES, type DecodeLimits } from './decoder.js';
+import {
+  AccessLogDecoder,
+  DecodeError,
+  DEFAULT_DECODE_LIMITS,
+  RESPONSE_FLAG_CODES,
+  type DecodeLimits,
+} from './decoder.js';
 import { nativeType } from './native-block.js';
 import { readNativeBlocks, type RowValue } from './native-reader.js';
 
 const RUNS = 400;
 
 /** Small limits, so that mutated fixtures hit them too. */
-const LIMITS: DecodeLimits = { maxEntriesPerMessage: 40, maxStringBytes: 300, maxIdentifierBytes: 120 };
+const LIMITS: DecodeLimits = {
+  ...DEFAULT_DECODE_LIMITS,
+  maxEntriesPerMessage: 40,
+  maxStringBytes: 300,
+  maxIdentifierBytes: 120,
+};
 const IDENTITY = { nodeId: 'fuzz-node', nodeCluster: 'fuzz-cluster', logName: 'fuzz' };
 
 /**

@@ -13,8 +13,11 @@ const READ = 'read-secret-0001';
 const ADMIN = 'admin-secret-0001';
 const METRICS = 'metrics-secret-01';
 
-function config(over: Partial<Config['auth']> & Partial<Config['http']> = {}): Pick<Config, 'auth' | 'http'> {
+function config(
+  over: Partial<Config['auth']> & Partial<Config['http']> = {},
+): Pick<Config, 'auth' | 'http' | 'host'> {
   return {
+    host: '127.0.0.1',
     auth: {
       tokens: over.tokens ?? [
         { name: 'reader', token: READ, scopes: ['read'] },

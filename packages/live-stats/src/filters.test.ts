@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { filterClause, filterKey, LiveFilterError, normaliseFilters } from './filters.js';
+import { rawSource, whereClause } from '@gatescope/query';
+import {
+  filterKey,
+  liveQueryFilters,
+  LiveFilterError,
+  normaliseFilters,
+  withRestriction,
+} from './filters.js';
 
 describe('normaliseFilters / filterKey', () => {
   it('gives identical filters the same key whatever the order, blanks or spaces', () => {
@@ -33,20 +40,31 @@ describe('normaliseFilters / filterKey', () => {
   });
 });
 
-describe('filterClause', () => {
-  it('passes every value as a query parameter, never in the SQL text', () => {
+describe('liveQueryFilters', () => {
+  it('turns live filters into the API filters, so the WHERE clause is the API one (values bound, never in SQL)', () => {
     const evil = "x' OR 1=1 --";
-    const f = filterClause({ route: evil, authority: evil, gateway: evil, upstream_cluster: evil });
-    expect(f.sql).not.toContain(evil);
-    expect(f.sql).toBe(
-      ' AND route_name = {f_route:String} AND authority = {f_authority:String}' +
-        ' AND (node_id = {f_gateway:String} OR node_cluster = {f_gateway:String})' +
-        ' AND upstream_cluster = {f_upstream_cluster:String}',
+    const f = liveQueryFilters(
+      withRestriction(
+        { route: evil, authority: evil, gateway: evil, upstream_cluster: evil },
+        { gateways: ['g'] },
+      ),
     );
-    expect(f.params).toEqual({ f_route: evil, f_authority: evil, f_gateway: evil, f_upstream_cluster: evil });
+    expect(f).toEqual({
+      restriction: { gateways: ['g'] },
+      route: [evil],
+      authority: [evil],
+      gateway: [evil],
+      upstream_cluster: [evil],
+    });
+    const where = whereClause(rawSource({ from: 1, to: 2 }), f);
+    expect(where.query).not.toContain(evil);
+    expect(where.query).toContain('route_name IN {route:Array(String)}');
+    expect(where.query).toContain(
+      '(node_id IN {restricted_gateway:Array(String)} OR node_cluster IN {restricted_gateway:Array(String)})',
+    );
+    expect(where.params).toMatchObject({ route: [evil], gateway: [evil], restricted_gateway: ['g'] });
   });
-
   it('is empty without filters', () => {
-    expect(filterClause({})).toEqual({ sql: '', params: {} });
+    expect(liveQueryFilters({})).toEqual({});
   });
 });

@@ -1,3 +1,4 @@
+import type { Filters } from '@gatescope/query';
 /**
  * Live filters: what a socket may narrow its `stats` or `tail` stream to. Identical filters (whatever
  * the key order, blank values or surrounding spaces) normalise to the same key, so every socket that
@@ -78,39 +79,15 @@ export function filterKey(filters: LiveFilters): string {
 }
 
 /**
- * The WHERE fragment for filters: every value is a ClickHouse query parameter (`{f_route:String}`), never
- * text spliced into SQL. Returns `""` when there is nothing to filter on; otherwise starts with ` AND `.
+ * The live filters as @gatescope/query filters: the WHERE clause is then the API's own (every value a bound
+ * parameter), so a live view and the same API question select the same rows.
  */
-export function filterClause(filters: LiveFilters): {
-  sql: string;
-  params: Record<string, string | readonly string[]>;
-} {
-  const conds: string[] = [];
-  const params: Record<string, string | readonly string[]> = {};
-  const r = filters.restriction;
-  if (r?.authorities) {
-    conds.push('authority IN {r_authority:Array(String)}');
-    params.r_authority = r.authorities;
+export function liveQueryFilters(filters: LiveFilters): Filters {
+  const out: Filters = {};
+  if (filters.restriction) out.restriction = filters.restriction;
+  for (const name of LIVE_FILTER_NAMES) {
+    const v = filters[name];
+    if (v !== undefined) out[name] = [v];
   }
-  if (r?.gateways) {
-    conds.push('(node_id IN {r_gateway:Array(String)} OR node_cluster IN {r_gateway:Array(String)})');
-    params.r_gateway = r.gateways;
-  }
-  if (filters.route !== undefined) {
-    conds.push('route_name = {f_route:String}');
-    params.f_route = filters.route;
-  }
-  if (filters.authority !== undefined) {
-    conds.push('authority = {f_authority:String}');
-    params.f_authority = filters.authority;
-  }
-  if (filters.gateway !== undefined) {
-    conds.push('(node_id = {f_gateway:String} OR node_cluster = {f_gateway:String})');
-    params.f_gateway = filters.gateway;
-  }
-  if (filters.upstream_cluster !== undefined) {
-    conds.push('upstream_cluster = {f_upstream_cluster:String}');
-    params.f_upstream_cluster = filters.upstream_cluster;
-  }
-  return { sql: conds.map((c) => ` AND ${c}`).join(''), params };
+  return out;
 }

@@ -2,7 +2,7 @@ export {
   normaliseFilters,
   withRestriction,
   filterKey,
-  filterClause,
+  liveQueryFilters,
   LiveFilterError,
   LIVE_FILTER_NAMES,
   MAX_FILTER_VALUE_LENGTH,
@@ -10,8 +10,6 @@ export {
 export type { LiveFilters, LiveFilterName } from './filters.js';
 export { healthOf, judgeHealth, HealthMemory, KIALI_DEFAULT_THRESHOLDS } from './health.js';
 export type { Health, HealthThresholds, HealthCounts, HealthJudgement } from './health.js';
-export { windowQuery, pointsQuery, tailQuery, limited } from './sql.js';
-export type { LiveQuery, WindowQueryOptions, PointsQueryOptions } from './sql.js';
 export {
   shapeWindow,
   shapePoint,

@@ -1,19 +1,20 @@
 import { describe, expect, it } from 'vitest';
 import { healthOf, KIALI_DEFAULT_THRESHOLDS } from './health.js';
-import { pointsQuery, tailQuery, windowQuery } from './sql.js';
 import { PointSeries, shapePoint, shapeWindow, sparkline, type WindowRow } from './stats.js';
 
 const row = (over: Partial<WindowRow>): WindowRow => ({
   route: 'r',
   requests: 0,
-  errors: 0,
-  qs: [null, null],
-  c1xx: 0,
-  c2xx: 0,
-  c3xx: 0,
-  c4xx: 0,
-  c5xx: 0,
-  cnone: 0,
+  q: [null, null, null, null],
+  requests_1xx: 0,
+  requests_2xx: 0,
+  requests_3xx: 0,
+  requests_4xx: 0,
+  requests_5xx: 0,
+  requests_none: 0,
+  bytes_sent: 0,
+  bytes_received: 0,
+  max_ms: null,
   spark: [],
   ...over,
 });
@@ -46,18 +47,24 @@ describe('shapeWindow', () => {
         row({
           route: 'checkout',
           requests: '600',
-          errors: '60',
-          qs: [12.34567, 250.5],
-          c2xx: 540,
-          c5xx: '60',
+          q: [12.34567, 100, 200, 250.5],
+          requests_2xx: 540,
+          requests_5xx: '60',
           spark: [
             [s0, 5],
             [s0 + 59, 7],
             [s0 + 60, 99],
           ],
         }),
-        row({ route: 'home', requests: 60, errors: 0, qs: [1.5, 3], c2xx: 60 }),
-        row({ route: '', is_total: 1, requests: 660, errors: 60, qs: [2, 240], c2xx: 600, c5xx: 60 }),
+        row({ route: 'home', requests: 60, q: [1.5, 2, 2.5, 3], requests_2xx: 60 }),
+        row({
+          route: '',
+          is_total: 1,
+          requests: 660,
+          q: [2, 90, 95, 240],
+          requests_2xx: 600,
+          requests_5xx: 60,
+        }),
       ],
       windowS: 60,
       fromMs,
@@ -68,6 +75,8 @@ describe('shapeWindow', () => {
       rps: 11,
       errors: 60,
       p50_ms: 2,
+      p90_ms: 90,
+      p95_ms: 95,
       p99_ms: 240,
       health: 'degraded',
     });
@@ -125,16 +134,17 @@ describe('PointSeries', () => {
     shapePoint({
       s,
       requests,
-      errors: 0,
-      qs: [1, 2],
-      c1xx: 0,
-      c2xx: requests,
-      c3xx: 0,
-      c4xx: 0,
-      c5xx: 0,
-      cnone: 0,
+      q: [1, 1.5, 1.8, 2],
+      requests_1xx: 0,
+      requests_2xx: requests,
+      requests_3xx: 0,
+      requests_4xx: 0,
+      requests_5xx: 0,
+      requests_none: 0,
+      bytes_sent: 0,
+      bytes_received: 0,
+      max_ms: 2,
     });
-
   it('keeps history between ticks, replaces the re-read seconds and zero-fills the gaps', () => {
     const series = new PointSeries(10);
     series.apply([p(100, 5), p(103, 7)], 100_000, 105_000);
@@ -150,25 +160,5 @@ describe('PointSeries', () => {
     series.apply([p(110, 1)], 108_000, 111_000);
     expect(series.size).toBe(3);
     expect(series.list(108_000, 111_000).map((x) => x.ts)).toEqual([108_000, 109_000, 110_000]);
-  });
-});
-
-describe('queries', () => {
-  it('bind time bounds and filters as parameters', () => {
-    const w = windowQuery({ database: 'gatescope', filters: { route: 'r' }, fromMs: 1, toMs: 2 });
-    expect(w.sql).toContain('FROM gatescope.http_requests');
-    expect(w.sql).toContain('GROUPING SETS ((route), ())');
-    expect(w.params).toMatchObject({ from_ms: 1, to_ms: 2, f_route: 'r', route_limit: 501 });
-    const pq = pointsQuery({ database: 'gatescope', filters: {}, fromMs: 1, toMs: 2 });
-    expect(pq.params).toEqual({ from_ms: 1, to_ms: 2 });
-    const t = tailQuery({ database: 'gatescope', filters: { gateway: 'g' }, fromMs: 5, limit: 10 });
-    expect(t.sql).toContain('status_class');
-    expect(t.params).toEqual({ from_ms: 5, limit: 10, f_gateway: 'g' });
-  });
-
-  it('refuses a database name that is not an identifier', () => {
-    expect(() => windowQuery({ database: 'x; DROP TABLE y', filters: {}, fromMs: 1, toMs: 2 })).toThrow(
-      /identifier/,
-    );
   });
 });

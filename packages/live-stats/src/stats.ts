@@ -1,3 +1,4 @@
+import { toStats, type Stats, type StatsRow } from '@gatescope/query';
 import { judgeHealth, type Health, type HealthMemory, type HealthThresholds } from './health.js';
 
 export interface StatusClasses {
@@ -16,7 +17,10 @@ export interface LivePoint {
   rps: number;
   errors: number;
   error_rate: number;
+  /** Latency quantiles: @gatescope/query's definition (quantilesDD, 0.5 %), as the API and Grafana report them. */
   p50_ms: number | null;
+  p90_ms: number | null;
+  p95_ms: number | null;
   p99_ms: number | null;
   status_classes: StatusClasses;
 }
@@ -26,7 +30,10 @@ export interface LiveTotals {
   rps: number;
   errors: number;
   error_rate: number;
+  /** Latency quantiles: @gatescope/query's definition (quantilesDD, 0.5 %), as the API and Grafana report them. */
   p50_ms: number | null;
+  p90_ms: number | null;
+  p95_ms: number | null;
   p99_ms: number | null;
   status_classes: StatusClasses;
   health: Health;
@@ -57,29 +64,15 @@ export interface LiveStats {
   history_s: number;
 }
 
-/** Rows as ClickHouse returns them for windowQuery / pointsQuery (JSON format, 64-bit ints unquoted). */
-export interface StatusCountsRow {
-  c1xx: number | string;
-  c2xx: number | string;
-  c3xx: number | string;
-  c4xx: number | string;
-  c5xx: number | string;
-  cnone: number | string;
-}
-export interface WindowRow extends StatusCountsRow {
+/** Rows as ClickHouse returns them for liveWindowQuery / livePointsQuery (@gatescope/query): stats columns. */
+export interface WindowRow extends StatsRow {
   route: string;
-  /** 1 on the all-routes row of windowQuery. */
+  /** 1 on the all-routes row of liveWindowQuery. */
   is_total?: number | boolean;
-  requests: number | string;
-  errors: number | string;
-  qs: (number | null)[];
   spark: [number | string, number | string][];
 }
-export interface PointRow extends StatusCountsRow {
+export interface PointRow extends StatsRow {
   s: number | string;
-  requests: number | string;
-  errors: number | string;
-  qs: (number | null)[];
 }
 
 const num = (v: unknown): number => {
@@ -88,18 +81,9 @@ const num = (v: unknown): number => {
 };
 /** Round to 3 decimals (µs for *_ms); keeps payloads small without losing anything a chart can show. */
 export const round3 = (v: number): number => Math.round(v * 1000) / 1000;
-const ms = (v: unknown): number | null =>
-  v === null || v === undefined || !Number.isFinite(Number(v)) ? null : round3(Number(v));
 
-export function statusClasses(row: StatusCountsRow | undefined): StatusClasses {
-  return {
-    '1xx': num(row?.c1xx),
-    '2xx': num(row?.c2xx),
-    '3xx': num(row?.c3xx),
-    '4xx': num(row?.c4xx),
-    '5xx': num(row?.c5xx),
-    none: num(row?.cnone),
-  };
+export function statusClasses(row: StatsRow | undefined): StatusClasses {
+  return toStats(row, 1).status_classes;
 }
 
 export const emptyStatusClasses = (): StatusClasses => ({
@@ -111,6 +95,20 @@ export const emptyStatusClasses = (): StatusClasses => ({
   none: 0,
 });
 
+/** The fields a live total and a live point share, from the API's stats of the same rows. */
+function livePart(st: Stats) {
+  return {
+    requests: st.requests,
+    errors: st.status_classes['5xx'],
+    error_rate: st.error_rate,
+    p50_ms: st.p50_ms,
+    p90_ms: st.p90_ms,
+    p95_ms: st.p95_ms,
+    p99_ms: st.p99_ms,
+    status_classes: st.status_classes,
+  };
+}
+
 function totalsOf(
   row: WindowRow | undefined,
   windowS: number,
@@ -118,20 +116,16 @@ function totalsOf(
   memory: HealthMemory | undefined,
   key: string,
 ): LiveTotals {
-  const requests = num(row?.requests);
-  const errors = num(row?.errors);
-  const errorRate = requests > 0 ? errors / requests : 0;
-  const classes = statusClasses(row);
-  const counts = { requests, errors5xx: errors, errors4xx: classes['4xx'] };
+  const st = toStats(row, windowS);
+  const counts = {
+    requests: st.requests,
+    errors5xx: st.status_classes['5xx'],
+    errors4xx: st.status_classes['4xx'],
+  };
   const judged = memory ? memory.judge(key, counts) : judgeHealth(counts, thresholds);
   return {
-    requests,
-    rps: round3(requests / windowS),
-    errors,
-    error_rate: errorRate,
-    p50_ms: requests > 0 ? ms(row?.qs?.[0]) : null,
-    p99_ms: requests > 0 ? ms(row?.qs?.[1]) : null,
-    status_classes: classes,
+    ...livePart(st),
+    rps: round3(st.rps),
     health: judged.health,
     health_reason: judged.reason,
   };
@@ -175,18 +169,8 @@ export function shapeWindow(o: ShapeWindowOptions): { totals: LiveTotals; routes
 }
 
 export function shapePoint(row: PointRow): LivePoint {
-  const requests = num(row.requests);
-  const errors = num(row.errors);
-  return {
-    ts: num(row.s) * 1000,
-    requests,
-    rps: requests,
-    errors,
-    error_rate: requests > 0 ? errors / requests : 0,
-    p50_ms: requests > 0 ? ms(row.qs?.[0]) : null,
-    p99_ms: requests > 0 ? ms(row.qs?.[1]) : null,
-    status_classes: statusClasses(row),
-  };
+  const st = toStats(row, 1);
+  return { ts: num(row.s) * 1000, ...livePart(st), rps: st.requests };
 }
 
 export const emptyPoint = (ts: number): LivePoint => ({
@@ -196,6 +180,8 @@ export const emptyPoint = (ts: number): LivePoint => ({
   errors: 0,
   error_rate: 0,
   p50_ms: null,
+  p90_ms: null,
+  p95_ms: null,
   p99_ms: null,
   status_classes: emptyStatusClasses(),
 });

@@ -1,4 +1,4 @@
-export { QueryParamError } from './errors.js';
+export { QueryError, QueryParamError } from './errors.js';
 export {
   parseTimeRange,
   parseFilters,
@@ -40,14 +40,17 @@ export {
   topQuery,
   requestsQuery,
   whereClause,
+  filterConditions,
   withLimits,
   statsColumns,
+  rollupColumnsFromRaw,
+  timeColumn,
   encodeCursor,
   decodeCursor,
   ROUTE_SORTS,
+  STATS_METRICS,
   TOP_DIMENSIONS,
   TOP_SORTS,
-  QUANTILE_LEVELS,
   ROLLUP_QUANTILES,
   DIMENSION_COLUMNS,
 } from './sql.js';
@@ -100,3 +103,46 @@ export {
 export type { ClusterStats, CanaryCluster, CanaryResult, VsBaseline, BaselineChoice } from './canary.js';
 export { seriesStatsQuery, planSeriesQuestion, rateSeconds } from './series.js';
 export type { SeriesQuestion, SeriesRow } from './series.js';
+export {
+  LatencySketch,
+  exactQuantile,
+  latencyQuantilesSql,
+  latencyQuantilesMergeSql,
+  LATENCY_RELATIVE_ACCURACY,
+  LATENCY_QUANTILES,
+  LATENCY_QUANTILES_STATE,
+  LATENCY_QUANTILES_MERGE,
+  LATENCY_STATE_TYPE,
+  QUANTILE_LEVELS,
+  QUANTILE_NAMES,
+} from './quantiles.js';
+export type { LatencySketchData, QuantileName } from './quantiles.js';
+export { QueryReader, limitError, DENSITY_TTL_MS } from './reader.js';
+export type { QueryReaderOptions } from './reader.js';
+export {
+  windowStats,
+  routeStats,
+  timeseries,
+  clusterStats,
+  splitDeltas,
+  fillSeries,
+  metricValue,
+  buckets,
+  parseMetrics,
+  parseStep,
+  sourceInfo,
+  TIMESERIES_METRICS,
+  TIMESERIES_GROUPS,
+  DEFAULT_TIMESERIES_METRICS,
+} from './answers.js';
+export type {
+  WindowQuestion,
+  WindowStats,
+  RouteStats,
+  Series,
+  SplitCluster,
+  TimeseriesMetric,
+  TimeseriesGroup,
+} from './answers.js';
+export { liveWindowQuery, livePointsQuery, liveTailQuery } from './live.js';
+export type { LiveRangeOptions } from './live.js';

@@ -1,6 +1,13 @@
 import { ident, queryLimitSettings, settingsClause, type QueryLimits } from '@gatescope/clickhouse';
 import type { Dimension, Source } from './plan.js';
 import type { Filters } from './params.js';
+import {
+  latencyQuantilesMergeSql,
+  latencyQuantilesSql,
+  LATENCY_QUANTILES_MERGE,
+  LATENCY_QUANTILES_STATE,
+  QUANTILE_NAMES,
+} from './quantiles.js';
 
 /** A statement and its bound parameters: user values only ever travel in `params` (`{name:Type}` placeholders). */
 export interface BuiltQuery {
@@ -8,12 +15,8 @@ export interface BuiltQuery {
   params: Record<string, unknown>;
 }
 
-/** The quantile levels every stats query returns, in this order: q[1]=p50, q[2]=p90, q[3]=p95, q[4]=p99. */
-export const QUANTILE_LEVELS = [0.5, 0.9, 0.95, 0.99] as const;
-/** Must match the state type in migrations/0002_create_rollups.sql. */
-export const ROLLUP_QUANTILES = 'quantilesDDMerge(0.005, 0.5, 0.9, 0.95, 0.99)';
-/** Exact, interpolated between neighbouring order statistics (the R-7 / numpy default definition). */
-const RAW_QUANTILES = 'quantilesExactInclusive(0.5, 0.9, 0.95, 0.99)';
+/** Merging the rollups' states (see quantiles.ts: the same numbers as the raw rows' quantilesDD). */
+export const ROLLUP_QUANTILES = LATENCY_QUANTILES_MERGE;
 
 const FILTER_SQL: Record<Exclude<keyof Filters, 'restriction'>, string> = {
   gateway: '(node_id IN {gateway:Array(String)} OR node_cluster IN {gateway:Array(String)})',
@@ -47,11 +50,28 @@ export function timeColumn(source: Source): string {
 /** The WHERE clause for the source's time range and the filters. */
 export function whereClause(source: Source, filters: Filters, extra: string[] = []): BuiltQuery {
   const t = timeColumn(source);
-  const parts = [
-    `${t} >= fromUnixTimestamp64Milli({from_ms:Int64}, 'UTC')`,
-    `${t} < fromUnixTimestamp64Milli({to_ms:Int64}, 'UTC')`,
-  ];
-  const params: Record<string, unknown> = { from_ms: source.from, to_ms: source.to };
+  const f = filterConditions(filters);
+  return {
+    query: [
+      `${t} >= fromUnixTimestamp64Milli({from_ms:Int64}, 'UTC')`,
+      `${t} < fromUnixTimestamp64Milli({to_ms:Int64}, 'UTC')`,
+      ...f.conditions,
+      ...extra,
+    ].join(' AND '),
+    params: { from_ms: source.from, to_ms: source.to, ...f.params },
+  };
+}
+
+/**
+ * The filters (and the caller's token restriction) as conditions, every value a bound parameter. One definition for
+ * the API, the live ticks, the alert evaluator and the dashboards' SQL.
+ */
+export function filterConditions(filters: Filters): {
+  conditions: string[];
+  params: Record<string, unknown>;
+} {
+  const parts: string[] = [];
+  const params: Record<string, unknown> = {};
   for (const name of Object.keys(FILTER_SQL) as (keyof typeof FILTER_SQL)[]) {
     const values = filters[name];
     if (!values?.length) continue;
@@ -69,8 +89,7 @@ export function whereClause(source: Source, filters: Filters, extra: string[] = 
     );
     params.restricted_gateway = r.gateways;
   }
-  parts.push(...extra);
-  return { query: parts.join(' AND '), params };
+  return { conditions: parts, params };
 }
 
 /**
@@ -97,9 +116,25 @@ export function statsColumns(source: Source, withQuantiles = true): string {
         'sum(bytes_received) AS bytes_received',
         'max(duration_ms) AS max_ms',
       ];
-  if (withQuantiles)
-    cols.push(`${rollup ? ROLLUP_QUANTILES + '(duration_quantiles)' : RAW_QUANTILES + '(duration_ms)'} AS q`);
+  if (withQuantiles) cols.push(`${rollup ? latencyQuantilesMergeSql() : latencyQuantilesSql()} AS q`);
   return cols.join(',\n  ');
+}
+
+/**
+ * Raw rows aggregated into rollup-shaped columns (what migrations/0002's http_requests_1m_mv writes), so
+ * `statsColumns` of a rollup source reads them: the live window aggregates per second this way and merges.
+ */
+export function rollupColumnsFromRaw(): string {
+  return [
+    'count() AS requests',
+    ...['1xx', '2xx', '3xx', '4xx', '5xx', 'none'].map(
+      (c) => `countIf(status_class = '${c}') AS requests_${c}`,
+    ),
+    'sum(bytes_sent) AS bytes_sent',
+    'sum(bytes_received) AS bytes_received',
+    'max(duration_ms) AS duration_max_ms',
+    `${LATENCY_QUANTILES_STATE}(duration_ms) AS duration_quantiles`,
+  ].join(',\n    ');
 }
 
 export function summaryQuery(database: string, source: Source, filters: Filters): BuiltQuery {
@@ -110,19 +145,17 @@ export function summaryQuery(database: string, source: Source, filters: Filters)
   };
 }
 
-export const ROUTE_SORTS = [
+/** The per-window numbers every stats answer carries (API, live, timeseries metrics). */
+export const STATS_METRICS = [
   'requests',
   'rps',
   'error_rate',
-  'p50_ms',
-  'p90_ms',
-  'p95_ms',
-  'p99_ms',
+  ...QUANTILE_NAMES,
   'max_ms',
   'bytes_sent',
   'bytes_received',
-  'route',
 ] as const;
+export const ROUTE_SORTS = [...STATS_METRICS, 'route'] as const;
 export type RouteSort = (typeof ROUTE_SORTS)[number];
 const SORT_SQL: Record<RouteSort, string> = {
   requests: 'requests',
@@ -238,7 +271,7 @@ export function topQuery(
   return {
     query:
       `SELECT\n  toString(${col}) AS value,\n  count() AS requests,\n  countIf(status_class = '5xx') AS errors,\n` +
-      `  errors / requests AS error_rate,\n  quantileExactInclusive(0.5)(duration_ms) AS p50_ms,\n  quantileExactInclusive(0.99)(duration_ms) AS p99_ms,\n` +
+      `  errors / requests AS error_rate,\n  ${latencyQuantilesSql()} AS q,\n  q[1] AS p50_ms,\n  q[4] AS p99_ms,\n` +
       `  requests / sum(requests) OVER () AS share\n` +
       `FROM ${from(database, source)}\nWHERE ${where.query}\nGROUP BY value\n` +
       `ORDER BY ${ident(opts.by)} DESC, requests DESC, value ASC\nLIMIT {limit:UInt32}`,

@@ -9,6 +9,8 @@ const p = (s: number, requests = 1): LivePoint => ({
   errors: 0,
   error_rate: 0,
   p50_ms: 1,
+  p90_ms: 1.5,
+  p95_ms: 1.8,
   p99_ms: 2,
   status_classes: { '1xx': 0, '2xx': requests, '3xx': 0, '4xx': 0, '5xx': 0, none: 0 },
 });

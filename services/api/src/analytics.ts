@@ -1,46 +1,39 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { readJson, type ClickHouse, type QueryLimits } from '@gatescope/clickhouse';
+import type { ClickHouse, QueryLimits } from '@gatescope/clickhouse';
 import {
-  autoStep,
+  clusterStats,
   decodeCursor,
   encodeCursor,
-  MAX_POINTS_HARD,
-  parseDuration,
   parseEnumParam,
   parseFilters,
   parseIntParam,
+  parseMetrics,
   parseNumberParam,
+  parseStep,
   parseTimeRange,
   planSource,
-  estimateQuery,
-  rawIsCheaper,
-  rawSource,
   QueryParamError,
+  QueryReader,
   requestsQuery,
   ROUTE_SORTS,
-  routesQuery,
+  routeStats,
   SOURCE_MODES,
   singleParam,
-  splitQuery,
+  sourceInfo,
+  splitDeltas,
   statusQuery,
   deadLettersQuery,
-  summaryQuery,
-  timeseriesQuery,
-  toStats,
+  TIMESERIES_GROUPS,
+  TIMESERIES_METRICS,
+  DEFAULT_TIMESERIES_METRICS,
+  timeseries,
   TOP_DIMENSIONS,
   TOP_SORTS,
   topQuery,
-  withLimits,
-  type BuiltQuery,
-  type Dimension,
+  windowStats,
   type RawParams,
-  type Source,
-  type SourceMode,
-  type TimeRange,
-  type Stats,
-  type StatsRow,
 } from '@gatescope/query';
-import { ApiError, errorSchema } from './errors.js';
+import { errorSchema } from './errors.js';
 import { querystring, rangeProperties, statsProperties } from './schemas.js';
 
 export interface AnalyticsOptions {
@@ -53,86 +46,20 @@ export interface AnalyticsOptions {
 /** The caller's token restriction: part of the filters of every question it asks. */
 const restrictionOf = (req: FastifyRequest) => req.auth?.restriction;
 
-/** A query stopped by its limits: say which and what to change. */
-function limitError(err: unknown, limits: QueryLimits): ApiError | undefined {
-  const e = err as { type?: string; message?: string };
-  if (e?.type === 'TIMEOUT_EXCEEDED') {
-    return new ApiError(
-      400,
-      'ERR_QUERY_TIMEOUT',
-      `The query ran longer than allowed (${limits.maxExecutionTimeS} s, GATESCOPE_QUERY_MAX_EXECUTION_TIME_S) and was stopped: narrow the time range or add filters`,
-    );
-  }
-  if (e?.type === 'MEMORY_LIMIT_EXCEEDED') {
-    return /\(total\)/.test(String(e.message))
-      ? new ApiError(503, 'ERR_ENGINE_BUSY', 'The engine is short of memory right now; retry shortly')
-      : new ApiError(
-          400,
-          'ERR_QUERY_MEMORY',
-          `The query needs more memory than allowed (${limits.maxMemoryBytes} bytes, GATESCOPE_QUERY_MAX_MEMORY_BYTES): narrow the time range or add filters`,
-        );
-  }
-  if ((err as { code?: string })?.code === 'ERR_ENGINE_FOREIGN_RESULT') {
-    return new ApiError(503, 'ERR_ENGINE_FOREIGN_RESULT', (err as Error).message + ': retry');
-  }
-  return undefined;
-}
-
 const iso = (ms: number) => new Date(ms).toISOString();
 const errors = { 400: errorSchema, 401: errorSchema, 403: errorSchema, 429: errorSchema, 503: errorSchema };
 
 export async function analyticsRoutes(app: FastifyInstance, opts: AnalyticsOptions): Promise<void> {
-  const { clickhouse: ch, now, limits } = opts;
-  const db = ch.database;
-
-  /** Every read: the reader role, the configured limits, a framed (whole-document JSON) answer. */
-  async function rows<T>(q: BuiltQuery): Promise<T[]> {
-    const limited = withLimits(q, limits);
-    try {
-      return (await readJson<T>(ch.reader, { query: limited.query, params: limited.params })).data;
-    } catch (err) {
-      throw limitError(err, limits) ?? err;
-    }
-  }
-
-  /**
-   * Auto mode keeps a per-minute rollup only where it is cheaper than the raw rows it stands for. The answer
-   * depends on the traffic's density (raw rows per rollup state), not on the range's length, so one small
-   * query on the rollup measures it and the result serves every request for a minute.
-   */
-  const densityChecked = new Map<string, { rawIsCheaper: boolean; at: number }>();
-  async function costChecked(source: Source, range: TimeRange, mode: SourceMode): Promise<Source> {
-    if (mode !== 'auto' || source.granularity_s !== 60) return source;
-    let known = densityChecked.get(source.table);
-    if (!known || now() - known.at > 60_000) {
-      const [estimate] = await rows<{ raw_rows: number; states: number }>(estimateQuery(db, source));
-      known = {
-        rawIsCheaper: rawIsCheaper({
-          rawRows: Number(estimate?.raw_rows ?? 0),
-          states: Number(estimate?.states ?? 0),
-        }),
-        at: now(),
-      };
-      densityChecked.set(source.table, known);
-    }
-    return known.rawIsCheaper ? rawSource(range) : source;
-  }
-
-  async function plan(
-    req: FastifyRequest,
-    params: RawParams,
-    extra: { groupBy?: Dimension[]; step_s?: number } = {},
-  ) {
-    const range = parseTimeRange(params, now());
-    const filters = parseFilters(params, restrictionOf(req));
-    const mode = parseEnumParam(params, 'source', SOURCE_MODES, 'auto');
-    const source = await costChecked(planSource({ range, filters, mode, ...extra }), range, mode);
-    return { range, filters, mode, source };
-  }
-  /** Seconds the rate is computed over: the covered range, not counting the future. */
-  const seconds = (s: Source) =>
-    Math.max(1, (Math.min(s.to, Math.max(now(), s.from + 1000)) - s.from) / 1000);
-  const sourceInfo = (s: Source) => ({ kind: s.kind, table: s.table, granularity_s: s.granularity_s });
+  const { now } = opts;
+  const reader = new QueryReader({ clickhouse: opts.clickhouse, limits: opts.limits, now });
+  const db = reader.database;
+  /** The window and filters every analytics question starts from. */
+  const question = (req: FastifyRequest, params: RawParams) => ({
+    range: parseTimeRange(params, now()),
+    filters: parseFilters(params, restrictionOf(req)),
+    mode: parseEnumParam(params, 'source', SOURCE_MODES, 'auto'),
+  });
+  const window = (s: { from: number; to: number }) => ({ from: iso(s.from), to: iso(s.to) });
 
   app.get(
     '/api/v1/summary',
@@ -149,14 +76,8 @@ export async function analyticsRoutes(app: FastifyInstance, opts: AnalyticsOptio
       },
     },
     async (req) => {
-      const { source, filters } = await plan(req, req.query as RawParams);
-      const [row] = await rows<StatsRow>(summaryQuery(db, source, filters));
-      return {
-        from: iso(source.from),
-        to: iso(source.to),
-        source: sourceInfo(source),
-        ...toStats(row, seconds(source)),
-      };
+      const { source, stats } = await windowStats(reader, question(req, req.query as RawParams));
+      return { ...window(source), source: sourceInfo(source), ...stats };
     },
   );
 
@@ -192,7 +113,6 @@ export async function analyticsRoutes(app: FastifyInstance, opts: AnalyticsOptio
     },
     async (req) => {
       const params = req.query as RawParams;
-      const { source, filters } = await plan(req, params);
       const sort = parseEnumParam(params, 'sort', ROUTE_SORTS, 'requests');
       const order = parseEnumParam(
         params,
@@ -201,39 +121,10 @@ export async function analyticsRoutes(app: FastifyInstance, opts: AnalyticsOptio
         sort === 'route' ? 'asc' : 'desc',
       );
       const limit = parseIntParam(params, 'limit', 100, 1, 1000);
-      const list = await rows<StatsRow & { route: string; share: number }>(
-        routesQuery(db, source, filters, { sort, order, limit }),
-      );
-      const secs = seconds(source);
-      return {
-        from: iso(source.from),
-        to: iso(source.to),
-        source: sourceInfo(source),
-        routes: list.map((r) => ({ route: r.route, share: Number(r.share) || 0, ...toStats(r, secs) })),
-      };
+      const { source, routes } = await routeStats(reader, { ...question(req, params), sort, order, limit });
+      return { ...window(source), source: sourceInfo(source), routes };
     },
   );
-
-  const METRICS = [
-    'requests',
-    'rps',
-    'error_rate',
-    'p50_ms',
-    'p90_ms',
-    'p95_ms',
-    'p99_ms',
-    'max_ms',
-    'bytes_sent',
-    'bytes_received',
-    '1xx',
-    '2xx',
-    '3xx',
-    '4xx',
-    '5xx',
-    'none',
-  ] as const;
-  type Metric = (typeof METRICS)[number];
-  const GROUPS = ['route', 'upstream_cluster', 'status_class', 'authority', 'method', 'gateway'] as const;
 
   app.get(
     '/api/v1/timeseries',
@@ -245,13 +136,13 @@ export async function analyticsRoutes(app: FastifyInstance, opts: AnalyticsOptio
         querystring: querystring({
           metrics: {
             type: 'string',
-            description: `Comma-separated: ${METRICS.join(', ')}. Default rps,error_rate,p50_ms,p99_ms`,
+            description: `Comma-separated: ${TIMESERIES_METRICS.join(', ')}. Default ${DEFAULT_TIMESERIES_METRICS}`,
           },
           step: {
             type: 'string',
             description: 'Bucket width (10s, 1m, 1h …); default chosen for the range (≤ 100 points)',
           },
-          group_by: { type: 'string', enum: [...GROUPS] },
+          group_by: { type: 'string', enum: [...TIMESERIES_GROUPS] },
           limit: {
             type: 'string',
             description: 'With group_by: the N biggest groups (by requests), default 20',
@@ -281,98 +172,14 @@ export async function analyticsRoutes(app: FastifyInstance, opts: AnalyticsOptio
     },
     async (req) => {
       const params = req.query as RawParams;
-      const metricsText = singleParam(params, 'metrics') ?? 'rps,error_rate,p50_ms,p99_ms';
-      const metrics = metricsText
-        .split(',')
-        .map((m) => m.trim())
-        .filter(Boolean) as Metric[];
-      const badMetric = metrics.find((m) => !(METRICS as readonly string[]).includes(m));
-      if (badMetric || metrics.length === 0) {
-        throw new QueryParamError(
-          'ERR_QUERY_BAD_PARAM',
-          'metrics',
-          `metrics: "${badMetric ?? ''}" is not one of ${METRICS.join(', ')}`,
-        );
-      }
-      const groupBy = parseEnumParam(params, 'group_by', [...GROUPS, ''] as const, '') || undefined;
+      const metrics = parseMetrics(singleParam(params, 'metrics'));
+      const groupBy =
+        parseEnumParam(params, 'group_by', [...TIMESERIES_GROUPS, ''] as const, '') || undefined;
       const limit = parseIntParam(params, 'limit', 20, 1, 500);
-      const range = parseTimeRange(params, now());
-      const mode = parseEnumParam(params, 'source', SOURCE_MODES, 'auto');
-      const stepText = singleParam(params, 'step');
-      let step_s: number;
-      if (stepText !== undefined) {
-        const ms = parseDuration(stepText);
-        if (ms === undefined || ms % 1000 !== 0) {
-          throw new QueryParamError(
-            'ERR_QUERY_BAD_STEP',
-            'step',
-            `step="${stepText}" is not a duration in whole seconds (10s, 1m, 1h)`,
-          );
-        }
-        step_s = ms / 1000;
-        if ((range.to - range.from) / ms > MAX_POINTS_HARD) {
-          throw new QueryParamError(
-            'ERR_QUERY_BAD_STEP',
-            'step',
-            `step=${stepText} gives more than ${MAX_POINTS_HARD} points for this range: use a larger step`,
-          );
-        }
-      } else {
-        step_s = autoStep(range, mode === 'rollup' ? 60 : 0);
-      }
-      const filters = parseFilters(params, restrictionOf(req));
-      const source = await costChecked(
-        planSource({ range, filters, mode, step_s, groupBy: groupBy ? [groupBy] : [] }),
-        range,
-        mode,
-      );
-      const withQuantiles = metrics.some((m) => m.startsWith('p') || m === 'max_ms');
-      const data = await rows<StatsRow & { t: number; g?: string }>(
-        timeseriesQuery(db, source, filters, { step_s, groupBy, withQuantiles }),
-      );
-      // Buckets covering the range, aligned to the step.
-      const first = Math.floor(source.from / 1000 / step_s) * step_s;
-      const buckets: number[] = [];
-      for (let t = first; t * 1000 < source.to; t += step_s) buckets.push(t);
-      const groups = new Map<string, Map<number, Stats>>();
-      const totals = new Map<string, number>();
-      for (const r of data) {
-        const key = r.g ?? '';
-        if (!groups.has(key)) groups.set(key, new Map());
-        const st = toStats(r, step_s);
-        groups.get(key)!.set(Number(r.t), st);
-        totals.set(key, (totals.get(key) ?? 0) + st.requests);
-      }
-      if (!groupBy && groups.size === 0) groups.set('', new Map());
-      const keys = [...groups.keys()]
-        .sort((a, b) => (totals.get(b) ?? 0) - (totals.get(a) ?? 0) || a.localeCompare(b))
-        .slice(0, limit);
-      const series = [];
-      for (const key of keys) {
-        const byT = groups.get(key)!;
-        for (const metric of metrics) {
-          const labels: Record<string, string> = { metric };
-          if (groupBy) labels[groupBy] = key;
-          const points = buckets.map((t) => {
-            const st = byT.get(t);
-            let v: number | null;
-            if (['1xx', '2xx', '3xx', '4xx', '5xx', 'none'].includes(metric))
-              v = st ? st.status_classes[metric as '2xx'] : 0;
-            else if (
-              metric === 'requests' ||
-              metric === 'rps' ||
-              metric === 'bytes_sent' ||
-              metric === 'bytes_received'
-            )
-              v = st ? st[metric] : 0;
-            else if (metric === 'error_rate') v = st && st.requests > 0 ? st.error_rate : null;
-            else v = st ? st[metric as 'p50_ms'] : null;
-            return [t * 1000, v];
-          });
-          series.push({ labels, points });
-        }
-      }
-      return { from: iso(source.from), to: iso(source.to), source: sourceInfo(source), step_s, series };
+      const q = question(req, params);
+      const step_s = parseStep(params, q.range, q.mode);
+      const { source, series } = await timeseries(reader, { ...q, step_s, metrics, groupBy, limit });
+      return { ...window(source), source: sourceInfo(source), step_s, series };
     },
   );
 
@@ -420,40 +227,11 @@ export async function analyticsRoutes(app: FastifyInstance, opts: AnalyticsOptio
     },
     async (req) => {
       const route = (req.params as { route: string }).route;
-      const params = { ...(req.query as RawParams), route };
-      const { source, filters } = await plan(req, params);
-      const list = await rows<StatsRow & { upstream_cluster: string }>(splitQuery(db, source, filters));
-      const secs = seconds(source);
-      const stats = list.map((r) => ({ upstream_cluster: r.upstream_cluster, ...toStats(r, secs) }));
-      const total = stats.reduce((s, c) => s + c.requests, 0);
-      const base = stats[0];
-      const diff = (a: number | null, b: number | null) =>
-        a === null || b === null ? null : Math.round((a - b) * 1000) / 1000;
-      const ratio = (a: number | null, b: number | null) =>
-        a === null || b === null || b === 0 ? null : a / b;
-      const baseShare = base && total ? base.requests / total : 0;
-      return {
-        from: iso(source.from),
-        to: iso(source.to),
-        source: sourceInfo(source),
-        route,
-        requests: total,
-        baseline: base?.upstream_cluster ?? null,
-        clusters: stats.map((c) => {
-          const share = total ? c.requests / total : 0;
-          return {
-            ...c,
-            baseline: c === base,
-            share,
-            share_diff: share - baseShare,
-            error_rate_diff: c.error_rate - base.error_rate,
-            p50_ms_diff: diff(c.p50_ms, base.p50_ms),
-            p99_ms_diff: diff(c.p99_ms, base.p99_ms),
-            p50_ratio: ratio(c.p50_ms, base.p50_ms),
-            p99_ratio: ratio(c.p99_ms, base.p99_ms),
-          };
-        }),
-      };
+      const { source, clusters } = await clusterStats(
+        reader,
+        question(req, { ...(req.query as RawParams), route }),
+      );
+      return { ...window(source), source: sourceInfo(source), route, ...splitDeltas(clusters) };
     },
   );
 
@@ -525,9 +303,10 @@ export async function analyticsRoutes(app: FastifyInstance, opts: AnalyticsOptio
     },
     async (req) => {
       const params = req.query as RawParams;
-      const { source, filters } = await plan(req, params, { groupBy: ['response_code', 'response_flag'] });
+      const { range, filters, mode } = question(req, params);
+      const source = await reader.plan({ range, filters, mode, groupBy: ['response_code', 'response_flag'] });
       const limit = parseIntParam(params, 'limit', 500, 1, 5000);
-      const list = await rows<{
+      const list = await reader.rows<{
         response_code: number;
         status_class: string;
         response_flags: string[];
@@ -538,12 +317,15 @@ export async function analyticsRoutes(app: FastifyInstance, opts: AnalyticsOptio
       const restricted = req.auth?.restriction !== undefined;
       const letters = restricted
         ? []
-        : await rows<{ table: string; reason: string; error_name: string; files: number; entries: number }>(
-            deadLettersQuery(db),
-          );
+        : await reader.rows<{
+            table: string;
+            reason: string;
+            error_name: string;
+            files: number;
+            entries: number;
+          }>(deadLettersQuery(db));
       return {
-        from: iso(source.from),
-        to: iso(source.to),
+        ...window(source),
         source: sourceInfo(source),
         rows: list.map((r) => ({ ...r, requests: Number(r.requests), share: Number(r.share) })),
         ingest: restricted
@@ -611,12 +393,11 @@ export async function analyticsRoutes(app: FastifyInstance, opts: AnalyticsOptio
       const by = parseEnumParam(params, 'by', TOP_SORTS, 'requests');
       const limit = parseIntParam(params, 'limit', 20, 1, 1000);
       const source = planSource({ range, filters, mode: 'raw' });
-      const list = await rows<Record<string, unknown>>(
+      const list = await reader.rows<Record<string, unknown>>(
         topQuery(db, source, filters, { dimension, by, limit }),
       );
       return {
-        from: iso(source.from),
-        to: iso(source.to),
+        ...window(source),
         source: sourceInfo(source),
         dimension,
         by,
@@ -671,7 +452,7 @@ export async function analyticsRoutes(app: FastifyInstance, opts: AnalyticsOptio
           ? parseIntParam(params, 'response_code', 0, 0, 999)
           : undefined;
       const source = planSource({ range, filters, mode: 'raw' });
-      const list = await rows<Record<string, unknown> & { cursor_time: string; request_id: string }>(
+      const list = await reader.rows<Record<string, unknown> & { cursor_time: string; request_id: string }>(
         requestsQuery(db, source, filters, {
           limit,
           cursor,
@@ -684,8 +465,7 @@ export async function analyticsRoutes(app: FastifyInstance, opts: AnalyticsOptio
       const page = more ? list.slice(0, limit) : list;
       const last = page[page.length - 1];
       return {
-        from: iso(source.from),
-        to: iso(source.to),
+        ...window(source),
         source: sourceInfo(source),
         rows: page.map(({ cursor_time: _c, ...r }) => r),
         next_cursor: more && last ? encodeCursor({ t: last.cursor_time, id: last.request_id }) : null,

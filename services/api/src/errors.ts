@@ -1,5 +1,5 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
-import { QueryParamError } from '@gatescope/query';
+import { QueryError } from '@gatescope/query';
 
 /** An error the API answers with as `{ error: { code, message } }` and an HTTP status. */
 export class ApiError extends Error {
@@ -43,8 +43,8 @@ export function errorHandler(err: FastifyError | Error, request: FastifyRequest,
     status = err.statusCode;
     code = err.code;
     message = err.message;
-  } else if (err instanceof QueryParamError) {
-    status = 400;
+  } else if (err instanceof QueryError) {
+    status = err.status;
     code = err.code;
     message = err.message;
   } else if (e.validation) {

@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { readJson, type ClickHouse, type QueryLimits } from '@gatescope/clickhouse';
+import type { ClickHouse, QueryLimits } from '@gatescope/clickhouse';
 import { judgeHealth, type HealthThresholds } from '@gatescope/live-stats';
 import {
   compareCanary,
@@ -8,17 +8,17 @@ import {
   parseFilters,
   parseIntParam,
   parseTimeRange,
-  planSource,
+  QueryReader,
   routesQuery,
   schemaQuery,
   singleParam,
+  sourceInfo,
   SOURCE_MODES,
   spanLabel,
   splitQuery,
   toStats,
   valuesQuery,
   VALUE_DIMENSIONS,
-  withLimits,
   type BuiltQuery,
   type Dimension,
   type RawParams,
@@ -87,23 +87,18 @@ const flowItem = {
 } as const;
 
 export async function exploreRoutes(app: FastifyInstance, opts: ExploreOptions): Promise<void> {
-  const { clickhouse: ch, now, limits, health } = opts;
-  const db = ch.database;
-  const rows = async <T>(q: BuiltQuery): Promise<T[]> => {
-    const l = withLimits(q, limits);
-    return (await readJson<T>(ch.reader, { query: l.query, params: l.params })).data;
-  };
+  const { now, health } = opts;
+  const reader = new QueryReader({ clickhouse: opts.clickhouse, limits: opts.limits, now });
+  const db = reader.database;
+  const rows = <T>(q: BuiltQuery) => reader.rows<T>(q);
   const restriction = (req: FastifyRequest) => req.auth?.restriction;
-  const plan = (req: FastifyRequest, params: RawParams, groupBy: Dimension[] = []) => {
+  const plan = async (req: FastifyRequest, params: RawParams, groupBy: Dimension[] = []) => {
     const range = parseTimeRange(params, now());
     const filters = parseFilters(params, restriction(req));
     const mode = parseEnumParam(params, 'source', SOURCE_MODES, 'auto');
-    return { range, filters, source: planSource({ range, filters, mode, groupBy }) };
+    return { range, filters, source: await reader.plan({ range, filters, mode, groupBy }) };
   };
-  /** Seconds a rate is computed over: the covered range, not counting the future. */
-  const seconds = (s: Source) =>
-    Math.max(1, (Math.min(s.to, Math.max(now(), s.from + 1000)) - s.from) / 1000);
-  const sourceInfo = (s: Source) => ({ kind: s.kind, table: s.table, granularity_s: s.granularity_s });
+  const seconds = (s: Source) => reader.seconds(s);
   const judged = (st: { requests: number; status_classes: Record<string, number> }) =>
     judgeHealth(
       { requests: st.requests, errors5xx: st.status_classes['5xx'], errors4xx: st.status_classes['4xx'] },
@@ -152,7 +147,7 @@ export async function exploreRoutes(app: FastifyInstance, opts: ExploreOptions):
     async (req) => {
       const dimension = (req.params as { dimension: ValueDimension }).dimension;
       const params = req.query as RawParams;
-      const { source, filters } = plan(req, params, [PLAN_DIMENSION[dimension]]);
+      const { source, filters } = await plan(req, params, [PLAN_DIMENSION[dimension]]);
       const limit = parseIntParam(params, 'limit', 100, 1, 1000);
       const list = await rows<{ value: string; requests: number | string }>(
         valuesQuery(db, source, filters, { dimension, prefix: singleParam(params, 'prefix'), limit }),
@@ -194,7 +189,11 @@ export async function exploreRoutes(app: FastifyInstance, opts: ExploreOptions):
       },
     },
     async (req) => {
-      const { source, filters } = plan(req, req.query as RawParams, ['gateway', 'route', 'upstream_cluster']);
+      const { source, filters } = await plan(req, req.query as RawParams, [
+        'gateway',
+        'route',
+        'upstream_cluster',
+      ]);
       const list = await rows<
         StatsRow & { gateway: string; route: string; upstream_cluster: string; is_route_total: number }
       >(flowsQuery(db, source, filters));
@@ -293,7 +292,7 @@ export async function exploreRoutes(app: FastifyInstance, opts: ExploreOptions):
       const route = (req.params as { route: string }).route;
       const query = req.query as RawParams;
       const params = { ...query, route, baseline: undefined };
-      const { source, filters } = plan(req, params, ['route', 'upstream_cluster']);
+      const { source, filters } = await plan(req, params, ['route', 'upstream_cluster']);
       const list = await rows<StatsRow & { upstream_cluster: string }>(splitQuery(db, source, filters));
       const secs = seconds(source);
       const stats = list.map((r) => ({ upstream_cluster: r.upstream_cluster, ...toStats(r, secs) }));
@@ -356,7 +355,7 @@ export async function exploreRoutes(app: FastifyInstance, opts: ExploreOptions):
       },
     },
     async (req) => {
-      const { source, filters } = plan(req, req.query as RawParams, ['route']);
+      const { source, filters } = await plan(req, req.query as RawParams, ['route']);
       const list = await rows<StatsRow & { route: string }>(
         routesQuery(db, source, filters, { sort: 'requests', order: 'desc', limit: 1000 }),
       );

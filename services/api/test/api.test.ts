@@ -2,6 +2,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
 import type { ClickHouse } from '@gatescope/clickhouse';
+import { LatencySketch } from '@gatescope/query';
 import { buildApp } from '../src/index.js';
 import { errorCode, rawRequest } from '../../../test/support/raw-http.js';
 import { ADMIN, generate, H, openEngine, READ, testConfig } from './fixtures.js';
@@ -163,14 +164,22 @@ describe('auth', () => {
 });
 
 describe('summary and filters', () => {
-  it('gives exact totals from raw rows', async () => {
+  it('gives exact totals from raw rows, and the one quantile definition (quantilesDD 0.5 %)', async () => {
     const { status, body } = await get(`/api/v1/summary?${CHECKOUT_RANGE}&route=checkout`);
     expect(status).toBe(200);
+    // Durations 1..10 ms: p50 is the ⌊0.5·9⌋ = 4th order statistic (5 ms), p99 the 8th (9 ms), each within 0.5 %.
+    const sketch = new LatencySketch();
+    for (let d = 1; d <= 10; d++) sketch.add(d);
+    const r3 = (v: number) => Math.round(v * 1000) / 1000;
+    expect(Math.abs(body.p50_ms / 5 - 1)).toBeLessThanOrEqual(0.005);
+    expect(Math.abs(body.p99_ms / 9 - 1)).toBeLessThanOrEqual(0.005);
     expect(body).toMatchObject({
       requests: 10,
       error_rate: 0.2,
-      p50_ms: 5.5,
-      p99_ms: 9.91,
+      p50_ms: r3(sketch.quantile(0.5)),
+      p90_ms: r3(sketch.quantile(0.9)),
+      p95_ms: r3(sketch.quantile(0.95)),
+      p99_ms: r3(sketch.quantile(0.99)),
       max_ms: 10,
       bytes_sent: 55_000,
       bytes_received: 550,
@@ -263,7 +272,7 @@ describe('canary split', () => {
     expect(v2.error_rate).toBe(0.04);
     expect(v1.error_rate).toBe(0);
     expect(v2.error_rate_diff).toBeCloseTo(0.04, 9);
-    expect(v2.p50_ratio).toBeCloseTo(1.2, 6);
+    expect(Math.abs(v2.p50_ratio / 1.2 - 1)).toBeLessThan(0.011); // two quantiles, each within 0.5 %
     expect(v2.p99_ms_diff).toBeCloseTo(v2.p99_ms - v1.p99_ms, 3);
     expect(v2.p99_ms_diff).toBeGreaterThan(0);
   });
@@ -375,9 +384,10 @@ describe('status, top and requests', () => {
     const byErr = await get(`/api/v1/top/path_template?${CHECKOUT_RANGE}&route=checkout&by=errors`);
     expect(byErr.body.items[0]).toMatchObject({ value: '/checkout/{id}/pay', errors: 2 });
     const ua = await get(`/api/v1/top/user_agent?${CHECKOUT_RANGE}&route=checkout&by=p99_ms&limit=1`);
-    expect(ua.body.items).toEqual([
-      expect.objectContaining({ value: 'curl/8.5.0', requests: 3, p99_ms: 9.98 }),
-    ]);
+    expect(ua.body.items).toEqual([expect.objectContaining({ value: 'curl/8.5.0', requests: 3 })]);
+    // curl's durations are 8, 9, 10 ms: p99 is the 1st order statistic (9 ms) as the sketch reports it.
+    const curl = new LatencySketch().add(8).add(9).add(10);
+    expect(ua.body.items[0].p99_ms).toBeCloseTo(curl.quantile(0.99), 9);
   });
   it('pages through raw requests newest first with a cursor', async () => {
     const seen: string[] = [];

@@ -24,7 +24,7 @@ function fakeClickHouse(up: boolean): ClickHouse {
     streamText: () => {
       throw new Error('not reached');
     },
-    insertRowBinary: async () => undefined,
+    insertNative: async () => ({}),
     ping: async () => {
       if (!up) throw new Error('connect ECONNREFUSED 127.0.0.1:8123');
       return true;

@@ -17,13 +17,14 @@ export function testConfig(overrides: Partial<Config['auth']> = {}): Config {
     httpPort: 0,
     alsPort: 0,
     logLevel: 'silent',
-    clickhouse: { username: 'default', password: '', database: 'gatescope', roles: {} },
+    clickhouse: { ...structuredClone(DEFAULTS.clickhouse), username: 'default', password: '', roles: {} },
     // The documented defaults, copied so a test may change them.
     query: structuredClone(DEFAULTS.query),
     sql: structuredClone(DEFAULTS.sql),
     retentionDays: 3650,
     rollupRetentionDays: 3650,
     ingest: {
+      ...structuredClone(DEFAULTS.ingest),
       batchMaxRows: 1000,
       batchMaxDelayMs: 100,
       maxPendingRows: 10000,
@@ -45,6 +46,7 @@ export function testConfig(overrides: Partial<Config['auth']> = {}): Config {
     health: structuredClone(DEFAULTS.health),
     alerts: structuredClone(DEFAULTS.alerts),
     ledger: structuredClone(DEFAULTS.ledger),
+    wal: structuredClone(DEFAULTS.wal),
   };
 }
 

@@ -1,33 +1,30 @@
 import type { Server as HttpServer } from 'node:http';
 import { authenticate, hasScope, type Principal } from '@gatescope/auth';
-import { readJson, type ClickHouse } from '@gatescope/clickhouse';
+import type { ClickHouse } from '@gatescope/clickhouse';
 import type { Config, TokenScope } from '@gatescope/config';
 import { checkHostAndOrigin, hostPolicyFor, NON_DOCUMENT_HEADERS } from '@gatescope/http';
 import {
   filterKey,
   HealthMemory,
   type HealthThresholds,
-  limited,
+  liveQueryFilters,
   withRestriction,
   LiveFilterError,
   normaliseFilters,
   PointSeries,
-  pointsQuery,
   shapePoint,
   shapeWindow,
-  tailQuery,
   TailCursor,
   TailLimiter,
   tailRowKey,
-  windowQuery,
   type LiveFilters,
-  type LiveQuery,
   type LiveStats,
   type PointRow,
   type WindowRow,
 } from '@gatescope/live-stats';
 import { withSpan } from '@gatescope/telemetry';
 import { Registry } from 'prom-client';
+import { liveTailQuery, livePointsQuery, liveWindowQuery, QueryReader } from '@gatescope/query';
 import { Server, type Namespace, type Socket } from 'socket.io';
 import { createLiveMetrics } from './metrics.js';
 
@@ -143,6 +140,7 @@ type Ack = (
  */
 export function attachLive(deps: LiveDeps): LiveServer {
   const { config, clickhouse } = deps;
+  const database = clickhouse.database;
   const log = deps.logger ?? silent;
   const windowS = config.live.windowSeconds;
   const tickMs = config.live.tickMs;
@@ -365,11 +363,9 @@ export function attachLive(deps: LiveDeps): LiveServer {
     if (group.sockets.size === 0) tailGroups.delete(group.key);
   }
 
-  /** Every tick read: the reader role, the configured limits, a framed (whole-document JSON) answer. */
-  async function query<T>(q: LiveQuery): Promise<{ data: T[] }> {
-    const l = limited(q, config.query.limits);
-    return readJson<T>(clickhouse.reader, { query: l.sql, params: l.params });
-  }
+  /** Every tick read: the API's reader (reader role, configured limits, framed answer). */
+  const reader = new QueryReader({ clickhouse, limits: config.query.limits });
+  const query = async <T>(q: Parameters<QueryReader['rows']>[0]) => ({ data: await reader.rows<T>(q) });
 
   async function computeStats(group: StatsGroup): Promise<void> {
     const now = Date.now();
@@ -382,10 +378,20 @@ export function attachLive(deps: LiveDeps): LiveServer {
     const t0 = performance.now();
     const [win, pts] = await Promise.all([
       query<WindowRow>(
-        windowQuery({ database: clickhouse.database, filters: group.filters, fromMs: windowFrom, toMs: now }),
+        liveWindowQuery({
+          database,
+          filters: liveQueryFilters(group.filters),
+          fromMs: windowFrom,
+          toMs: now,
+        }),
       ),
       query<PointRow>(
-        pointsQuery({ database: clickhouse.database, filters: group.filters, fromMs: pointsFrom, toMs: end }),
+        livePointsQuery({
+          database,
+          filters: liveQueryFilters(group.filters),
+          fromMs: pointsFrom,
+          toMs: end,
+        }),
       ),
     ]);
     counters.statsComputeMs += performance.now() - t0;
@@ -425,9 +431,9 @@ export function attachLive(deps: LiveDeps): LiveServer {
     counters.tailPolls++;
     metrics.tailPolls.inc();
     const { data } = await query<Record<string, unknown> & { start_time_us: number }>(
-      tailQuery({
-        database: clickhouse.database,
-        filters: group.filters,
+      liveTailQuery({
+        database,
+        filters: liveQueryFilters(group.filters),
         fromMs: now - TAIL_LOOKBACK_MS,
         limit: TAIL_POLL_LIMIT,
       }),

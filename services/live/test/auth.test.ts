@@ -116,7 +116,7 @@ describe('handshake Host and Origin', () => {
     const port = (open.server.address() as AddressInfo).port;
     for (const transport of ['polling', 'websocket'] as const) {
       const ok = transport === 'polling' ? 200 : 101;
-      const allowed = [
+      const allowed: Record<string, string>[] = [
         {},
         { Host: `localhost:${port}` },
         { Host: 'gatescope.internal' },
@@ -127,7 +127,7 @@ describe('handshake Host and Origin', () => {
         const r = await engineHandshake(port, transport, headers);
         expect(r.status, `${transport} ${JSON.stringify(headers)}`).toBe(ok);
       }
-      const refusedHeaders = [
+      const refusedHeaders: Record<string, string>[] = [
         { Host: `attacker.example:${port}` },
         { Host: `attacker.example:${port}`, Origin: `http://attacker.example:${port}` },
         { Origin: 'http://attacker.example' },

@@ -1,0 +1,100 @@
+import { readJson, type ClickHouse, type QueryLimits } from '@gatescope/clickhouse';
+import { QueryError } from './errors.js';
+import { planSource, rawIsCheaper, rawSource, type PlanInput, type Source } from './plan.js';
+import { estimateQuery, withLimits, type BuiltQuery } from './sql.js';
+
+export interface QueryReaderOptions {
+  clickhouse: ClickHouse;
+  /** Time, memory and threads of every query, in its own SETTINGS clause (GATESCOPE_QUERY_MAX_*). */
+  limits: QueryLimits;
+  /** The clock (tests pin it). */
+  now?: () => number;
+}
+
+/** How long a rollup density measurement serves the planner. */
+export const DENSITY_TTL_MS = 60_000;
+
+/**
+ * Every analytics read, for every caller (API, live ticks, alert evaluator): the reader role's connection, the
+ * configured limits in the statement's own SETTINGS clause, a framed (whole-document JSON) answer, and a stopped
+ * query turned into an error that says which limit and what to change. Also the planner's one I/O: whether a
+ * per-minute rollup is cheaper than the raw rows it stands for, measured on the rollup and remembered for a minute.
+ */
+export class QueryReader {
+  readonly database: string;
+  private readonly ch: ClickHouse;
+  private readonly limits: QueryLimits;
+  private readonly now: () => number;
+  private readonly density = new Map<string, { rawIsCheaper: boolean; at: number }>();
+
+  constructor(o: QueryReaderOptions) {
+    this.ch = o.clickhouse;
+    this.database = o.clickhouse.database;
+    this.limits = o.limits;
+    this.now = o.now ?? Date.now;
+  }
+
+  async rows<T>(q: BuiltQuery): Promise<T[]> {
+    const limited = withLimits(q, this.limits);
+    try {
+      return (await readJson<T>(this.ch.reader, { query: limited.query, params: limited.params })).data;
+    } catch (err) {
+      throw limitError(err, this.limits) ?? err;
+    }
+  }
+
+  /**
+   * `planSource`, then in auto mode keep a per-minute rollup only where it is cheaper than the raw rows it stands
+   * for. That depends on the traffic's density (raw rows per rollup state), not on the range's length, so one small
+   * query on the rollup measures it and the answer serves every question for a minute.
+   */
+  async plan(input: PlanInput): Promise<Source> {
+    const source = planSource(input);
+    if ((input.mode ?? 'auto') !== 'auto' || source.granularity_s !== 60) return source;
+    let known = this.density.get(source.table);
+    if (!known || this.now() - known.at > DENSITY_TTL_MS) {
+      const [estimate] = await this.rows<{ raw_rows: number; states: number }>(
+        estimateQuery(this.database, source),
+      );
+      known = {
+        rawIsCheaper: rawIsCheaper({
+          rawRows: Number(estimate?.raw_rows ?? 0),
+          states: Number(estimate?.states ?? 0),
+        }),
+        at: this.now(),
+      };
+      this.density.set(source.table, known);
+    }
+    return known.rawIsCheaper ? rawSource(input.range) : source;
+  }
+
+  /** Seconds a rate is computed over: the source's covered range, not counting the future. */
+  seconds(s: Source): number {
+    return Math.max(1, (Math.min(s.to, Math.max(this.now(), s.from + 1000)) - s.from) / 1000);
+  }
+}
+
+/** A query stopped by its limits (or an engine answer that was not its own): which, and what to change. */
+export function limitError(err: unknown, limits: QueryLimits): QueryError | undefined {
+  const e = err as { type?: string; message?: string; code?: string };
+  if (e?.type === 'TIMEOUT_EXCEEDED') {
+    return new QueryError(
+      400,
+      'ERR_QUERY_TIMEOUT',
+      `The query ran longer than allowed (${limits.maxExecutionTimeS} s, GATESCOPE_QUERY_MAX_EXECUTION_TIME_S) and was stopped: narrow the time range or add filters`,
+    );
+  }
+  if (e?.type === 'MEMORY_LIMIT_EXCEEDED') {
+    return /\(total\)/.test(String(e.message))
+      ? new QueryError(503, 'ERR_ENGINE_BUSY', 'The engine is short of memory right now; retry shortly')
+      : new QueryError(
+          400,
+          'ERR_QUERY_MEMORY',
+          `The query needs more memory than allowed (${limits.maxMemoryBytes} bytes, GATESCOPE_QUERY_MAX_MEMORY_BYTES): narrow the time range or add filters`,
+        );
+  }
+  if (e?.code === 'ERR_ENGINE_FOREIGN_RESULT') {
+    return new QueryError(503, 'ERR_ENGINE_FOREIGN_RESULT', (err as Error).message + ': retry');
+  }
+  return undefined;
+}
