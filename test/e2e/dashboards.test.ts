@@ -182,7 +182,11 @@ describe('Grafana dashboards', () => {
   it('run every panel against the engine and return rows, with every filter at All and at one value', async () => {
     const r = RANGES[0];
     for (const d of [overview, routeDetail]) {
-      for (const chosen of [{}, { gateway: ['gw-1'], authority: ['app0.example.com'], route: [CANARY] }]) {
+      const choices: GrafanaQueryContext['vars'][] = [
+        {},
+        { gateway: ['gw-1'], authority: ['app0.example.com'], route: [CANARY] },
+      ];
+      for (const chosen of choices) {
         const vars = await variables(d, r, d === routeDetail ? { route: CANARY } : chosen);
         for (const p of d.panels) {
           const rows = await run(d, p.title, { ...r, intervalS: 3600 }, vars);
