@@ -12,6 +12,7 @@ import {
 } from '@gatescope/als';
 import type { ClickHouse } from '@gatescope/clickhouse';
 import type { Config } from '@gatescope/config';
+import { LiveWindow } from '@gatescope/live-stats';
 import { DeadLetterStore, WriteAheadLog, type RecoveryReport } from '@gatescope/wal';
 import { Registry } from 'prom-client';
 import { DeadLetterIndex } from './dead-letter-index.js';
@@ -48,6 +49,11 @@ export interface Collector {
   readonly wal: WriteAheadLog;
   /** The decoder threads (diagnostics; tests kill one to prove the collector recovers). */
   readonly decoderThreads: readonly (Worker | undefined)[];
+  /**
+   * The live window: per-second, per-route counters and latency sketches of every entry decoded, kept for the last
+   * two minutes; the all-in-one's live server reads its ticks from here instead of ClickHouse.
+   */
+  readonly liveWindow: LiveWindow;
 }
 
 const TABLES = {
@@ -308,9 +314,11 @@ export async function buildCollector(deps: CollectorDeps): Promise<Collector> {
     },
   });
 
+  const liveWindow = new LiveWindow();
   const pool = new DecoderPool(
     {
       workers: ingest.decoderWorkers,
+      liveWindow: true,
       pathTemplateRulesJson: deps.config.pathTemplates.rulesJson,
       maxTemplatesPerRoute: deps.config.pathTemplates.maxTemplatesPerRoute,
       limits: {
@@ -323,6 +331,7 @@ export async function buildCollector(deps: CollectorDeps): Promise<Collector> {
     },
     {
       onDecoded,
+      onLive: (partial) => liveWindow.merge(partial),
       onRestart(thread, error, delayMs) {
         metrics.decoderRestarts.inc();
         log.error(
@@ -605,6 +614,7 @@ export async function buildCollector(deps: CollectorDeps): Promise<Collector> {
       return pool.threads;
     },
     wal,
+    liveWindow,
     async listen(host, port) {
       const address = host.includes(':') && !host.startsWith('[') ? `[${host}]:${port}` : `${host}:${port}`;
       const credentials = serverCredentials(ingest.tls);

@@ -45,6 +45,7 @@ export async function startGatescope(config: Config, logger: Logger): Promise<Ga
     config,
     clickhouse,
     alsPort,
+    liveWindow: collector.liveWindow,
     logger: logger.child({ component: 'live' }),
   });
   await app.listen({ host: config.host, port: config.httpPort });

@@ -7,6 +7,7 @@ import {
   filterKey,
   HealthMemory,
   type HealthThresholds,
+  type LiveWindow,
   limited,
   withRestriction,
   LiveFilterError,
@@ -52,6 +53,12 @@ export interface LiveDeps {
    * whatever clients ask for. Default 100.
    */
   maxFilterSets?: number;
+  /**
+   * The collector's live window, when the collector runs in this process (the all-in-one): the window totals and the
+   * last seconds of the chart come from it, within a tick of an entry's arrival whatever the ClickHouse batch size;
+   * ClickHouse still answers the chart's history and any range the window did not see.
+   */
+  liveWindow?: LiveWindow;
 }
 
 export interface LiveServer {
@@ -373,17 +380,30 @@ export function attachLive(deps: LiveDeps): LiveServer {
     const pointsFrom = full ? end - historyS * 1000 : end - POINTS_REFRESH_SECONDS * 1000;
     counters.statsComputations++;
     const t0 = performance.now();
+    const lw = deps.liveWindow;
+    const fromWindow = lw !== undefined && lw.covers(windowFrom);
+    // With the live window, ClickHouse is read only for the chart's history, and only when it is due.
+    const pointsFromWindow = lw !== undefined && !full && lw.covers(pointsFrom);
     const [win, pts] = await Promise.all([
-      query<WindowRow>(
-        windowQuery({ database: clickhouse.database, filters: group.filters, fromMs: windowFrom, toMs: now }),
-      ),
-      query<PointRow>(
-        pointsQuery({ database: clickhouse.database, filters: group.filters, fromMs: pointsFrom, toMs: end }),
-      ),
+      fromWindow
+        ? { data: lw.window(group.filters, windowFrom, now) }
+        : query<WindowRow>(
+            windowQuery({ database: clickhouse.database, filters: group.filters, fromMs: windowFrom, toMs: now }),
+          ),
+      pointsFromWindow
+        ? { data: lw.points(group.filters, pointsFrom, end) }
+        : query<PointRow>(
+            pointsQuery({ database: clickhouse.database, filters: group.filters, fromMs: pointsFrom, toMs: end }),
+          ),
     ]);
     counters.statsComputeMs += performance.now() - t0;
     if (full) group.lastFullAt = now;
     group.series.apply(pts.data.map(shapePoint), pointsFrom, end);
+    // The seconds the window saw replace what ClickHouse had stored of them so far (its batches lag).
+    if (lw && !pointsFromWindow) {
+      const seenFrom = Math.max(pointsFrom, lw.coversFromMs, now - 60_000);
+      if (seenFrom < end) group.series.apply(lw.points(group.filters, seenFrom, end).map(shapePoint), seenFrom, end);
+    }
     const { totals, routes } = shapeWindow({
       rows: win.data,
       windowS,
