@@ -80,10 +80,7 @@ export function cardinality({ routes = 48, paths = 5_000, clients = 4_000 } = {}
   const perRoute = Math.max(1, Math.round(paths / routes));
   return {
     routes: catalogue.map(([route, cluster, shape]) => [route, cluster, shape, pathsFor(shape, perRoute)]),
-    clients: Array.from(
-      { length: clients },
-      (_, i) => `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`,
-    ),
+    clients: Array.from({ length: clients }, (_, i) => `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`),
     counts: { routes, paths: perRoute * routes, clients },
   };
 }

@@ -50,7 +50,15 @@ describe('LiveWindow', () => {
     w.merge(t2.take()!);
     expect(t1.take()).toBeUndefined();
     const rows = w.window({}, NOW - 10_000, NOW);
-    expect(rows[0]).toMatchObject({ is_total: 1, requests: 5, errors: 1, c2xx: 2, c4xx: 1, c5xx: 1, cnone: 1 });
+    expect(rows[0]).toMatchObject({
+      is_total: 1,
+      requests: 5,
+      errors: 1,
+      c2xx: 2,
+      c4xx: 1,
+      c5xx: 1,
+      cnone: 1,
+    });
     expect(rows.slice(1).map((r) => [r.route, r.requests])).toEqual([
       ['cart', 4],
       ['checkout', 1],

@@ -17,7 +17,6 @@ import type { PointRow, WindowRow } from './stats.js';
 
 /** The quantile levels of the live payloads: `qs[0]` p50, `qs[1]` p99. */
 const LIVE_LEVELS = [0.5, 0.99] as const;
-const STATUS_NAMES = ['c1xx', 'c2xx', 'c3xx', 'c4xx', 'c5xx', 'cnone'] as const;
 
 /** One cell of a partial window: one second of one route × authority × cluster × gateway. */
 export interface LiveWindowCell {
@@ -30,7 +29,7 @@ export interface LiveWindowCell {
   n: number;
   /** Requests answered 5xx (the live `errors`). */
   e: number;
-  /** Status classes in STATUS_NAMES order: 1xx, 2xx, 3xx, 4xx, 5xx, none (response code 0). */
+  /** Status classes in this order: 1xx, 2xx, 3xx, 4xx, 5xx, none (response code 0). */
   c: number[];
   sketch: LatencySketchData;
 }
@@ -119,11 +118,7 @@ function matches(cell: Cell, f: LiveFilters): boolean {
   if (f.gateway !== undefined && cell.node_id !== f.gateway && cell.node_cluster !== f.gateway) return false;
   const r = f.restriction;
   if (r?.authorities && !r.authorities.includes(cell.authority)) return false;
-  if (
-    r?.gateways &&
-    !r.gateways.includes(cell.node_id) &&
-    !r.gateways.includes(cell.node_cluster)
-  )
+  if (r?.gateways && !r.gateways.includes(cell.node_id) && !r.gateways.includes(cell.node_cluster))
     return false;
   return true;
 }
@@ -141,7 +136,8 @@ function addTo(t: Totals, cell: Cell): void {
   for (let i = 0; i < 6; i++) t.c[i] += cell.c[i];
   t.sketch.merge(cell.sketch);
 }
-function statusColumns(t: Totals): Record<(typeof STATUS_NAMES)[number], number> {
+/** The status class columns of the live SQL (c1xx … cnone). */
+function statusColumns(t: Totals): Record<'c1xx' | 'c2xx' | 'c3xx' | 'c4xx' | 'c5xx' | 'cnone', number> {
   return {
     c1xx: t.c[0],
     c2xx: t.c[1],

@@ -49,7 +49,16 @@ export class DecodeCore {
       limits: options.limits,
       observer: this.live && {
         http: (startUs, durationMs, code, route, authority, cluster, identity) =>
-          staged.push(startUs, durationMs, code, route, authority, cluster, identity.nodeId, identity.nodeCluster),
+          staged.push(
+            startUs,
+            durationMs,
+            code,
+            route,
+            authority,
+            cluster,
+            identity.nodeId,
+            identity.nodeCluster,
+          ),
       },
     });
   }

@@ -388,12 +388,22 @@ export function attachLive(deps: LiveDeps): LiveServer {
       fromWindow
         ? { data: lw.window(group.filters, windowFrom, now) }
         : query<WindowRow>(
-            windowQuery({ database: clickhouse.database, filters: group.filters, fromMs: windowFrom, toMs: now }),
+            windowQuery({
+              database: clickhouse.database,
+              filters: group.filters,
+              fromMs: windowFrom,
+              toMs: now,
+            }),
           ),
       pointsFromWindow
         ? { data: lw.points(group.filters, pointsFrom, end) }
         : query<PointRow>(
-            pointsQuery({ database: clickhouse.database, filters: group.filters, fromMs: pointsFrom, toMs: end }),
+            pointsQuery({
+              database: clickhouse.database,
+              filters: group.filters,
+              fromMs: pointsFrom,
+              toMs: end,
+            }),
           ),
     ]);
     counters.statsComputeMs += performance.now() - t0;
@@ -402,7 +412,8 @@ export function attachLive(deps: LiveDeps): LiveServer {
     // The seconds the window saw replace what ClickHouse had stored of them so far (its batches lag).
     if (lw && !pointsFromWindow) {
       const seenFrom = Math.max(pointsFrom, lw.coversFromMs, now - 60_000);
-      if (seenFrom < end) group.series.apply(lw.points(group.filters, seenFrom, end).map(shapePoint), seenFrom, end);
+      if (seenFrom < end)
+        group.series.apply(lw.points(group.filters, seenFrom, end).map(shapePoint), seenFrom, end);
     }
     const { totals, routes } = shapeWindow({
       rows: win.data,
