@@ -1,4 +1,5 @@
-// Ingest benchmark: a separate client process streams realistic pre-encoded ALS messages (100 entries each,
+// DIAGNOSTIC, not what users run (that is ingest.mjs: the all-in-one process): the collector alone in this
+// process. A separate client process streams realistic pre-encoded ALS messages (100 entries each,
 // 4 concurrent streams) over loopback into the collector on the embedded engine, as fast as it takes them.
 // Prints end-to-end entries/s until every entry is counted in ClickHouse, CPU seconds per 100k entries,
 // peak RSS, and - in the same run - the engine's own limit (INSERT … SELECT FROM file() of the same rows
@@ -142,7 +143,7 @@ const engine = median(engineRuns);
 
 const fmt = (x) => Math.round(x).toLocaleString('en-US');
 report(
-  `\ningest benchmark (${STREAMS} streams x ${PER_MESSAGE} entries/message, ${fmt(stored)} entries in all, embedded engine, ${config.ingest.decoderWorkers} decoder threads)`,
+  `\ncollector-only diagnostic, not the product (${STREAMS} streams x ${PER_MESSAGE} entries/message, ${fmt(stored)} entries in all, embedded engine, ${config.ingest.decoderWorkers} decoder threads)`,
 );
 report(`  sent by client           ${fmt(sent)} entries`);
 report(`  stored (count in CH)     ${fmt(stored)} entries, lost ${fmt(sent - stored)}`);
