@@ -33,7 +33,3 @@ export type {
   ShapeWindowOptions,
 } from './stats.js';
 export { TailCursor, TailLimiter, tailRowKey } from './tail.js';
-export { LiveWindow, LiveWindowRecorder } from './live-window.js';
-export type { LiveWindowCell, LiveWindowPartial, LiveWindowOptions } from './live-window.js';
-export { LatencySketch, LIVE_LATENCY_RELATIVE_ACCURACY } from './latency-sketch.js';
-export type { LatencySketchData } from './latency-sketch.js';

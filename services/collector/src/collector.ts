@@ -12,7 +12,7 @@ import {
 } from '@gatescope/als';
 import type { ClickHouse } from '@gatescope/clickhouse';
 import type { Config } from '@gatescope/config';
-import { LiveWindow } from '@gatescope/live-stats';
+import { LiveWindow } from '@gatescope/live-window';
 import { DeadLetterStore, WriteAheadLog, type RecoveryReport } from '@gatescope/wal';
 import { Registry } from 'prom-client';
 import { DeadLetterIndex } from './dead-letter-index.js';

@@ -1,5 +1,5 @@
 import { AccessLogDecoder, DecodeError, type DecodeLimits, type StreamState } from '@gatescope/als';
-import { LiveWindowRecorder, type LiveWindowPartial } from '@gatescope/live-stats';
+import { LiveWindowRecorder, type LiveWindowPartial } from '@gatescope/live-window';
 import { PathTemplater, parsePathTemplateRules } from '@gatescope/path-template';
 
 export interface DecodeCoreOptions {

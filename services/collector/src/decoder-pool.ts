@@ -1,5 +1,5 @@
 import { Worker, type ResourceLimits } from 'node:worker_threads';
-import type { LiveWindowPartial } from '@gatescope/live-stats';
+import type { LiveWindowPartial } from '@gatescope/live-window';
 import {
   DecodeCore,
   type DecodeCoreOptions,

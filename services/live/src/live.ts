@@ -7,7 +7,6 @@ import {
   filterKey,
   HealthMemory,
   type HealthThresholds,
-  type LiveWindow,
   limited,
   withRestriction,
   LiveFilterError,
@@ -27,6 +26,7 @@ import {
   type PointRow,
   type WindowRow,
 } from '@gatescope/live-stats';
+import type { LiveWindow } from '@gatescope/live-window';
 import { Server, type Namespace, type Socket } from 'socket.io';
 
 export interface LiveLogger {

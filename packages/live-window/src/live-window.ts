@@ -11,9 +11,36 @@
  * - It covers seconds from when it started (`coversFromMs`) back to `horizonS`; older seconds, and everything after
  *   a restart, come from ClickHouse, the source of truth for every range that is not live.
  */
-import type { LiveFilters } from './filters.js';
 import { LatencySketch, type LatencySketchData } from './latency-sketch.js';
-import type { PointRow, WindowRow } from './stats.js';
+
+/**
+ * The live filters (the shape of @gatescope/live-stats' LiveWindowFilters; this package has no dependencies, so that the
+ * decoder threads load nothing else).
+ */
+export interface LiveWindowFilters {
+  route?: string;
+  authority?: string;
+  gateway?: string;
+  upstream_cluster?: string;
+  restriction?: { authorities?: readonly string[]; gateways?: readonly string[] };
+}
+type StatusColumns = Record<'c1xx' | 'c2xx' | 'c3xx' | 'c4xx' | 'c5xx' | 'cnone', number>;
+/** A row of the live `windowQuery` (@gatescope/live-stats WindowRow). */
+export interface LiveWindowRow extends StatusColumns {
+  route: string;
+  is_total: number;
+  requests: number;
+  errors: number;
+  qs: (number | null)[];
+  spark: [number, number][];
+}
+/** A row of the live `pointsQuery` (@gatescope/live-stats PointRow). */
+export interface LivePointRow extends StatusColumns {
+  s: number;
+  requests: number;
+  errors: number;
+  qs: (number | null)[];
+}
 
 /** The quantile levels of the live payloads: `qs[0]` p50, `qs[1]` p99. */
 const LIVE_LEVELS = [0.5, 0.99] as const;
@@ -111,7 +138,7 @@ interface Cell {
   sketch: LatencySketch;
 }
 
-function matches(cell: Cell, f: LiveFilters): boolean {
+function matches(cell: Cell, f: LiveWindowFilters): boolean {
   if (f.route !== undefined && cell.route !== f.route) return false;
   if (f.authority !== undefined && cell.authority !== f.authority) return false;
   if (f.upstream_cluster !== undefined && cell.upstream_cluster !== f.upstream_cluster) return false;
@@ -137,7 +164,7 @@ function addTo(t: Totals, cell: Cell): void {
   t.sketch.merge(cell.sketch);
 }
 /** The status class columns of the live SQL (c1xx … cnone). */
-function statusColumns(t: Totals): Record<'c1xx' | 'c2xx' | 'c3xx' | 'c4xx' | 'c5xx' | 'cnone', number> {
+function statusColumns(t: Totals): StatusColumns {
   return {
     c1xx: t.c[0],
     c2xx: t.c[1],
@@ -213,7 +240,7 @@ export class LiveWindow {
   }
 
   /** Cells of the seconds in [fromMs, toMs) matching `filters`. */
-  private *cells(filters: LiveFilters, fromMs: number, toMs: number): Generator<[number, Cell]> {
+  private *cells(filters: LiveWindowFilters, fromMs: number, toMs: number): Generator<[number, Cell]> {
     const from = Math.ceil(fromMs / 1000);
     const to = Math.ceil(toMs / 1000);
     for (const [s, second] of this.seconds) {
@@ -223,7 +250,7 @@ export class LiveWindow {
   }
 
   /** windowQuery's rows: the all-routes row first (`is_total`), then one per route, busiest first. */
-  window(filters: LiveFilters, fromMs: number, toMs: number, routeLimit = 500): WindowRow[] {
+  window(filters: LiveWindowFilters, fromMs: number, toMs: number, routeLimit = 500): LiveWindowRow[] {
     const total = emptyTotals();
     const routes = new Map<string, Totals & { spark: Map<number, number> }>();
     for (const [s, cell] of this.cells(filters, fromMs, toMs)) {
@@ -236,7 +263,7 @@ export class LiveWindow {
       addTo(r, cell);
       r.spark.set(s, (r.spark.get(s) ?? 0) + cell.n);
     }
-    const row = (route: string, t: Totals, isTotal: boolean, spark: Map<number, number>): WindowRow => ({
+    const row = (route: string, t: Totals, isTotal: boolean, spark: Map<number, number>): LiveWindowRow => ({
       route,
       is_total: isTotal ? 1 : 0,
       requests: t.n,
@@ -253,7 +280,7 @@ export class LiveWindow {
   }
 
   /** pointsQuery's rows: one per second with requests, oldest first. */
-  points(filters: LiveFilters, fromMs: number, toMs: number): PointRow[] {
+  points(filters: LiveWindowFilters, fromMs: number, toMs: number): LivePointRow[] {
     const bySecond = new Map<number, Totals>();
     for (const [s, cell] of this.cells(filters, fromMs, toMs)) {
       let t = bySecond.get(s);
