@@ -98,7 +98,8 @@ async function sql(query) {
   if (!res.ok) throw new Error(`SQL ${res.status}: ${await res.text()}`);
   return (await res.json()).data;
 }
-const count = async () => Number((await sql('SELECT count() AS n FROM http_requests'))[0].n);
+const count = async () =>
+  Number((await sql(`SELECT count() AS n FROM http_requests WHERE authority != '${PROBE_AUTHORITY}'`))[0].n);
 
 /** Prometheus text -> { name{labels}: value } for the few series read here. */
 async function metrics() {
@@ -173,7 +174,7 @@ socket.on('stats', (s) => {
 socket.on('tail', (t) => {
   const at = performance.now();
   for (const row of t.rows) {
-    const p = probeSent.get(row.route);
+    const p = probeSent.get(row.route_name);
     if (p && p.tail === undefined) p.tail = at - p.at;
   }
 });
@@ -310,7 +311,7 @@ const tailLat = probeResults.filter((p) => p.tail !== undefined).map((p) => p.ta
 
 const card = (
   await sql(
-    `SELECT count() AS entries, uniqExact(request_id) AS request_ids, uniqExact(route) AS routes,
+    `SELECT count() AS entries, uniqExact(request_id) AS request_ids, uniqExact(route_name) AS routes,
             uniqExact(path) AS paths, uniqExact(downstream_remote_address) AS clients,
             uniqExact(upstream_cluster) AS clusters
      FROM http_requests WHERE authority != '${PROBE_AUTHORITY}'`,
