@@ -55,22 +55,62 @@ export function routeCatalogue(count = ROUTES.length) {
   });
 }
 
-/** One entry; `routes` picks from a catalogue (routeCatalogue), `requestId` and `startSeconds` pin those fields. */
+/**
+ * `count` distinct paths with query strings for one route's path shape, as a real gateway sees them (ids, search
+ * terms, paging, tracking parameters).
+ */
+function pathsFor(pathShape, count) {
+  const params = ['page', 'q', 'sort', 'utm_source', 'currency', 'lang'];
+  return Array.from({ length: count }, (_, i) => {
+    const base = pathShape
+      .replace('{n}', String(i % 500))
+      .replace('{id}', randomId())
+      .replace('{hash}', ((i * 2654435761) % 2 ** 32).toString(16));
+    const p = params[i % params.length];
+    return `${base}?${p}=${(i * 7919) % 10_000}${i % 3 === 0 ? '&ref=home' : ''}`;
+  });
+}
+
+/**
+ * The cardinality of realistic traffic, fixed up front so that a benchmark can print it: `paths` distinct paths
+ * with query strings (spread over the routes) and `clients` distinct client addresses.
+ */
+export function cardinality({ routes = 48, paths = 5_000, clients = 4_000 } = {}) {
+  const catalogue = routeCatalogue(routes);
+  const perRoute = Math.max(1, Math.round(paths / routes));
+  return {
+    routes: catalogue.map(([route, cluster, shape]) => [route, cluster, shape, pathsFor(shape, perRoute)]),
+    clients: Array.from({ length: clients }, (_, i) => `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`),
+    counts: { routes, paths: perRoute * routes, clients },
+  };
+}
+
+/**
+ * One entry; `routes` picks from a catalogue (routeCatalogue, or cardinality().routes whose 4th element lists the
+ * route's paths), `clients` from client addresses; `requestId`, `startSeconds` and `authority` pin those fields.
+ */
 export function entry(now = Date.now(), options = {}) {
   n++;
   const routes = options.routes ?? ROUTES;
-  const [route, cluster, pathShape] = routes[rnd(routes.length)];
-  const path = pathShape
-    .replace('{n}', String(rnd(500)))
-    .replace('{id}', randomId())
-    .replace('{hash}', ((n * 2654435761) % 2 ** 32).toString(16));
+  const [route, cluster, pathShape, paths] = routes[rnd(routes.length)];
+  const path = paths
+    ? paths[rnd(paths.length)]
+    : pathShape
+        .replace('{n}', String(rnd(500)))
+        .replace('{id}', randomId())
+        .replace('{hash}', ((n * 2654435761) % 2 ** 32).toString(16));
   const failing = rnd(100) === 0;
   const ms = Math.exp(Math.log(20) + 0.8 * (Math.random() + Math.random() + Math.random() - 1.5));
   const start = now - rnd(5000);
   return {
     commonProperties: {
       downstreamRemoteAddress: {
-        socketAddress: { address: `10.${rnd(255)}.${rnd(255)}.${rnd(255)}`, portValue: 30000 + rnd(30000) },
+        socketAddress: {
+          address: options.clients
+            ? options.clients[rnd(options.clients.length)]
+            : `10.${rnd(255)}.${rnd(255)}.${rnd(255)}`,
+          portValue: 30000 + rnd(30000),
+        },
       },
       downstreamLocalAddress: { socketAddress: { address: '10.0.0.7', portValue: 8080 } },
       upstreamRemoteAddress: failing
@@ -101,7 +141,7 @@ export function entry(now = Date.now(), options = {}) {
     request: {
       requestMethod: rnd(10) ? 'GET' : 'POST',
       scheme: 'https',
-      authority: 'shop.example.com',
+      authority: options.authority ?? 'shop.example.com',
       path,
       userAgent: AGENTS[rnd(AGENTS.length)],
       referer: 'https://shop.example.com/',
@@ -167,15 +207,21 @@ function offsetsOf(buf, needle) {
 /**
  * `count` distinct pre-encoded messages of `perMessage` entries over `routes` routes, each entry with a request id
  * and a start second to be filled in at send time by `stamp` (so a pool of a few hundred messages serves millions
- * of entries, every one unique and current).
+ * of entries, every one unique and current). With `shape` (from `cardinality()`), paths and client addresses come
+ * from its catalogues; without, the route catalogue's own path shapes and random addresses.
  */
-export function stampedPool(count, perMessage, routes = 48) {
-  const catalogue = routeCatalogue(routes);
+export function stampedPool(count, perMessage, routes = 48, shape = undefined) {
+  const catalogue = shape?.routes ?? routeCatalogue(routes);
   return Array.from({ length: count }, () => {
     const bytes = encodeStreamAccessLogsMessage({
       httpLogs: {
         logEntry: Array.from({ length: perMessage }, () =>
-          entry(Date.now(), { routes: catalogue, requestId: `gs-${ID_MARK}`, startSeconds: MARK_SECONDS }),
+          entry(Date.now(), {
+            routes: catalogue,
+            clients: shape?.clients,
+            requestId: `gs-${ID_MARK}`,
+            startSeconds: MARK_SECONDS,
+          }),
         ),
       },
     });

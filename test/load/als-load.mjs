@@ -4,22 +4,35 @@
 // stamps them into a pool of pre-encoded messages). It never drops an entry: when gatescope stops reading
 // (HTTP/2 flow control) it waits, and falls behind schedule, which it reports.
 //
-// argv[2]: JSON { target, rate, seconds, streams, perMessage, routes, prefix }. IPC: sends { progress } every
+// argv[2]: JSON { target, rate, seconds, total, streams, perMessage, routes, paths, clients, prefix }: `total` stops
+// after that many entries; `paths` and `clients` set the number of distinct paths (with query strings) and client
+// addresses (traffic.mjs cardinality()). IPC: sends { progress } every
 // second and { done: { sent, seconds, behindMax } } after half-closing every stream and getting every answer;
 // 'stop' from the parent ends early.
 import * as grpc from '@grpc/grpc-js';
-import { AlsClient, identifierMessage, stamp, stampedPool } from '../bench/traffic.mjs';
+import { AlsClient, cardinality, identifierMessage, stamp, stampedPool } from '../bench/traffic.mjs';
 
 const opts = {
   streams: 4,
   perMessage: 100,
   routes: 48,
+  total: Infinity,
   prefix: Math.floor(Math.random() * 0xffff)
     .toString(16)
     .padStart(4, '0'),
   ...JSON.parse(process.argv[2]),
 };
-const pool = stampedPool(400, opts.perMessage, opts.routes);
+const shape =
+  opts.paths || opts.clients
+    ? cardinality({ routes: opts.routes, paths: opts.paths, clients: opts.clients })
+    : undefined;
+const pool = stampedPool(400, opts.perMessage, opts.routes, shape);
+process.send?.({
+  ready: {
+    cardinality: shape?.counts,
+    bytesPerEntry: pool.reduce((n, m) => n + m.bytes.length, 0) / (pool.length * opts.perMessage),
+  },
+});
 
 const streams = Array.from({ length: opts.streams }, (_, i) => {
   // One connection per stream, as Envoy's workers have.
@@ -38,10 +51,12 @@ let sent = 0;
 let next = 0;
 let stopping = false;
 let behindMax = 0;
-const t0 = performance.now();
 process.on('message', (m) => {
   if (m === 'stop') stopping = true;
 });
+// `waitForGo`: streams open and messages encoded, start on the parent's 'go' (a benchmark times from there).
+if (opts.waitForGo) await new Promise((r) => process.on('message', (m) => m === 'go' && r()));
+const t0 = performance.now();
 
 const progress = setInterval(
   () => process.send?.({ progress: { sent, seconds: (performance.now() - t0) / 1000 } }),
@@ -72,10 +87,10 @@ function writeOne() {
 
 while (!stopping) {
   const elapsed = (performance.now() - t0) / 1000;
-  if (elapsed >= opts.seconds) break;
+  if (elapsed >= opts.seconds || sent >= opts.total) break;
   const due = opts.rate > 0 ? Math.floor(opts.rate * elapsed) : Infinity;
   let wrote = 0;
-  while (sent + opts.perMessage <= due && wrote < 200 && writeOne()) wrote++;
+  while (sent + opts.perMessage <= Math.min(due, opts.total) && wrote < 200 && writeOne()) wrote++;
   if (opts.rate > 0) behindMax = Math.max(behindMax, (due - sent) / opts.rate);
   // Let the event loop flush; at a steady rate, wake up every 10 ms.
   await new Promise((r) => (opts.rate > 0 ? setTimeout(r, 10) : setImmediate(r)));

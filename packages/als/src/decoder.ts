@@ -93,6 +93,24 @@ export interface AccessLogDecoderOptions {
   limits?: Partial<DecodeLimits>;
   /** The clock the start_time window is measured against, in ms (default Date.now). */
   now?: () => number;
+  /**
+   * Told about every http row written inside the start_time window, with the few fields a live view aggregates
+   * (the collector's live window: per-route per-second counters and latency sketches).
+   */
+  observer?: HttpRowObserver;
+}
+
+/** What a live view needs of each http row, as the decoder writes it. */
+export interface HttpRowObserver {
+  http(
+    startUs: number,
+    durationMs: number,
+    responseCode: number,
+    route: string,
+    authority: string,
+    upstreamCluster: string,
+    identity: StreamIdentity,
+  ): void;
 }
 
 /** Identity used for messages on a stream that never carried an identifier. */
@@ -1051,7 +1069,8 @@ export function countEntries(message: Uint8Array, max = Infinity): number {
 
 // ---- the decoder -------------------------------------------------------------------------------------
 const MAX_TEMPLATE_CACHE = 100_000;
-const ROUTE_CACHE_SIZE = 16;
+/** Distinct route names (authorities, clusters) kept decoded per decoder. */
+const ROUTE_CACHE_SIZE = 1024;
 /** Buffer#utf8Slice: Buffer#toString('utf8', s, e) without the argument normalisation. */
 const utf8Slice = (Buffer.prototype as unknown as { utf8Slice(this: Buffer, s: number, e: number): string })
   .utf8Slice;
@@ -1070,8 +1089,11 @@ export class AccessLogDecoder {
   private minStartUs = -Infinity;
   private maxStartUs = Infinity;
 
+  private readonly observer?: HttpRowObserver;
+
   constructor(options: AccessLogDecoderOptions) {
     this.templater = options.pathTemplater;
+    this.observer = options.observer;
     this.now = options.now ?? Date.now;
     this.limits = Object.freeze({ ...DEFAULT_DECODE_LIMITS, ...options.limits });
     const cap = options.initialBufferBytes ?? 256 * 1024;
@@ -1129,7 +1151,8 @@ export class AccessLogDecoder {
         newIdentity = readIdentifier(identStart, identEnd, this.limits.maxIdentifierBytes);
         identity = newIdentity;
       }
-      const idBytes = bytesOfIdentity(identity ?? UNKNOWN_IDENTITY);
+      this.identity = identity ?? UNKNOWN_IDENTITY;
+      const idBytes = bytesOfIdentity(this.identity);
       let count = 0;
       let outOfWindow = 0;
       for (let r = 0; r < nRanges; r++) {
@@ -1227,7 +1250,28 @@ export class AccessLogDecoder {
     for (let i = 0; i < 7; i++) writeNullableDuration(x[H_TIMINGS[i]]!, c[H_TIMINGS[i]], i);
     writeIdentity(c, H_IDENTITY, idBytes);
     w.rows++;
+    if (inside && this.observer) this.observe(this.observer);
     return inside;
+  }
+
+  /** The identity of the message being decoded (for the observer). */
+  private identity: StreamIdentity = UNKNOWN_IDENTITY;
+  private readonly authorityCache = new ByteStringCache(ROUTE_CACHE_SIZE);
+  private readonly clusterCache = new ByteStringCache(ROUTE_CACHE_SIZE);
+
+  private observe(observer: HttpRowObserver): void {
+    const rs = str[2 * S_ROUTE];
+    const as = str[2 * S_AUTHORITY];
+    const cs = str[2 * S_CLUSTER];
+    observer.http(
+      startUs,
+      durationMs(),
+      responseCode,
+      rs < 0 ? '' : this.routeString(rs, str[2 * S_ROUTE + 1]),
+      as < 0 ? '' : this.authorityCache.get(as, str[2 * S_AUTHORITY + 1]),
+      cs < 0 ? '' : this.clusterCache.get(cs, str[2 * S_CLUSTER + 1]),
+      this.identity,
+    );
   }
 
   private pathTemplate(): Buffer {
@@ -1246,25 +1290,9 @@ export class AccessLogDecoder {
   }
 
   /** Route names repeat: a small cache compared by bytes avoids decoding them per entry. */
-  private readonly routeCacheBytes: Buffer[] = [];
-  private readonly routeCacheStrings: string[] = [];
-  private routeCacheNext = 0;
+  private readonly routeCache = new ByteStringCache(ROUTE_CACHE_SIZE);
   private routeString(s: number, e: number): string {
-    const n = e - s;
-    const keys = this.routeCacheBytes;
-    for (let k = 0; k < keys.length; k++) {
-      const key = keys[k];
-      if (key.length !== n) continue;
-      let i = 0;
-      while (i < n && key[i] === B[s + i]) i++;
-      if (i === n) return this.routeCacheStrings[k];
-    }
-    const value = utf8Slice.call(B, s, e);
-    const slot = this.routeCacheNext;
-    this.routeCacheNext = (slot + 1) % ROUTE_CACHE_SIZE;
-    keys[slot] = Buffer.from(B.subarray(s, e));
-    this.routeCacheStrings[slot] = value;
-    return value;
+    return this.routeCache.get(s, e);
   }
 
   /** Reads one TCPAccessLogEntry and writes its row; false when its start_time is out of the window (the row went to the outside block). */
@@ -1303,6 +1331,32 @@ export class AccessLogDecoder {
     writeIdentity(c, T_IDENTITY, idBytes);
     w.rows++;
     return inside;
+  }
+}
+
+/**
+ * Strings that repeat (route names, authorities, clusters) decoded once: the bytes B[s, e) of the message being
+ * decoded are hashed (FNV-1a) and compared with the cached bytes of that hash. A gateway with hundreds of routes
+ * hits as well as one with five; when full, the cache starts over (a few decodes, never a miss per entry).
+ */
+class ByteStringCache {
+  private readonly byHash = new Map<number, { bytes: Buffer; value: string }>();
+  constructor(private readonly size: number) {}
+
+  get(s: number, e: number): string {
+    let h = 0x811c9dc5;
+    for (let i = s; i < e; i++) h = Math.imul(h ^ B[i], 0x01000193);
+    const hit = this.byHash.get(h);
+    if (hit && hit.bytes.length === e - s) {
+      let i = 0;
+      const n = e - s;
+      while (i < n && hit.bytes[i] === B[s + i]) i++;
+      if (i === n) return hit.value;
+    }
+    const value = utf8Slice.call(B, s, e);
+    if (this.byHash.size >= this.size) this.byHash.clear();
+    this.byHash.set(h, { bytes: Buffer.from(B.subarray(s, e)), value });
+    return value;
   }
 }
 

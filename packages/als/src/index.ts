@@ -18,6 +18,7 @@ export type {
   DecodeErrorReason,
   PathTemplaterLike,
   AccessLogDecoderOptions,
+  HttpRowObserver,
 } from './decoder.js';
 export {
   accessLogProtoRoot,

@@ -21,13 +21,15 @@
  * exact. The rollup tables store states of exactly this function (migrations/0002_create_rollups.sql).
  */
 
-/** The DDSketch relative accuracy α of every latency quantile (0.5 %). */
-export const LATENCY_RELATIVE_ACCURACY = 0.005;
-/** The quantile levels every stats question returns, in this order: q[1]=p50, q[2]=p90, q[3]=p95, q[4]=p99. */
-export const QUANTILE_LEVELS = [0.5, 0.9, 0.95, 0.99] as const;
-/** Their names in every answer (API, live, Grafana panels). */
-export const QUANTILE_NAMES = ['p50_ms', 'p90_ms', 'p95_ms', 'p99_ms'] as const;
-export type QuantileName = (typeof QUANTILE_NAMES)[number];
+export {
+  LATENCY_RELATIVE_ACCURACY,
+  QUANTILE_LEVELS,
+  QUANTILE_NAMES,
+  LatencySketch,
+  exactQuantile,
+} from '@gatescope/live-window';
+export type { QuantileName, LatencySketchData } from '@gatescope/live-window';
+import { LATENCY_RELATIVE_ACCURACY, QUANTILE_LEVELS } from '@gatescope/live-window';
 
 const PARAMS = `${LATENCY_RELATIVE_ACCURACY}, ${QUANTILE_LEVELS.join(', ')}`;
 /** The aggregate over raw durations: `quantilesDD(0.005, 0.5, 0.9, 0.95, 0.99)`. */
@@ -46,146 +48,4 @@ export function latencyQuantilesSql(column = 'duration_ms'): string {
 /** The quantiles merged from rollup states. */
 export function latencyQuantilesMergeSql(column = 'duration_quantiles'): string {
   return `${LATENCY_QUANTILES_MERGE}(${column})`;
-}
-
-/** A sketch as plain data, for sending across threads or processes: `[key, count]` pairs per store. */
-export interface LatencySketchData {
-  relative_accuracy: number;
-  zero_count: number;
-  positive: [number, number][];
-  negative: [number, number][];
-}
-
-/**
- * ClickHouse's quantilesDD in JavaScript: same bucket keys, same rank rule, same reported values. Mergeable
- * (counts add), so per-second or per-replica sketches combine into one window exactly.
- */
-export class LatencySketch {
-  readonly relativeAccuracy: number;
-  private readonly multiplier: number;
-  private readonly minPossible: number;
-  private readonly maxPossible: number;
-  private readonly positive = new Map<number, number>();
-  private readonly negative = new Map<number, number>();
-  private zeros = 0;
-  private negatives = 0;
-  private total = 0;
-
-  constructor(relativeAccuracy: number = LATENCY_RELATIVE_ACCURACY) {
-    if (!(relativeAccuracy > 0 && relativeAccuracy < 1))
-      throw new RangeError(`relative accuracy must be between 0 and 1, got ${relativeAccuracy}`);
-    this.relativeAccuracy = relativeAccuracy;
-    const gamma = (1 + relativeAccuracy) / (1 - relativeAccuracy);
-    this.multiplier = 1 / Math.log(gamma);
-    this.minPossible = DBL_MIN * gamma;
-    this.maxPossible = Number.MAX_VALUE / gamma;
-  }
-
-  /** Values added (weights summed). */
-  get count(): number {
-    return this.total;
-  }
-
-  /** The bucket key of a positive value (ClickHouse: `static_cast<int>(log(v) * multiplier)`). */
-  key(value: number): number {
-    return Math.trunc(Math.log(value) * this.multiplier);
-  }
-
-  /** The value reported for a bucket: its lower bound times (1 + α). */
-  value(key: number): number {
-    return Math.exp(key / this.multiplier) * (1 + this.relativeAccuracy);
-  }
-
-  add(value: number, weight = 1): this {
-    if (!(weight > 0)) throw new RangeError('weight must be a positive number');
-    if (value > this.minPossible) {
-      if (value > this.maxPossible) throw new RangeError(`value ${value} is out of range`);
-      const k = this.key(value);
-      this.positive.set(k, (this.positive.get(k) ?? 0) + weight);
-    } else if (value < -this.minPossible) {
-      if (-value > this.maxPossible) throw new RangeError(`value ${value} is out of range`);
-      const k = this.key(-value);
-      this.negative.set(k, (this.negative.get(k) ?? 0) + weight);
-      this.negatives += weight;
-    } else {
-      this.zeros += weight;
-    }
-    this.total += weight;
-    return this;
-  }
-
-  merge(other: LatencySketch): this {
-    if (other.relativeAccuracy !== this.relativeAccuracy)
-      throw new RangeError(
-        `cannot merge sketches of relative accuracy ${other.relativeAccuracy} and ${this.relativeAccuracy}`,
-      );
-    for (const [k, c] of other.positive) this.positive.set(k, (this.positive.get(k) ?? 0) + c);
-    for (const [k, c] of other.negative) this.negative.set(k, (this.negative.get(k) ?? 0) + c);
-    this.zeros += other.zeros;
-    this.negatives += other.negatives;
-    this.total += other.total;
-    return this;
-  }
-
-  /** The quantile at `level` (0..1) as ClickHouse's quantilesDD reports it; NaN when empty. */
-  quantile(level: number): number {
-    if (!(level >= 0 && level <= 1) || this.total === 0) return NaN;
-    const rank = level * (this.total - 1);
-    const negCount = this.negatives;
-    if (rank < negCount) {
-      // The mirrored store counts from its largest magnitude down.
-      const reversed = negCount - rank - 1;
-      return -this.value(keyAtRank(this.negative, reversed, false));
-    }
-    if (rank < this.zeros + negCount) return 0;
-    return this.value(keyAtRank(this.positive, rank - this.zeros - negCount, true));
-  }
-
-  /** The quantiles at `levels` (default p50, p90, p95, p99); null for an empty sketch. */
-  quantiles(levels: readonly number[] = QUANTILE_LEVELS): (number | null)[] {
-    return levels.map((l) => (this.total === 0 ? null : this.quantile(l)));
-  }
-
-  toJSON(): LatencySketchData {
-    const pairs = (m: Map<number, number>) => [...m].sort((a, b) => a[0] - b[0]);
-    return {
-      relative_accuracy: this.relativeAccuracy,
-      zero_count: this.zeros,
-      positive: pairs(this.positive),
-      negative: pairs(this.negative),
-    };
-  }
-
-  static fromJSON(data: LatencySketchData): LatencySketch {
-    const s = new LatencySketch(data.relative_accuracy);
-    for (const [k, c] of data.positive) s.positive.set(k, (s.positive.get(k) ?? 0) + c);
-    for (const [k, c] of data.negative) s.negative.set(k, (s.negative.get(k) ?? 0) + c);
-    s.zeros = data.zero_count;
-    s.negatives = data.negative.reduce((a, p) => a + p[1], 0);
-    s.total = data.zero_count + s.negatives + data.positive.reduce((a, p) => a + p[1], 0);
-    return s;
-  }
-}
-
-/** The smallest normal double (C++ `std::numeric_limits<double>::min()`). */
-const DBL_MIN = 2.2250738585072014e-308;
-
-/** ClickHouse's DDSketchDenseStore::keyAtRank over the store's keys in ascending order. */
-function keyAtRank(store: Map<number, number>, rank: number, lower: boolean): number {
-  const keys = [...store.keys()].sort((a, b) => a - b);
-  let running = 0;
-  for (const k of keys) {
-    running += store.get(k)!;
-    if ((lower && running > rank) || (!lower && running >= rank + 1)) return k;
-  }
-  return keys[keys.length - 1];
-}
-
-/**
- * The exact order statistic the sketch approximates: the ⌊q·(n − 1)⌋-th smallest value (0-based). `sorted` must be
- * ascending. Tests and benchmarks compare every path with it.
- */
-export function exactQuantile(sorted: ArrayLike<number>, level: number): number {
-  if (sorted.length === 0) return NaN;
-  return sorted[Math.floor(level * (sorted.length - 1))];
 }

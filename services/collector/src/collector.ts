@@ -14,6 +14,7 @@ import {
 import type { ClickHouse } from '@gatescope/clickhouse';
 import { loadConfig, type Config } from '@gatescope/config';
 import { LedgerBook, NODE_COLUMNS, nodeKey, type BatchOutcome } from '@gatescope/ledger';
+import { LiveWindow } from '@gatescope/live-window';
 import { DeadLetterStore, mergeTally, WriteAheadLog, type RecoveryReport } from '@gatescope/wal';
 import { Registry } from 'prom-client';
 import { DeadLetterIndex } from './dead-letter-index.js';
@@ -55,6 +56,11 @@ export interface Collector {
   readonly decoderThreads: readonly (Worker | undefined)[];
   /** Entries per gateway node key received and not yet stored or dropped (the delivery ledger's in flight). */
   inFlight(): ReadonlyMap<string, number>;
+  /**
+   * The live window: per-second, per-route counters and latency sketches of every entry decoded, kept for the last
+   * two minutes; the all-in-one's live server reads its ticks from here instead of ClickHouse.
+   */
+  readonly liveWindow: LiveWindow;
 }
 
 /** The ledger key of entries from a stream that never sent an identifier (the decoder stores them so too). */
@@ -355,9 +361,11 @@ export async function buildCollector(deps: CollectorDeps): Promise<Collector> {
     },
   });
 
+  const liveWindow = new LiveWindow();
   const pool = new DecoderPool(
     {
       workers: ingest.decoderWorkers,
+      liveWindow: true,
       pathTemplateRulesJson: deps.config.pathTemplates.rulesJson,
       maxTemplatesPerRoute: deps.config.pathTemplates.maxTemplatesPerRoute,
       limits: {
@@ -370,6 +378,7 @@ export async function buildCollector(deps: CollectorDeps): Promise<Collector> {
     },
     {
       onDecoded,
+      onLive: (partial) => liveWindow.merge(partial),
       onRestart(thread, error, delayMs) {
         metrics.decoderRestarts.inc();
         log.error(
@@ -693,6 +702,7 @@ export async function buildCollector(deps: CollectorDeps): Promise<Collector> {
     },
     inFlight: () => wal.inFlight(),
     wal,
+    liveWindow,
     async listen(host, port) {
       const address = host.includes(':') && !host.startsWith('[') ? `[${host}]:${port}` : `${host}:${port}`;
       const credentials = serverCredentials(ingest.tls);

@@ -5,12 +5,15 @@ import {
   type StreamIdentity,
   type StreamState,
 } from '@gatescope/als';
+import { LiveWindowRecorder, type LiveWindowPartial } from '@gatescope/live-window';
 import { PathTemplater, parsePathTemplateRules } from '@gatescope/path-template';
 
 export interface DecodeCoreOptions {
   pathTemplateRulesJson?: string;
   maxTemplatesPerRoute: number;
   limits?: Partial<DecodeLimits>;
+  /** Record every http row into a live window partial (see takeLive). */
+  liveWindow?: boolean;
 }
 
 /** The rows one StreamAccessLogsMessage became: one ClickHouse Native block per table. */
@@ -45,13 +48,58 @@ const EMPTY = new Uint8Array(0);
 export class DecodeCore {
   private readonly decoder: AccessLogDecoder;
   private readonly streams = new Map<number, StreamState>();
+  private readonly live?: LiveWindowRecorder;
 
   constructor(options: DecodeCoreOptions) {
     const rules = options.pathTemplateRulesJson ? parsePathTemplateRules(options.pathTemplateRulesJson) : [];
+    this.live = options.liveWindow ? new LiveWindowRecorder() : undefined;
+    const staged = this.staged;
     this.decoder = new AccessLogDecoder({
       pathTemplater: new PathTemplater({ rules, maxTemplatesPerRoute: options.maxTemplatesPerRoute }),
       limits: options.limits,
+      observer: this.live && {
+        http: (startUs, durationMs, code, route, authority, cluster, identity) =>
+          staged.push(
+            startUs,
+            durationMs,
+            code,
+            route,
+            authority,
+            cluster,
+            identity.nodeId,
+            identity.nodeCluster,
+          ),
+      },
     });
+  }
+
+  /**
+   * The rows of the message being decoded, 8 fields each, recorded into the live window only once the whole message
+   * decoded (a malformed message keeps none of its rows, in the window as in ClickHouse).
+   */
+  private readonly staged: (string | number)[] = [];
+
+  private recordStaged(): void {
+    const live = this.live;
+    const r = this.staged;
+    if (!live) return;
+    for (let i = 0; i < r.length; i += 8)
+      live.record(
+        r[i] as number,
+        r[i + 1] as number,
+        r[i + 2] as number,
+        r[i + 3] as string,
+        r[i + 4] as string,
+        r[i + 5] as string,
+        r[i + 6] as string,
+        r[i + 7] as string,
+      );
+    r.length = 0;
+  }
+
+  /** The live window partial recorded since the last call (undefined: nothing, or no live window). */
+  takeLive(): LiveWindowPartial | undefined {
+    return this.live?.take();
   }
 
   decode(stream: number, data: Uint8Array): DecodedMessage | DecodeFailure {
@@ -64,7 +112,9 @@ export class DecodeCore {
     let outOfWindow: number;
     try {
       outOfWindow = this.decoder.decode(data, state).outOfWindow;
+      this.recordStaged();
     } catch (err) {
+      this.staged.length = 0;
       // The decoder rolls its output back to the start of the failed message: nothing of it is kept.
       const identity = state.identity && { ...state.identity };
       if (err instanceof DecodeError)

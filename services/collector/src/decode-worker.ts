@@ -1,9 +1,17 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { DecodeCore, type DecodeCoreOptions } from './decode-core.js';
-import type { ToWorker, FromWorker } from './decoder-pool.js';
+import { LIVE_FLUSH_MS, type ToWorker, type FromWorker } from './decoder-pool.js';
 
 const core = new DecodeCore(workerData as DecodeCoreOptions);
 const port = parentPort!;
+
+// The live window's partial, handed over a few times a second (not per message: a message's cells are few rows).
+if ((workerData as DecodeCoreOptions).liveWindow) {
+  setInterval(() => {
+    const partial = core.takeLive();
+    if (partial) port.postMessage({ kind: 'live', partial } satisfies FromWorker);
+  }, LIVE_FLUSH_MS).unref();
+}
 
 port.on('message', (msg: ToWorker) => {
   if (msg.kind === 'end') {

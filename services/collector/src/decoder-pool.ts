@@ -1,4 +1,5 @@
 import { Worker, type ResourceLimits } from 'node:worker_threads';
+import type { LiveWindowPartial } from '@gatescope/live-window';
 import {
   DecodeCore,
   type DecodeCoreOptions,
@@ -8,7 +9,12 @@ import {
 
 export type ToWorker =
   { kind: 'message'; stream: number; data: Uint8Array } | { kind: 'end'; stream: number };
-export type FromWorker = { kind: 'decoded'; stream: number; result: DecodedMessage | DecodeFailure };
+export type FromWorker =
+  | { kind: 'decoded'; stream: number; result: DecodedMessage | DecodeFailure }
+  | { kind: 'live'; partial: LiveWindowPartial };
+
+/** How often each decoder thread hands its live window partial over (bounds the live view's delay). */
+export const LIVE_FLUSH_MS = 100;
 
 export interface DecoderPoolEvents {
   /** Every submitted message is answered exactly once: its rows, or why it was refused. */
@@ -20,6 +26,8 @@ export interface DecoderPoolEvents {
   onStreamsLost?(streams: number[], error: Error | undefined): void;
   /** A decoder thread is being replaced (after `delayMs`). */
   onRestart?(thread: number, error: Error | undefined, delayMs: number): void;
+  /** A live window partial (with the `liveWindow` option), every LIVE_FLUSH_MS per thread while rows come. */
+  onLive?(partial: LiveWindowPartial): void;
 }
 
 export interface DecoderPoolOptions extends DecodeCoreOptions {
@@ -68,13 +76,22 @@ export class DecoderPool {
   private closing = false;
   private submitted = 0;
   private barriers: { seq: number; resolve: () => void }[] = [];
+  private liveTimer?: NodeJS.Timeout;
 
   constructor(
     private readonly options: DecoderPoolOptions,
     private readonly events: DecoderPoolEvents,
   ) {
     if (options.workers === 0) {
-      this.inline = new DecodeCore(options);
+      const inline = new DecodeCore(options);
+      this.inline = inline;
+      if (options.liveWindow) {
+        this.liveTimer = setInterval(() => {
+          const partial = inline.takeLive();
+          if (partial) events.onLive?.(partial);
+        }, LIVE_FLUSH_MS);
+        this.liveTimer.unref();
+      }
       return;
     }
     for (let i = 0; i < options.workers; i++) {
@@ -166,6 +183,7 @@ export class DecoderPool {
   /** Stops every thread; messages still held are answered as refused (`shutdown`). */
   async close(): Promise<void> {
     this.closing = true;
+    if (this.liveTimer) clearInterval(this.liveTimer);
     await Promise.all(
       this.slots.map(async (slot) => {
         if (slot.restart) clearTimeout(slot.restart);
@@ -189,11 +207,16 @@ export class DecoderPool {
         pathTemplateRulesJson: this.options.pathTemplateRulesJson,
         maxTemplatesPerRoute: this.options.maxTemplatesPerRoute,
         limits: this.options.limits,
+        liveWindow: this.options.liveWindow,
       } satisfies DecodeCoreOptions,
       resourceLimits: { maxYoungGenerationSizeMb: 32, ...this.options.resourceLimits },
     });
     slot.worker = worker;
     worker.on('message', (msg: FromWorker) => {
+      if (msg.kind === 'live') {
+        this.events.onLive?.(msg.partial);
+        return;
+      }
       const held = slot.held.shift() ?? { stream: msg.stream, bytes: 0, rows: 0, seq: 0 };
       slot.crashes = 0;
       this.answer(held, msg.result);

@@ -53,6 +53,7 @@ export async function startGatescope(
     clickhouse,
     alsPort,
     registry,
+    liveWindow: collector.liveWindow,
     logger: logger.child({ component: 'live' }),
   });
   await app.listen({ host: config.host, port: config.httpPort });

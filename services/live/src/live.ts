@@ -25,6 +25,7 @@ import {
 import { withSpan } from '@gatescope/telemetry';
 import { Registry } from 'prom-client';
 import { liveTailQuery, livePointsQuery, liveWindowQuery, QueryReader } from '@gatescope/query';
+import type { LiveWindow } from '@gatescope/live-window';
 import { Server, type Namespace, type Socket } from 'socket.io';
 import { createLiveMetrics } from './metrics.js';
 
@@ -54,6 +55,12 @@ export interface LiveDeps {
   maxFilterSets?: number;
   /** Where its metrics go (`gatescope_live_*`): the process's registry, shared in the all-in-one. */
   registry?: Registry;
+  /**
+   * The collector's live window, when the collector runs in this process (the all-in-one): the window totals and the
+   * last seconds of the chart come from it, within a tick of an entry's arrival whatever the ClickHouse batch size;
+   * ClickHouse still answers the chart's history and any range the window did not see.
+   */
+  liveWindow?: LiveWindow;
 }
 
 export interface LiveServer {
@@ -376,28 +383,42 @@ export function attachLive(deps: LiveDeps): LiveServer {
     counters.statsComputations++;
     metrics.statsComputations.inc();
     const t0 = performance.now();
+    const lw = deps.liveWindow;
+    const fromWindow = lw !== undefined && lw.covers(windowFrom);
+    // With the live window, ClickHouse is read only for the chart's history, and only when it is due.
+    const pointsFromWindow = lw !== undefined && !full && lw.covers(pointsFrom);
     const [win, pts] = await Promise.all([
-      query<WindowRow>(
-        liveWindowQuery({
-          database,
-          filters: liveQueryFilters(group.filters),
-          fromMs: windowFrom,
-          toMs: now,
-        }),
-      ),
-      query<PointRow>(
-        livePointsQuery({
-          database,
-          filters: liveQueryFilters(group.filters),
-          fromMs: pointsFrom,
-          toMs: end,
-        }),
-      ),
+      fromWindow
+        ? { data: lw.window(group.filters, windowFrom, now) }
+        : query<WindowRow>(
+            liveWindowQuery({
+              database,
+              filters: liveQueryFilters(group.filters),
+              fromMs: windowFrom,
+              toMs: now,
+            }),
+          ),
+      pointsFromWindow
+        ? { data: lw.points(group.filters, pointsFrom, end) }
+        : query<PointRow>(
+            livePointsQuery({
+              database,
+              filters: liveQueryFilters(group.filters),
+              fromMs: pointsFrom,
+              toMs: end,
+            }),
+          ),
     ]);
     counters.statsComputeMs += performance.now() - t0;
     metrics.statsDuration.observe((performance.now() - t0) / 1000);
     if (full) group.lastFullAt = now;
     group.series.apply(pts.data.map(shapePoint), pointsFrom, end);
+    // The seconds the window saw replace what ClickHouse had stored of them so far (its batches lag).
+    if (lw && !pointsFromWindow) {
+      const seenFrom = Math.max(pointsFrom, lw.coversFromMs, now - 60_000);
+      if (seenFrom < end)
+        group.series.apply(lw.points(group.filters, seenFrom, end).map(shapePoint), seenFrom, end);
+    }
     const { totals, routes } = shapeWindow({
       rows: win.data,
       windowS,

@@ -1,0 +1,18 @@
+export { LiveWindow, LiveWindowRecorder } from './live-window.js';
+export type {
+  LiveWindowCell,
+  LiveWindowPartial,
+  LiveWindowOptions,
+  LiveWindowFilters,
+  LiveWindowRow,
+  LivePointRow,
+  LiveStatsColumns,
+} from './live-window.js';
+export {
+  LatencySketch,
+  LATENCY_RELATIVE_ACCURACY,
+  QUANTILE_LEVELS,
+  QUANTILE_NAMES,
+  exactQuantile,
+} from './latency-sketch.js';
+export type { LatencySketchData, QuantileName } from './latency-sketch.js';
