@@ -336,16 +336,17 @@ export class WriteAheadLog {
   }
 
   /**
-   * Records a segment's outcome next to it (durably) before the caller books it elsewhere and removes the segment:
+   * Records a segment's outcome next to it before the caller books it elsewhere and removes the segment:
    * a crash in between leaves the segment with its outcome (`Segment.resolution` at the next start), so the
    * bookkeeping is finished then without inserting the rows again.
    */
   async markResolved(segment: Segment, resolution: unknown): Promise<void> {
     const file = join(segment.dir, `${segment.name}.resolved`);
+    // Not fdatasync'ed: it only has to survive the process (a kill -9), as the batch's removal that follows is not
+    // synced either; after a power loss a removed batch can come back, and both cases book again under the same token.
     const fd = await openFile(file, 'w');
     try {
       await fd.writeFile(JSON.stringify(resolution));
-      if (this.options.durable) await fd.datasync();
     } finally {
       await fd.close();
     }

@@ -170,6 +170,7 @@ export class LedgerWriter {
       this.options.book.heartbeat(this.options.openStreams());
     }
     if (this.queue.length === 0 && this.options.book.hasPending) this.queueFlush();
+    else this.kick();
   }
 
   private kick(): void {
@@ -177,6 +178,8 @@ export class LedgerWriter {
     this.running = true;
     void this.run().finally(() => {
       this.running = false;
+      // A job queued while the loop was finishing (it saw `running` still set) is not left waiting.
+      if (this.queue.length > 0 && !this.stopped) this.kick();
     });
   }
 
