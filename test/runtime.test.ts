@@ -1,5 +1,6 @@
-// Which Node.js the suite runs on. `.ci/run` runs the whole suite once per runtime (the machine's own Node, then each
-// supported LTS release in .ci/node-lts, fetched from the npm registry) and names the release it put first on PATH
+// Which Node.js the suite runs on. `.ci/run` runs the whole suite on the Active LTS release and this test with the
+// native and engine paths on every other runtime (the other LTS release in .ci/node-lts, fetched from the npm
+// registry, and the machine's own Node), and names the release it put first on PATH
 // in GATESCOPE_EXPECT_NODE_VERSION; these tests fail if the test processes ended up on another one. They also load
 // every native addon in node_modules on this runtime: one `npm ci` serves every runtime only because they are all
 // Node-API addons (no per-ABI rebuild); an addon built against one Node ABI fails here on the others. And the
