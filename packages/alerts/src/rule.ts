@@ -131,7 +131,9 @@ function ruleProblems(rule: AlertRule): { problems: string[]; compiled?: Compile
   const unknownFilter = Object.keys(rule.filter).find(
     (k) => !(FILTER_NAMES as readonly string[]).includes(k),
   );
-  const notIngestFilter = ingest ? Object.keys(rule.filter).find((k) => !INGEST_FILTERS.includes(k)) : undefined;
+  const notIngestFilter = ingest
+    ? Object.keys(rule.filter).find((k) => !INGEST_FILTERS.includes(k))
+    : undefined;
   if (unknownFilter)
     problems.push(`filter: "${unknownFilter}" is not a filter; use ${FILTER_NAMES.join(', ')}`);
   else if (notIngestFilter)
