@@ -9,6 +9,7 @@ import {
   fillTemplate,
   fingerprint,
   groupKey,
+  ingestSeries,
   isPrivateAddress,
   parseAlertDuration,
   parseAlertsFile,
@@ -368,6 +369,19 @@ rules:
     expect(drops.metric).toMatchObject({ source: 'ingest', unit: 'ratio', minRequestsApplies: true });
     if (drops.metric.source !== 'ingest') throw new Error('not an ingest metric');
     expect(drops.metric.value({ node, atMs })).toBeCloseTo(10 / 400, 12);
+    // One series per node; a node that sent nothing in the window is kept, a gone one is left out.
+    const quiet = { ...node, node_id: 'quiet', entries_received: 0, entries_dropped: {} };
+    const gone = { ...node, node_id: 'decommissioned', status: 'gone' as const };
+    const series = ingestSeries(silence.metric, [node, quiet, gone], atMs);
+    expect([...series.keys()]).toEqual([
+      JSON.stringify([node.node_id, 'istio-ingressgateway', 'als']),
+      JSON.stringify(['quiet', 'istio-ingressgateway', 'als']),
+    ]);
+    expect(series.get(JSON.stringify(['quiet', 'istio-ingressgateway', 'als']))).toEqual({
+      groupValues: ['quiet', 'istio-ingressgateway', 'als'],
+      obs: { value: 210, requests: 0 },
+    });
+    expect([...ingestSeries(drops.metric, [quiet], atMs).values()][0].obs).toEqual({ value: 0, requests: 0 });
     // Traffic metrics keep their group_by labels.
     expect(
       parseRule({ name: 'e', metric: 'error_rate', op: '>', threshold: 0, group_by: ['route'] }).seriesLabels,
@@ -399,26 +413,6 @@ rules:
     expect(
       problems({ metric: 'error_rate', filter: { route: 'checkout' }, labels: { node_id: 'x' } }),
     ).toEqual([]);
-  });
-  it('judges silence with no entries, and min_requests still gates drop rate', () => {
-    const base = {
-      rule: 'r',
-      fingerprint: 'f',
-      labels: {},
-      state: 'inactive' as const,
-      value: null,
-      requests: 0,
-      evaluatedAt: 0,
-    };
-    // What the evaluator passes: min_requests 0 for silence (IngestMetricDef.minRequestsApplies false).
-    expect(
-      advance(base, { value: 240, requests: 0 }, { op: '>', threshold: 180, forMs: 0, minRequests: 0 }, 1)
-        .next.state,
-    ).toBe('firing');
-    expect(
-      advance(base, { value: 0.5, requests: 2 }, { op: '>', threshold: 0.01, forMs: 0, minRequests: 100 }, 1)
-        .next.state,
-    ).toBe('inactive');
   });
   it('lists every problem with its line and field', () => {
     let err: AlertConfigError | undefined;

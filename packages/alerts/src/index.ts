@@ -1,5 +1,5 @@
 export { parseAlertDuration, formatDuration } from './duration.js';
-export { resolveMetric, METRIC_NAMES_HELP } from './metrics.js';
+export { resolveMetric, ingestSeries, METRIC_NAMES_HELP } from './metrics.js';
 export type {
   MetricDef,
   MetricSourceName,

@@ -1,5 +1,6 @@
 import { ingestDropRate, ingestSilenceSeconds, type LedgerNode } from '@gatescope/ledger';
 import { STATUS_CLASSES, type Stats, type StatusClass } from '@gatescope/query';
+import type { Observation } from './state.js';
 
 /**
  * What a rule can watch. Every metric names the *source* that measures it; the evaluator asks each source for
@@ -101,4 +102,27 @@ export function resolveMetric(name: string): MetricDef | { error: string } {
     return { name, source: 'traffic', unit: 'requests', value: (o) => o.stats.status_classes[c] };
   }
   return { error: `"${name}" is not a metric: use ${METRIC_NAMES_HELP}` };
+}
+
+/**
+ * An ingest rule's series from the ledger's nodes (`shapeLedgerNodes`, over the rule's window, at `atMs`): one per
+ * node, keyed `[node_id, node_cluster, log_name]`, `requests` the entries it sent in the window. A node that sent
+ * nothing is kept (its silence is the point); a `gone` node (stale for a day) is left out, so the alert of a
+ * decommissioned gateway resolves.
+ */
+export function ingestSeries(
+  metric: IngestMetricDef,
+  nodes: readonly LedgerNode[],
+  atMs: number,
+): Map<string, { groupValues: string[]; obs: Observation }> {
+  const series = new Map<string, { groupValues: string[]; obs: Observation }>();
+  for (const node of nodes) {
+    if (node.status === 'gone') continue;
+    const groupValues = [node.node_id, node.node_cluster, node.log_name];
+    series.set(JSON.stringify(groupValues), {
+      groupValues,
+      obs: { value: metric.value({ node, atMs }), requests: node.entries_received },
+    });
+  }
+  return series;
 }

@@ -9,6 +9,7 @@ import {
   fingerprint,
   groupKey,
   groupLabelsOf,
+  ingestSeries,
   newMessageId,
   parseAlertDuration,
   parseAlertsFile,
@@ -165,10 +166,9 @@ export function trafficSource(ch: ClickHouse, limits: Config['query']['limits'])
 
 /**
  * The delivery ledger's metrics (`ingest_silence_seconds`, `ingest_drop_rate`): one statement per distinct
- * window, the nodes shaped as `/api/v1/ingest/nodes` shapes them, one series per node. A node that sent nothing in
- * the window is kept (its silence is the point); a `gone` node (stale for a day) is left out, so a decommissioned
- * gateway's alert resolves. `requests` is the entries the node sent in the window (what `min_requests` gates, for
- * the metrics it applies to). A rule's `gateway` filter narrows the nodes as a token's gateway scope does.
+ * window and gateway filter, the nodes shaped as `/api/v1/ingest/nodes` shapes them, one series per node
+ * (@gatescope/alerts `ingestSeries`: silent nodes kept, `gone` ones left out). A rule's `gateway` filter narrows
+ * the nodes as a token's gateway scope does.
  */
 export function ingestSource(
   ch: ClickHouse,
@@ -192,16 +192,7 @@ export function ingestSource(
     }
     for (const r of rules) {
       if (r.metric.source !== 'ingest') continue;
-      const series = new Map<string, { groupValues: string[]; obs: Observation }>();
-      for (const node of nodesByKey.get(keyOf(r)) ?? []) {
-        if (node.status === 'gone') continue;
-        const groupValues = [node.node_id, node.node_cluster, node.log_name];
-        series.set(JSON.stringify(groupValues), {
-          groupValues,
-          obs: { value: r.metric.value({ node, atMs: now }), requests: node.entries_received },
-        });
-      }
-      out.set(r, series);
+      out.set(r, ingestSeries(r.metric, nodesByKey.get(keyOf(r)) ?? [], now));
     }
     return out;
   };
