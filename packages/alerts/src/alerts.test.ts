@@ -9,6 +9,7 @@ import {
   fillTemplate,
   fingerprint,
   groupKey,
+  ingestSeries,
   isPrivateAddress,
   parseAlertDuration,
   parseAlertsFile,
@@ -328,8 +329,90 @@ rules:
       forMs: 0,
       rule: { min_requests: 1, enabled: true },
     });
-    expect(parseRule({ name: 'f', metric: 'flag:UH', op: '>', threshold: 0 }).metric.responseFlag).toBe('UH');
+    expect(parseRule({ name: 'f', metric: 'flag:UH', op: '>', threshold: 0 }).metric).toMatchObject({
+      responseFlag: 'UH',
+    });
     expect(parseRule({ name: 'c', metric: 'class:4xx', op: '>', threshold: 0 }).metric.unit).toBe('requests');
+  });
+  it('takes the ledger metrics per gateway node, judging silence with no entries at all', () => {
+    const node = {
+      node_id: 'router~10.0.0.7~gw-1.istio-system~istio-system.svc.cluster.local',
+      node_cluster: 'istio-ingressgateway',
+      log_name: 'als',
+      messages: 3,
+      entries_received: 400,
+      entries_stored: 390,
+      entries_dropped: { insert_failed: 6, dead_lettered: 4 },
+      messages_rejected: {},
+      entries_in_flight: 0,
+      entries_in_flight_at_start: 0,
+      streams_open: 0,
+      first_seen: '2026-01-01T00:00:00.000Z',
+      last_seen: '2026-01-01T00:01:00.000Z',
+      status: 'stale' as const,
+    };
+    const atMs = Date.parse('2026-01-01T00:04:30.000Z');
+    const silence = parseRule({
+      name: 'gateway-silent',
+      metric: 'ingest_silence_seconds',
+      op: '>',
+      threshold: 180,
+      filter: { gateway: 'istio-ingressgateway' },
+    });
+    expect(silence.metric).toMatchObject({ source: 'ingest', unit: 'seconds', minRequestsApplies: false });
+    expect(silence.seriesLabels).toEqual(['node_id', 'node_cluster', 'log_name']);
+    expect(silence.filters).toEqual({ gateway: ['istio-ingressgateway'] });
+    if (silence.metric.source !== 'ingest') throw new Error('not an ingest metric');
+    expect(silence.metric.value({ node, atMs })).toBe(210);
+    expect(silence.metric.value({ node: { ...node, last_seen: null }, atMs })).toBeNull();
+    const drops = parseRule({ name: 'dropping', metric: 'ingest_drop_rate', op: '>', threshold: 0.01 });
+    expect(drops.metric).toMatchObject({ source: 'ingest', unit: 'ratio', minRequestsApplies: true });
+    if (drops.metric.source !== 'ingest') throw new Error('not an ingest metric');
+    expect(drops.metric.value({ node, atMs })).toBeCloseTo(10 / 400, 12);
+    // One series per node; a node that sent nothing in the window is kept, a gone one is left out.
+    const quiet = { ...node, node_id: 'quiet', entries_received: 0, entries_dropped: {} };
+    const gone = { ...node, node_id: 'decommissioned', status: 'gone' as const };
+    const series = ingestSeries(silence.metric, [node, quiet, gone], atMs);
+    expect([...series.keys()]).toEqual([
+      JSON.stringify([node.node_id, 'istio-ingressgateway', 'als']),
+      JSON.stringify(['quiet', 'istio-ingressgateway', 'als']),
+    ]);
+    expect(series.get(JSON.stringify(['quiet', 'istio-ingressgateway', 'als']))).toEqual({
+      groupValues: ['quiet', 'istio-ingressgateway', 'als'],
+      obs: { value: 210, requests: 0 },
+    });
+    expect([...ingestSeries(drops.metric, [quiet], atMs).values()][0].obs).toEqual({ value: 0, requests: 0 });
+    // Traffic metrics keep their group_by labels.
+    expect(
+      parseRule({ name: 'e', metric: 'error_rate', op: '>', threshold: 0, group_by: ['route'] }).seriesLabels,
+    ).toEqual(['route']);
+  });
+  it('refuses request filters, group_by and node labels on ledger metrics, saying why', () => {
+    const problems = (rule: object) => {
+      try {
+        parseRule({ name: 'r', op: '>', threshold: 1, ...rule });
+        return [];
+      } catch (err) {
+        return (err as AlertConfigError).problems;
+      }
+    };
+    expect(problems({ metric: 'ingest_silence_seconds', filter: { route: 'checkout' } })).toEqual([
+      'filter: ingest_silence_seconds is measured per gateway node, not per request: "route" does not apply; only gateway (a node_id or node_cluster) narrows which nodes it watches',
+    ]);
+    expect(problems({ metric: 'ingest_drop_rate', group_by: ['gateway'] })).toEqual([
+      'group_by: ingest_drop_rate is always per gateway node (labels node_id, node_cluster, log_name); remove group_by',
+    ]);
+    expect(problems({ metric: 'ingest_drop_rate', labels: { node_id: 'x' } })).toEqual([
+      'labels: "node_id" is set by the rule itself (alertname, the node labels)',
+    ]);
+    expect(problems({ metric: 'ingest_silence_seconds', filter: { nope: 'x' } })[0]).toMatch(
+      /"nope" is not a filter/,
+    );
+    expect(problems({ metric: 'ingest_silence' })[0]).toMatch(/ingest_silence_seconds or ingest_drop_rate/);
+    // A traffic metric still takes route filters and node_id as an ordinary label.
+    expect(
+      problems({ metric: 'error_rate', filter: { route: 'checkout' }, labels: { node_id: 'x' } }),
+    ).toEqual([]);
   });
   it('lists every problem with its line and field', () => {
     let err: AlertConfigError | undefined;

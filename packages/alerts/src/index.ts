@@ -1,6 +1,13 @@
 export { parseAlertDuration, formatDuration } from './duration.js';
-export { resolveMetric, METRIC_NAMES_HELP } from './metrics.js';
-export type { MetricDef, MetricSourceName, TrafficObservation } from './metrics.js';
+export { resolveMetric, ingestSeries, METRIC_NAMES_HELP } from './metrics.js';
+export type {
+  MetricDef,
+  MetricSourceName,
+  TrafficObservation,
+  TrafficMetricDef,
+  IngestMetricDef,
+  IngestObservation,
+} from './metrics.js';
 export {
   parseRule,
   parseReceiver,
@@ -12,6 +19,7 @@ export {
   AlertConfigError,
   COMPARISONS,
   GROUP_BY_DIMENSIONS,
+  INGEST_SERIES_LABELS,
 } from './rule.js';
 export type { AlertRule, Receiver, CompiledRule, Comparison, AlertsFile } from './rule.js';
 export { fillTemplate, fillAnnotations, templateProblems, formatNumber } from './template.js';

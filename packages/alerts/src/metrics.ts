@@ -1,4 +1,6 @@
+import { ingestDropRate, ingestSilenceSeconds, type LedgerNode } from '@gatescope/ledger';
 import { STATUS_CLASSES, type Stats, type StatusClass } from '@gatescope/query';
+import type { Observation } from './state.js';
 
 /**
  * What a rule can watch. Every metric names the *source* that measures it; the evaluator asks each source for
@@ -6,7 +8,7 @@ import { STATUS_CLASSES, type Stats, type StatusClass } from '@gatescope/query';
  * (the ingest ledger's `ingest_silence_seconds`, `ingest_drop_rate`) adds a source and its entries here and a
  * `MetricSource` in the evaluator; rules, states, grouping and payloads need no change.
  */
-export type MetricSourceName = 'traffic';
+export type MetricSourceName = 'traffic' | 'ingest';
 
 /** One series' traffic over a rule's window: the API's stats for it, and how many requests carried `matchFlag`. */
 export interface TrafficObservation {
@@ -15,10 +17,10 @@ export interface TrafficObservation {
   flagged: number;
 }
 
-export interface MetricDef {
+export interface TrafficMetricDef {
   /** As written in rules: `error_rate`, `p99_ms`, `flag:UH`, `class:5xx` … */
   name: string;
-  source: MetricSourceName;
+  source: 'traffic';
   /** Unit for people (annotations, the UI): `ratio`, `ms`, `requests/s`, `requests`. */
   unit: 'ratio' | 'ms' | 'requests/s' | 'requests';
   /** The response flag whose requests this metric counts (`flag:UH`), for the query. */
@@ -27,15 +29,54 @@ export interface MetricDef {
   value(o: TrafficObservation): number | null;
 }
 
+/** One gateway node of the delivery ledger (`/api/v1/ingest/nodes`'s shape) over a rule's window, at `atMs`. */
+export interface IngestObservation {
+  node: LedgerNode;
+  atMs: number;
+}
+
+/**
+ * The delivery ledger's metrics, one series per gateway node (`node_id`, `node_cluster`, `log_name`).
+ * `min_requests` counts the entries the node sent in the window and applies to `ingest_drop_rate` only (a rate
+ * over three entries is noise); `ingest_silence_seconds` is judged whatever it says, since a silent node sends
+ * nothing and must still page.
+ */
+export interface IngestMetricDef {
+  name: 'ingest_silence_seconds' | 'ingest_drop_rate';
+  source: 'ingest';
+  unit: 'seconds' | 'ratio';
+  /** Whether the rule's `min_requests` (entries received in the window) gates the judgement. */
+  minRequestsApplies: boolean;
+  value(o: IngestObservation): number | null;
+}
+
+export type MetricDef = TrafficMetricDef | IngestMetricDef;
+
 const QUANTILE_METRICS = ['p50_ms', 'p90_ms', 'p95_ms', 'p99_ms'] as const;
 /** Envoy's short response flag codes (`%RESPONSE_FLAGS%`), as stored in `response_flags`. */
 const FLAG_CODE = /^[A-Z]{2,4}$/;
 
 export const METRIC_NAMES_HELP =
-  'error_rate, p50_ms, p90_ms, p95_ms, p99_ms, rps, requests, flag:<Envoy flag> (flag:UH, flag:UF, flag:NR …) or class:<status class> (class:5xx …)';
+  'error_rate, p50_ms, p90_ms, p95_ms, p99_ms, rps, requests, flag:<Envoy flag> (flag:UH, flag:UF, flag:NR …), class:<status class> (class:5xx …), ingest_silence_seconds or ingest_drop_rate';
 
 /** The metric of a rule, or why the name is not one. */
 export function resolveMetric(name: string): MetricDef | { error: string } {
+  if (name === 'ingest_silence_seconds')
+    return {
+      name,
+      source: 'ingest',
+      unit: 'seconds',
+      minRequestsApplies: false,
+      value: (o) => ingestSilenceSeconds(o.node, o.atMs) ?? null,
+    };
+  if (name === 'ingest_drop_rate')
+    return {
+      name,
+      source: 'ingest',
+      unit: 'ratio',
+      minRequestsApplies: true,
+      value: (o) => ingestDropRate(o.node),
+    };
   if (name === 'error_rate')
     return { name, source: 'traffic', unit: 'ratio', value: (o) => o.stats.error_rate };
   if (name === 'rps') return { name, source: 'traffic', unit: 'requests/s', value: (o) => o.stats.rps };
@@ -61,4 +102,27 @@ export function resolveMetric(name: string): MetricDef | { error: string } {
     return { name, source: 'traffic', unit: 'requests', value: (o) => o.stats.status_classes[c] };
   }
   return { error: `"${name}" is not a metric: use ${METRIC_NAMES_HELP}` };
+}
+
+/**
+ * An ingest rule's series from the ledger's nodes (`shapeLedgerNodes`, over the rule's window, at `atMs`): one per
+ * node, keyed `[node_id, node_cluster, log_name]`, `requests` the entries it sent in the window. A node that sent
+ * nothing is kept (its silence is the point); a `gone` node (stale for a day) is left out, so the alert of a
+ * decommissioned gateway resolves.
+ */
+export function ingestSeries(
+  metric: IngestMetricDef,
+  nodes: readonly LedgerNode[],
+  atMs: number,
+): Map<string, { groupValues: string[]; obs: Observation }> {
+  const series = new Map<string, { groupValues: string[]; obs: Observation }>();
+  for (const node of nodes) {
+    if (node.status === 'gone') continue;
+    const groupValues = [node.node_id, node.node_cluster, node.log_name];
+    series.set(JSON.stringify(groupValues), {
+      groupValues,
+      obs: { value: metric.value({ node, atMs }), requests: node.entries_received },
+    });
+  }
+  return series;
 }

@@ -90,12 +90,19 @@ export const alertsFileSchema = z
   })
   .strict();
 
+/** The labels of an ingest metric's series: one series per gateway node, as the ledger keys it. */
+export const INGEST_SERIES_LABELS = ['node_id', 'node_cluster', 'log_name'] as const;
+/** The only filter ingest metrics take: `gateway` (a node_id or node_cluster), like a token's gateway scope. */
+const INGEST_FILTERS = ['gateway'];
+
 /** A rule with everything the evaluator needs worked out once. */
 export interface CompiledRule {
   rule: AlertRule;
   metric: MetricDef;
   filters: Filters;
   groupBy: Dimension[];
+  /** The label names of each series' `groupValues`, in order: `groupBy` for traffic, node labels for ingest. */
+  seriesLabels: readonly string[];
   windowMs: number;
   forMs: number;
 }
@@ -119,12 +126,21 @@ function ruleProblems(rule: AlertRule): { problems: string[]; compiled?: Compile
   const problems: string[] = [];
   const metric = resolveMetric(rule.metric);
   if ('error' in metric) problems.push(`metric: ${metric.error}`);
+  const ingest = !('error' in metric) && metric.source === 'ingest';
   let filters: Filters = {};
   const unknownFilter = Object.keys(rule.filter).find(
     (k) => !(FILTER_NAMES as readonly string[]).includes(k),
   );
+  const notIngestFilter = ingest
+    ? Object.keys(rule.filter).find((k) => !INGEST_FILTERS.includes(k))
+    : undefined;
   if (unknownFilter)
     problems.push(`filter: "${unknownFilter}" is not a filter; use ${FILTER_NAMES.join(', ')}`);
+  else if (notIngestFilter)
+    problems.push(
+      `filter: ${rule.metric} is measured per gateway node, not per request: "${notIngestFilter}" does not apply; ` +
+        'only gateway (a node_id or node_cluster) narrows which nodes it watches',
+    );
   else {
     try {
       filters = parseFilters(rule.filter);
@@ -133,13 +149,22 @@ function ruleProblems(rule: AlertRule): { problems: string[]; compiled?: Compile
       else throw err;
     }
   }
-  const badGroup = rule.group_by.find((g) => !GROUP_BY_DIMENSIONS.includes(g as Dimension));
+  if (ingest && rule.group_by.length)
+    problems.push(
+      `group_by: ${rule.metric} is always per gateway node (labels ${INGEST_SERIES_LABELS.join(', ')}); remove group_by`,
+    );
+  const badGroup = ingest
+    ? undefined
+    : rule.group_by.find((g) => !GROUP_BY_DIMENSIONS.includes(g as Dimension));
   if (badGroup) problems.push(`group_by: "${badGroup}" is not one of ${GROUP_BY_DIMENSIONS.join(', ')}`);
   if (new Set(rule.group_by).size !== rule.group_by.length)
     problems.push('group_by: a dimension is repeated');
-  for (const reserved of ['alertname', ...rule.group_by]) {
+  const seriesLabels: readonly string[] = ingest ? INGEST_SERIES_LABELS : rule.group_by;
+  for (const reserved of ['alertname', ...seriesLabels]) {
     if (reserved in rule.labels)
-      problems.push(`labels: "${reserved}" is set by the rule itself (alertname, group_by dimensions)`);
+      problems.push(
+        `labels: "${reserved}" is set by the rule itself (alertname, ${ingest ? 'the node labels' : 'group_by dimensions'})`,
+      );
   }
   for (const [k, v] of Object.entries(rule.annotations)) {
     for (const p of templateProblems(v)) problems.push(`annotations.${k}: ${p}`);
@@ -154,6 +179,7 @@ function ruleProblems(rule: AlertRule): { problems: string[]; compiled?: Compile
       metric,
       filters,
       groupBy: rule.group_by as Dimension[],
+      seriesLabels,
       windowMs,
       forMs: parseAlertDuration(rule.for)!,
     },

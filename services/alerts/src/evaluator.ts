@@ -9,6 +9,7 @@ import {
   fingerprint,
   groupKey,
   groupLabelsOf,
+  ingestSeries,
   newMessageId,
   parseAlertDuration,
   parseAlertsFile,
@@ -20,6 +21,7 @@ import {
   type HistoryRow,
   type Observation,
   type StoredState,
+  type TrafficMetricDef,
 } from '@gatescope/alerts';
 import {
   acquireMigrationLock,
@@ -29,6 +31,7 @@ import {
   type MigrationLock,
 } from '@gatescope/clickhouse';
 import type { Config } from '@gatescope/config';
+import { ledgerNodesQuery, shapeLedgerNodes, type LedgerNodeRow } from '@gatescope/ledger';
 import {
   planSeriesQuestion,
   QueryParamError,
@@ -49,7 +52,8 @@ import { Delivery } from './delivery.js';
  *   1. makes sure it holds the evaluator lease (below), else does nothing this cycle;
  *   2. reads the rules and receivers (so changes made through any API replica apply at the next cycle);
  *   3. asks every rule's metric source for its values: traffic rules all in one statement
- *      (@gatescope/query `seriesStatsQuery`: the API's planning, filters and quantiles);
+ *      (@gatescope/query `seriesStatsQuery`: the API's planning, filters and quantiles), ingest rules one ledger
+ *      statement per window (@gatescope/ledger `ledgerNodesQuery`: the rows `/api/v1/ingest/nodes` returns);
  *   4. advances every series' state (@gatescope/alerts `advance`), appends transitions to the history;
  *   5. fills annotations, groups the firing and resolved alerts per receiver and hands due webhooks to delivery;
  *   6. persists what changed (states, groups, history, delivery attempts).
@@ -62,7 +66,7 @@ import { Delivery } from './delivery.js';
  * token), so it needs nothing but ClickHouse.
  */
 
-/** A family of metrics (`traffic` today; the ingest ledger adds its own): values for every rule using it. */
+/** A family of metrics (`traffic`, `ingest`): values for every rule using it. */
 export type MetricSource = (
   rules: readonly CompiledRule[],
   now: number,
@@ -108,13 +112,16 @@ export function alertSource(q: SeriesQuestion): Source {
   }
 }
 
+type TrafficRule = CompiledRule & { metric: TrafficMetricDef };
+
 export function trafficSource(ch: ClickHouse, limits: Config['query']['limits']): MetricSource {
-  return async (rules, now) => {
+  return async (all, now) => {
+    const rules = all.filter((r): r is TrafficRule => r.metric.source === 'traffic');
     const out = new Map<CompiledRule, Map<string, { groupValues: string[]; obs: Observation }>>();
     if (rules.length === 0) return out;
     // One question per distinct (window, filters, group_by, flag): rules differing only in metric or threshold
     // share it.
-    const keyOf = (r: CompiledRule) =>
+    const keyOf = (r: TrafficRule) =>
       JSON.stringify([r.windowMs, r.filters, r.groupBy, r.metric.responseFlag ?? null]);
     const index = new Map<string, number>();
     const questions: (SeriesQuestion & { source: Source })[] = [];
@@ -157,6 +164,40 @@ export function trafficSource(ch: ClickHouse, limits: Config['query']['limits'])
   };
 }
 
+/**
+ * The delivery ledger's metrics (`ingest_silence_seconds`, `ingest_drop_rate`): one statement per distinct
+ * window and gateway filter, the nodes shaped as `/api/v1/ingest/nodes` shapes them, one series per node
+ * (@gatescope/alerts `ingestSeries`: silent nodes kept, `gone` ones left out). A rule's `gateway` filter narrows
+ * the nodes as a token's gateway scope does.
+ */
+export function ingestSource(
+  ch: ClickHouse,
+  limits: Config['query']['limits'],
+  staleAfterMs: number,
+): MetricSource {
+  return async (rules, now) => {
+    const out = new Map<CompiledRule, Map<string, { groupValues: string[]; obs: Observation }>>();
+    const keyOf = (r: CompiledRule) => JSON.stringify([r.windowMs, r.filters.gateway ?? null]);
+    const nodesByKey = new Map<string, ReturnType<typeof shapeLedgerNodes>>();
+    for (const r of rules) {
+      const key = keyOf(r);
+      if (nodesByKey.has(key)) continue;
+      const restriction = r.filters.gateway ? { gateways: r.filters.gateway } : undefined;
+      const built = withLimits(
+        ledgerNodesQuery(ch.database, { from: now - r.windowMs, to: now }, { restriction, staleAfterMs }),
+        limits,
+      );
+      const rows = (await readJson<LedgerNodeRow>(ch.reader, built)).data;
+      nodesByKey.set(key, shapeLedgerNodes(rows, now, staleAfterMs));
+    }
+    for (const r of rules) {
+      if (r.metric.source !== 'ingest') continue;
+      out.set(r, ingestSeries(r.metric, nodesByKey.get(keyOf(r)) ?? [], now));
+    }
+    return out;
+  };
+}
+
 export class Evaluator {
   readonly store: AlertStore;
   readonly delivery: Delivery;
@@ -177,7 +218,10 @@ export class Evaluator {
     this.now = deps.now ?? Date.now;
     this.store = new AlertStore(deps.clickhouse);
     this.m = metrics(deps.registry);
-    this.sources = { traffic: trafficSource(deps.clickhouse, deps.config.query.limits) };
+    this.sources = {
+      traffic: trafficSource(deps.clickhouse, deps.config.query.limits),
+      ingest: ingestSource(deps.clickhouse, deps.config.query.limits, deps.config.ledger.staleAfterMs),
+    };
     this.delivery = new Delivery({
       queueSize: deps.config.alerts.deliveryQueue,
       maxAttempts: deps.config.alerts.deliveryAttempts,
@@ -354,7 +398,14 @@ export class Evaluator {
         const { next, transition } = advance(
           prev,
           obs,
-          { op: r.rule.op, threshold: r.rule.threshold, forMs: r.forMs, minRequests: r.rule.min_requests },
+          {
+            op: r.rule.op,
+            threshold: r.rule.threshold,
+            forMs: r.forMs,
+            // Ingest silence is judged with no entries at all (see IngestMetricDef).
+            minRequests:
+              r.metric.source === 'ingest' && !r.metric.minRequestsApplies ? 0 : r.rule.min_requests,
+          },
           now,
         );
         const state: StoredState = {
@@ -398,7 +449,7 @@ export class Evaluator {
       };
       for (const { groupValues, obs } of seen.values()) {
         const labels: Record<string, string> = { alertname: r.rule.name, ...r.rule.labels };
-        r.groupBy.forEach((d, i) => (labels[d] = groupValues[i] ?? ''));
+        r.seriesLabels.forEach((d, i) => (labels[d] = groupValues[i] ?? ''));
         visit(fingerprint(labels), labels, obs);
         seriesCount++;
       }
