@@ -115,6 +115,26 @@ async function metrics() {
   return out;
 }
 const metric = (m, name) => m.get(name) ?? 0;
+/** The q-quantile of a Prometheus histogram's increase between two scrapes (linear within a bucket, as PromQL). */
+function histogramQuantile(m0, m1, name, q) {
+  const buckets = [...m1]
+    .filter(([k]) => k.startsWith(`${name}_bucket{`))
+    .map(([k, v]) => [Number(/le="([^"]+)"/.exec(k)[1]), v - metric(m0, k)])
+    .sort((a, b) => a[0] - b[0]);
+  const total = buckets.at(-1)?.[1] ?? 0;
+  if (total === 0) return NaN;
+  let prevLe = 0;
+  let prevCount = 0;
+  for (const [le, count] of buckets) {
+    if (count >= q * total) {
+      if (!Number.isFinite(le)) return prevLe;
+      return prevLe + ((le - prevLe) * (q * total - prevCount)) / Math.max(1, count - prevCount);
+    }
+    prevLe = le;
+    prevCount = count;
+  }
+  return prevLe;
+}
 
 /**
  * CPU ticks by thread of the gatescope process (Linux /proc). Threads are grouped by name with digits stripped;
@@ -168,7 +188,10 @@ socket.on('stats', (s) => {
   const at = performance.now();
   for (const r of s.routes) {
     const p = probeSent.get(r.route);
-    if (p && p.stats === undefined) p.stats = at - p.at;
+    if (p && p.stats === undefined) {
+      p.stats = at - p.at;
+      p.statsServer = s.ts - p.epoch;
+    }
   }
 });
 socket.on('tail', (t) => {
@@ -198,7 +221,7 @@ function sendProbe(tag) {
       ],
     },
   });
-  probeSent.set(route, { at: performance.now() });
+  probeSent.set(route, { at: performance.now(), epoch: Date.now() });
   probeCall.write(bytes);
 }
 
@@ -213,7 +236,7 @@ async function run(i) {
     [
       JSON.stringify({
         target: alsTarget,
-        rate: 0,
+        rate: Number(process.env.BENCH_INGEST_RATE ?? 0),
         total: TOTAL,
         ...TRAFFIC,
         prefix: `r${i}`,
@@ -296,6 +319,7 @@ async function run(i) {
     insertSeconds: d('gatescope_clickhouse_insert_duration_seconds_sum{table="http_requests"}'),
     commits: d('gatescope_wal_commit_duration_seconds_count'),
     commitSeconds: d('gatescope_wal_commit_duration_seconds_sum'),
+    decodeDelay: [0.5, 0.95].map((q) => histogramQuantile(m0, m1, 'gatescope_als_decode_delay_seconds', q)),
   };
 }
 
@@ -390,5 +414,12 @@ report(
 report(
   `  freshness under load     stats: p50 ${s(quantile(statsLat, 0.5))}, p95 ${s(quantile(statsLat, 0.95))} (${statsLat.length}/${probeResults.length} probes seen); tail: p50 ${s(quantile(tailLat, 0.5))}, p95 ${s(quantile(tailLat, 0.95))} (${tailLat.length} seen)   (target p95 <= 1 s), probes sent -> pushed to a socket.io client`,
 );
+report(
+  `  decode delay (server)    p50 ${s(median(runs.map((r) => r.decodeDelay[0])) * 1000)}, p95 ${s(median(runs.map((r) => r.decodeDelay[1])) * 1000)}: a message read off its stream -> its entries decoded (gatescope_als_decode_delay_seconds; what the live view waits before its next flush and tick)`,
+);
+if (process.env.BENCH_DEBUG) {
+  const srv = probeResults.filter((p) => p.statsServer !== undefined).map((p) => p.statsServer);
+  report(`  [debug] probe sent -> stats computed (server ts): p50 ${s(quantile(srv, 0.5))}, p95 ${s(quantile(srv, 0.95))}`);
+}
 void liveCounters;
 process.exit(0);

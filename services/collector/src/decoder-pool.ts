@@ -18,7 +18,7 @@ export const LIVE_FLUSH_MS = 100;
 
 export interface DecoderPoolEvents {
   /** Every submitted message is answered exactly once: its rows, or why it was refused. */
-  onDecoded(stream: number, result: DecodedMessage | DecodeFailure): void;
+  onDecoded(stream: number, result: DecodedMessage | DecodeFailure, waitedMs: number): void;
   /**
    * A decoder thread died and was replaced: these streams lost their state (the identifier Envoy sends only
    * first) and must be ended. Their messages the thread held were answered before as `decoder_crashed`.
@@ -43,6 +43,8 @@ interface Held {
   bytes: number;
   rows: number;
   seq: number;
+  /** When it was handed over (performance.now()). */
+  at: number;
 }
 
 /** One decoder thread and what it holds: messages in submission order (it answers in that order). */
@@ -126,7 +128,7 @@ export class DecoderPool {
     this.inflightMessages++;
     this.inflightByteCount += data.length;
     this.inflightRowCount += rows;
-    const held: Held = { stream, bytes: data.length, rows, seq: ++this.submitted };
+    const held: Held = { stream, bytes: data.length, rows, seq: ++this.submitted, at: performance.now() };
     if (this.inline) {
       this.answer(held, this.inline.decode(stream, data));
       return;
@@ -217,7 +219,7 @@ export class DecoderPool {
         this.events.onLive?.(msg.partial);
         return;
       }
-      const held = slot.held.shift() ?? { stream: msg.stream, bytes: 0, rows: 0, seq: 0 };
+      const held = slot.held.shift() ?? { stream: msg.stream, bytes: 0, rows: 0, seq: 0, at: performance.now() };
       slot.crashes = 0;
       this.answer(held, msg.result);
     });
@@ -263,7 +265,7 @@ export class DecoderPool {
     this.inflightMessages--;
     this.inflightByteCount -= held.bytes;
     this.inflightRowCount -= held.rows;
-    this.events.onDecoded(held.stream, result);
+    this.events.onDecoded(held.stream, result, performance.now() - held.at);
     if (this.barriers.length > 0) {
       const oldest = this.oldestHeld();
       const due = this.barriers.filter((b) => b.seq < oldest);

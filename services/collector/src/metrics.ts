@@ -181,6 +181,12 @@ export function createCollectorMetrics(registry: Registry, calls: CallCounts, ga
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
       registers,
     }),
+    decodeDelay: new Histogram({
+      name: 'gatescope_als_decode_delay_seconds',
+      help: 'Time from a message being read off its stream to its entries being decoded (queue and decoding): how late the live view sees them.',
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers,
+    }),
     insertRows: new Histogram({
       name: 'gatescope_clickhouse_insert_rows',
       help: 'Rows per insert committed to ClickHouse (batch size), by table.',

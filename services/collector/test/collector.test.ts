@@ -200,9 +200,14 @@ describe('a slow or dead ClickHouse', () => {
         written += perMessage;
       }
     })();
-    await until(async () => (await metric(registry, 'gatescope_ingest_backpressure')) === 1, 'back-pressure');
+    // Reading goes on well past the memory bound (500 rows): into the WAL, until its bytes reach the bound.
+    await until(
+      async () =>
+        (await metric(registry, 'gatescope_ingest_backpressure')) === 1 &&
+        collector.wal.bytes >= walMaxBytes * 0.9,
+      'back-pressure with a full WAL',
+    );
     await new Promise((r) => setTimeout(r, 300));
-    // Reading went on well past the memory bound (500 rows): into the WAL, until its bytes reached the bound.
     const durable = await metric(registry, 'gatescope_wal_entries_durable_total');
     expect(durable).toBeGreaterThan(500);
     expect(durable).toBeLessThan(5_000);
