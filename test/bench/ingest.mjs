@@ -419,7 +419,9 @@ report(
 );
 if (process.env.BENCH_DEBUG) {
   const srv = probeResults.filter((p) => p.statsServer !== undefined).map((p) => p.statsServer);
-  report(`  [debug] probe sent -> stats computed (server ts): p50 ${s(quantile(srv, 0.5))}, p95 ${s(quantile(srv, 0.95))}`);
+  report(
+    `  [debug] probe sent -> stats computed (server ts): p50 ${s(quantile(srv, 0.5))}, p95 ${s(quantile(srv, 0.95))}`,
+  );
 }
 void liveCounters;
 process.exit(0);

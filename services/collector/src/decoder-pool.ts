@@ -219,7 +219,13 @@ export class DecoderPool {
         this.events.onLive?.(msg.partial);
         return;
       }
-      const held = slot.held.shift() ?? { stream: msg.stream, bytes: 0, rows: 0, seq: 0, at: performance.now() };
+      const held = slot.held.shift() ?? {
+        stream: msg.stream,
+        bytes: 0,
+        rows: 0,
+        seq: 0,
+        at: performance.now(),
+      };
       slot.crashes = 0;
       this.answer(held, msg.result);
     });
