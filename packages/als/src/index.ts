@@ -35,5 +35,7 @@ export {
 export { readNative, readNativeBlocks } from './native-reader.js';
 export { leb, nativeType } from './native-block.js';
 export { concatNativeBlocks } from './native-concat.js';
-export { selectNativeRows, nativeRowDays, nativeRowKeys } from './native-select.js';
+export { selectNativeRows, nativeRowDays, nativeRowKeys, nativeStringColumns } from './native-select.js';
 export type { RowValue, Row, NativeBlock, NativeColumn } from './native-reader.js';
+export { RecentRows } from './native-recent.js';
+export type { RecentRowsOptions, RecentRowsRead } from './native-recent.js';

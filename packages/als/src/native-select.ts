@@ -110,15 +110,13 @@ export function nativeRowDays(data: Buffer, column = 'start_time'): Int32Array {
 }
 
 /**
- * Rows per distinct tuple of the String columns `columns` (the tuple as a JSON array, in the order given): the
- * write-ahead log counts a replayed batch's entries per gateway node with it. Not the hot path (live batches
- * are counted as they are added).
+ * The values of the String columns `columns` of Native data (several blocks are read as one), one array per column
+ * in the order given, row by row.
  */
-export function nativeRowKeys(data: Buffer, columns: readonly string[]): Map<string, number> {
-  const out = new Map<string, number>();
-  if (data.length === 0) return out;
-  const { buf, rows, shape, ranges } = oneBlock(data);
+export function nativeStringColumns(data: Buffer, columns: readonly string[]): string[][] {
   const values: string[][] = columns.map(() => []);
+  if (data.length === 0) return values;
+  const { buf, rows, shape, ranges } = oneBlock(data);
   let stream = 0;
   for (let c = 0; c < shape.headers.length; c++) {
     const h = shape.headers[c];
@@ -142,6 +140,18 @@ export function nativeRowKeys(data: Buffer, columns: readonly string[]): Map<str
   values.forEach((v, i) => {
     if (v.length !== rows) throw new Error(`Native data has no column ${columns[i]}`);
   });
+  return values;
+}
+
+/**
+ * Rows per distinct tuple of the String columns `columns` (the tuple as a JSON array, in the order given): the
+ * write-ahead log counts a replayed batch's entries per gateway node with it. Not the hot path (live batches
+ * are counted as they are added).
+ */
+export function nativeRowKeys(data: Buffer, columns: readonly string[]): Map<string, number> {
+  const out = new Map<string, number>();
+  const values = nativeStringColumns(data, columns);
+  const rows = values[0]?.length ?? 0;
   for (let i = 0; i < rows; i++) {
     const key = JSON.stringify(values.map((v) => v[i]));
     out.set(key, (out.get(key) ?? 0) + 1);

@@ -1,6 +1,7 @@
-export { LiveWindow, LiveWindowRecorder } from './live-window.js';
+export { LiveWindow, LiveWindowRecorder, matchesLiveFilters } from './live-window.js';
 export type {
   LiveWindowCell,
+  LiveFilterKeys,
   LiveWindowPartial,
   LiveWindowOptions,
   LiveWindowFilters,

@@ -146,7 +146,17 @@ interface Cell {
   sketch: LatencySketch;
 }
 
-function matches(cell: Cell, f: LiveWindowFilters): boolean {
+/** What the live filters look at: a row's (or a cell's) route, authority, upstream cluster and gateway node. */
+export interface LiveFilterKeys {
+  route: string;
+  authority: string;
+  upstream_cluster: string;
+  node_id: string;
+  node_cluster: string;
+}
+
+/** Whether a row or cell passes the live filters (and the token's restriction): the one definition, stats and tail. */
+export function matchesLiveFilters(cell: LiveFilterKeys, f: LiveWindowFilters): boolean {
   if (f.route !== undefined && cell.route !== f.route) return false;
   if (f.authority !== undefined && cell.authority !== f.authority) return false;
   if (f.upstream_cluster !== undefined && cell.upstream_cluster !== f.upstream_cluster) return false;
@@ -257,7 +267,7 @@ export class LiveWindow {
     const to = Math.ceil(toMs / 1000);
     for (const [s, second] of this.seconds) {
       if (s < from || s >= to) continue;
-      for (const cell of second.values()) if (matches(cell, filters)) yield [s, cell];
+      for (const cell of second.values()) if (matchesLiveFilters(cell, filters)) yield [s, cell];
     }
   }
 

@@ -144,5 +144,5 @@ export type {
   TimeseriesMetric,
   TimeseriesGroup,
 } from './answers.js';
-export { liveWindowQuery, livePointsQuery, liveTailQuery } from './live.js';
+export { liveWindowQuery, livePointsQuery, liveTailQuery, liveTailRow } from './live.js';
 export type { LiveRangeOptions } from './live.js';

@@ -1,5 +1,5 @@
 import { ident } from '@gatescope/clickhouse';
-import type { Filters } from './params.js';
+import { STATUS_CLASSES, type Filters } from './params.js';
 import { rawSource, type Source } from './plan.js';
 import { filterConditions, rollupColumnsFromRaw, statsColumns, whereClause, type BuiltQuery } from './sql.js';
 
@@ -68,4 +68,23 @@ export function liveTailQuery(o: {
       `ORDER BY start_time DESC\nLIMIT {limit:UInt32}`,
     params: { ...f.params, from_ms: o.fromMs, limit: o.limit },
   };
+}
+
+/**
+ * A decoded row (the Native block's columns, as ClickHouse prints them in JSON) as `liveTailQuery` returns it: with
+ * the materialised `status_class` and `start_time_us`. The all-in-one's tail reads rows as they are decoded, before
+ * ClickHouse has them; the two must not be told apart.
+ */
+export function liveTailRow(
+  row: Record<string, unknown>,
+): Record<string, unknown> & { start_time_us: number } {
+  const code = Number(row.response_code);
+  // The table's `status_class` (MATERIALIZED multiIf): 0 is none, below 200 1xx, … 500 and above 5xx.
+  const statusClass = STATUS_CLASSES[code === 0 ? 5 : Math.min(4, Math.max(0, Math.floor(code / 100) - 1))];
+  // The Native reader prints `YYYY-MM-DD hh:mm:ss.ffffff` (UTC); the reader's answers are ISO 8601
+  // (`date_time_output_format = 'iso'`): `YYYY-MM-DDThh:mm:ss.ffffffZ`.
+  const t = String(row.start_time);
+  const iso = t.length === 26 && t[10] === ' ' ? `${t.slice(0, 10)}T${t.slice(11)}Z` : t;
+  const startUs = Date.parse(`${iso.slice(0, 19)}Z`) * 1000 + Number(iso.slice(20, 26).padEnd(6, '0'));
+  return { ...row, start_time: iso, status_class: statusClass, start_time_us: startUs };
 }

@@ -10,6 +10,7 @@ import {
   DecodeError,
   UNKNOWN_IDENTITY,
   countEntries,
+  RecentRows,
 } from '@gatescope/als';
 import type { ClickHouse } from '@gatescope/clickhouse';
 import { loadConfig, type Config } from '@gatescope/config';
@@ -61,6 +62,8 @@ export interface Collector {
    * two minutes; the all-in-one's live server reads its ticks from here instead of ClickHouse.
    */
   readonly liveWindow: LiveWindow;
+  /** The last seconds of decoded http rows (the live tail of the all-in-one reads them as they arrive). */
+  readonly recentRows: RecentRows;
 }
 
 /** The ledger key of entries from a stream that never sent an identifier (the decoder stores them so too). */
@@ -96,6 +99,9 @@ const MESSAGE_LIMITS: Record<string, { variable: string; key: keyof Config['inge
  * about 50 ms of the two threads' work. A deeper queue adds no throughput, only delay before entries are seen live.
  */
 const DECODE_QUEUE_ROWS = 10_000;
+/** The live tail's look at decoded rows: the last 3 s of them (it polls every tick), at most 100k rows. */
+const RECENT_ROWS_MS = 3_000;
+const RECENT_ROWS_MAX = 100_000;
 const TRANSIENT_FAILURES = new Set(['decoder_crashed', 'decoder_unavailable', 'shutdown']);
 
 /** Calls started on the server, any method, from grpc-js's channelz (0 when channelz is off). */
@@ -370,6 +376,7 @@ export async function buildCollector(deps: CollectorDeps): Promise<Collector> {
   });
 
   const liveWindow = new LiveWindow();
+  const recentRows = new RecentRows({ keepMs: RECENT_ROWS_MS, maxRows: RECENT_ROWS_MAX });
   const pool = new DecoderPool(
     {
       workers: ingest.decoderWorkers,
@@ -454,7 +461,11 @@ export async function buildCollector(deps: CollectorDeps): Promise<Collector> {
           metrics.entriesReceived.inc({ type: kind }, inside.rows + outside.rows);
           book.received(key, inside.rows + outside.rows);
         }
-        if (inside.rows > 0) pipeline.add(table, asBuffer(inside.data), inside.rows, key);
+        if (inside.rows > 0) {
+          const block = asBuffer(inside.data);
+          pipeline.add(table, block, inside.rows, key);
+          if (kind === 'http') recentRows.add(block, inside.rows);
+        }
         if (outside.rows > 0) pipeline.addOutOfWindow(table, asBuffer(outside.data), outside.rows, key);
       }
       if (result.outOfWindow > 0) {
@@ -722,6 +733,7 @@ export async function buildCollector(deps: CollectorDeps): Promise<Collector> {
     inFlight: () => wal.inFlight(),
     wal,
     liveWindow,
+    recentRows,
     async listen(host, port) {
       const address = host.includes(':') && !host.startsWith('[') ? `[${host}]:${port}` : `${host}:${port}`;
       const credentials = serverCredentials(ingest.tls);

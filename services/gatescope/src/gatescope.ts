@@ -54,6 +54,7 @@ export async function startGatescope(
     alsPort,
     registry,
     liveWindow: collector.liveWindow,
+    recentRows: collector.recentRows,
     logger: logger.child({ component: 'live' }),
   });
   await app.listen({ host: config.host, port: config.httpPort });

@@ -24,8 +24,8 @@ import {
 } from '@gatescope/live-stats';
 import { withSpan } from '@gatescope/telemetry';
 import { Registry } from 'prom-client';
-import { liveTailQuery, livePointsQuery, liveWindowQuery, QueryReader } from '@gatescope/query';
-import type { LiveWindow } from '@gatescope/live-window';
+import { liveTailQuery, liveTailRow, livePointsQuery, liveWindowQuery, QueryReader } from '@gatescope/query';
+import { matchesLiveFilters, type LiveWindow } from '@gatescope/live-window';
 import { Server, type Namespace, type Socket } from 'socket.io';
 import { createLiveMetrics } from './metrics.js';
 
@@ -61,7 +61,33 @@ export interface LiveDeps {
    * ClickHouse still answers the chart's history and any range the window did not see.
    */
   liveWindow?: LiveWindow;
+  /**
+   * The collector's last seconds of decoded rows, when it runs in this process (the all-in-one): the tail reads the
+   * rows that arrived since its last poll from them, within a tick of their arrival, instead of reading ClickHouse.
+   */
+  recentRows?: RecentRowsSource;
 }
+
+/** The part of @gatescope/als' RecentRows the tail reads. */
+export interface RecentRowsSource {
+  readonly cursor: number;
+  read(
+    cursor: number,
+    keys: readonly string[],
+    match: ((values: readonly string[]) => boolean) | undefined,
+    limit: number,
+  ): { rows: Record<string, unknown>[]; cursor: number };
+}
+
+/** The columns the live filters look at, in the order `rowKeys` reads them. */
+const FILTER_COLUMNS = ['route_name', 'authority', 'upstream_cluster', 'node_id', 'node_cluster'] as const;
+const rowKeys = (v: readonly string[]) => ({
+  route: v[0],
+  authority: v[1],
+  upstream_cluster: v[2],
+  node_id: v[3],
+  node_cluster: v[4],
+});
 
 export interface LiveServer {
   readonly io: Server;
@@ -113,6 +139,8 @@ interface TailGroup {
   busy: boolean;
   /** Rows older than this (µs) are ignored: a poll that hit its limit could not see them all. */
   floorUs: number;
+  /** With the collector's recent rows: the rows after this one are new. */
+  recentCursor: number;
 }
 
 interface SocketState {
@@ -291,6 +319,7 @@ export function attachLive(deps: LiveDeps): LiveServer {
           primed: false,
           busy: false,
           floorUs: 0,
+          recentCursor: 0,
         };
         tailGroups.set(key, group);
       }
@@ -451,6 +480,32 @@ export function attachLive(deps: LiveDeps): LiveServer {
     const now = Date.now();
     counters.tailPolls++;
     metrics.tailPolls.inc();
+    const recent = deps.recentRows;
+    if (recent) {
+      // What arrived before the tail started is history (the Requests page), not tail.
+      if (!group.primed) {
+        group.recentCursor = recent.cursor;
+        group.primed = true;
+        return;
+      }
+      const f = group.filters;
+      const filtered =
+        f.route !== undefined ||
+        f.authority !== undefined ||
+        f.upstream_cluster !== undefined ||
+        f.gateway !== undefined ||
+        f.restriction !== undefined;
+      const read = recent.read(
+        group.recentCursor,
+        FILTER_COLUMNS,
+        filtered ? (v) => matchesLiveFilters(rowKeys(v), f) : undefined,
+        TAIL_POLL_LIMIT,
+      );
+      group.recentCursor = read.cursor;
+      const rows = read.rows.map(liveTailRow).sort((a, b) => a.start_time_us - b.start_time_us);
+      emitTail(group, rows);
+      return;
+    }
     const { data } = await query<Record<string, unknown> & { start_time_us: number }>(
       liveTailQuery({
         database,
@@ -469,6 +524,10 @@ export function attachLive(deps: LiveDeps): LiveServer {
       group.primed = true;
       return;
     }
+    emitTail(group, fresh);
+  }
+
+  function emitTail(group: TailGroup, fresh: Record<string, unknown>[]): void {
     if (closed) return;
     for (const socket of group.sockets) {
       const limiter = state.get(socket)?.limiter;

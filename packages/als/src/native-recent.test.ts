@@ -1,0 +1,74 @@
+import { describe, expect, it } from 'vitest';
+import { FIXTURE_PATH_TEMPLATER, makeTrafficMessage } from '../../../test/fixtures/als.js';
+import { AccessLogDecoder, type StreamState } from './decoder.js';
+import { RecentRows } from './native-recent.js';
+import { readNative, type Row } from './native-reader.js';
+
+/** `n` decoded messages of 40 entries each: one Native block per message, as the collector's decoders make them. */
+function blocks(n: number): Buffer[] {
+  const decoder = new AccessLogDecoder({ pathTemplater: FIXTURE_PATH_TEMPLATER });
+  const state: StreamState = {};
+  return Array.from({ length: n }, (_, i) => {
+    const start = new Date(Date.UTC(2026, 0, 1, 0, 0, i));
+    decoder.decode(makeTrafficMessage({ entries: 40, identifier: i === 0, start, seed: 7 + i }).bytes, state);
+    return Buffer.from(decoder.takeHttp().data);
+  });
+}
+
+describe('RecentRows', () => {
+  const data = blocks(6);
+  const all = data.map((b) => readNative(b));
+
+  it('hands a reader the rows added after its cursor, oldest first, and nothing twice', () => {
+    const recent = new RecentRows();
+    recent.add(data[0], 40);
+    const cursor = recent.cursor;
+    recent.add(data[1], 40);
+    recent.add(data[2], 40);
+    const first = recent.read(cursor, [], undefined, 1_000);
+    expect(first.rows).toEqual([...all[1], ...all[2]]);
+    expect(recent.read(first.cursor, [], undefined, 1_000).rows).toEqual([]);
+    recent.add(data[3], 40);
+    expect(recent.read(first.cursor, [], undefined, 1_000).rows).toEqual(all[3]);
+  });
+
+  it('keeps the newest rows when more came than the limit', () => {
+    const recent = new RecentRows();
+    for (const b of data) recent.add(b, 40);
+    const read = recent.read(0, [], undefined, 50);
+    expect(read.rows).toEqual(all.flat().slice(-50));
+    expect(read.cursor).toBe(6);
+  });
+
+  it('filters on String columns, reading whole rows only for the matches', () => {
+    const recent = new RecentRows();
+    for (const b of data) recent.add(b, 40);
+    const route = String(all[0][0].route_name);
+    const expected = all.flat().filter((r: Row) => r.route_name === route);
+    expect(expected.length).toBeGreaterThan(5);
+    expect(expected.length).toBeLessThan(240);
+    const match = (v: readonly string[]) => v[0] === route;
+    expect(recent.read(0, ['route_name', 'authority'], match, 10_000).rows).toEqual(expected);
+    expect(recent.read(0, ['route_name'], match, 5).rows).toEqual(expected.slice(-5));
+    // Every key column is handed over, in the order asked.
+    const seen: string[][] = [];
+    recent.read(recent.cursor - 1, ['authority', 'route_name'], (v) => (seen.push([...v]), false), 10_000);
+    expect(seen).toEqual(all[5].map((r) => [r.authority, r.route_name]).reverse());
+  });
+
+  it('forgets blocks older than keepMs and beyond maxRows', () => {
+    let now = 0;
+    const recent = new RecentRows({ keepMs: 1_000, maxRows: 100, now: () => now });
+    recent.add(data[0], 40);
+    now = 600;
+    recent.add(data[1], 40);
+    expect(recent.size).toBe(80);
+    now = 1_200; // the first block is 1.2 s old
+    recent.add(data[2], 40);
+    expect(recent.size).toBe(80);
+    expect(recent.read(0, [], undefined, 1_000).rows).toEqual([...all[1], ...all[2]]);
+    recent.add(data[3], 40); // 120 rows > 100: the oldest block goes
+    expect(recent.size).toBe(80);
+    expect(recent.read(0, [], undefined, 1_000).rows).toEqual([...all[2], ...all[3]]);
+  });
+});

@@ -1,0 +1,103 @@
+/**
+ * The last seconds of decoded rows, as the Native blocks the decoders made (one per ALS message), for the live tail
+ * of the process that decodes them: a tail reads the rows that arrived since its last look straight from here,
+ * within a tick of their arrival, instead of waiting for them to be batched into ClickHouse and read back.
+ *
+ * Blocks are kept by reference (they are the same buffers the write-ahead log batches), for `keepMs` and at most
+ * `maxRows` rows. Reading costs nothing until someone reads: then only the key columns a filter needs are read from
+ * the blocks since the reader's cursor, and whole rows only for the newest ones that match.
+ */
+import { readNative, type Row } from './native-reader.js';
+import { nativeStringColumns } from './native-select.js';
+
+export interface RecentRowsOptions {
+  /** How long a block is kept after it arrived. */
+  keepMs?: number;
+  /** Most rows kept (the oldest blocks go first). */
+  maxRows?: number;
+  now?: () => number;
+}
+
+interface Block {
+  seq: number;
+  at: number;
+  data: Buffer;
+  rows: number;
+}
+
+export interface RecentRowsRead {
+  /** The matching rows, oldest first (at most `limit`: the newest ones). */
+  rows: Row[];
+  /** Pass it to the next read: rows after it are the new ones. */
+  cursor: number;
+}
+
+export class RecentRows {
+  private readonly blocks: Block[] = [];
+  private readonly keepMs: number;
+  private readonly maxRows: number;
+  private readonly now: () => number;
+  private seq = 0;
+  private rows = 0;
+
+  constructor(options: RecentRowsOptions = {}) {
+    this.keepMs = options.keepMs ?? 5_000;
+    this.maxRows = options.maxRows ?? 200_000;
+    this.now = options.now ?? Date.now;
+  }
+
+  /** The cursor of everything added so far: a reader starting now passes it to see only what comes next. */
+  get cursor(): number {
+    return this.seq;
+  }
+
+  /** Rows held now. */
+  get size(): number {
+    return this.rows;
+  }
+
+  add(data: Buffer, rows: number): void {
+    if (rows === 0) return;
+    const now = this.now();
+    this.blocks.push({ seq: ++this.seq, at: now, data, rows });
+    this.rows += rows;
+    while (this.blocks.length > 0 && (this.rows > this.maxRows || now - this.blocks[0].at > this.keepMs)) {
+      this.rows -= this.blocks.shift()!.rows;
+    }
+  }
+
+  /**
+   * Rows of the blocks added after `cursor` whose String columns `keys` satisfy `match` (called with the row's
+   * values, in the order of `keys`; no `match`: every row), at most the newest `limit` of them, oldest first.
+   */
+  read(
+    cursor: number,
+    keys: readonly string[],
+    match: ((values: readonly string[]) => boolean) | undefined,
+    limit: number,
+  ): RecentRowsRead {
+    const picked: Row[][] = [];
+    let n = 0;
+    for (let b = this.blocks.length - 1; b >= 0 && n < limit; b--) {
+      const block = this.blocks[b];
+      if (block.seq <= cursor) break;
+      let wanted: number[] | undefined;
+      if (match) {
+        const columns = nativeStringColumns(block.data, keys);
+        const values = new Array<string>(keys.length);
+        wanted = [];
+        for (let i = block.rows - 1; i >= 0 && n + wanted.length < limit; i--) {
+          for (let k = 0; k < keys.length; k++) values[k] = columns[k][i];
+          if (match(values)) wanted.push(i);
+        }
+        if (wanted.length === 0) continue;
+      }
+      const all = readNative(block.data);
+      picked.push(
+        wanted ? wanted.reverse().map((i) => all[i]) : all.slice(Math.max(0, all.length - (limit - n))),
+      );
+      n += picked[picked.length - 1].length;
+    }
+    return { rows: picked.reverse().flat(), cursor: this.seq };
+  }
+}
