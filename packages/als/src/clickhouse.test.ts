@@ -159,14 +159,27 @@ describe('Native blocks into ClickHouse (chdb)', () => {
     const decoder = new AccessLogDecoder({ pathTemplater: FIXTURE_PATH_TEMPLATER });
     const state: StreamState = {};
     const blocks: Buffer[] = [];
+    const streams: (Uint32Array | undefined)[] = [];
     for (let i = 0; i < 20; i++) {
       const start = new Date(Date.UTC(2024, 6, 1, 0, 0, i));
       decoder.decode(
         makeTrafficMessage({ entries: 25, identifier: i === 0, start, seed: 100 + i }).bytes,
         state,
       );
-      blocks.push(decoder.takeHttp().data);
+      const taken = decoder.takeHttp();
+      blocks.push(taken.data);
+      streams.push(taken.streams);
     }
+    // The writer's stream ranges make the same block as walking every string, into any buffer handed out.
+    const merged = concatNativeBlocks(blocks);
+    const scratch = Buffer.alloc(merged.length + 100, 0xee);
+    expect(concatNativeBlocks(blocks, streams).equals(merged)).toBe(true);
+    expect(concatNativeBlocks(blocks, streams, (n) => scratch.subarray(0, n)).equals(merged)).toBe(true);
+    expect(concatNativeBlocks(blocks, [undefined, ...streams.slice(1)]).equals(merged)).toBe(true);
+    // Ranges that do not describe the block are refused, not trusted.
+    const wrong = Uint32Array.from(streams[1]!);
+    wrong[3] += 1;
+    expect(() => concatNativeBlocks(blocks.slice(0, 2), [streams[0], wrong])).toThrow(/stream ranges/);
     const local = readNative(Buffer.concat(blocks)).sort(byTimeThenId('http_requests'));
     expect(local).toHaveLength(500);
     // Several blocks back to back in one insert are valid Native ...

@@ -9,7 +9,7 @@
  */
 import type { ColumnBuffer } from './column-buffer.js';
 import { HTTP_REQUEST_COLUMNS, TCP_CONNECTION_COLUMNS, type ColumnSpec } from './columns.js';
-import { NativeBlockWriter } from './native-block.js';
+import { NativeBlockWriter, type NativeData } from './native-block.js';
 
 /**
  * Why a message was refused. `malformed_protobuf` is bad input; the others are the size limits of
@@ -1114,15 +1114,15 @@ export class AccessLogDecoder {
   }
 
   /** Hands over the http_requests rows accumulated so far as one Native block and resets. */
-  takeHttp(): { rows: number; data: Buffer } {
+  takeHttp(): NativeData {
     return this.http.take();
   }
   /** Hands over the tcp_connections rows accumulated so far as one Native block and resets. */
-  takeTcp(): { rows: number; data: Buffer } {
+  takeTcp(): NativeData {
     return this.tcp.take();
   }
   /** The rows whose start_time fell outside the window since the last call, one Native block per table. */
-  takeOutside(): { http: { rows: number; data: Buffer }; tcp: { rows: number; data: Buffer } } {
+  takeOutside(): { http: NativeData; tcp: NativeData } {
     return { http: this.httpOutside.take(), tcp: this.tcpOutside.take() };
   }
 

@@ -34,6 +34,7 @@ export {
 } from './proto.js';
 export { readNative, readNativeBlocks } from './native-reader.js';
 export { leb, nativeType } from './native-block.js';
+export type { NativeData } from './native-block.js';
 export { concatNativeBlocks } from './native-concat.js';
 export { selectNativeRows, nativeRowDays, nativeRowKeys, nativeStringColumns } from './native-select.js';
 export type { RowValue, Row, NativeBlock, NativeColumn } from './native-reader.js';

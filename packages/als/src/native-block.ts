@@ -32,6 +32,16 @@ function nativeString(s: string): Buffer {
   return Buffer.concat([Buffer.from(leb(b.length)), b]);
 }
 
+/**
+ * Rows as one Native block, and where each of its data streams lies (`[start, end)` byte pairs, in Native order):
+ * concatNativeBlocks merges blocks whose streams are known without walking their strings.
+ */
+export interface NativeData {
+  rows: number;
+  data: Buffer;
+  streams?: Uint32Array;
+}
+
 export class NativeBlockWriter {
   /** Value buffer per column, in `columns` order. */
   readonly values: ColumnBuffer[];
@@ -95,13 +105,14 @@ export class NativeBlockWriter {
    * Hands over the rows written so far as one Native block and starts over (the column buffers are
    * reused). The returned Buffer owns its own exactly-sized ArrayBuffer, so it can be transferred.
    */
-  take(): { rows: number; data: Buffer } {
+  take(): NativeData {
     const rows = this.rows;
     const head = Buffer.from([...leb(this.headers.length), ...leb(rows)]);
     let total = head.length;
     for (const h of this.headers) total += h.length;
     for (const b of this.buffers) total += b.pos;
     const data = Buffer.from(new ArrayBuffer(total));
+    const streams = new Uint32Array(2 * this.buffers.length);
     let p = head.copy(data, 0);
     let bi = 0;
     for (let i = 0; i < this.headers.length; i++) {
@@ -109,12 +120,14 @@ export class NativeBlockWriter {
       const n = this.prefix[i] ? 2 : 1;
       for (let k = 0; k < n; k++, bi++) {
         const b = this.buffers[bi];
+        streams[2 * bi] = p;
         p += b.buf.copy(data, p, 0, b.pos);
+        streams[2 * bi + 1] = p;
         b.pos = 0;
         b.count = 0;
       }
     }
     this.rows = 0;
-    return { rows, data };
+    return { rows, data, streams };
   }
 }

@@ -11,13 +11,20 @@ import { OFFSETS, scan, TWO32, type Shape } from './native-layout.js';
 /**
  * One Native block holding the rows of every block in `data` (each Buffer may itself hold several
  * concatenated blocks), in order. All blocks must have the same columns; empty input gives an empty Buffer.
+ * `streams[i]`, when known, are the stream ranges of the single block `data[i]` (NativeBlockWriter.take): finding
+ * where each String stream ends is then free instead of a walk over every string. `allocate` gives the output
+ * buffer (a caller may hand out memory it reuses).
  */
-export function concatNativeBlocks(data: readonly Buffer[]): Buffer {
+export function concatNativeBlocks(
+  data: readonly Buffer[],
+  streams?: readonly (Uint32Array | undefined)[],
+  allocate: (bytes: number) => Buffer = Buffer.allocUnsafe,
+): Buffer {
   const shape: { value?: Shape } = {};
   const rows: number[] = [];
   const ranges: number[] = [];
   const sources: Buffer[] = [];
-  for (const d of data) scan(d, shape, rows, ranges, sources);
+  for (let i = 0; i < data.length; i++) scan(data[i], shape, rows, ranges, sources, streams?.[i]);
   const s = shape.value;
   if (!s) return Buffer.alloc(0);
   if (rows.length === 1) return data.find((d) => d.length > 0)!;
@@ -27,7 +34,7 @@ export function concatNativeBlocks(data: readonly Buffer[]): Buffer {
   let total = head.length;
   for (const h of s.headers) total += h.length;
   for (let i = 0; i < ranges.length; i += 2) total += ranges[i + 1] - ranges[i];
-  const out = Buffer.allocUnsafe(total);
+  const out = allocate(total);
   let p = head.copy(out, 0);
   const nBlocks = rows.length;
   let stream = 0;

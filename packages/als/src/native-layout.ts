@@ -81,9 +81,14 @@ export function scan(
   rows: number[],
   ranges: number[],
   sources: Buffer[],
+  known?: Uint32Array,
 ): void {
   let p = 0;
   while (p < buf.length) {
+    // The writer's own stream ranges (NativeBlockWriter.take), when `buf` is the one block they describe: strings
+    // need not be walked to find where their stream ends.
+    const streams = p === 0 ? known : undefined;
+    let si = 0;
     let ncols: number;
     let nrows: number;
     [ncols, p] = readLeb(buf, p);
@@ -121,6 +126,8 @@ export function scan(
           p += 8 * count;
           if (p > buf.length) truncated(buf.length);
           count = count === 0 ? 0 : buf.readUInt32LE(p - 8) + buf.readUInt32LE(p - 4) * TWO32;
+        } else if (streams) {
+          p = Math.min(streams[2 * si + 1], buf.length);
         } else {
           for (let i = 0; i < count; i++) {
             let len = 0;
@@ -136,7 +143,10 @@ export function scan(
           }
         }
         if (p > buf.length) truncated(buf.length);
+        if (streams && (streams[2 * si] !== start || streams[2 * si + 1] !== p))
+          throw new Error('Native block does not match its stream ranges');
         ranges.push(start, p);
+        si++;
       }
     }
     shape.value = s;

@@ -93,6 +93,10 @@ interface Lane {
   name: string;
   dir: string;
   pending: Buffer[];
+  /** Each pending block's stream ranges when its writer knew them (concatNativeBlocks then need not walk it). */
+  pendingStreams: (Uint32Array | undefined)[];
+  /** Where pending blocks are merged at each commit (see commit). */
+  scratch: Buffer;
   pendingRows: number;
   pendingBytes: number;
   /** When the oldest pending row arrived. */
@@ -299,6 +303,8 @@ export class WriteAheadLog {
         name,
         dir: this.laneDir(name),
         pending: [],
+        pendingStreams: [],
+        scratch: Buffer.alloc(0),
         pendingRows: 0,
         pendingBytes: 0,
         pendingSince: 0,
@@ -316,11 +322,12 @@ export class WriteAheadLog {
   }
 
   /** Adds rows (a Native block) to a lane, in memory until the next commit; `key` tallies them (a gateway node). */
-  add(lane: string, data: Buffer, rows: number, key = ''): void {
+  add(lane: string, data: Buffer, rows: number, key = '', streams?: Uint32Array): void {
     if (rows === 0) return;
     const l = this.lane(lane);
     if (l.pendingRows === 0) l.pendingSince = this.now;
     l.pending.push(data);
+    l.pendingStreams.push(streams);
     l.pendingRows += rows;
     l.pendingBytes += data.length;
     l.pendingTally.set(key, (l.pendingTally.get(key) ?? 0) + rows);
@@ -417,11 +424,17 @@ export class WriteAheadLog {
       const writes: Promise<void>[] = [];
       for (const l of this.lanes.values()) {
         if (l.pendingRows === 0) continue;
-        const data = concatNativeBlocks(l.pending);
+        // Merged into the lane's scratch buffer, reused commit after commit (a fresh buffer of this size costs more in
+        // page faults than the copy itself): nothing keeps `data` once it is written.
+        const data = concatNativeBlocks(l.pending, l.pendingStreams, (bytes) => {
+          if (l.scratch.length < bytes) l.scratch = Buffer.allocUnsafeSlow(Math.ceil(bytes * 1.25));
+          return l.scratch.subarray(0, bytes);
+        });
         const rows = l.pendingRows;
         const since = l.pendingSince;
         const tally = l.pendingTally;
         l.pending = [];
+        l.pendingStreams = [];
         l.pendingRows = 0;
         l.pendingBytes = 0;
         l.pendingTally = new Map();
@@ -442,7 +455,8 @@ export class WriteAheadLog {
             } catch (err) {
               // Not written (a full disk, an I/O error): the rows go back in front, for the next commit. A
               // half-written block is overwritten then (the append position only moves on success).
-              l.pending.unshift(data);
+              l.pending.unshift(Buffer.from(data)); // out of the scratch buffer, which the next commit reuses
+              l.pendingStreams.unshift(undefined);
               l.pendingRows += rows;
               l.pendingBytes += data.length;
               l.pendingSince = since;

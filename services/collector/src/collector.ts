@@ -463,7 +463,7 @@ export async function buildCollector(deps: CollectorDeps): Promise<Collector> {
         }
         if (inside.rows > 0) {
           const block = asBuffer(inside.data);
-          pipeline.add(table, block, inside.rows, key);
+          pipeline.add(table, block, inside.rows, key, inside.streams);
           if (kind === 'http') recentRows.add(block, inside.rows);
         }
         if (outside.rows > 0) pipeline.addOutOfWindow(table, asBuffer(outside.data), outside.rows, key);

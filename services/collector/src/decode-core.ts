@@ -16,14 +16,21 @@ export interface DecodeCoreOptions {
   liveWindow?: boolean;
 }
 
+/** Rows as a Native block, with its stream ranges (NativeBlockWriter.take) so the WAL merges it without a walk. */
+export interface DecodedBlock {
+  rows: number;
+  data: Uint8Array;
+  streams?: Uint32Array;
+}
+
 /** The rows one StreamAccessLogsMessage became: one ClickHouse Native block per table. */
 export interface DecodedMessage {
   ok: true;
-  http: { rows: number; data: Uint8Array };
-  tcp: { rows: number; data: Uint8Array };
+  http: DecodedBlock;
+  tcp: DecodedBlock;
   /** Entries whose start_time lies outside the accepted window: rows of their own blocks, dead-lettered. */
   outOfWindow: number;
-  outside: { http: { rows: number; data: Uint8Array }; tcp: { rows: number; data: Uint8Array } };
+  outside: { http: DecodedBlock; tcp: DecodedBlock };
   /** The stream's identifier, when this message is the one that carried it (the delivery ledger keys by it). */
   identity?: StreamIdentity;
 }

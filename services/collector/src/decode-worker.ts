@@ -21,12 +21,9 @@ port.on('message', (msg: ToWorker) => {
   const result = core.decode(msg.stream, msg.data);
   const reply: FromWorker = { kind: 'decoded', stream: msg.stream, result };
   const transfer = result.ok
-    ? [
-        result.http.data.buffer,
-        result.tcp.data.buffer,
-        result.outside.http.data.buffer,
-        result.outside.tcp.data.buffer,
-      ].filter((b, i, all) => b.byteLength > 0 && all.indexOf(b) === i)
+    ? [result.http, result.tcp, result.outside.http, result.outside.tcp]
+        .flatMap((b) => [b.data.buffer, b.streams?.buffer])
+        .filter((b, i, all) => b !== undefined && b.byteLength > 0 && all.indexOf(b) === i)
     : [];
   port.postMessage(reply, transfer as ArrayBuffer[]);
 });

@@ -201,8 +201,8 @@ export class Ingest {
   }
 
   /** Decoded rows of `table` (a Native block) of gateway node `key`: into the WAL, durable at the next commit. */
-  add(table: string, data: Buffer, rows: number, key?: string): void {
-    this.options.wal.add(table, data, rows, key);
+  add(table: string, data: Buffer, rows: number, key?: string, streams?: Uint32Array): void {
+    this.options.wal.add(table, data, rows, key, streams);
   }
 
   /** Rows whose start_time lies outside the accepted window: into their lane, dead-lettered. */
