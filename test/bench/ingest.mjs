@@ -62,6 +62,7 @@ const env = {
 // BENCH_SERVER_NODE_ARGS='--cpu-prof --cpu-prof-dir=/tmp/prof' profiles the process (written when it stops).
 const nodeArgs = (process.env.BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean);
 const server = spawn(process.execPath, [...nodeArgs, MAIN], { env, stdio: ['ignore', 'pipe', 'inherit'] });
+const serverStartedAt = Date.now();
 let log = '';
 server.stdout.on('data', (d) => (log += d.toString()));
 process.on('exit', () => {
@@ -323,6 +324,11 @@ async function run(i) {
   };
 }
 
+// `stats` come from the collector's live window once it covers the whole stats window (60 s after the start; before
+// that, from ClickHouse): measure freshness the way a process that has been up for a minute serves it.
+const LIVE_WINDOW_WARMUP_MS = 62_000;
+if (!process.env.BENCH_NO_LIVE)
+  await sleep(Math.max(0, serverStartedAt + LIVE_WINDOW_WARMUP_MS - Date.now()));
 stage('runs');
 const runs = [];
 for (let i = 0; i < RUNS; i++) {
@@ -412,7 +418,7 @@ report(
   `  inserts                  ${fmt(inserts)} batches, ${fmt(stored / Math.max(1, inserts))} rows each on average, ${(insertSeconds / Math.max(1, inserts)).toFixed(2)} s each (${insertSeconds.toFixed(1)} s inside ClickHouse inserts in all); ${fmt(commits)} WAL group commits, ${((commitSeconds / Math.max(1, commits)) * 1000).toFixed(1)} ms each (write + fdatasync)`,
 );
 report(
-  `  freshness under load     stats: p50 ${s(quantile(statsLat, 0.5))}, p95 ${s(quantile(statsLat, 0.95))} (${statsLat.length}/${probeResults.length} probes seen); tail: p50 ${s(quantile(tailLat, 0.5))}, p95 ${s(quantile(tailLat, 0.95))} (${tailLat.length} seen)   (target p95 <= 1 s), probes sent -> pushed to a socket.io client`,
+  `  freshness under load     stats: p50 ${s(quantile(statsLat, 0.5))}, p95 ${s(quantile(statsLat, 0.95))} (${statsLat.length}/${probeResults.length} probes seen); tail: p50 ${s(quantile(tailLat, 0.5))}, p95 ${s(quantile(tailLat, 0.95))} (${tailLat.length} seen)   (target p95 <= 1 s), probes sent -> pushed to a socket.io client, from a process up for over a minute (the live window covers the stats window)`,
 );
 report(
   `  decode delay (server)    p50 ${s(median(runs.map((r) => r.decodeDelay[0])) * 1000)}, p95 ${s(median(runs.map((r) => r.decodeDelay[1])) * 1000)}: a message read off its stream -> its entries decoded (gatescope_als_decode_delay_seconds; what the live view waits before its next flush and tick)`,
