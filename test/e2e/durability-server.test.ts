@@ -1,7 +1,7 @@
 import { createClickHouse, migrate } from '@gatescope/clickhouse';
 import { encodeStreamAccessLogsMessage } from '@gatescope/als';
 import { demoEntry, demoIdentifier, seededRandom, startDemoTraffic } from '@gatescope/demo-traffic';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
@@ -134,6 +134,7 @@ describe('embedded: a batch counts as stored once ClickHouse wrote every rollup'
   });
   afterAll(async () => {
     await gs?.stop();
+    if (gs) rmSync(gs.dataDir, { recursive: true, force: true });
   });
 
   it('the raw rows show up seconds before the last rollup of their insert; the collector counts the batch after both', async () => {
