@@ -1,7 +1,10 @@
 import { createClickHouse, migrate } from '@gatescope/clickhouse';
 import { encodeStreamAccessLogsMessage } from '@gatescope/als';
 import { demoEntry, demoIdentifier, seededRandom, startDemoTraffic } from '@gatescope/demo-traffic';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
 import { alsClient } from '../support/als-client.js';
 import { startClickHouseFront, type ClickHouseFront } from '../support/clickhouse-front.js';
 import {
@@ -9,7 +12,13 @@ import {
   startGatescopeProcess,
   type GatescopeProcess,
 } from '../support/gatescope-process.js';
-import { processMetric, requestTally as tally, sqlValue as sqlNumber, until } from '../support/probes.js';
+import {
+  processMetric,
+  requestTally as tally,
+  sqlValue as sqlNumber,
+  storedRows,
+  until,
+} from '../support/probes.js';
 
 // Durability at the real boundaries: the all-in-one process, Envoy-like streams over gRPC, and ClickHouse either
 // embedded or a server (the test front over the embedded engine, which fails on demand).
@@ -17,6 +26,32 @@ import { processMetric, requestTally as tally, sqlValue as sqlNumber, until } fr
 /** `gatescope dead-letters …` on the process's data directory: exit code and output. */
 const deadLetters = (gs: GatescopeProcess, args: string[]) =>
   runGatescopeCommand(['dead-letters', ...args], { dataDir: gs.dataDir, inheritStderr: false });
+
+/**
+ * On failure, evidence for the next look (issue 9): the tally again 5 s later (a count that catches up was read
+ * mid-insert; one that does not is a loss or a duplicate), and the front's log of every insert (token, bytes, rows,
+ * status, fault, timing), written to a JSON file whose path is printed.
+ */
+function evidenceOnFailure(get: () => { gs: GatescopeProcess; front?: ClickHouseFront }): void {
+  onTestFailed(async () => {
+    const { gs, front } = get();
+    const first = await tally(gs).catch((e: unknown) => String(e));
+    await new Promise((r) => setTimeout(r, 5_000));
+    const later = await tally(gs).catch((e: unknown) => String(e));
+    const inserts = front?.requests
+      .filter((r) => /^\s*INSERT/i.test(r.statement))
+      .map((r) => ({
+        table: /INSERT INTO (\S+)/i.exec(r.statement)?.[1],
+        token: /insert_deduplication_token\s*=\s*'([^']*)'/.exec(r.statement)?.[1],
+        ...r,
+        statement: undefined,
+        settings: undefined,
+      }));
+    const file = join(tmpdir(), `gs-durability-evidence-${Date.now()}.json`);
+    writeFileSync(file, JSON.stringify({ first, later, inserts, log: gs.log() }, null, 1));
+    console.error(`tally ${JSON.stringify(first)}, 5 s later ${JSON.stringify(later)}; evidence in ${file}`);
+  });
+}
 
 const INSERT_RAW = /^\s*INSERT INTO gatescope\.http_requests \(/;
 
@@ -39,6 +74,7 @@ describe('server mode through a ClickHouse that fails', () => {
   });
 
   it('stores every entry sent exactly once through 500s, lost answers, a dropped body, a hung insert and a refused port', async () => {
+    evidenceOnFailure(() => ({ gs, front }));
     const traffic = startDemoTraffic({ target: gs.als, rps: 2_000, streams: 4, flushMs: 100, seed: 7 });
     const faults = [
       // ClickHouse answers 500 twice: nothing was stored.
@@ -60,6 +96,7 @@ describe('server mode through a ClickHouse that fails', () => {
     await until(
       async () =>
         (await processMetric(gs, 'gatescope_als_entries_received_total', 'type="http"')) === sent &&
+        (await storedRows(gs)) === sent &&
         (await processMetric(gs, 'gatescope_wal_bytes')) === 0,
       'every entry received and stored',
       120_000,
@@ -71,6 +108,59 @@ describe('server mode through a ClickHouse that fails', () => {
     expect(await processMetric(gs, 'gatescope_als_entries_dead_lettered_total')).toBe(0);
     expect(sent).toBeGreaterThan(10_000);
   }, 240_000);
+});
+
+/**
+ * Issue 9: the durability tests compared the raw table with the rollups as soon as the raw table held every entry,
+ * and under load found a rollup short. Nothing was lost: ClickHouse commits each target table of one INSERT on its
+ * own - the raw table, then the views it feeds, then the views those feed - and answers the INSERT once all are
+ * written. Here a rollup made slow on purpose (a CHECK that sleeps) opens that window every time.
+ */
+describe('embedded: a batch counts as stored once ClickHouse wrote every rollup', () => {
+  let gs: GatescopeProcess;
+  beforeAll(async () => {
+    // The schema first, to slow two rollups down before the process owns the engine. The last rollup of the cascade
+    // (raw -> _1m -> routes_1m -> routes_1h) and the one before it take 2 s per block: every insert writes the raw
+    // table at once and http_routes_1h at least 4 s later.
+    const dataDir = mkdtempSync(join(tmpdir(), 'gs-slow-rollup-'));
+    const ch = await createClickHouse({ database: 'gatescope', dataDir });
+    await migrate(ch, { retentionDays: 14, rollupRetentionDays: 400 });
+    for (const t of ['http_routes_1m', 'http_routes_1h'])
+      await ch.client.command({
+        query: `ALTER TABLE gatescope.${t} ADD CONSTRAINT slow_rollup CHECK sleep(2) = 0`,
+      });
+    await ch.close();
+    gs = await startGatescopeProcess({ env: { GATESCOPE_BATCH_MAX_DELAY_MS: '200' }, dataDir });
+  });
+  afterAll(async () => {
+    await gs?.stop();
+    if (gs) rmSync(gs.dataDir, { recursive: true, force: true });
+  });
+
+  it('the raw rows show up seconds before the last rollup of their insert; the collector counts the batch after both', async () => {
+    const rnd = seededRandom(21);
+    const now = Date.now();
+    const entries = Array.from({ length: 300 }, () => demoEntry(rnd, now));
+    const client = alsClient(gs.alsPort);
+    const s = client.open();
+    s.call.write(
+      encodeStreamAccessLogsMessage({ identifier: demoIdentifier(), http_logs: { log_entry: entries } }),
+    );
+    await until(
+      async () => (await sqlNumber(gs, 'SELECT count() FROM gatescope.http_requests')) === 300,
+      'the raw rows',
+    );
+    // What the tests used to compare at this point: the raw table complete, the insert still writing the rollups.
+    const early = await tally(gs);
+    expect(early.slice(0, 2)).toEqual([300, 300]);
+    expect(early[5]).toBe(0);
+    expect(await storedRows(gs)).toBe(0);
+    // The collector counts the batch once ClickHouse answered: then every rollup has it.
+    await until(async () => (await storedRows(gs)) === 300, 'the insert answered');
+    expect(await tally(gs)).toEqual([300, 300, 300, 300, 300, 300]);
+    s.call.cancel();
+    client.close();
+  }, 120_000);
 });
 
 /**
@@ -112,9 +202,6 @@ describe.each(['embedded', 'server'] as const)('%s: one bad message never blocks
     if (mode === 'server') front = await startClickHouseFront();
     else {
       // The schema first, to add a constraint before the process owns the engine.
-      const { mkdtempSync } = await import('node:fs');
-      const { tmpdir } = await import('node:os');
-      const { join } = await import('node:path');
       dataDir = mkdtempSync(join(tmpdir(), 'gs-poison-'));
       const ch = await createClickHouse({ database: 'gatescope', dataDir });
       await migrate(ch, { retentionDays: 14, rollupRetentionDays: 400 });
@@ -128,6 +215,7 @@ describe.each(['embedded', 'server'] as const)('%s: one bad message never blocks
   });
 
   it('entries spread over 150 days and from a clock ahead: dead-lettered, counted, listed; normal traffic stored within seconds', async () => {
+    evidenceOnFailure(() => ({ gs, front }));
     const client = alsClient(gs.alsPort);
     const far = client.open();
     far.call.write(farMessage(Date.now()));
@@ -150,7 +238,9 @@ describe.each(['embedded', 'server'] as const)('%s: one bad message never blocks
         13,
       'the far entries inside the retention',
     );
+    // The raw table has them all; the rollups are written by the same inserts, after it.
     const n = sent + 13;
+    await until(async () => (await storedRows(gs)) === n, 'the inserts answered');
     expect(await tally(gs)).toEqual([n, n, n, n, n, n]);
     // Out-of-window entries are dead-lettered once a minute: wait for it.
     await until(
@@ -181,6 +271,7 @@ describe.each(['embedded', 'server'] as const)('%s: one bad message never blocks
   }, 180_000);
 
   it('a row ClickHouse refuses: the rest lands at once, the row is dead-lettered, and replayed once after the fix', async () => {
+    evidenceOnFailure(() => ({ gs, front }));
     if (mode === 'embedded') {
       await gs.stop();
       await alter("ALTER TABLE gatescope.http_requests ADD CONSTRAINT no_poison CHECK path != '/poison'");
@@ -189,6 +280,7 @@ describe.each(['embedded', 'server'] as const)('%s: one bad message never blocks
       await alter("ALTER TABLE gatescope.http_requests ADD CONSTRAINT no_poison CHECK path != '/poison'");
     }
     const before = await sqlNumber(gs, 'SELECT count() FROM gatescope.http_requests');
+    const stored0 = await storedRows(gs);
     const rnd = seededRandom(99);
     const now = Date.now();
     const poisoned = Array.from({ length: 200 }, (_, i) => {
@@ -241,6 +333,9 @@ describe.each(['embedded', 'server'] as const)('%s: one bad message never blocks
         (await sqlNumber(gs, "SELECT count() FROM gatescope.http_requests WHERE path = '/poison'")) === 1,
       'the replayed row',
     );
+    // Its insert answered (the rollups written too). Embedded: a fresh process, which inserted that row only.
+    const stored = mode === 'embedded' ? 1 : stored0 + sent + 200;
+    await until(async () => (await storedRows(gs)) === stored, 'the replayed row stored');
     const all = await tally(gs);
     expect(all[0]).toBe(before + sent + 200);
     expect(all).toEqual([all[0], all[0], all[0], all[0], all[0], all[0]]);

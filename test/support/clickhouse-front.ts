@@ -85,6 +85,14 @@ export interface FrontRequest {
   fault?: Fault['kind'];
   /** Rows the engine wrote (inserts) or returned (queries). */
   rows?: number;
+  /** `query_id` (the client's, or one the front made up). */
+  queryId?: string;
+  /** Bytes of the request body as received (inserts: the data). */
+  bytes?: number;
+  /** When the request came in, when the statement started on the engine and when it ended (ms since the epoch). */
+  receivedAt?: number;
+  startedAt?: number;
+  endedAt?: number;
 }
 
 export interface ClickHouseFront {
@@ -541,7 +549,13 @@ export async function startClickHouseFront(options: { dataDir?: string } = {}): 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://front');
     const method = req.method ?? 'GET';
-    const entry: FrontRequest = { method, path: url.pathname, statement: '', settings: {} };
+    const entry: FrontRequest = {
+      method,
+      path: url.pathname,
+      statement: '',
+      settings: {},
+      receivedAt: Date.now(),
+    };
     if (
       url.pathname === '/ping' ||
       url.pathname === '/replicas_status' ||
@@ -574,6 +588,7 @@ export async function startClickHouseFront(options: { dataDir?: string } = {}): 
     const acceptEncoding = req.headers['accept-encoding'];
     const compressAnswer = url.searchParams.get('enable_http_compression') === '1';
     const headers: Record<string, string> = { 'X-ClickHouse-Query-Id': queryId };
+    entry.queryId = queryId;
 
     const drop = takeFault(['drop-body'], method, urlQuery ?? '');
     if (drop) {
@@ -617,6 +632,7 @@ export async function startClickHouseFront(options: { dataDir?: string } = {}): 
           'The test ClickHouse front keeps no HTTP sessions (session_id)',
         );
       const body = decompress(Buffer.concat(chunks), req.headers['content-encoding']);
+      entry.bytes = body.length;
       if (urlQuery !== undefined) {
         if (body.length > 0 && parseDataInsert(urlQuery)) {
           statement = urlQuery;
@@ -658,6 +674,7 @@ export async function startClickHouseFront(options: { dataDir?: string } = {}): 
         return;
       }
     }
+    entry.startedAt = Date.now();
     try {
       const out = await run({
         method,
@@ -672,6 +689,7 @@ export async function startClickHouseFront(options: { dataDir?: string } = {}): 
           (req.headers['x-clickhouse-format'] as string | undefined),
       });
       const r = out.result;
+      entry.endedAt = Date.now();
       entry.rows = r?.rowsRead ?? 0;
       if (before) {
         // `after`: the statement ran (and committed); the client never learns it.
@@ -710,6 +728,7 @@ export async function startClickHouseFront(options: { dataDir?: string } = {}): 
         compressAnswer,
       );
     } catch (err) {
+      entry.endedAt = Date.now();
       fail(err);
     }
   }

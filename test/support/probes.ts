@@ -40,6 +40,20 @@ export async function sqlValue(gs: Pick<GatescopeProcess, 'http'>, query: string
   return Number(Object.values(body.data[0])[0]);
 }
 
+/**
+ * Rows of `table` the collector has seen ClickHouse commit: it counts a batch once its INSERT answered, and ClickHouse
+ * answers an INSERT only after every table it feeds (the rollups, materialized views of the raw table and of each
+ * other) wrote its part. Wait on this, not on the raw table's count, before comparing the raw table with the rollups:
+ * ClickHouse commits each target table of one INSERT on its own, the raw table first, so a count of the raw table can
+ * see a batch whose rollups are not written yet (issue 9).
+ */
+export async function storedRows(
+  gs: Pick<GatescopeProcess, 'http'>,
+  table = 'http_requests',
+): Promise<number> {
+  return processMetric(gs, 'gatescope_clickhouse_rows_inserted_total', `table="${table}"`);
+}
+
 /** Raw count, distinct request ids, and the requests every rollup counted: equal when nothing is stored twice. */
 export async function requestTally(gs: Pick<GatescopeProcess, 'http'>): Promise<number[]> {
   return [
