@@ -107,6 +107,14 @@ describe('server mode through a ClickHouse that fails', () => {
     ).toBeGreaterThanOrEqual(6);
     expect(await processMetric(gs, 'gatescope_als_entries_dead_lettered_total')).toBe(0);
     expect(sent).toBeGreaterThan(10_000);
+    // Every attempt of one batch carried that batch's query id (the server refuses a second one while the first
+    // runs): the batch the faults hit (batches of a table go in order) was sent at least once per fault plus once.
+    const raw = front.requests.filter((r) => INSERT_RAW.test(r.statement));
+    const ids = new Map<string, number>();
+    for (const r of raw) ids.set(r.queryId!, (ids.get(r.queryId!) ?? 0) + 1);
+    expect([...ids.keys()].every((id) => id.startsWith('gatescope-insert-'))).toBe(true);
+    expect(Math.max(...ids.values())).toBeGreaterThanOrEqual(faults.length + 1);
+    expect(ids.size).toBeLessThan(raw.length);
   }, 240_000);
 });
 
@@ -120,15 +128,17 @@ describe('embedded: a batch counts as stored once ClickHouse wrote every rollup'
   let gs: GatescopeProcess;
   beforeAll(async () => {
     // The schema first, to slow two rollups down before the process owns the engine. The last rollup of the cascade
-    // (raw -> _1m -> routes_1m -> routes_1h) and the one before it take 2 s per block: every insert writes the raw
-    // table at once and http_routes_1h at least 4 s later.
+    // (raw -> _1m -> routes_1m -> routes_1h) and the one before it take 6 s per block (ClickHouse's sleep() stops at
+    // 3 s a call): every insert writes the raw table at once and http_routes_1h at least 12 s later, a window wide
+    // enough to see on a loaded machine.
     const dataDir = mkdtempSync(join(tmpdir(), 'gs-slow-rollup-'));
     const ch = await createClickHouse({ database: 'gatescope', dataDir });
     await migrate(ch, { retentionDays: 14, rollupRetentionDays: 400 });
     for (const t of ['http_routes_1m', 'http_routes_1h'])
-      await ch.client.command({
-        query: `ALTER TABLE gatescope.${t} ADD CONSTRAINT slow_rollup CHECK sleep(2) = 0`,
-      });
+      for (const c of ['slow_a', 'slow_b'])
+        await ch.client.command({
+          query: `ALTER TABLE gatescope.${t} ADD CONSTRAINT ${c} CHECK sleep(3) = 0`,
+        });
     await ch.close();
     gs = await startGatescopeProcess({ env: { GATESCOPE_BATCH_MAX_DELAY_MS: '200' }, dataDir });
   });
@@ -156,7 +166,7 @@ describe('embedded: a batch counts as stored once ClickHouse wrote every rollup'
     expect(early[5]).toBe(0);
     expect(await storedRows(gs)).toBe(0);
     // The collector counts the batch once ClickHouse answered: then every rollup has it.
-    await until(async () => (await storedRows(gs)) === 300, 'the insert answered');
+    await until(async () => (await storedRows(gs)) === 300, 'the insert answered', 60_000);
     expect(await tally(gs)).toEqual([300, 300, 300, 300, 300, 300]);
     s.call.cancel();
     client.close();

@@ -101,6 +101,12 @@ export interface InsertOptions {
   format?: 'Native' | 'JSONEachRow';
   /** Rows in the data, for the insert's span (`db.response.returned_rows`-style attribute); not sent to ClickHouse. */
   rows?: number;
+  /**
+   * The insert's query id on a server, the same for every attempt of one batch: an attempt the client gave up on
+   * (a timeout) may still be running there, and the server refuses a second query with a running query's id
+   * (QUERY_WITH_SAME_ID_IS_ALREADY_RUNNING, retried later) rather than running both side by side.
+   */
+  queryId?: string;
 }
 
 export interface InsertResult {
@@ -215,6 +221,7 @@ function createServer(options: ClickHouseOptions, database: string): ClickHouse 
         // In a cluster `table` is Distributed: answer only once every shard committed its part, so a resolved
         // insert is stored (the default queues it on the receiving node and answers at once).
         clickhouse_settings: { distributed_foreground_insert: 1 },
+        ...(options?.queryId && { query_id: options.queryId }),
       });
       result.stream.resume();
       // A deduplicated insert writes nothing: the server's summary says so.

@@ -35,6 +35,12 @@ import type { DeadLetter, DeadLetterStore, Segment, WriteAheadLog } from '@gates
 const SEGMENT_MAX_ROWS_FACTOR = 10;
 /** ...and this many bytes (ClickHouse squashes an INSERT into blocks of up to 256 MiB: one batch, one block). */
 const SEGMENT_MAX_BYTES = 64 * 1024 * 1024;
+/**
+ * ...and never more rows than this (plus one group commit), whatever GATESCOPE_BATCH_MAX_ROWS says: below ClickHouse's block size for an
+ * insert (max_insert_block_size, 1,048,449), a batch is one block, so an insert cut short (a truncated body answers
+ * CANNOT_READ_ALL_DATA, which splits the batch) has committed nothing that its pieces could store a second time.
+ */
+const SEGMENT_MAX_ROWS = 800_000;
 /** Out-of-window entries gather for this long (or this many rows) per dead letter. */
 const OUTSIDE_MAX_AGE_MS = 60_000;
 const OUTSIDE_MAX_ROWS = 100_000;
@@ -304,7 +310,9 @@ export class Ingest {
     if (!q) return;
     const { batchMaxRows, batchMaxDelayMs, syncIntervalMs } = this.options;
     const due = open.rows >= batchMaxRows || age + syncIntervalMs >= batchMaxDelayMs;
-    const full = open.rows >= batchMaxRows * SEGMENT_MAX_ROWS_FACTOR || open.bytes >= SEGMENT_MAX_BYTES;
+    const full =
+      open.rows >= Math.min(batchMaxRows * SEGMENT_MAX_ROWS_FACTOR, SEGMENT_MAX_ROWS) ||
+      open.bytes >= SEGMENT_MAX_BYTES;
     if (this.draining || full || (due && q.batches.length === 0)) {
       const s = await wal.seal(lane);
       if (!s) return;
@@ -388,6 +396,7 @@ export class Ingest {
         const r = await this.options.clickhouse.insertNative(q.table, q.columns, data, this.settings(token), {
           checkDuplicate,
           rows,
+          queryId: `gatescope-insert-${token}`,
         });
         this.events.onInserted?.(q.table, rows, (performance.now() - started) / 1000, {
           replayed,
