@@ -247,6 +247,22 @@ describe('grouping like Alertmanager', () => {
     );
     expect(alertLink('/', { labels: {}, filter: {}, from: 0, to: 1 })).toBe('/#/overview?from=0&to=1');
   });
+  it('links an ingest alert to the Ingest page for its time range, not to a route or the overview', () => {
+    const labels = { node_id: 'gw-1', node_cluster: 'istio-ingressgateway', log_name: 'als', route: 'x' };
+    expect(
+      alertLink('https://gs.example.com/', {
+        labels,
+        filter: { gateway: 'gw-1' },
+        from: 1_000,
+        to: 61_000.4,
+        source: 'ingest',
+      }),
+    ).toBe('https://gs.example.com/#/ingest?from=1000&to=61001');
+    // The same labels on a traffic rule keep pointing to the route's page.
+    expect(
+      alertLink('https://gs.example.com/', { labels, filter: {}, from: 1_000, to: 2_000, source: 'traffic' }),
+    ).toMatch(/#\/route\?name=x&/);
+  });
 });
 
 describe('templates', () => {

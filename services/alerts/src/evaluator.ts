@@ -120,19 +120,24 @@ export function trafficSource(ch: ClickHouse, limits: Config['query']['limits'])
     const out = new Map<CompiledRule, Map<string, { groupValues: string[]; obs: Observation }>>();
     if (rules.length === 0) return out;
     // One question per distinct (window, filters, group_by, flag): rules differing only in metric or threshold
-    // share it.
+    // share it; it asks for the latency quantiles when one of them needs them.
     const keyOf = (r: TrafficRule) =>
       JSON.stringify([r.windowMs, r.filters, r.groupBy, r.metric.responseFlag ?? null]);
     const index = new Map<string, number>();
     const questions: (SeriesQuestion & { source: Source })[] = [];
     for (const r of rules) {
       const key = keyOf(r);
-      if (index.has(key)) continue;
+      const known = index.get(key);
+      if (known !== undefined) {
+        questions[known].quantiles ||= r.metric.quantiles ?? false;
+        continue;
+      }
       const q: SeriesQuestion = {
         range: { from: now - r.windowMs, to: now },
         filters: r.filters,
         groupBy: r.groupBy,
         ...(r.metric.responseFlag ? { responseFlag: r.metric.responseFlag } : {}),
+        quantiles: r.metric.quantiles ?? false,
       };
       index.set(key, questions.length);
       questions.push({ ...q, source: alertSource(q) });
@@ -528,6 +533,7 @@ export class Evaluator {
             filter: r.rule.filter,
             from: startsAt - r.windowMs,
             to: s.state === 'resolved' ? (s.resolvedAt ?? now) : now,
+            source: r.metric.source,
           }),
         });
       }
