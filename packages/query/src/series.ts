@@ -167,9 +167,10 @@ function scanQuery(database: string, scan: Scan, withQuantiles: boolean): BuiltQ
         : `sumIf(src.requests, has(src.response_flags, {flag${k}:String}))`) + ` AS flagged_${k}`,
   );
   // Each question's flag column, 1-based; past the end is the trailing 0 (no flag).
-  params.flag_slots = scan.map(({ question }) =>
-    question.responseFlag ? flags.indexOf(question.responseFlag) + 1 : flags.length + 1,
-  );
+  if (flags.length)
+    params.flag_slots = scan.map(({ question }) =>
+      question.responseFlag ? flags.indexOf(question.responseFlag) + 1 : flags.length + 1,
+    );
   // 2. partials per (series, membership): each row read and merged once.
   const range = whereClause({ ...first.source, from: Math.min(...froms), to: Math.max(...tos) }, {}, [
     'question_mask != 0',
