@@ -67,7 +67,12 @@ describe('alert values are the API numbers', () => {
     ];
     // Windows that nest (1m in 5m in 15m): one scan per table answers them all, each with its own numbers.
     const windows = ['1m', '5m', '15m', '13h'];
-    const windowMs: Record<string, number> = { '1m': 60_000, '5m': 300_000, '15m': 900_000, '13h': 13 * 3_600_000 };
+    const windowMs: Record<string, number> = {
+      '1m': 60_000,
+      '5m': 300_000,
+      '15m': 900_000,
+      '13h': 13 * 3_600_000,
+    };
     const rules = windows.flatMap((window) =>
       metrics.map(
         (metric) =>

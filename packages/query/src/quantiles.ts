@@ -49,5 +49,7 @@ export function latencyQuantilesSql(column = 'duration_ms'): string {
 }
 /** The quantiles merged from rollup states; with `where`, of the rows meeting it only (`quantilesDDMergeIf`). */
 export function latencyQuantilesMergeSql(column = 'duration_quantiles', where?: string): string {
-  return where ? `quantilesDDMergeIf(${PARAMS})(${column}, ${where})` : `${LATENCY_QUANTILES_MERGE}(${column})`;
+  return where
+    ? `quantilesDDMergeIf(${PARAMS})(${column}, ${where})`
+    : `${LATENCY_QUANTILES_MERGE}(${column})`;
 }

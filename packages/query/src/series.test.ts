@@ -212,7 +212,9 @@ describe('seriesStatsQuery answers what the API answers (embedded engine)', () =
             }),
           );
     // A flag over the hourly rollup; raw rows as the API's auto planning gives them for short windows.
-    qs.push(ask({ range: window(13 * H), filters: {}, groupBy: ['route'], responseFlag: 'UH', quantiles: false }));
+    qs.push(
+      ask({ range: window(13 * H), filters: {}, groupBy: ['route'], responseFlag: 'UH', quantiles: false }),
+    );
     qs.push(ask({ range: window(5 * M), filters: {}, groupBy: ['route'], responseFlag: 'UF' }, 'auto'));
     expect([...new Set(qs.map((q) => q.source.table))].sort()).toEqual([
       'http_requests',
@@ -225,7 +227,8 @@ describe('seriesStatsQuery answers what the API answers (embedded engine)', () =
     const built = seriesStatsQuery('gatescope', qs);
     const rows = (await readJson<SeriesRow>(ch.reader, built)).data;
     const byQuestion = new Map<number, SeriesRow[]>();
-    for (const r of rows) byQuestion.set(Number(r.question), [...(byQuestion.get(Number(r.question)) ?? []), r]);
+    for (const r of rows)
+      byQuestion.set(Number(r.question), [...(byQuestion.get(Number(r.question)) ?? []), r]);
 
     let checked = 0;
     for (const [i, q] of qs.entries()) {

@@ -114,34 +114,47 @@ export function alertSource(q: SeriesQuestion): Source {
 
 type TrafficRule = CompiledRule & { metric: TrafficMetricDef };
 
+/**
+ * The questions a cycle asks for its traffic rules: one per distinct (window, filters, group_by, flag), so rules
+ * differing only in metric or threshold share it; it asks for the latency quantiles when one of its rules needs
+ * them. `questionOf` maps each rule to its question's index.
+ */
+export function trafficQuestions(
+  rules: readonly CompiledRule[],
+  now: number,
+): { questions: (SeriesQuestion & { source: Source })[]; questionOf: Map<CompiledRule, number> } {
+  const index = new Map<string, number>();
+  const questionOf = new Map<CompiledRule, number>();
+  const questions: (SeriesQuestion & { source: Source })[] = [];
+  for (const r of rules) {
+    if (r.metric.source !== 'traffic') continue;
+    const metric = r.metric;
+    const key = JSON.stringify([r.windowMs, r.filters, r.groupBy, metric.responseFlag ?? null]);
+    let i = index.get(key);
+    if (i === undefined) {
+      const q: SeriesQuestion = {
+        range: { from: now - r.windowMs, to: now },
+        filters: r.filters,
+        groupBy: r.groupBy,
+        ...(metric.responseFlag ? { responseFlag: metric.responseFlag } : {}),
+        quantiles: false,
+      };
+      i = questions.length;
+      index.set(key, i);
+      questions.push({ ...q, source: alertSource(q) });
+    }
+    questions[i].quantiles ||= metric.quantiles ?? false;
+    questionOf.set(r, i);
+  }
+  return { questions, questionOf };
+}
+
 export function trafficSource(ch: ClickHouse, limits: Config['query']['limits']): MetricSource {
   return async (all, now) => {
     const rules = all.filter((r): r is TrafficRule => r.metric.source === 'traffic');
     const out = new Map<CompiledRule, Map<string, { groupValues: string[]; obs: Observation }>>();
     if (rules.length === 0) return out;
-    // One question per distinct (window, filters, group_by, flag): rules differing only in metric or threshold
-    // share it; it asks for the latency quantiles when one of them needs them.
-    const keyOf = (r: TrafficRule) =>
-      JSON.stringify([r.windowMs, r.filters, r.groupBy, r.metric.responseFlag ?? null]);
-    const index = new Map<string, number>();
-    const questions: (SeriesQuestion & { source: Source })[] = [];
-    for (const r of rules) {
-      const key = keyOf(r);
-      const known = index.get(key);
-      if (known !== undefined) {
-        questions[known].quantiles ||= r.metric.quantiles ?? false;
-        continue;
-      }
-      const q: SeriesQuestion = {
-        range: { from: now - r.windowMs, to: now },
-        filters: r.filters,
-        groupBy: r.groupBy,
-        ...(r.metric.responseFlag ? { responseFlag: r.metric.responseFlag } : {}),
-        quantiles: r.metric.quantiles ?? false,
-      };
-      index.set(key, questions.length);
-      questions.push({ ...q, source: alertSource(q) });
-    }
+    const { questions, questionOf } = trafficQuestions(rules, now);
     const built = withLimits(seriesStatsQuery(ch.database, questions), limits);
     const rows = (await readJson<SeriesRow>(ch.reader, built)).data;
     const byQuestion = new Map<number, SeriesRow[]>();
@@ -151,7 +164,7 @@ export function trafficSource(ch: ClickHouse, limits: Config['query']['limits'])
       byQuestion.get(i)!.push(row);
     }
     for (const r of rules) {
-      const i = index.get(keyOf(r))!;
+      const i = questionOf.get(r)!;
       const source = questions[i].source;
       const series = new Map<string, { groupValues: string[]; obs: Observation }>();
       for (const row of byQuestion.get(i) ?? []) {
@@ -383,6 +396,13 @@ export class Evaluator {
     const history: HistoryRow[] = [];
     const changed: StoredState[] = [];
     const ruleNames = new Set(rules.map((r) => r.rule.name));
+    // The known series of each rule, to visit those with no value this cycle (one pass, not one per rule).
+    const knownByRule = new Map<string, [string, StoredState][]>();
+    for (const entry of this.states) {
+      const list = knownByRule.get(entry[1].rule);
+      if (list) list.push(entry);
+      else knownByRule.set(entry[1].rule, [entry]);
+    }
     let seriesCount = 0;
     for (const r of rules) {
       const seen = values.get(r) ?? new Map();
@@ -458,8 +478,8 @@ export class Evaluator {
         visit(fingerprint(labels), labels, obs);
         seriesCount++;
       }
-      for (const [key, s] of [...this.states]) {
-        if (s.rule === r.rule.name && !keys.has(key)) visit(s.fingerprint, s.labels, undefined);
+      for (const [key, s] of knownByRule.get(r.rule.name) ?? []) {
+        if (!keys.has(key)) visit(s.fingerprint, s.labels, undefined);
       }
     }
     // Alerts of rules deleted or disabled since the last cycle: forgotten (no resolved webhook).
