@@ -42,6 +42,7 @@ import {
   type SeriesQuestion,
   type SeriesRow,
   type Source,
+  type Stats,
 } from '@gatescope/query';
 import type { Logger } from 'pino';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
@@ -163,12 +164,15 @@ export function trafficSource(ch: ClickHouse, limits: Config['query']['limits'])
       if (!byQuestion.has(i)) byQuestion.set(i, []);
       byQuestion.get(i)!.push(row);
     }
+    // A question's stats, shaped once for all the rules asking it.
+    const statsOf = new Map<SeriesRow, Stats>();
     for (const r of rules) {
       const i = questionOf.get(r)!;
       const source = questions[i].source;
       const series = new Map<string, { groupValues: string[]; obs: Observation }>();
       for (const row of byQuestion.get(i) ?? []) {
-        const stats = toStats(row, rateSeconds(source, now));
+        let stats = statsOf.get(row);
+        if (!stats) statsOf.set(row, (stats = toStats(row, rateSeconds(source, now))));
         if (stats.requests === 0) continue; // no traffic: absent, not zero
         const value = r.metric.value({ stats, flagged: Number(row.flagged) || 0 });
         series.set(JSON.stringify(row.series), {
