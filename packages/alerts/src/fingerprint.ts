@@ -22,7 +22,7 @@ export function fingerprint(labels: Record<string, string>): string {
   };
   const text = (t: string) => {
     // ASCII (label names always, values nearly always) is its own UTF-8; anything else is encoded.
-    if (/^[\x00-\x7f]*$/.test(t)) for (let i = 0; i < t.length; i++) add(t.charCodeAt(i));
+    if (!/[^\p{ASCII}]/u.test(t)) for (let i = 0; i < t.length; i++) add(t.charCodeAt(i));
     else for (const b of encoder.encode(t)) add(b);
     add(SEPARATOR);
   };
