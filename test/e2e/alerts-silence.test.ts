@@ -157,6 +157,15 @@ describe('silence is an alert', () => {
     expect(alert.annotations.summary.startsWith(`${ISTIO_NODE_ID} has sent nothing for `)).toBe(true);
     expect(seconds).toBeGreaterThan(3);
     expect(seconds).toBeLessThan((Date.now() - stoppedAt) / 1000 + 2);
+    // The link opens the Ingest page (the delivery ledger shows the node), over the alert's time range.
+    const link = new URL(alert.generatorURL);
+    expect(link.hash.startsWith('#/ingest?')).toBe(true);
+    const linkParams = new URLSearchParams(link.hash.split('?')[1]);
+    const from = Number(linkParams.get('from'));
+    const to = Number(linkParams.get('to'));
+    expect(to - from).toBeGreaterThanOrEqual(60_000); // the rule's 1m window before the alert started, at least
+    expect(from).toBeLessThan(Date.parse(alert.startsAt));
+    expect(to).toBeGreaterThanOrEqual(Date.parse(alert.startsAt));
 
     // The API lists the same alert with the same number's unit (seconds).
     const res = await fetch(new URL('/api/v1/alerts', gs.http), {
@@ -165,6 +174,7 @@ describe('silence is an alert', () => {
     const listed = ((await res.json()) as any).alerts.filter((a: any) => a.rule === 'gateway-silent');
     expect(listed.map((a: any) => [a.labels.node_id, a.state])).toEqual([[ISTIO_NODE_ID, 'firing']]);
     expect(listed[0].value).toBeGreaterThan(3);
+    expect(listed[0].link.startsWith('/#/ingest?')).toBe(true);
 
     // Still one firing webhook while the silence lasts (repeat_interval is 1h).
     await sleep(2_500);

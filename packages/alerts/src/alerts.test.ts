@@ -234,6 +234,33 @@ describe('grouping like Alertmanager', () => {
     expect(fingerprint({ a: 'b', c: 'd' })).toBe(fingerprint({ c: 'd', a: 'b' }));
     expect(fingerprint({ a: 'bc' })).not.toBe(fingerprint({ ab: 'c' }));
     expect(fingerprint({ alertname: 'x' })).toMatch(/^[0-9a-f]{16}$/);
+    // Pinned values, and the arithmetic against a BigInt FNV-1a 64 over many label sets (multi-byte UTF-8 too).
+    expect(fingerprint({ alertname: 'x' })).toBe('d240efc3896bf266');
+    expect(fingerprint({ alertname: 'route-5xx', route: 'checkout', severity: 'page' })).toBe(
+      '60685965b0e02e7a',
+    );
+    expect(fingerprint({ é: 'ü—✓', z: '' })).toBe('07402580d973922b');
+    const reference = (labels: Record<string, string>) => {
+      let h = 0xcbf29ce484222325n;
+      const add = (bytes: Iterable<number>) => {
+        for (const b of bytes) h = ((h ^ BigInt(b)) * 0x100000001b3n) & 0xffffffffffffffffn;
+      };
+      for (const name of Object.keys(labels).sort()) {
+        add(new TextEncoder().encode(name));
+        add([0xff]);
+        add(new TextEncoder().encode(labels[name]));
+        add([0xff]);
+      }
+      return h.toString(16).padStart(16, '0');
+    };
+    for (let i = 0; i < 300; i++) {
+      const labels = {
+        alertname: `rule-${i}`,
+        route: `r${(i * 7919) % 1000}/ä${'x'.repeat(i % 13)}`,
+        n: String(i * i),
+      };
+      expect(fingerprint(labels)).toBe(reference(labels));
+    }
   });
   it('links to the route page for the alert window, with the rule filters', () => {
     const url = alertLink('https://gs.example.com', {
@@ -246,6 +273,22 @@ describe('grouping like Alertmanager', () => {
       'https://gs.example.com/#/route?name=shop%2Fcart&gateway=gw-1&gateway=gw-2&authority=a.example.com&from=1000&to=61001',
     );
     expect(alertLink('/', { labels: {}, filter: {}, from: 0, to: 1 })).toBe('/#/overview?from=0&to=1');
+  });
+  it('links an ingest alert to the Ingest page for its time range, not to a route or the overview', () => {
+    const labels = { node_id: 'gw-1', node_cluster: 'istio-ingressgateway', log_name: 'als', route: 'x' };
+    expect(
+      alertLink('https://gs.example.com/', {
+        labels,
+        filter: { gateway: 'gw-1' },
+        from: 1_000,
+        to: 61_000.4,
+        source: 'ingest',
+      }),
+    ).toBe('https://gs.example.com/#/ingest?from=1000&to=61001');
+    // The same labels on a traffic rule keep pointing to the route's page.
+    expect(
+      alertLink('https://gs.example.com/', { labels, filter: {}, from: 1_000, to: 2_000, source: 'traffic' }),
+    ).toMatch(/#\/route\?name=x&/);
   });
 });
 

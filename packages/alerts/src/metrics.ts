@@ -25,6 +25,8 @@ export interface TrafficMetricDef {
   unit: 'ratio' | 'ms' | 'requests/s' | 'requests';
   /** The response flag whose requests this metric counts (`flag:UH`), for the query. */
   responseFlag?: string;
+  /** Whether its value is a latency quantile: only then does the query read the rollups' DDSketch states. */
+  quantiles?: boolean;
   /** The value from one observation; null when there is nothing to judge (a quantile of no requests). */
   value(o: TrafficObservation): number | null;
 }
@@ -84,7 +86,7 @@ export function resolveMetric(name: string): MetricDef | { error: string } {
     return { name, source: 'traffic', unit: 'requests', value: (o) => o.stats.requests };
   if ((QUANTILE_METRICS as readonly string[]).includes(name)) {
     const key = name as (typeof QUANTILE_METRICS)[number];
-    return { name, source: 'traffic', unit: 'ms', value: (o) => o.stats[key] };
+    return { name, source: 'traffic', unit: 'ms', quantiles: true, value: (o) => o.stats[key] };
   }
   const flag = /^flag:(.*)$/.exec(name);
   if (flag) {

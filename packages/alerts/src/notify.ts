@@ -1,4 +1,5 @@
 import { labelSetString } from './fingerprint.js';
+import type { MetricSourceName } from './metrics.js';
 
 /**
  * Notifications, the way Alertmanager batches them, so a rule that fires for 30 routes sends one webhook:
@@ -165,14 +166,31 @@ export function buildPayload(o: {
 }
 
 /**
- * The UI page that shows what the alert measured: the route's page when the alert is about one route, else the
- * overview, with the rule's filters and the alert's time range (`from`/`to`, epoch ms, the UI's absolute range).
+ * The UI page that shows what the alert measured, for the alert's time range (`from`/`to`, epoch ms, the UI's
+ * absolute range): for a traffic metric the route's page when the alert is about one route, else the overview,
+ * with the rule's filters; for an ingest metric (`ingest_silence_seconds`, `ingest_drop_rate`, `source: 'ingest'`)
+ * the Ingest page, where the delivery ledger shows the node.
  */
 export function alertLink(
   externalURL: string,
-  o: { labels: Record<string, string>; filter: Record<string, string | string[]>; from: number; to: number },
+  o: {
+    labels: Record<string, string>;
+    filter: Record<string, string | string[]>;
+    from: number;
+    to: number;
+    source?: MetricSourceName;
+  },
 ): string {
+  const base = externalURL.endsWith('/') ? externalURL : externalURL + '/';
   const params = new URLSearchParams();
+  const range = () => {
+    params.set('from', String(Math.floor(o.from)));
+    params.set('to', String(Math.ceil(o.to)));
+  };
+  if (o.source === 'ingest') {
+    range();
+    return `${base}#/ingest?${params.toString()}`;
+  }
   const routeFilter = o.filter.route;
   const route =
     o.labels.route ??
@@ -184,8 +202,6 @@ export function alertLink(
   }
   for (const k of ['authority', 'upstream_cluster', 'method', 'status_class', 'gateway'])
     if (o.labels[k] !== undefined && !params.has(k)) params.set(k, o.labels[k]);
-  params.set('from', String(Math.floor(o.from)));
-  params.set('to', String(Math.ceil(o.to)));
-  const base = externalURL.endsWith('/') ? externalURL : externalURL + '/';
+  range();
   return `${base}#/${route !== undefined ? 'route' : 'overview'}?${params.toString()}`;
 }

@@ -38,6 +38,8 @@ export const LATENCY_QUANTILES = `quantilesDD(${PARAMS})`;
 export const LATENCY_QUANTILES_STATE = `quantilesDDState(${PARAMS})`;
 /** Merging rollup states: the same numbers as `LATENCY_QUANTILES` over the same raw rows. */
 export const LATENCY_QUANTILES_MERGE = `quantilesDDMerge(${PARAMS})`;
+/** Merging states into a state (DDSketch bucket counts add, so merging in any grouping is exact). */
+export const LATENCY_QUANTILES_MERGE_STATE = `quantilesDDMergeState(${PARAMS})`;
 /** The rollup column type (must match migrations/0002_create_rollups.sql). */
 export const LATENCY_STATE_TYPE = `AggregateFunction(quantilesDD(${PARAMS}), Float64)`;
 
@@ -45,7 +47,9 @@ export const LATENCY_STATE_TYPE = `AggregateFunction(quantilesDD(${PARAMS}), Flo
 export function latencyQuantilesSql(column = 'duration_ms'): string {
   return `${LATENCY_QUANTILES}(${column})`;
 }
-/** The quantiles merged from rollup states. */
-export function latencyQuantilesMergeSql(column = 'duration_quantiles'): string {
-  return `${LATENCY_QUANTILES_MERGE}(${column})`;
+/** The quantiles merged from rollup states; with `where`, of the rows meeting it only (`quantilesDDMergeIf`). */
+export function latencyQuantilesMergeSql(column = 'duration_quantiles', where?: string): string {
+  return where
+    ? `quantilesDDMergeIf(${PARAMS})(${column}, ${where})`
+    : `${LATENCY_QUANTILES_MERGE}(${column})`;
 }

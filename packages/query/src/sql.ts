@@ -5,6 +5,7 @@ import {
   latencyQuantilesMergeSql,
   latencyQuantilesSql,
   LATENCY_QUANTILES_MERGE,
+  LATENCY_QUANTILES_MERGE_STATE,
   LATENCY_QUANTILES_STATE,
   QUANTILE_NAMES,
 } from './quantiles.js';
@@ -92,32 +93,48 @@ export function filterConditions(filters: Filters): {
   return { conditions: parts, params };
 }
 
+const STATUS_CLASS_SUFFIXES = ['1xx', '2xx', '3xx', '4xx', '5xx', 'none'] as const;
+
 /**
  * The aggregate columns of every stats row: requests, requests_<class>, bytes_sent, bytes_received, max_ms and
  * q (p50, p90, p95, p99), the same names whichever source answers. Raw rows give exact quantiles, rollups
  * merge their quantilesDD states (0.5 % relative accuracy).
  */
 export function statsColumns(source: Source, withQuantiles = true): string {
-  const rollup = source.kind !== 'raw';
-  const cols = rollup
-    ? [
-        'sum(requests) AS requests',
-        ...['1xx', '2xx', '3xx', '4xx', '5xx', 'none'].map((c) => `sum(requests_${c}) AS requests_${c}`),
-        'sum(bytes_sent) AS bytes_sent',
-        'sum(bytes_received) AS bytes_received',
-        'max(duration_max_ms) AS max_ms',
-      ]
-    : [
-        'count() AS requests',
-        ...['1xx', '2xx', '3xx', '4xx', '5xx', 'none'].map(
-          (c) => `countIf(status_class = '${c}') AS requests_${c}`,
-        ),
-        'sum(bytes_sent) AS bytes_sent',
-        'sum(bytes_received) AS bytes_received',
-        'max(duration_ms) AS max_ms',
-      ];
-  if (withQuantiles) cols.push(`${rollup ? latencyQuantilesMergeSql() : latencyQuantilesSql()} AS q`);
+  if (source.kind !== 'raw')
+    return rollupStatsAggregates({ withQuantiles })
+      .map(([name, sql]) => `${sql} AS ${name}`)
+      .join(',\n  ');
+  const cols = [
+    'count() AS requests',
+    ...STATUS_CLASS_SUFFIXES.map((c) => `countIf(status_class = '${c}') AS requests_${c}`),
+    'sum(bytes_sent) AS bytes_sent',
+    'sum(bytes_received) AS bytes_received',
+    'max(duration_ms) AS max_ms',
+  ];
+  if (withQuantiles) cols.push(`${latencyQuantilesSql()} AS q`);
   return cols.join(',\n  ');
+}
+
+/**
+ * `statsColumns` over rollup-shaped rows (a rollup table, or a subquery of `rollupColumns`) as `[name, expression]`
+ * pairs, in its order. With `where`, each is the `-If` aggregate of the rows meeting that condition (`sumIf`,
+ * `quantilesDDMergeIf` …): one scan answers several questions, each with its own numbers.
+ */
+export function rollupStatsAggregates(
+  opts: { withQuantiles?: boolean; where?: string } = {},
+): [name: string, sql: string][] {
+  const agg = (fn: string, arg: string) => (opts.where ? `${fn}If(${arg}, ${opts.where})` : `${fn}(${arg})`);
+  const cols: [string, string][] = [
+    ['requests', agg('sum', 'requests')],
+    ...STATUS_CLASS_SUFFIXES.map((c): [string, string] => [`requests_${c}`, agg('sum', `requests_${c}`)]),
+    ['bytes_sent', agg('sum', 'bytes_sent')],
+    ['bytes_received', agg('sum', 'bytes_received')],
+    ['max_ms', agg('max', 'duration_max_ms')],
+  ];
+  if (opts.withQuantiles ?? true)
+    cols.push(['q', latencyQuantilesMergeSql('duration_quantiles', opts.where)]);
+  return cols;
 }
 
 /**
@@ -125,16 +142,39 @@ export function statsColumns(source: Source, withQuantiles = true): string {
  * `statsColumns` of a rollup source reads them: the live window aggregates per second this way and merges.
  */
 export function rollupColumnsFromRaw(): string {
-  return [
-    'count() AS requests',
-    ...['1xx', '2xx', '3xx', '4xx', '5xx', 'none'].map(
-      (c) => `countIf(status_class = '${c}') AS requests_${c}`,
+  return rollupColumns('raw');
+}
+
+/**
+ * A source's rows aggregated into rollup-shaped columns, the shape `statsColumns` of a rollup reads: raw rows as
+ * http_requests_1m_mv aggregates them, rollup rows re-merged as the cascading views do (sums and DD states merge
+ * exactly, in any grouping). `table` qualifies every column read (`src.requests`), so an alias (`requests`) never
+ * captures a column that another aggregate of the same SELECT reads.
+ */
+export function rollupColumns(
+  kind: Source['kind'],
+  opts: { table?: string; withQuantiles?: boolean } = {},
+): string {
+  const c = (name: string) => (opts.table ? `${opts.table}.${name}` : name);
+  const raw = kind === 'raw';
+  const cols = [
+    raw ? 'count() AS requests' : `sum(${c('requests')}) AS requests`,
+    ...STATUS_CLASS_SUFFIXES.map((s) =>
+      raw
+        ? `countIf(${c('status_class')} = '${s}') AS requests_${s}`
+        : `sum(${c(`requests_${s}`)}) AS requests_${s}`,
     ),
-    'sum(bytes_sent) AS bytes_sent',
-    'sum(bytes_received) AS bytes_received',
-    'max(duration_ms) AS duration_max_ms',
-    `${LATENCY_QUANTILES_STATE}(duration_ms) AS duration_quantiles`,
-  ].join(',\n    ');
+    `sum(${c('bytes_sent')}) AS bytes_sent`,
+    `sum(${c('bytes_received')}) AS bytes_received`,
+    `max(${c(raw ? 'duration_ms' : 'duration_max_ms')}) AS duration_max_ms`,
+  ];
+  if (opts.withQuantiles ?? true)
+    cols.push(
+      raw
+        ? `${LATENCY_QUANTILES_STATE}(${c('duration_ms')}) AS duration_quantiles`
+        : `${LATENCY_QUANTILES_MERGE_STATE}(${c('duration_quantiles')}) AS duration_quantiles`,
+    );
+  return cols.join(',\n    ');
 }
 
 export function summaryQuery(database: string, source: Source, filters: Filters): BuiltQuery {

@@ -42,6 +42,7 @@ import {
   type SeriesQuestion,
   type SeriesRow,
   type Source,
+  type Stats,
 } from '@gatescope/query';
 import type { Logger } from 'pino';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
@@ -114,29 +115,47 @@ export function alertSource(q: SeriesQuestion): Source {
 
 type TrafficRule = CompiledRule & { metric: TrafficMetricDef };
 
+/**
+ * The questions a cycle asks for its traffic rules: one per distinct (window, filters, group_by, flag), so rules
+ * differing only in metric or threshold share it; it asks for the latency quantiles when one of its rules needs
+ * them. `questionOf` maps each rule to its question's index.
+ */
+export function trafficQuestions(
+  rules: readonly CompiledRule[],
+  now: number,
+): { questions: (SeriesQuestion & { source: Source })[]; questionOf: Map<CompiledRule, number> } {
+  const index = new Map<string, number>();
+  const questionOf = new Map<CompiledRule, number>();
+  const questions: (SeriesQuestion & { source: Source })[] = [];
+  for (const r of rules) {
+    if (r.metric.source !== 'traffic') continue;
+    const metric = r.metric;
+    const key = JSON.stringify([r.windowMs, r.filters, r.groupBy, metric.responseFlag ?? null]);
+    let i = index.get(key);
+    if (i === undefined) {
+      const q: SeriesQuestion = {
+        range: { from: now - r.windowMs, to: now },
+        filters: r.filters,
+        groupBy: r.groupBy,
+        ...(metric.responseFlag ? { responseFlag: metric.responseFlag } : {}),
+        quantiles: false,
+      };
+      i = questions.length;
+      index.set(key, i);
+      questions.push({ ...q, source: alertSource(q) });
+    }
+    questions[i].quantiles ||= metric.quantiles ?? false;
+    questionOf.set(r, i);
+  }
+  return { questions, questionOf };
+}
+
 export function trafficSource(ch: ClickHouse, limits: Config['query']['limits']): MetricSource {
   return async (all, now) => {
     const rules = all.filter((r): r is TrafficRule => r.metric.source === 'traffic');
     const out = new Map<CompiledRule, Map<string, { groupValues: string[]; obs: Observation }>>();
     if (rules.length === 0) return out;
-    // One question per distinct (window, filters, group_by, flag): rules differing only in metric or threshold
-    // share it.
-    const keyOf = (r: TrafficRule) =>
-      JSON.stringify([r.windowMs, r.filters, r.groupBy, r.metric.responseFlag ?? null]);
-    const index = new Map<string, number>();
-    const questions: (SeriesQuestion & { source: Source })[] = [];
-    for (const r of rules) {
-      const key = keyOf(r);
-      if (index.has(key)) continue;
-      const q: SeriesQuestion = {
-        range: { from: now - r.windowMs, to: now },
-        filters: r.filters,
-        groupBy: r.groupBy,
-        ...(r.metric.responseFlag ? { responseFlag: r.metric.responseFlag } : {}),
-      };
-      index.set(key, questions.length);
-      questions.push({ ...q, source: alertSource(q) });
-    }
+    const { questions, questionOf } = trafficQuestions(rules, now);
     const built = withLimits(seriesStatsQuery(ch.database, questions), limits);
     const rows = (await readJson<SeriesRow>(ch.reader, built)).data;
     const byQuestion = new Map<number, SeriesRow[]>();
@@ -145,12 +164,15 @@ export function trafficSource(ch: ClickHouse, limits: Config['query']['limits'])
       if (!byQuestion.has(i)) byQuestion.set(i, []);
       byQuestion.get(i)!.push(row);
     }
+    // A question's stats, shaped once for all the rules asking it.
+    const statsOf = new Map<SeriesRow, Stats>();
     for (const r of rules) {
-      const i = index.get(keyOf(r))!;
+      const i = questionOf.get(r)!;
       const source = questions[i].source;
       const series = new Map<string, { groupValues: string[]; obs: Observation }>();
       for (const row of byQuestion.get(i) ?? []) {
-        const stats = toStats(row, rateSeconds(source, now));
+        let stats = statsOf.get(row);
+        if (!stats) statsOf.set(row, (stats = toStats(row, rateSeconds(source, now))));
         if (stats.requests === 0) continue; // no traffic: absent, not zero
         const value = r.metric.value({ stats, flagged: Number(row.flagged) || 0 });
         series.set(JSON.stringify(row.series), {
@@ -378,6 +400,13 @@ export class Evaluator {
     const history: HistoryRow[] = [];
     const changed: StoredState[] = [];
     const ruleNames = new Set(rules.map((r) => r.rule.name));
+    // The known series of each rule, to visit those with no value this cycle (one pass, not one per rule).
+    const knownByRule = new Map<string, [string, StoredState][]>();
+    for (const entry of this.states) {
+      const list = knownByRule.get(entry[1].rule);
+      if (list) list.push(entry);
+      else knownByRule.set(entry[1].rule, [entry]);
+    }
     let seriesCount = 0;
     for (const r of rules) {
       const seen = values.get(r) ?? new Map();
@@ -453,8 +482,8 @@ export class Evaluator {
         visit(fingerprint(labels), labels, obs);
         seriesCount++;
       }
-      for (const [key, s] of [...this.states]) {
-        if (s.rule === r.rule.name && !keys.has(key)) visit(s.fingerprint, s.labels, undefined);
+      for (const [key, s] of knownByRule.get(r.rule.name) ?? []) {
+        if (!keys.has(key)) visit(s.fingerprint, s.labels, undefined);
       }
     }
     // Alerts of rules deleted or disabled since the last cycle: forgotten (no resolved webhook).
@@ -528,6 +557,7 @@ export class Evaluator {
             filter: r.rule.filter,
             from: startsAt - r.windowMs,
             to: s.state === 'resolved' ? (s.resolvedAt ?? now) : now,
+            source: r.metric.source,
           }),
         });
       }

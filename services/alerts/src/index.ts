@@ -1,4 +1,4 @@
-export { Evaluator, trafficSource, alertSource } from './evaluator.js';
+export { Evaluator, trafficSource, trafficQuestions, alertSource } from './evaluator.js';
 export type { EvaluatorDeps, EvaluatorStats, MetricSource } from './evaluator.js';
 export { Delivery, backoffMs } from './delivery.js';
 export type { Notification, DeliveryOptions } from './delivery.js';

@@ -110,13 +110,13 @@ export async function alertRoutes(app: FastifyInstance, opts: AlertRoutesOptions
         store.listRules(),
       ]);
       const byName = new Map(rules.map((r) => [r.rule.name, r.rule]));
-      const windowMs = (r: AlertRule) => parseRule(r).windowMs;
       return {
         alerts: states
           .filter((s) => byName.has(s.rule))
           .map((s) => {
             const rule = byName.get(s.rule)!;
-            const from = (s.activeAt ?? s.evaluatedAt) - windowMs(rule);
+            const { windowMs, metric } = parseRule(rule);
+            const from = (s.activeAt ?? s.evaluatedAt) - windowMs;
             return {
               rule: s.rule,
               fingerprint: s.fingerprint,
@@ -134,6 +134,7 @@ export async function alertRoutes(app: FastifyInstance, opts: AlertRoutesOptions
                 filter: rule.filter,
                 from,
                 to: s.resolvedAt ?? Math.max(s.evaluatedAt, opts.now()),
+                source: metric.source,
               }),
             };
           }),
