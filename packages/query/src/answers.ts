@@ -26,7 +26,13 @@ import { toStats, type Stats, type StatsRow } from './stats.js';
  */
 
 /** What a source is, as answers report it. */
-export const sourceInfo = (s: Source) => ({ kind: s.kind, table: s.table, granularity_s: s.granularity_s });
+export const sourceInfo = (s: Source) => ({
+  kind: s.kind,
+  table: s.table,
+  granularity_s: s.granularity_s,
+  /** Every table read, when coarse segments stand in for `table` (same rows, fewer states). */
+  ...(s.segments ? { tables: [...new Set(s.segments.map((g) => g.table))] } : {}),
+});
 
 export interface WindowQuestion {
   range: TimeRange;
@@ -61,7 +67,7 @@ export async function routeStats(
   reader: QueryReader,
   q: WindowQuestion & { sort?: RouteSort; order?: 'asc' | 'desc'; limit?: number },
 ): Promise<{ source: Source; routes: RouteStats[] }> {
-  const source = await reader.plan({ range: q.range, filters: q.filters, mode: q.mode });
+  const source = await reader.plan({ range: q.range, filters: q.filters, mode: q.mode, groupBy: ['route'] });
   const sort = q.sort ?? 'requests';
   const list = await reader.rows<StatsRow & { route: string; share: number }>(
     routesQuery(reader.database, source, q.filters, {
@@ -291,7 +297,12 @@ export async function clusterStats(
   reader: QueryReader,
   q: WindowQuestion,
 ): Promise<{ source: Source; clusters: (Stats & { upstream_cluster: string })[] }> {
-  const source = await reader.plan({ range: q.range, filters: q.filters, mode: q.mode });
+  const source = await reader.plan({
+    range: q.range,
+    filters: q.filters,
+    mode: q.mode,
+    groupBy: ['upstream_cluster'],
+  });
   const list = await reader.rows<StatsRow & { upstream_cluster: string }>(
     splitQuery(reader.database, source, q.filters),
   );

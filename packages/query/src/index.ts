@@ -17,6 +17,8 @@ export {
 export type { RawParams, TimeRange, Filters, StatusClass, Restriction } from './params.js';
 export {
   planSource,
+  coarseSegments,
+  LEAN_BUCKETS,
   rawSource,
   rawIsCheaper,
   RAW_ROWS_PER_STATE,
@@ -28,7 +30,7 @@ export {
   HOURLY_FROM_MS,
   MINUTELY_FROM_MS,
 } from './plan.js';
-export type { Source, SourceKind, SourceMode, Dimension, PlanInput } from './plan.js';
+export type { Source, Segment, SourceKind, SourceMode, Dimension, PlanInput } from './plan.js';
 export {
   estimateQuery,
   summaryQuery,
@@ -40,6 +42,7 @@ export {
   topQuery,
   requestsQuery,
   whereClause,
+  fromClause,
   filterConditions,
   withLimits,
   statsColumns,

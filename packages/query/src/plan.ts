@@ -7,8 +7,9 @@ import type { Filters, TimeRange } from './params.js';
  * - `routes`: `http_routes_{1m,1h}`, one row per (bucket, route, upstream cluster): the fastest, for questions
  *   that filter or group only by route / upstream cluster.
  * - `requests`: `http_requests_{1m,1h}`, every filterable dimension except paths.
+ * - `totals`: `http_totals_1h`, one row per hour and nothing else: questions with no filter and no grouping.
  */
-export type SourceKind = 'raw' | 'routes' | 'requests';
+export type SourceKind = 'raw' | 'routes' | 'requests' | 'totals';
 export type SourceMode = 'auto' | 'raw' | 'rollup';
 export const SOURCE_MODES = ['auto', 'raw', 'rollup'] as const;
 
@@ -42,6 +43,19 @@ export interface Source {
   granularity_s: number;
   table: string;
   /** Epoch ms actually covered: rollup reads are widened to whole buckets (`from` down, `to` up). */
+  from: number;
+  to: number;
+  /**
+   * The same rows read from coarser buckets where whole ones fit (`coarseSegments`): consecutive, together exactly
+   * [from, to). Optional: `table` over [from, to) gives the same answer (states merge exactly), only slower.
+   */
+  segments?: Segment[];
+}
+
+/** One consecutive piece of a source's range and the table that answers it in buckets of `granularity_s`. */
+export interface Segment {
+  table: string;
+  granularity_s: number;
   from: number;
   to: number;
 }
@@ -129,13 +143,57 @@ export function planSource(input: PlanInput): Source {
   const g = granularity * 1000;
   const lean = [...dims].every((d) => LEAN_DIMENSIONS.has(d));
   const suffix = granularity === 3600 ? '1h' : '1m';
-  return {
+  const from = Math.floor(range.from / g) * g;
+  const to = Math.ceil(range.to / g) * g;
+  if (granularity === 3600 && dims.size === 0)
+    return { kind: 'totals', granularity_s: granularity, table: 'http_totals_1h', from, to };
+  const source: Source = {
     kind: lean ? 'routes' : 'requests',
     granularity_s: granularity,
     table: `${lean ? 'http_routes' : 'http_requests'}_${suffix}`,
-    from: Math.floor(range.from / g) * g,
-    to: Math.ceil(range.to / g) * g,
+    from,
+    to,
   };
+  if (granularity === 3600 && lean) {
+    const segments = coarseSegments(from, to, input.step_s);
+    if (segments.some((s) => s.granularity_s > granularity)) source.segments = segments;
+  }
+  return source;
+}
+
+/** The lean family's buckets, coarsest first: a day, 4 hours, an hour (each divides the one before). */
+export const LEAN_BUCKETS = [
+  { granularity_s: 86400, table: 'http_routes_1d' },
+  { granularity_s: 14400, table: 'http_routes_4h' },
+  { granularity_s: 3600, table: 'http_routes_1h' },
+] as const;
+
+/**
+ * [from, to) (whole hours) as consecutive segments, each read from the coarsest bucket that fits whole inside it:
+ * whole days in the middle, 4-hour blocks around them, hours at the edges. With a timeseries step, only buckets
+ * that divide it (a point never straddles two buckets; all are aligned to the epoch, UTC). Reading a state costs
+ * the same whatever it spans, so a day of 50 routes is 50 states instead of 1,200: whatever the alignment, 24 h
+ * reads at most 10 buckets per route instead of 25, 7 days at most 16 instead of 169 (query.test.ts). Merging is
+ * exact: the same numbers.
+ */
+export function coarseSegments(from: number, to: number, step_s?: number): Segment[] {
+  const levels = LEAN_BUCKETS.filter(
+    (b) => b.granularity_s === 3600 || step_s === undefined || step_s % b.granularity_s === 0,
+  );
+  const split = (a: number, b: number, level: number): Segment[] => {
+    if (a >= b) return [];
+    const { granularity_s, table } = levels[level];
+    const g = granularity_s * 1000;
+    if (level === levels.length - 1) return [{ table, granularity_s, from: a, to: b }];
+    const inner = { from: Math.ceil(a / g) * g, to: Math.floor(b / g) * g };
+    if (inner.from >= inner.to) return split(a, b, level + 1);
+    return [
+      ...split(a, inner.from, level + 1),
+      { table, granularity_s, from: inner.from, to: inner.to },
+      ...split(inner.to, b, level + 1),
+    ];
+  };
+  return split(from, to, 0);
 }
 
 export const NICE_STEPS_S = [

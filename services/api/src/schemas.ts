@@ -62,9 +62,10 @@ export const statsProperties = {
 export const sourceProperty = {
   type: 'object',
   properties: {
-    kind: { type: 'string', enum: ['raw', 'routes', 'requests'] },
+    kind: { type: 'string', enum: ['raw', 'routes', 'requests', 'totals'] },
     table: { type: 'string' },
     granularity_s: { type: 'integer' },
+    tables: { type: 'array', items: { type: 'string' } },
   },
 } as const;
 
