@@ -3,7 +3,8 @@
 // /api/v1/timeseries for 15 m, 1 h and 24 h, answered from the rollups and from raw rows side by side; then where a
 // call's time goes: the engine's floor (SELECT 1 on the reader connection), the engine running the very statement
 // the API runs (the baseline), and gatescope's own per-call overhead (parsing, planning, limits, JSON, fastify,
-// serialisation) as the difference, measured interleaved in the same run.
+// serialisation) as the difference, measured interleaved in the same run; and the 24 h statements against the same
+// statements read from the hourly rollup alone (what they were before the coarse rollups of migration 0006).
 // Standalone: `npx turbo run build && node test/bench/query.mjs [rows]`.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -64,7 +65,7 @@ try {
   report(`background merges settled after ${((performance.now() - t0) / 1000).toFixed(1)} s`);
   const counts = await (
     await ch.client.query({
-      query: `SELECT table, sum(rows) AS rows FROM system.parts WHERE database = 'gatescope' AND active AND table IN ('http_routes_1m', 'http_routes_1h', 'http_requests_1m', 'http_requests_1h') GROUP BY table ORDER BY table`,
+      query: `SELECT table, sum(rows) AS rows FROM system.parts WHERE database = 'gatescope' AND active AND table IN ('http_routes_1m', 'http_routes_1h', 'http_requests_1m', 'http_requests_1h', 'http_totals_1h', 'http_routes_4h', 'http_routes_1d') GROUP BY table ORDER BY table`,
       format: 'JSONEachRow',
     })
   ).json();
@@ -123,7 +124,7 @@ try {
       rows.push({
         call: `${endpoint.replace('/api/v1/', '')} ${range}`,
         rollupMs: rollup.ms,
-        rollupTable: rollup.body.source.table,
+        rollupTable: (rollup.body.source.tables ?? [rollup.body.source.table]).join('+'),
         rawMs: raw.ms,
         ratio: raw.ms / rollup.ms,
         autoMs: auto.ms,
@@ -135,11 +136,11 @@ try {
   const lpad = (s, n) => String(s).padStart(n);
   report(`\nmedian of ${RUNS} calls through app.inject (ms)`);
   report(
-    `${pad('call', 16)}${lpad('rollup', 9)}  ${pad('(table)', 18)}${lpad('raw', 9)}${lpad('raw/rollup', 12)}${lpad('auto', 9)}  auto source`,
+    `${pad('call', 16)}${lpad('rollup', 9)}  ${pad('(table)', 34)}${lpad('raw', 9)}${lpad('raw/rollup', 12)}${lpad('auto', 9)}  auto source`,
   );
   for (const r of rows) {
     report(
-      `${pad(r.call, 16)}${lpad(r.rollupMs.toFixed(1), 9)}  ${pad(r.rollupTable, 18)}${lpad(r.rawMs.toFixed(1), 9)}${lpad(r.ratio.toFixed(1) + 'x', 12)}${lpad(r.autoMs.toFixed(1), 9)}  ${r.autoTable}`,
+      `${pad(r.call, 16)}${lpad(r.rollupMs.toFixed(1), 9)}  ${pad(r.rollupTable, 34)}${lpad(r.rawMs.toFixed(1), 9)}${lpad(r.ratio.toFixed(1) + 'x', 12)}${lpad(r.autoMs.toFixed(1), 9)}  ${r.autoTable}`,
     );
   }
   const day = rows.filter((r) => r.call.endsWith('24h'));
@@ -151,15 +152,21 @@ try {
   // Where a call's time goes. The statement is built and planned exactly as the API does (packages/query), then
   // timed on the engine directly (readJson on the reader connection), interleaved with the API call.
   const reader = new QueryReader({ clickhouse: ch, limits: config.query.limits, now: () => end });
-  const statement = async (kind, range, mode) => {
+  // `hourlyOnly`: the same question from http_routes_1h alone, as the planner answered it before migration 0006.
+  const statement = async (kind, range, mode, hourlyOnly = false) => {
     const r = { from: end - range, to: end };
     const step_s = autoStep(r, 0);
-    const source = await reader.plan({
+    const planned = await reader.plan({
       range: r,
       filters: {},
       mode,
       ...(kind === 'timeseries' ? { step_s } : {}),
+      ...(kind === 'routes' ? { groupBy: ['route'] } : {}),
     });
+    const source =
+      hourlyOnly && planned.granularity_s === 3600
+        ? { ...planned, kind: 'routes', table: 'http_routes_1h', segments: undefined }
+        : planned;
     const q =
       kind === 'summary'
         ? summaryQuery('gatescope', source, {})
@@ -220,6 +227,44 @@ try {
       `${pad(r.label, 22)}${lpad(r.api.toFixed(1), 8)}${lpad(r.engine.toFixed(1), 9)}${lpad(r.floor.toFixed(1), 10)}${lpad(r.overhead.toFixed(1), 10)}${lpad((r.overhead / r.api).toFixed(2), 14)}`,
     );
   }
+  // The 24 h statements as they are now and from the hourly rollup alone, interleaved.
+  const before = [];
+  for (const kind of ['routes', 'timeseries']) {
+    const now = await statement(kind, H24, 'auto');
+    const old = await statement(kind, H24, 'auto', true);
+    const [a, b] = [await engine(now), await engine(old)];
+    if (JSON.stringify(a.data) !== JSON.stringify(b.data))
+      throw new Error(`${kind} 24h: the coarse rollups answered differently from the hourly rollup`);
+    const tNow = [];
+    const tOld = [];
+    for (let i = 0; i < 3 * RUNS; i++) {
+      let t = performance.now();
+      await engine(now);
+      tNow.push(performance.now() - t);
+      t = performance.now();
+      await engine(old);
+      tOld.push(performance.now() - t);
+    }
+    const med = (xs) => xs.sort((x, y) => x - y)[xs.length >> 1];
+    before.push({
+      kind,
+      now: med(tNow),
+      old: med(tOld),
+      rows: a.statistics?.rows_read,
+      oldRows: b.statistics?.rows_read,
+    });
+  }
+  report(
+    `\n24 h statements on the engine, coarse rollups vs the hourly rollup alone (identical answers; median of ${3 * RUNS}, ms)`,
+  );
+  report(
+    `${pad('statement', 22)}${lpad('now', 8)}${lpad('rows read', 11)}${lpad('hourly', 9)}${lpad('rows read', 11)}${lpad('ratio', 8)}`,
+  );
+  for (const b of before)
+    report(
+      `${pad(b.kind + ' 24h', 22)}${lpad(b.now.toFixed(1), 8)}${lpad(b.rows, 11)}${lpad(b.old.toFixed(1), 9)}${lpad(b.oldRows, 11)}${lpad((b.old / b.now).toFixed(1) + 'x', 8)}`,
+    );
+
   const overhead = parts.map((r) => r.overhead).sort((a, b) => a - b)[parts.length >> 1];
   const raw15 = parts[0].api;
   const day24 = Math.max(parts[2].api, parts[3].api);
