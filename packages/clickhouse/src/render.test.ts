@@ -75,20 +75,19 @@ describe('migrations rendered for the embedded engine / one server', () => {
       ].map((t) => `ALTER TABLE gatescope.${t}  MODIFY SETTING non_replicated_deduplication_window = 1000`),
     );
     // Tables created later carry it in their own SETTINGS.
-    for (const t of ['http_totals_1h', 'http_routes_4h', 'http_routes_1d'])
+    for (const t of ['http_totals_1h'])
       expect(tables(statements).find((c) => c.name === t)?.sql, t).toMatch(
         /SETTINGS index_granularity = \d+, non_replicated_deduplication_window = 1000$/,
       );
   });
 
-  it('backfills the coarse rollups from the hourly one, through the names users query', () => {
+  it('backfills the hourly totals from the hourly rollup, through the names users query', () => {
     expect(inserts(all(single)).map((sql) => /^INSERT INTO gatescope\.(\w+) /.exec(sql)?.[1])).toEqual([
       'http_totals_1h',
-      'http_routes_4h',
     ]);
     for (const sql of inserts(all(single))) expect(sql).toMatch(/FROM gatescope\.http_routes_1h AS /);
     // A cluster's backfill goes through the Distributed tables once (INSERT has no ON CLUSTER): every shard's
-    // hourly rows in, sharded rows out, each shard's local views cascading further (4h -> 1d).
+    // hourly rows in, sharded rows out.
     for (const sql of inserts(all(cluster))) {
       expect(sql).not.toMatch(/_local\b|ON CLUSTER/);
       expect(sql).toContain('SETTINGS distributed_foreground_insert = 1');
@@ -160,14 +159,7 @@ describe('migrations rendered for a cluster', () => {
       /, (cityHash64\(.+\))\)$/s.exec(distributed.find((d) => d.name === name)!.sql)?.[1];
     expect(key('http_requests')).toBe('cityHash64(route_name, toStartOfHour(start_time))');
     // Rollups shard by the same (route, hour) as the rows they summarise.
-    for (const r of [
-      'http_routes_1m',
-      'http_requests_1m',
-      'http_routes_1h',
-      'http_requests_1h',
-      'http_routes_4h',
-      'http_routes_1d',
-    ])
+    for (const r of ['http_routes_1m', 'http_requests_1m', 'http_routes_1h', 'http_requests_1h'])
       expect(key(r), r).toBe('cityHash64(route_name, toStartOfHour(bucket_start))');
     expect(key('http_totals_1h')).toBe('cityHash64(bucket_start)');
   });

@@ -26,13 +26,7 @@ import { toStats, type Stats, type StatsRow } from './stats.js';
  */
 
 /** What a source is, as answers report it. */
-export const sourceInfo = (s: Source) => ({
-  kind: s.kind,
-  table: s.table,
-  granularity_s: s.granularity_s,
-  /** Every table read, when coarse segments stand in for `table` (same rows, fewer states). */
-  ...(s.segments ? { tables: [...new Set(s.segments.map((g) => g.table))] } : {}),
-});
+export const sourceInfo = (s: Source) => ({ kind: s.kind, table: s.table, granularity_s: s.granularity_s });
 
 export interface WindowQuestion {
   range: TimeRange;

@@ -1,6 +1,7 @@
+import { ident } from '@gatescope/clickhouse';
 import type { Filters } from './params.js';
 import type { Source } from './plan.js';
-import { fromClause, statsColumns, whereClause, type BuiltQuery } from './sql.js';
+import { statsColumns, whereClause, type BuiltQuery } from './sql.js';
 
 /**
  * Questions the UI asks to find its way: which values a dimension takes in a range (autocomplete, "did you mean"),
@@ -40,7 +41,7 @@ export function valuesQuery(
   const count = source.kind === 'raw' ? 'count()' : 'sum(requests)';
   return {
     query:
-      `SELECT toString(${col}) AS value, ${count} AS requests\nFROM ${fromClause(database, source)}\n` +
+      `SELECT toString(${col}) AS value, ${count} AS requests\nFROM ${ident(database)}.${ident(source.table)}\n` +
       `WHERE ${where.query}\nGROUP BY value${extra.length ? `\nHAVING ${extra.join(' AND ')}` : ''}\n` +
       `ORDER BY requests DESC, value ASC\nLIMIT {limit:UInt32}`,
     params: { ...where.params, ...params },
@@ -57,7 +58,7 @@ export function flowsQuery(database: string, source: Source, filters: Filters, l
   return {
     query:
       `SELECT\n  ${GATEWAY_EXPR} AS gateway,\n  route_name AS route,\n  upstream_cluster,\n  grouping(upstream_cluster) AS is_route_total,\n  ${statsColumns(source)}\n` +
-      `FROM ${fromClause(database, source)}\nWHERE ${where.query}\n` +
+      `FROM ${ident(database)}.${ident(source.table)}\nWHERE ${where.query}\n` +
       `GROUP BY GROUPING SETS ((gateway, route, upstream_cluster), (gateway, route))\n` +
       `ORDER BY requests DESC\nLIMIT {limit:UInt32}`,
     params: { ...where.params, limit },

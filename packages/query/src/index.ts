@@ -17,8 +17,6 @@ export {
 export type { RawParams, TimeRange, Filters, StatusClass, Restriction } from './params.js';
 export {
   planSource,
-  coarseSegments,
-  LEAN_BUCKETS,
   rawSource,
   rawIsCheaper,
   RAW_ROWS_PER_STATE,
@@ -30,7 +28,7 @@ export {
   HOURLY_FROM_MS,
   MINUTELY_FROM_MS,
 } from './plan.js';
-export type { Source, Segment, SourceKind, SourceMode, Dimension, PlanInput } from './plan.js';
+export type { Source, SourceKind, SourceMode, Dimension, PlanInput } from './plan.js';
 export {
   estimateQuery,
   summaryQuery,
@@ -42,7 +40,6 @@ export {
   topQuery,
   requestsQuery,
   whereClause,
-  fromClause,
   filterConditions,
   withLimits,
   statsColumns,

@@ -45,19 +45,6 @@ export interface Source {
   /** Epoch ms actually covered: rollup reads are widened to whole buckets (`from` down, `to` up). */
   from: number;
   to: number;
-  /**
-   * The same rows read from coarser buckets where whole ones fit (`coarseSegments`): consecutive, together exactly
-   * [from, to). Optional: `table` over [from, to) gives the same answer (states merge exactly), only slower.
-   */
-  segments?: Segment[];
-}
-
-/** One consecutive piece of a source's range and the table that answers it in buckets of `granularity_s`. */
-export interface Segment {
-  table: string;
-  granularity_s: number;
-  from: number;
-  to: number;
 }
 
 export const ROLLUP_GRANULARITIES_S = [3600, 60] as const;
@@ -147,53 +134,13 @@ export function planSource(input: PlanInput): Source {
   const to = Math.ceil(range.to / g) * g;
   if (granularity === 3600 && dims.size === 0)
     return { kind: 'totals', granularity_s: granularity, table: 'http_totals_1h', from, to };
-  const source: Source = {
+  return {
     kind: lean ? 'routes' : 'requests',
     granularity_s: granularity,
     table: `${lean ? 'http_routes' : 'http_requests'}_${suffix}`,
     from,
     to,
   };
-  if (granularity === 3600 && lean) {
-    const segments = coarseSegments(from, to, input.step_s);
-    if (segments.some((s) => s.granularity_s > granularity)) source.segments = segments;
-  }
-  return source;
-}
-
-/** The lean family's buckets, coarsest first: a day, 4 hours, an hour (each divides the one before). */
-export const LEAN_BUCKETS = [
-  { granularity_s: 86400, table: 'http_routes_1d' },
-  { granularity_s: 14400, table: 'http_routes_4h' },
-  { granularity_s: 3600, table: 'http_routes_1h' },
-] as const;
-
-/**
- * [from, to) (whole hours) as consecutive segments, each read from the coarsest bucket that fits whole inside it:
- * whole days in the middle, 4-hour blocks around them, hours at the edges. With a timeseries step, only buckets
- * that divide it (a point never straddles two buckets; all are aligned to the epoch, UTC). Reading a state costs
- * the same whatever it spans, so a day of 50 routes is 50 states instead of 1,200: whatever the alignment, 24 h
- * reads at most 10 buckets per route instead of 25, 7 days at most 16 instead of 169 (query.test.ts). Merging is
- * exact: the same numbers.
- */
-export function coarseSegments(from: number, to: number, step_s?: number): Segment[] {
-  const levels = LEAN_BUCKETS.filter(
-    (b) => b.granularity_s === 3600 || step_s === undefined || step_s % b.granularity_s === 0,
-  );
-  const split = (a: number, b: number, level: number): Segment[] => {
-    if (a >= b) return [];
-    const { granularity_s, table } = levels[level];
-    const g = granularity_s * 1000;
-    if (level === levels.length - 1) return [{ table, granularity_s, from: a, to: b }];
-    const inner = { from: Math.ceil(a / g) * g, to: Math.floor(b / g) * g };
-    if (inner.from >= inner.to) return split(a, b, level + 1);
-    return [
-      ...split(a, inner.from, level + 1),
-      { table, granularity_s, from: inner.from, to: inner.to },
-      ...split(inner.to, b, level + 1),
-    ];
-  };
-  return split(from, to, 0);
 }
 
 export const NICE_STEPS_S = [

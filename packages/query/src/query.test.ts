@@ -1,17 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { QueryParamError } from './errors.js';
 import { parseFilters, parseTimeRange } from './params.js';
-import { autoStep, coarseSegments, planSource, rawIsCheaper, RAW_ROWS_PER_STATE } from './plan.js';
-import {
-  decodeCursor,
-  encodeCursor,
-  fromClause,
-  routesQuery,
-  summaryQuery,
-  timeseriesQuery,
-  topQuery,
-  withLimits,
-} from './sql.js';
+import { autoStep, planSource, rawIsCheaper, RAW_ROWS_PER_STATE } from './plan.js';
+import { decodeCursor, encodeCursor, routesQuery, summaryQuery, topQuery, withLimits } from './sql.js';
 
 const NOW = Date.parse('2024-05-01T12:34:56.789Z');
 const H = 3_600_000;
@@ -112,87 +103,6 @@ describe('planSource', () => {
     expect(planSource({ range: range(24 * H), filters: {}, groupBy: ['upstream_cluster'] }).kind).toBe(
       'routes',
     );
-  });
-  it('reads long lean ranges from days and 4-hour blocks inside them, hours only at the edges', () => {
-    const h = planSource({ range: range(24 * H), filters: {}, groupBy: ['route'] });
-    expect(h.table).toBe('http_routes_1h');
-    // 12:00 yesterday .. 13:00 today (widened from 12:34): six 4-hour blocks, then one hour.
-    expect(h.segments).toEqual([
-      { table: 'http_routes_4h', granularity_s: 14400, from: h.from, to: h.to - H },
-      { table: 'http_routes_1h', granularity_s: 3600, from: h.to - H, to: h.to },
-    ]);
-    // 09:00 .. 10:00 a day later: 9-12 hourly, 12-8 in 4-hour blocks, 8-10 hourly.
-    const odd = planSource({
-      range: { from: Date.UTC(2024, 4, 1, 9), to: Date.UTC(2024, 4, 2, 10) },
-      filters: {},
-      groupBy: ['route'],
-    });
-    expect(odd.segments!.map((s) => [s.table, (s.to - s.from) / H])).toEqual([
-      ['http_routes_1h', 3],
-      ['http_routes_4h', 20],
-      ['http_routes_1h', 2],
-    ]);
-    // A timeseries point must not straddle buckets: only buckets that divide the step.
-    expect(planSource({ range: range(24 * H), filters: {}, groupBy: ['route'], step_s: 3600 }).segments).toBe(
-      undefined,
-    );
-    const daily = planSource({ range: range(7 * 24 * H), filters: { route: ['r'] }, step_s: 86400 });
-    expect(new Set(daily.segments!.map((s) => s.table))).toEqual(
-      new Set(['http_routes_1h', 'http_routes_4h', 'http_routes_1d']),
-    );
-    // The full-dimension family has no coarse buckets.
-    expect(planSource({ range: range(7 * 24 * H), filters: { method: ['GET'] } }).segments).toBe(undefined);
-  });
-  it('tiles every range exactly, with the fewest buckets the levels allow', () => {
-    let worstDay = 0;
-    let worstWeek = 0;
-    const buckets = (segs: ReturnType<typeof coarseSegments>) =>
-      segs.reduce((n, s) => n + (s.to - s.from) / (s.granularity_s * 1000), 0);
-    for (let start = 0; start < 48; start++) {
-      for (const hours of [1, 3, 13, 25, 169, 24 * 31 + 1]) {
-        const from = Date.UTC(2024, 4, 1) + start * H;
-        const to = from + hours * H;
-        const segs = coarseSegments(from, to);
-        expect(segs[0].from).toBe(from);
-        expect(segs.at(-1)!.to).toBe(to);
-        for (let i = 0; i < segs.length; i++) {
-          const s = segs[i];
-          expect(s.from).toBeLessThan(s.to);
-          if (i > 0) expect(s.from).toBe(segs[i - 1].to);
-          expect(s.from % (s.granularity_s * 1000)).toBe(0);
-          expect(s.to % (s.granularity_s * 1000)).toBe(0);
-        }
-        if (hours === 25) worstDay = Math.max(worstDay, buckets(segs));
-        if (hours === 169) worstWeek = Math.max(worstWeek, buckets(segs));
-      }
-    }
-    // Against 25 and 169 hourly buckets per route.
-    expect(worstDay).toBe(10);
-    expect(worstWeek).toBe(16);
-  });
-  it('reads segments from their own tables with bound bounds, the same columns whichever', () => {
-    const source = planSource({ range: range(24 * H), filters: { route: ['a'] } });
-    const q = summaryQuery('gatescope', source, { route: ['a'] });
-    expect(fromClause('gatescope', source)).toMatch(
-      /^\(\n {2}SELECT \* FROM gatescope\.http_routes_4h WHERE bucket_start >= fromUnixTimestamp64Milli\(\{seg0_from_ms:Int64\}, 'UTC'\)/,
-    );
-    expect(q.query).toContain('UNION ALL SELECT * FROM gatescope.http_routes_1h WHERE');
-    expect(q.params).toMatchObject({
-      seg0_from_ms: source.segments![0].from,
-      seg1_to_ms: source.segments![1].to,
-      route: ['a'],
-    });
-    const ts = timeseriesQuery(
-      'gatescope',
-      { ...source, segments: undefined },
-      {},
-      {
-        step_s: 3600,
-        withQuantiles: true,
-      },
-    );
-    expect(ts.query).toContain('FROM gatescope.http_routes_1h\n');
-    expect(Object.keys(ts.params).some((k) => k.startsWith('seg'))).toBe(false);
   });
   it('honours source=raw and needs a step the rollup divides', () => {
     expect(planSource({ range: range(24 * H), filters: {}, mode: 'raw' }).kind).toBe('raw');

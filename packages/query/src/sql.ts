@@ -39,35 +39,15 @@ export const DIMENSION_COLUMNS: Partial<Record<Dimension, string>> = {
   gateway: 'node_id',
 };
 
-/**
- * What a statement reads: the source's table, or with coarse segments (plan.ts `coarseSegments`) each segment's
- * rows from its own table, one after the other. The tables have the same columns, so every builder reads either
- * alike; `whereClause` binds the segments' bounds (`{seg<i>_from_ms}` / `{seg<i>_to_ms}`).
- */
-export function fromClause(database: string, source: Source): string {
-  if (!source.segments?.length) return `${ident(database)}.${ident(source.table)}`;
-  const parts = source.segments.map(
-    (s, i) =>
-      `SELECT * FROM ${ident(database)}.${ident(s.table)} WHERE bucket_start >= fromUnixTimestamp64Milli({seg${i}_from_ms:Int64}, 'UTC') AND bucket_start < fromUnixTimestamp64Milli({seg${i}_to_ms:Int64}, 'UTC')`,
-  );
-  return `(\n  ${parts.join('\n  UNION ALL ')}\n)`;
-}
-const from = fromClause;
-
-function segmentParams(source: Source): Record<string, number> {
-  const params: Record<string, number> = {};
-  source.segments?.forEach((s, i) => {
-    params[`seg${i}_from_ms`] = s.from;
-    params[`seg${i}_to_ms`] = s.to;
-  });
-  return params;
+function from(database: string, source: Source): string {
+  return `${ident(database)}.${ident(source.table)}`;
 }
 
 export function timeColumn(source: Source): string {
   return source.kind === 'raw' ? 'start_time' : 'bucket_start';
 }
 
-/** The WHERE clause for the source's time range and the filters (and the bounds of its segments, if any). */
+/** The WHERE clause for the source's time range and the filters. */
 export function whereClause(source: Source, filters: Filters, extra: string[] = []): BuiltQuery {
   const t = timeColumn(source);
   const f = filterConditions(filters);
@@ -78,7 +58,7 @@ export function whereClause(source: Source, filters: Filters, extra: string[] = 
       ...f.conditions,
       ...extra,
     ].join(' AND '),
-    params: { from_ms: source.from, to_ms: source.to, ...segmentParams(source), ...f.params },
+    params: { from_ms: source.from, to_ms: source.to, ...f.params },
   };
 }
 
