@@ -3,7 +3,8 @@
 // /api/v1/timeseries for 15 m, 1 h and 24 h, answered from the rollups and from raw rows side by side; then where a
 // call's time goes: the engine's floor (SELECT 1 on the reader connection), the engine running the very statement
 // the API runs (the baseline), and gatescope's own per-call overhead (parsing, planning, limits, JSON, fastify,
-// serialisation) as the difference, measured interleaved in the same run.
+// serialisation) as the difference, measured interleaved in the same run; and the 24 h statements against the same
+// unfiltered statements read from the per-route hourly rollup (what they were before the totals of migration 0006).
 // Standalone: `npx turbo run build && node test/bench/query.mjs [rows]`.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -64,30 +65,29 @@ try {
   report(`background merges settled after ${((performance.now() - t0) / 1000).toFixed(1)} s`);
   const counts = await (
     await ch.client.query({
-      query: `SELECT table, sum(rows) AS rows FROM system.parts WHERE database = 'gatescope' AND active AND table IN ('http_routes_1m', 'http_routes_1h', 'http_requests_1m', 'http_requests_1h') GROUP BY table ORDER BY table`,
+      query: `SELECT table, sum(rows) AS rows FROM system.parts WHERE database = 'gatescope' AND active AND table IN ('http_routes_1m', 'http_routes_1h', 'http_requests_1m', 'http_requests_1h', 'http_totals_1h') GROUP BY table ORDER BY table`,
       format: 'JSONEachRow',
     })
   ).json();
   report('rollup rows:', counts.map((c) => `${c.table}=${Number(c.rows).toLocaleString('en')}`).join(', '));
 
   const defaults = loadConfig({});
+  // The documented defaults (every section the app reads), with the engine's data dir and generous query time.
   const config = {
+    ...defaults,
     dataDir: dir,
-    host: '127.0.0.1',
-    httpPort: 0,
-    alsPort: 0,
     logLevel: 'silent',
-    clickhouse: { username: 'default', password: '', database: 'gatescope', roles: {} },
-    query: { limits: { ...defaults.query.limits, maxExecutionTimeS: 60 } },
-    sql: defaults.sql,
+    clickhouse: {
+      ...defaults.clickhouse,
+      username: 'default',
+      password: '',
+      database: 'gatescope',
+      roles: {},
+    },
+    query: { ...defaults.query, limits: { ...defaults.query.limits, maxExecutionTimeS: 60 } },
     retentionDays: 30,
     rollupRetentionDays: 400,
-    ingest: { batchMaxRows: 1, batchMaxDelayMs: 1, maxPendingRows: 1, maxMessageBytes: 1, decoderWorkers: 0 },
-    pathTemplates: { maxTemplatesPerRoute: 1 },
-    auth: { tokens: [], allowUnauthenticated: false, rateLimitPerMinute: 1_000_000 },
-    http: { allowedHosts: [], metricsPublic: false },
-    live: { windowSeconds: 60, tickMs: 1000 },
-    health: { degradedErrorRate: 0.001, failingErrorRate: 0.1 },
+    auth: { ...defaults.auth, tokens: [], allowUnauthenticated: false, rateLimitPerMinute: 1_000_000 },
   };
   app = await buildApp({ config, clickhouse: ch, logger: false, now: () => end });
   await app.ready();
@@ -151,15 +151,21 @@ try {
   // Where a call's time goes. The statement is built and planned exactly as the API does (packages/query), then
   // timed on the engine directly (readJson on the reader connection), interleaved with the API call.
   const reader = new QueryReader({ clickhouse: ch, limits: config.query.limits, now: () => end });
-  const statement = async (kind, range, mode) => {
+  // `hourlyOnly`: the same question from the per-route http_routes_1h, as the planner answered it before migration 0006.
+  const statement = async (kind, range, mode, hourlyOnly = false) => {
     const r = { from: end - range, to: end };
     const step_s = autoStep(r, 0);
-    const source = await reader.plan({
+    const planned = await reader.plan({
       range: r,
       filters: {},
       mode,
       ...(kind === 'timeseries' ? { step_s } : {}),
+      ...(kind === 'routes' ? { groupBy: ['route'] } : {}),
     });
+    const source =
+      hourlyOnly && planned.granularity_s === 3600
+        ? { ...planned, kind: 'routes', table: 'http_routes_1h' }
+        : planned;
     const q =
       kind === 'summary'
         ? summaryQuery('gatescope', source, {})
@@ -220,6 +226,44 @@ try {
       `${pad(r.label, 22)}${lpad(r.api.toFixed(1), 8)}${lpad(r.engine.toFixed(1), 9)}${lpad(r.floor.toFixed(1), 10)}${lpad(r.overhead.toFixed(1), 10)}${lpad((r.overhead / r.api).toFixed(2), 14)}`,
     );
   }
+  // The unfiltered 24 h statements as they are now (hourly totals) and from the per-route hourly rollup, interleaved.
+  const before = [];
+  for (const kind of ['summary', 'timeseries']) {
+    const now = await statement(kind, H24, 'auto');
+    const old = await statement(kind, H24, 'auto', true);
+    const [a, b] = [await engine(now), await engine(old)];
+    if (JSON.stringify(a.data) !== JSON.stringify(b.data))
+      throw new Error(`${kind} 24h: the hourly totals answered differently from the per-route hourly rollup`);
+    const tNow = [];
+    const tOld = [];
+    for (let i = 0; i < 3 * RUNS; i++) {
+      let t = performance.now();
+      await engine(now);
+      tNow.push(performance.now() - t);
+      t = performance.now();
+      await engine(old);
+      tOld.push(performance.now() - t);
+    }
+    const med = (xs) => xs.sort((x, y) => x - y)[xs.length >> 1];
+    before.push({
+      kind,
+      now: med(tNow),
+      old: med(tOld),
+      rows: a.statistics?.rows_read,
+      oldRows: b.statistics?.rows_read,
+    });
+  }
+  report(
+    `\nunfiltered 24 h statements on the engine, http_totals_1h vs http_routes_1h (identical answers; median of ${3 * RUNS}, ms)`,
+  );
+  report(
+    `${pad('statement', 22)}${lpad('now', 8)}${lpad('rows read', 11)}${lpad('hourly', 9)}${lpad('rows read', 11)}${lpad('ratio', 8)}`,
+  );
+  for (const b of before)
+    report(
+      `${pad(b.kind + ' 24h', 22)}${lpad(b.now.toFixed(1), 8)}${lpad(b.rows, 11)}${lpad(b.old.toFixed(1), 9)}${lpad(b.oldRows, 11)}${lpad((b.old / b.now).toFixed(1) + 'x', 8)}`,
+    );
+
   const overhead = parts.map((r) => r.overhead).sort((a, b) => a - b)[parts.length >> 1];
   const raw15 = parts[0].api;
   const day24 = Math.max(parts[2].api, parts[3].api);

@@ -119,7 +119,7 @@ it(`sustained ingest at 80 % of the maximum for ${MINUTES} min, ${LIVE_CLIENTS} 
 
     expect(sent - count).toBe(0);
     expect(unique).toBe(count);
-    expect(rollups).toEqual([count, count, count, count]);
+    expect(rollups).toEqual([count, count, count, count, count]);
     expect(last).toBeLessThan(first * 1.2);
     expect(queries.errors()).toBe(0);
   } finally {

@@ -60,8 +60,8 @@ export async function requestTally(gs: Pick<GatescopeProcess, 'http'>): Promise<
     await sqlValue(gs, 'SELECT count() FROM gatescope.http_requests'),
     await sqlValue(gs, 'SELECT uniqExact(request_id) FROM gatescope.http_requests'),
     ...(await Promise.all(
-      ['http_requests_1m', 'http_routes_1m', 'http_requests_1h', 'http_routes_1h'].map((t) =>
-        sqlValue(gs, `SELECT sum(requests) FROM gatescope.${t}`),
+      ['http_requests_1m', 'http_routes_1m', 'http_requests_1h', 'http_routes_1h', 'http_totals_1h'].map(
+        (t) => sqlValue(gs, `SELECT sum(requests) FROM gatescope.${t}`),
       ),
     )),
   ];

@@ -14,10 +14,10 @@ interface Created {
   sql: string;
   engine?: string;
 }
-/** The CREATE statements (the ALTERs are checked on their own). */
+/** The CREATE statements (the ALTERs and the backfills are checked on their own). */
 function created(statements: string[]): Created[] {
   return statements
-    .filter((sql) => !sql.startsWith('ALTER '))
+    .filter((sql) => !sql.startsWith('ALTER ') && !sql.startsWith('INSERT '))
     .map((sql) => {
       const m = /^CREATE (TABLE|MATERIALIZED VIEW) IF NOT EXISTS (\w+)\.(\w+)/.exec(sql);
       expect(m, sql.slice(0, 120)).not.toBeNull();
@@ -26,6 +26,7 @@ function created(statements: string[]): Created[] {
     });
 }
 const alters = (statements: string[]) => statements.filter((sql) => sql.startsWith('ALTER '));
+const inserts = (statements: string[]) => statements.filter((sql) => sql.startsWith('INSERT '));
 const tables = (c: Created[]) => c.filter((s) => s.kind === 'TABLE');
 const views = (c: Created[]) => c.filter((s) => s.kind === 'MATERIALIZED VIEW');
 
@@ -73,6 +74,24 @@ describe('migrations rendered for the embedded engine / one server', () => {
         'http_routes_1h',
       ].map((t) => `ALTER TABLE gatescope.${t}  MODIFY SETTING non_replicated_deduplication_window = 1000`),
     );
+    // Tables created later carry it in their own SETTINGS.
+    for (const t of ['http_totals_1h'])
+      expect(tables(statements).find((c) => c.name === t)?.sql, t).toMatch(
+        /SETTINGS index_granularity = \d+, non_replicated_deduplication_window = 1000$/,
+      );
+  });
+
+  it('backfills the hourly totals from the hourly rollup, through the names users query', () => {
+    expect(inserts(all(single)).map((sql) => /^INSERT INTO gatescope\.(\w+) /.exec(sql)?.[1])).toEqual([
+      'http_totals_1h',
+    ]);
+    for (const sql of inserts(all(single))) expect(sql).toMatch(/FROM gatescope\.http_routes_1h AS /);
+    // A cluster's backfill goes through the Distributed tables once (INSERT has no ON CLUSTER): every shard's
+    // hourly rows in, sharded rows out.
+    for (const sql of inserts(all(cluster))) {
+      expect(sql).not.toMatch(/_local\b|ON CLUSTER/);
+      expect(sql).toContain('SETTINGS distributed_foreground_insert = 1');
+    }
   });
 
   it('hangs the rollup views on those same tables', () => {
@@ -142,6 +161,7 @@ describe('migrations rendered for a cluster', () => {
     // Rollups shard by the same (route, hour) as the rows they summarise.
     for (const r of ['http_routes_1m', 'http_requests_1m', 'http_routes_1h', 'http_requests_1h'])
       expect(key(r), r).toBe('cityHash64(route_name, toStartOfHour(bucket_start))');
+    expect(key('http_totals_1h')).toBe('cityHash64(bucket_start)');
   });
 
   it('keeps the materialized views local: they read local inserts and write local rollups', () => {

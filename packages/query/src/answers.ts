@@ -61,7 +61,7 @@ export async function routeStats(
   reader: QueryReader,
   q: WindowQuestion & { sort?: RouteSort; order?: 'asc' | 'desc'; limit?: number },
 ): Promise<{ source: Source; routes: RouteStats[] }> {
-  const source = await reader.plan({ range: q.range, filters: q.filters, mode: q.mode });
+  const source = await reader.plan({ range: q.range, filters: q.filters, mode: q.mode, groupBy: ['route'] });
   const sort = q.sort ?? 'requests';
   const list = await reader.rows<StatsRow & { route: string; share: number }>(
     routesQuery(reader.database, source, q.filters, {
@@ -291,7 +291,12 @@ export async function clusterStats(
   reader: QueryReader,
   q: WindowQuestion,
 ): Promise<{ source: Source; clusters: (Stats & { upstream_cluster: string })[] }> {
-  const source = await reader.plan({ range: q.range, filters: q.filters, mode: q.mode });
+  const source = await reader.plan({
+    range: q.range,
+    filters: q.filters,
+    mode: q.mode,
+    groupBy: ['upstream_cluster'],
+  });
   const list = await reader.rows<StatsRow & { upstream_cluster: string }>(
     splitQuery(reader.database, source, q.filters),
   );

@@ -7,8 +7,9 @@ import type { Filters, TimeRange } from './params.js';
  * - `routes`: `http_routes_{1m,1h}`, one row per (bucket, route, upstream cluster): the fastest, for questions
  *   that filter or group only by route / upstream cluster.
  * - `requests`: `http_requests_{1m,1h}`, every filterable dimension except paths.
+ * - `totals`: `http_totals_1h`, one row per hour and nothing else: questions with no filter and no grouping.
  */
-export type SourceKind = 'raw' | 'routes' | 'requests';
+export type SourceKind = 'raw' | 'routes' | 'requests' | 'totals';
 export type SourceMode = 'auto' | 'raw' | 'rollup';
 export const SOURCE_MODES = ['auto', 'raw', 'rollup'] as const;
 
@@ -129,12 +130,16 @@ export function planSource(input: PlanInput): Source {
   const g = granularity * 1000;
   const lean = [...dims].every((d) => LEAN_DIMENSIONS.has(d));
   const suffix = granularity === 3600 ? '1h' : '1m';
+  const from = Math.floor(range.from / g) * g;
+  const to = Math.ceil(range.to / g) * g;
+  if (granularity === 3600 && dims.size === 0)
+    return { kind: 'totals', granularity_s: granularity, table: 'http_totals_1h', from, to };
   return {
     kind: lean ? 'routes' : 'requests',
     granularity_s: granularity,
     table: `${lean ? 'http_routes' : 'http_requests'}_${suffix}`,
-    from: Math.floor(range.from / g) * g,
-    to: Math.ceil(range.to / g) * g,
+    from,
+    to,
   };
 }
 

@@ -91,6 +91,19 @@ describe('planSource', () => {
       ).code,
     ).toBe('ERR_QUERY_NO_ROLLUP');
   });
+  it('answers questions with no filter and no grouping from the hourly totals, one state per hour', () => {
+    expect(planSource({ range: range(24 * H), filters: {} })).toMatchObject({
+      kind: 'totals',
+      table: 'http_totals_1h',
+      granularity_s: 3600,
+    });
+    expect(planSource({ range: range(24 * H), filters: {}, step_s: 3600 }).table).toBe('http_totals_1h');
+    // Per-minute questions and anything filtered or grouped keep their family.
+    expect(planSource({ range: range(2 * H), filters: {} }).table).toBe('http_routes_1m');
+    expect(planSource({ range: range(24 * H), filters: {}, groupBy: ['upstream_cluster'] }).kind).toBe(
+      'routes',
+    );
+  });
   it('honours source=raw and needs a step the rollup divides', () => {
     expect(planSource({ range: range(24 * H), filters: {}, mode: 'raw' }).kind).toBe('raw');
     expect(planSource({ range: range(24 * H), filters: {}, step_s: 300 }).table).toBe('http_routes_1m');
@@ -159,8 +172,8 @@ describe('token restriction in analytics', () => {
     expect(top.query).toContain('{restricted_authority:Array(String)}');
   });
   it('makes the planner pick a source that has the restricted columns (never http_routes_*)', () => {
-    const free = planSource({ range, filters: {} });
-    expect(free.table).toBe('http_routes_1h');
+    expect(planSource({ range, filters: {} }).table).toBe('http_totals_1h');
+    expect(planSource({ range, filters: {}, groupBy: ['route'] }).table).toBe('http_routes_1h');
     const restricted = planSource({ range, filters: parseFilters({}, restriction) });
     expect(restricted.table).toBe('http_requests_1h');
     const gatewayOnly = planSource({ range, filters: parseFilters({}, { gateways: ['edge'] }) });

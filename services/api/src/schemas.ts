@@ -62,7 +62,7 @@ export const statsProperties = {
 export const sourceProperty = {
   type: 'object',
   properties: {
-    kind: { type: 'string', enum: ['raw', 'routes', 'requests'] },
+    kind: { type: 'string', enum: ['raw', 'routes', 'requests', 'totals'] },
     table: { type: 'string' },
     granularity_s: { type: 'integer' },
   },

@@ -300,7 +300,7 @@ describe('timeseries', () => {
     expect(body.series[0].points).toHaveLength(60);
     const day = await get(`/api/v1/timeseries?range=24h&metrics=requests`);
     expect(day.body.step_s).toBe(3600);
-    expect(day.body.source.table).toBe('http_routes_1h');
+    expect(day.body.source.table).toBe('http_totals_1h');
   });
 });
 
@@ -510,7 +510,7 @@ describe('rollups agree with raw rows', () => {
     for (const range of [
       // At this test's volume auto mode reads 6 h from raw rows (cheaper, see below): ask for the rollup.
       [`from=${iso(NOW - 6 * H)}&to=${iso(NOW)}&step=1h`, 'http_routes_1m', '&source=rollup'],
-      [day, 'http_routes_1h', ''],
+      [day, 'http_totals_1h', ''],
     ] as const) {
       const url = `/api/v1/timeseries?${range[0]}&metrics=requests,p50_ms,p99_ms`;
       const raw = await get(`${url}&source=raw`);
