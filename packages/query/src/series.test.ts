@@ -222,6 +222,8 @@ describe('seriesStatsQuery answers what the API answers (embedded engine)', () =
       'http_requests_1m',
       'http_routes_1h',
       'http_routes_1m',
+      // Unfiltered, ungrouped hourly questions: the hourly totals (migration 0006).
+      'http_totals_1h',
     ]);
 
     const built = seriesStatsQuery('gatescope', qs);
