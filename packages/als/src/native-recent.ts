@@ -23,6 +23,7 @@ interface Block {
   at: number;
   data: Buffer;
   rows: number;
+  streams?: Uint32Array;
 }
 
 export interface RecentRowsRead {
@@ -56,10 +57,11 @@ export class RecentRows {
     return this.rows;
   }
 
-  add(data: Buffer, rows: number): void {
+  /** A decoded block; `streams`, its stream ranges when the writer gave them (reading its key columns is then cheaper). */
+  add(data: Buffer, rows: number, streams?: Uint32Array): void {
     if (rows === 0) return;
     const now = this.now();
-    this.blocks.push({ seq: ++this.seq, at: now, data, rows });
+    this.blocks.push({ seq: ++this.seq, at: now, data, rows, streams });
     this.rows += rows;
     while (this.blocks.length > 0 && (this.rows > this.maxRows || now - this.blocks[0].at > this.keepMs)) {
       this.rows -= this.blocks.shift()!.rows;
@@ -83,7 +85,7 @@ export class RecentRows {
       if (block.seq <= cursor) break;
       let wanted: number[] | undefined;
       if (match) {
-        const columns = nativeStringColumns(block.data, keys);
+        const columns = nativeStringColumns(block.data, keys, block.streams);
         const values = new Array<string>(keys.length);
         wanted = [];
         for (let i = block.rows - 1; i >= 0 && n + wanted.length < limit; i--) {

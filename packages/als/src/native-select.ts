@@ -11,12 +11,15 @@ import { NULL_MAP, OFFSETS, readLeb, scan, STRING, TWO32, type Shape } from './n
 const readU64 = (b: Buffer, at: number) => b.readUInt32LE(at) + b.readUInt32LE(at + 4) * TWO32;
 
 /** One block of `data` (several blocks are merged): its row count, shape and each stream's [start, end). */
-function oneBlock(data: Buffer): { buf: Buffer; rows: number; shape: Shape; ranges: number[] } {
-  const buf = concatNativeBlocks([data]);
+function oneBlock(
+  data: Buffer,
+  streams?: Uint32Array,
+): { buf: Buffer; rows: number; shape: Shape; ranges: number[] } {
+  const buf = concatNativeBlocks([data], [streams]);
   const shape: { value?: Shape } = {};
   const rows: number[] = [];
   const ranges: number[] = [];
-  scan(buf, shape, rows, ranges, []);
+  scan(buf, shape, rows, ranges, [], streams && buf === data ? streams : undefined);
   if (!shape.value) throw new Error('Native data holds no block');
   return { buf, rows: rows[0], shape: shape.value, ranges };
 }
@@ -111,12 +114,16 @@ export function nativeRowDays(data: Buffer, column = 'start_time'): Int32Array {
 
 /**
  * The values of the String columns `columns` of Native data (several blocks are read as one), one array per column
- * in the order given, row by row.
+ * in the order given, row by row. `streams`: the single block's stream ranges, when known (no walk to find them).
  */
-export function nativeStringColumns(data: Buffer, columns: readonly string[]): string[][] {
+export function nativeStringColumns(
+  data: Buffer,
+  columns: readonly string[],
+  streams?: Uint32Array,
+): string[][] {
   const values: string[][] = columns.map(() => []);
   if (data.length === 0) return values;
-  const { buf, rows, shape, ranges } = oneBlock(data);
+  const { buf, rows, shape, ranges } = oneBlock(data, streams);
   let stream = 0;
   for (let c = 0; c < shape.headers.length; c++) {
     const h = shape.headers[c];

@@ -464,7 +464,7 @@ export async function buildCollector(deps: CollectorDeps): Promise<Collector> {
         if (inside.rows > 0) {
           const block = asBuffer(inside.data);
           pipeline.add(table, block, inside.rows, key, inside.streams);
-          if (kind === 'http') recentRows.add(block, inside.rows);
+          if (kind === 'http') recentRows.add(block, inside.rows, inside.streams);
         }
         if (outside.rows > 0) pipeline.addOutOfWindow(table, asBuffer(outside.data), outside.rows, key);
       }
