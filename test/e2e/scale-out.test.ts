@@ -224,7 +224,12 @@ describe('scale-out: separate processes on a ClickHouse server', () => {
         ),
       ]);
       expect(stats.totals.requests).toBe(40);
-      const tail = await tailSeen;
+      const tail = await Promise.race([
+        tailSeen,
+        new Promise<never>((_, reject) =>
+          setTimeout(() => reject(new Error('no tail rows for the fresh traffic')), 20_000),
+        ),
+      ]);
       expect(tail.rows[0]).toHaveProperty('route_name');
       await sender.finish();
     } finally {

@@ -141,6 +141,8 @@ interface TailGroup {
   floorUs: number;
   /** With the collector's recent rows: the rows after this one are new. */
   recentCursor: number;
+  /** Settles once the first poll has marked what is history: the `tail` request is answered after it. */
+  ready: Promise<void>;
 }
 
 interface SocketState {
@@ -320,14 +322,21 @@ export function attachLive(deps: LiveDeps): LiveServer {
           busy: false,
           floorUs: 0,
           recentCursor: 0,
+          ready: Promise.resolve(),
         };
         tailGroups.set(key, group);
+        // The first poll marks what is already there as history; answering after it means that every row
+        // stored once the client has its answer reaches the client, however late the next tick comes.
+        const created = group;
+        created.ready = run(created, () => pollTail(created), 'tail', key);
       }
       group.sockets.add(socket);
       const s = state.get(socket)!;
       s.tailKey = key;
       s.limiter = new TailLimiter(tailRate, Date.now());
-      if (typeof ack === 'function') ack({ ok: true, filters, key });
+      void group.ready.then(() => {
+        if (typeof ack === 'function') ack({ ok: true, filters, key });
+      });
     });
 
     socket.on('tail:stop', (ack?: () => void) => {
@@ -538,8 +547,14 @@ export function attachLive(deps: LiveDeps): LiveServer {
     }
   }
 
-  function run(busyOwner: { busy: boolean }, work: () => Promise<void>, what: string, key: string): void {
-    if (busyOwner.busy) return; // the previous tick is still running: skip rather than pile up
+  /** Runs one tick's work for a group unless its previous one is still running; settles when it is done. */
+  function run(
+    busyOwner: { busy: boolean },
+    work: () => Promise<void>,
+    what: string,
+    key: string,
+  ): Promise<void> {
+    if (busyOwner.busy) return Promise.resolve(); // the previous tick is still running: skip rather than pile up
     busyOwner.busy = true;
     // One span per tick's work for a filter set: its ClickHouse reads are the children.
     const p = withSpan('live.tick', { attributes: { 'gatescope.live.kind': what } }, work)
@@ -557,11 +572,12 @@ export function attachLive(deps: LiveDeps): LiveServer {
         inflight.delete(p);
       });
     inflight.add(p);
+    return p;
   }
 
   function tick(): void {
-    for (const group of statsGroups.values()) run(group, () => computeStats(group), 'stats', group.key);
-    for (const group of tailGroups.values()) run(group, () => pollTail(group), 'tail', group.key);
+    for (const group of statsGroups.values()) void run(group, () => computeStats(group), 'stats', group.key);
+    for (const group of tailGroups.values()) void run(group, () => pollTail(group), 'tail', group.key);
   }
 
   const timer = setInterval(tick, tickMs);

@@ -44,7 +44,6 @@ it('streams matching requests as they are stored, each once, with every explorer
   const batches = collect(s);
   try {
     expect(await emitAck(s, 'tail', { route: 'tail-a' })).toMatchObject({ ok: true });
-    await sleep(600); // the first poll primes the cursor
     await insertRequests(h.ch, [
       {
         start_time: new Date(Date.now() - 500),
@@ -101,6 +100,39 @@ it('streams matching requests as they are stored, each once, with every explorer
     ]) {
       expect(rows[0]).toHaveProperty(col);
     }
+  } finally {
+    s.disconnect();
+  }
+});
+
+it('sends every row stored after the tail request was answered, however late the first tick comes', async () => {
+  // A tick so slow that the rows below are stored long before it: the answer itself must mark the start.
+  const slow = await h.start(testConfig({ tickMs: 2_500 }), { tailRowsPerSecond: 20 });
+  const s = client(slow.url);
+  const batches = collect(s);
+  try {
+    await insertRequests(h.ch, [
+      {
+        start_time: new Date(Date.now() - 2000),
+        duration_ms: 1,
+        response_code: 200,
+        route_name: 'tail-late',
+        request_id: 'history',
+      },
+    ]);
+    expect(await emitAck(s, 'tail', { route: 'tail-late' })).toMatchObject({ ok: true });
+    await insertRequests(h.ch, [
+      {
+        start_time: new Date(Date.now() - 2000),
+        duration_ms: 1,
+        response_code: 200,
+        route_name: 'tail-late',
+        request_id: 'after-answer',
+      },
+    ]);
+    await waitFor(() => batches.length > 0, 10_000);
+    await sleep(300);
+    expect(batches.flatMap((b) => b.rows).map((r) => r.request_id)).toEqual(['after-answer']);
   } finally {
     s.disconnect();
   }
