@@ -68,6 +68,9 @@ async function variant(name, env) {
   client.send('go');
   await new Promise((r) => client.once('message', r));
   while ((await inserted(gs.http)) < 400_000) await new Promise((r) => setTimeout(r, 200));
+  // The seed is stored: let the client close its streams and exit (it waits for this, as Envoy never half-closes).
+  client.send('stop');
+  await new Promise((r) => client.once('exit', r));
   const demo = RATE > 0 ? startDemoTraffic({ target: `127.0.0.1:${gs.alsPort}`, rps: RATE }) : undefined;
   const samples = { before: [], during: [] };
   const sqlTimes = [];
