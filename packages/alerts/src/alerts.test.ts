@@ -258,6 +258,8 @@ describe('grouping like Alertmanager', () => {
         alertname: `rule-${i}`,
         route: `r${(i * 7919) % 1000}/ä${'x'.repeat(i % 13)}`,
         n: String(i * i),
+        // 2-, 3- and 4-byte UTF-8, and a lone surrogate (encoded as U+FFFD, like TextEncoder).
+        u: ['ß', '✓', '🚀', '\ud800x', 'x\udfff'][i % 5].repeat(1 + (i % 3)),
       };
       expect(fingerprint(labels)).toBe(reference(labels));
     }
