@@ -55,6 +55,16 @@ describe('migrate on the embedded engine', () => {
       ingest_dead_letters: 'ReplacingMergeTree',
     });
     expect(Object.values(engines)).not.toContain('Distributed');
+    // The range and latency columns are read with LZ4 (0007); the long strings keep ZSTD.
+    const codecs = await json<{ c: string }>(
+      "SELECT concat(table, '.', name, ' ', compression_codec) AS c FROM system.columns WHERE database = 'gatescope' AND ((table = 'http_requests' AND name IN ('start_time', 'duration_ms', 'path')) OR (table = 'tcp_connections' AND name = 'start_time')) ORDER BY c",
+    );
+    expect(codecs.map((r) => r.c)).toEqual([
+      'http_requests.duration_ms CODEC(LZ4)',
+      'http_requests.path CODEC(ZSTD(1))',
+      'http_requests.start_time CODEC(Delta(8), LZ4)',
+      'tcp_connections.start_time CODEC(Delta(8), LZ4)',
+    ]);
     const required = requiredSchemaVersion();
     expect(await schemaStatus(ch)).toEqual({ version: required, required, ready: true });
   });

@@ -64,7 +64,7 @@ describe('migrations rendered for the embedded engine / one server', () => {
   });
 
   it('gives every raw and rollup table a deduplication window (insert_deduplication_token)', () => {
-    expect(alters(all(single))).toEqual(
+    expect(alters(all(single)).filter((a) => a.includes('MODIFY SETTING'))).toEqual(
       [
         'http_requests',
         'tcp_connections',
@@ -79,6 +79,19 @@ describe('migrations rendered for the embedded engine / one server', () => {
       expect(tables(statements).find((c) => c.name === t)?.sql, t).toMatch(
         /SETTINGS index_granularity = \d+, non_replicated_deduplication_window = 1000$/,
       );
+  });
+
+  it('reads the range and latency columns with LZ4 (migration 0007), on the tables that hold the rows', () => {
+    const codecs = (statements: string[]) => alters(statements).filter((a) => a.includes('MODIFY COLUMN'));
+    expect(codecs(all(single)).map((a) => a.replace(/\s+/g, ' '))).toEqual([
+      'ALTER TABLE gatescope.http_requests MODIFY COLUMN start_time CODEC(Delta, LZ4), MODIFY COLUMN duration_ms CODEC(LZ4);'.replace(
+        /;$/,
+        '',
+      ),
+      'ALTER TABLE gatescope.tcp_connections MODIFY COLUMN start_time CODEC(Delta, LZ4)',
+    ]);
+    for (const a of codecs(all(cluster)))
+      expect(a).toMatch(/^ALTER TABLE gatescope\.\w+_local ON CLUSTER 'gs_cluster'\s+MODIFY COLUMN /);
   });
 
   it('backfills the hourly totals from the hourly rollup, through the names users query', () => {
@@ -117,7 +130,7 @@ describe('migrations rendered for a cluster', () => {
   it('runs every statement ON CLUSTER', () => {
     for (const s of statements)
       expect(s.sql, s.name).toMatch(/ IF NOT EXISTS gatescope\.\w+ ON CLUSTER 'gs_cluster'/);
-    expect(alters(all(cluster)).length).toBe(6);
+    expect(alters(all(cluster)).length).toBe(8);
   });
 
   it('stores rows in replicated `_local` tables with per-shard Keeper paths and replica macros', () => {
@@ -137,8 +150,9 @@ describe('migrations rendered for a cluster', () => {
       "ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/{table}', '{replica}', updated_at)",
     );
     // The deduplication windows are set on the tables that hold the rows, on every node.
+    // So are the codecs (migration 0007).
     for (const a of alters(all(cluster)))
-      expect(a).toMatch(/^ALTER TABLE gatescope\.\w+_local ON CLUSTER 'gs_cluster' MODIFY SETTING /);
+      expect(a).toMatch(/^ALTER TABLE gatescope\.\w+_local ON CLUSTER 'gs_cluster'\s+MODIFY (SETTING|COLUMN) /);
     // The per-table settings and TTL survive the rendering.
     expect(local.find((t) => t.name === 'http_requests_local')?.sql).toMatch(
       /TTL toDateTime\(start_time\) \+ INTERVAL 14 DAY\s+SETTINGS ttl_only_drop_parts = 1$/,
