@@ -264,6 +264,43 @@ try {
       `${pad(b.kind + ' 24h', 22)}${lpad(b.now.toFixed(1), 8)}${lpad(b.rows, 11)}${lpad(b.old.toFixed(1), 9)}${lpad(b.oldRows, 11)}${lpad((b.old / b.now).toFixed(1) + 'x', 8)}`,
     );
 
+  // Codecs of the hot columns (migration 0007): the 15-minute raw summary over two copies of the same rows (the
+  // last two hours, each copy written by one INSERT), one with today's LZ4, one with the ZSTD(1) it replaced.
+  const copies = { lz4: 'bench_codec_lz4', zstd: 'bench_codec_zstd' };
+  for (const [codec, table] of Object.entries(copies)) {
+    await ch.client.command({ query: `CREATE TABLE gatescope.${table} AS gatescope.http_requests` });
+    if (codec === 'zstd')
+      await ch.client.command({
+        query: `ALTER TABLE gatescope.${table} MODIFY COLUMN start_time CODEC(Delta, ZSTD(1)), MODIFY COLUMN duration_ms CODEC(ZSTD(1))`,
+      });
+    await ch.client.command({
+      query: `INSERT INTO gatescope.${table} SELECT * FROM gatescope.http_requests WHERE start_time >= fromUnixTimestamp64Milli(${end - 2 * H}, 'UTC')`,
+    });
+  }
+  const summary15 = await statement('summary', M15, 'raw');
+  const onCopy = (table) => ({
+    ...summary15,
+    query: summary15.query.replace('gatescope.http_requests', `gatescope.${table}`),
+  });
+  const [lz4Answer, zstdAnswer] = [await engine(onCopy(copies.lz4)), await engine(onCopy(copies.zstd))];
+  if (JSON.stringify(lz4Answer.data) !== JSON.stringify(zstdAnswer.data))
+    throw new Error('the two codec copies answered differently');
+  const codecTimes = { lz4: [], zstd: [] };
+  for (let i = 0; i < 3 * RUNS; i++)
+    for (const [codec, table] of Object.entries(copies)) {
+      const t = performance.now();
+      await engine(onCopy(table));
+      codecTimes[codec].push(performance.now() - t);
+    }
+  const codecMed = (xs) => xs.sort((x, y) => x - y)[xs.length >> 1];
+  const [lz4Ms, zstdMs] = [codecMed(codecTimes.lz4), codecMed(codecTimes.zstd)];
+  report(
+    `\n15 m raw summary on the engine, start_time/duration_ms with LZ4 (now) vs ZSTD(1) (before 0007), same rows ` +
+      `(median of ${3 * RUNS}): ${lz4Ms.toFixed(1)} vs ${zstdMs.toFixed(1)} ms, ${(zstdMs / lz4Ms).toFixed(2)}x`,
+  );
+  for (const table of Object.values(copies))
+    await ch.client.command({ query: `DROP TABLE gatescope.${table}` });
+
   const overhead = parts.map((r) => r.overhead).sort((a, b) => a - b)[parts.length >> 1];
   const raw15 = parts[0].api;
   const day24 = Math.max(parts[2].api, parts[3].api);
