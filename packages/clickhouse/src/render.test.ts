@@ -152,7 +152,9 @@ describe('migrations rendered for a cluster', () => {
     // The deduplication windows are set on the tables that hold the rows, on every node.
     // So are the codecs (migration 0007).
     for (const a of alters(all(cluster)))
-      expect(a).toMatch(/^ALTER TABLE gatescope\.\w+_local ON CLUSTER 'gs_cluster'\s+MODIFY (SETTING|COLUMN) /);
+      expect(a).toMatch(
+        /^ALTER TABLE gatescope\.\w+_local ON CLUSTER 'gs_cluster'\s+MODIFY (SETTING|COLUMN) /,
+      );
     // The per-table settings and TTL survive the rendering.
     expect(local.find((t) => t.name === 'http_requests_local')?.sql).toMatch(
       /TTL toDateTime\(start_time\) \+ INTERVAL 14 DAY\s+SETTINGS ttl_only_drop_parts = 1$/,
