@@ -85,7 +85,7 @@ describe('clustered DDL on the engine', () => {
       ).text();
       expect(formatted, sql.slice(0, 100)).toContain(`ON CLUSTER ${CLUSTER}`);
       expect(formatted).toMatch(
-        /ENGINE = Replicated\w*MergeTree\('\/clickhouse\/tables\/\{shard\}|ENGINE = Distributed\('gs_cluster'| TO gatescope\.\w+_local$|^ALTER TABLE gatescope\.\w+_local ON CLUSTER gs_cluster\s+\(MODIFY SETTING|MODIFY COLUMN)/m,
+        /ENGINE = Replicated\w*MergeTree\('\/clickhouse\/tables\/\{shard\}|ENGINE = Distributed\('gs_cluster'| TO gatescope\.\w+_local$|^ALTER TABLE gatescope\.\w+_local ON CLUSTER gs_cluster\s+\((MODIFY SETTING|MODIFY COLUMN)/m,
       );
     }
   });
