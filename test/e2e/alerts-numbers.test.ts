@@ -3,7 +3,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Evaluator } from '@gatescope/alerts-service';
-import { AlertStore, parseRule } from '@gatescope/alerts';
+import { AlertStore, fingerprint, parseRule } from '@gatescope/alerts';
 import { loadConfig } from '@gatescope/config';
 import { startGatescope, type Gatescope } from '@gatescope/gatescope';
 import { pino } from 'pino';
@@ -142,6 +142,44 @@ describe('alert values are the API numbers', () => {
         expect(api.error_rate).toBeGreaterThan(0);
       }
     }
+    await evaluator.close();
+  });
+
+  it('gives a series the labels and fingerprint of the rule as it is now, cycle after cycle', async () => {
+    const evaluator = new Evaluator({
+      config: loadConfig({ GATESCOPE_DATA_DIR: '/unused' }),
+      clickhouse: gs.clickhouse,
+      registry: new Registry(),
+      logger: pino({ level: 'silent' }),
+      now: () => NOW,
+    });
+    const store = new AlertStore(gs.clickhouse);
+    const rule = (severity: string) =>
+      parseRule({
+        name: 'relabelled',
+        metric: 'requests',
+        group_by: ['route'],
+        op: '>=',
+        threshold: 0,
+        window: '5m',
+        min_requests: 1,
+        labels: { severity },
+      }).rule;
+    const active = async () =>
+      (await store.loadStates({ states: ['firing'] })).filter((x) => x.rule === 'relabelled');
+    await store.putRules([rule('page')], 'api', NOW);
+    await evaluator.evaluate();
+    const before = await active();
+    expect(before.length).toBe(6);
+    // The same series (same group values) in the next cycles: labels and fingerprint follow the rule's labels.
+    await store.putRules([rule('ticket')], 'api', NOW + 1);
+    await evaluator.evaluate();
+    await evaluator.evaluate();
+    const after = await active();
+    expect(after.map((x) => x.labels.severity)).toEqual(after.map(() => 'ticket'));
+    expect(after.length).toBe(6);
+    for (const s of [...before, ...after]) expect(s.fingerprint).toBe(fingerprint(s.labels));
+    for (const s of after) expect(before.map((x) => x.fingerprint)).not.toContain(s.fingerprint);
     await evaluator.close();
   });
 });
