@@ -84,7 +84,12 @@ describe('seriesScans / seriesStatsQuery (building)', () => {
     expect(built.params.s1_tier0_0_to).toBe(qs[4].source.parts![1].from);
     expect(built.params.s1_tier0_1_from).toBe(qs[3].source.from);
     expect(built.params.s1_questions).toEqual([3, 4, 5]);
-    expect(built.params.s1_piece_questions).toEqual([0, 1, 1, 1, 2, 2]);
+    // A row's questions are looked up by its bucket: the 10-minute block is question 4's alone (scan bit 1), the
+    // current minute every question's of the scan (bits 0-2).
+    expect(built.params.s1_tier1_buckets).toEqual([qs[4].source.parts![1].from]);
+    expect(built.params.s1_tier1_masks).toEqual(['2']);
+    const minutes = built.params.s1_tier0_buckets as number[];
+    expect((built.params.s1_tier0_masks as string[])[minutes.indexOf(NOW - 17_345)]).toBe('7');
     // Filter sets appear once each, their values bound.
     expect(built.params.s1_f0_method).toEqual(['GET']);
     expect(built.params.s1_f1_authority).toEqual(['a.example.com']);

@@ -173,38 +173,56 @@ function scanQuery(database: string, scan: Scan, withQuantiles: boolean): BuiltQ
   const tables = [
     ...new Set(scan.flatMap(({ question }) => sourceParts(question.source).map((p) => p.table))),
   ];
-  // Each question's parts as (question bit, tier, from, to); a question's parts never overlap, so a row matches at
-  // most one part of each question.
-  const pieces = scan.flatMap(({ question }, j) =>
-    sourceParts(question.source).map((p) => ({ j, tier: tables.indexOf(p.table), from: p.from, to: p.to })),
-  );
-  Object.assign(params, {
-    piece_questions: pieces.map((p) => p.j),
-    piece_tiers: pieces.map((p) => p.tier),
-    piece_froms: pieces.map((p) => p.from),
-    piece_tos: pieces.map((p) => p.to),
-  });
-  const intervalsOf = (table: string) => unionOf(pieces.filter((p) => tables[p.tier] === table));
+  // Each question's parts as (question bit, table, from, to); a question's parts never overlap, so a row matches
+  // at most one part of each question.
+  const pieces = scan.flatMap(({ question }, j) => sourceParts(question.source).map((p) => ({ j, ...p })));
+  const intervalsOf = (table: string) => unionOf(pieces.filter((p) => p.table === table));
+  // 1. membership, bit j for question j: one of its parts holds the row, and its filters hold (below). Rollup rows
+  // sit on bucket starts, so the questions a row's time belongs to are known per (table, bucket) before the scan:
+  // looked up per row (`transform`) instead of testing every part of every question on every row. Raw rows test
+  // each question's range (one expression for all questions, so the statement's size, and the engine's time to
+  // plan it, grows with the distinct filter sets, not with the questions).
+  const bucketMasks = (table: string, k: number, time: string): string => {
+    const masks = new Map<number, bigint>();
+    for (const p of pieces.filter((x) => x.table === table))
+      for (let b = p.from; b < p.to; b += p.granularity_s * 1000)
+        masks.set(b, (masks.get(b) ?? 0n) | (1n << BigInt(p.j)));
+    params[`tier${k}_buckets`] = [...masks.keys()];
+    params[`tier${k}_masks`] = [...masks.values()].map(String);
+    return (
+      `transform(${time}, {tier${k}_buckets:Array(Int64)}, ` +
+      `arrayMap(m -> toUInt64(m), {tier${k}_masks:Array(String)}), toUInt64(0))`
+    );
+  };
+  const bucketMs = (column: string) => `toInt64(toUnixTimestamp(${column})) * 1000`;
   const tiered = tables.length > 1 || first.source.parts !== undefined;
   const source = tiered
     ? '(\n    ' +
       tables
         .map(
           (table, k) =>
-            `SELECT *, toUInt8(${k}) AS tier FROM ${ident(database)}.${ident(table)} WHERE ` +
+            `SELECT *, ${bucketMasks(table, k, bucketMs('bucket_start'))} AS time_mask ` +
+            `FROM ${ident(database)}.${ident(table)} WHERE ` +
             inIntervals(t, intervalsOf(table), `tier${k}_`, params),
         )
         .join('\n    UNION ALL\n    ') +
       '\n  ) AS src'
     : `${ident(database)}.${ident(first.source.table)} AS src`;
   const readRange = tiered ? [] : [inIntervals(`src.${t}`, intervalsOf(first.source.table), 'range', params)];
-  // 1. membership, bit j for question j: one of its parts holds the row (one expression for all questions, so the
-  // statement's size, and the engine's time to plan it, grows with the distinct filter sets, not with the
-  // questions) and its filters (`filterConditions`, each distinct set once, masking the bits of the questions
-  // using it).
-  const timeBits =
-    `arraySum(arrayMap((j, k, f, t) -> bitShiftLeft(toUInt64(${tiered ? 'src.tier' : '0'} = k AND ${timeMs(first.source)} >= f AND ${timeMs(first.source)} < t), j), ` +
-    `{piece_questions:Array(UInt8)}, {piece_tiers:Array(UInt8)}, {piece_froms:Array(Int64)}, {piece_tos:Array(Int64)}))`;
+  let timeBits: string;
+  if (tiered) timeBits = 'src.time_mask';
+  else if (kind !== 'raw') timeBits = bucketMasks(first.source.table, 0, bucketMs('src.bucket_start'));
+  else {
+    Object.assign(params, {
+      froms: pieces.map((p) => p.from),
+      tos: pieces.map((p) => p.to),
+      bits: pieces.map((p) => p.j),
+    });
+    const ms = timeMs(first.source);
+    timeBits =
+      `arraySum(arrayMap((f, t, j) -> bitShiftLeft(toUInt64(${ms} >= f AND ${ms} < t), j), ` +
+      `{froms:Array(Int64)}, {tos:Array(Int64)}, {bits:Array(UInt8)}))`;
+  }
   const filterSets = new Map<string, { filters: Filters; mask: bigint }>();
   scan.forEach(({ question }, j) => {
     const key = JSON.stringify(question.filters);
