@@ -142,14 +142,14 @@ function unionOf(intervals: readonly { from: number; to: number }[]): { from: nu
   return out;
 }
 
-/** `t` within any of the intervals, the bounds bound as `{<prefix>_<i>_from:Int64}` … */
+/** `t` within any of the intervals (one parenthesised condition), the bounds bound as `{<prefix><i>_from:Int64}` … */
 function inIntervals(
   t: string,
   intervals: readonly { from: number; to: number }[],
   prefix: string,
   params: Record<string, unknown>,
 ): string {
-  return intervals
+  const any = intervals
     .map(({ from, to }, i) => {
       params[`${prefix}${i}_from`] = from;
       params[`${prefix}${i}_to`] = to;
@@ -159,6 +159,7 @@ function inIntervals(
       );
     })
     .join(' OR ');
+  return `(${any})`;
 }
 
 /** One scan's statement: rows `(question, series, stats…, flagged)` for its questions. */
