@@ -4,7 +4,9 @@
 // call's time goes: the engine's floor (SELECT 1 on the reader connection), the engine running the very statement
 // the API runs (the baseline), and gatescope's own per-call overhead (parsing, planning, limits, JSON, fastify,
 // serialisation) as the difference, measured interleaved in the same run; and the 24 h statements against the same
-// unfiltered statements read from the per-route hourly rollup (what they were before the totals of migration 0006).
+// unfiltered statements read from the per-route hourly rollup (what they were before the totals of migration 0006);
+// and window statements read from tiers (migration 0008: whole 6-hour / 10-minute blocks plus finer edges) against
+// the same statements on their finest table alone (the plan before tiers), identical answers checked.
 // Standalone: `npx turbo run build && node test/bench/query.mjs [rows]`.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -65,7 +67,7 @@ try {
   report(`background merges settled after ${((performance.now() - t0) / 1000).toFixed(1)} s`);
   const counts = await (
     await ch.client.query({
-      query: `SELECT table, sum(rows) AS rows FROM system.parts WHERE database = 'gatescope' AND active AND table IN ('http_routes_1m', 'http_routes_1h', 'http_requests_1m', 'http_requests_1h', 'http_totals_1h') GROUP BY table ORDER BY table`,
+      query: `SELECT table, sum(rows) AS rows FROM system.parts WHERE database = 'gatescope' AND active AND match(table, '^http_\\w+_\\d+[mh]$') GROUP BY table ORDER BY table`,
       format: 'JSONEachRow',
     })
   ).json();
@@ -300,6 +302,65 @@ try {
   );
   for (const table of Object.values(copies))
     await ch.client.command({ query: `DROP TABLE gatescope.${table}` });
+
+  // Tiered reads (migration 0008, plan.ts tierParts) against the same question read from its one finest table (the
+  // plan before tiers), on the engine, interleaved; the answers must be identical.
+  const tierRows = [];
+  for (const [label, kind, range, filters] of [
+    ['routes 24h', 'routes', H24, {}],
+    ['routes 6h', 'routes', 6 * H, {}],
+    ['routes 1h', 'routes', H, {}],
+    ['routes 1h method=GET', 'routes', H, { method: ['GET'] }],
+    ['summary 3h method=GET', 'summary', 3 * H, { method: ['GET'] }],
+  ]) {
+    const r = { from: end - range, to: end };
+    const tiered = await reader.plan({
+      range: r,
+      filters,
+      mode: 'rollup',
+      ...(kind === 'routes' ? { groupBy: ['route'] } : {}),
+    });
+    const single = { ...tiered, parts: undefined };
+    const build = (source) =>
+      withLimits(
+        kind === 'routes'
+          ? routesQuery('gatescope', source, filters, { sort: 'requests', order: 'desc', limit: 100 })
+          : summaryQuery('gatescope', source, filters),
+        config.query.limits,
+      );
+    const [qt, qs] = [build(tiered), build(single)];
+    const [a, b] = [await engine(qt), await engine(qs)];
+    if (JSON.stringify(a.data) !== JSON.stringify(b.data))
+      throw new Error(`${label}: the tiered read answered differently from ${single.table} alone`);
+    const tT = [];
+    const tS = [];
+    for (let i = 0; i < 3 * RUNS; i++) {
+      let t = performance.now();
+      await engine(qt);
+      tT.push(performance.now() - t);
+      t = performance.now();
+      await engine(qs);
+      tS.push(performance.now() - t);
+    }
+    const med = (xs) => xs.sort((x, y) => x - y)[xs.length >> 1];
+    tierRows.push({
+      label,
+      tiers: [...new Set((tiered.parts ?? [single]).map((p) => p.table))].join('+'),
+      tiered: med(tT),
+      single: med(tS),
+      rows: a.statistics?.rows_read,
+      singleRows: b.statistics?.rows_read,
+      table: single.table,
+    });
+  }
+  report(`\ntiered reads vs the finest table alone (identical answers; engine, median of ${3 * RUNS}, ms)`);
+  report(
+    `${pad('statement', 24)}${lpad('tiered', 8)}${lpad('rows read', 11)}  ${pad('(tiers)', 34)}${lpad('single', 8)}${lpad('rows read', 11)}${lpad('ratio', 8)}`,
+  );
+  for (const t of tierRows)
+    report(
+      `${pad(t.label, 24)}${lpad(t.tiered.toFixed(1), 8)}${lpad(t.rows, 11)}  ${pad(t.tiers, 34)}${lpad(t.single.toFixed(1), 8)}${lpad(t.singleRows, 11)}${lpad((t.single / t.tiered).toFixed(2) + 'x', 8)}`,
+    );
 
   const overhead = parts.map((r) => r.overhead).sort((a, b) => a - b)[parts.length >> 1];
   const raw15 = parts[0].api;

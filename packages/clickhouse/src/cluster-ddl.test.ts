@@ -85,7 +85,7 @@ describe('clustered DDL on the engine', () => {
       ).text();
       expect(formatted, sql.slice(0, 100)).toContain(`ON CLUSTER ${CLUSTER}`);
       expect(formatted).toMatch(
-        /ENGINE = Replicated\w*MergeTree\('\/clickhouse\/tables\/\{shard\}|ENGINE = Distributed\('gs_cluster'| TO gatescope\.\w+_local$|^ALTER TABLE gatescope\.\w+_local ON CLUSTER gs_cluster\s+\((MODIFY SETTING|MODIFY COLUMN)/m,
+        /^DROP TABLE IF EXISTS gatescope\.\w+_rebuild(_local)? ON CLUSTER gs_cluster SYNC$|^EXCHANGE TABLES gatescope\.\w+_local AND gatescope\.\w+_rebuild_local ON CLUSTER gs_cluster$|ENGINE = Replicated\w*MergeTree\('\/clickhouse\/tables\/\{shard\}|ENGINE = Distributed\('gs_cluster'| TO gatescope\.\w+_local$|^ALTER TABLE gatescope\.\w+_local ON CLUSTER gs_cluster\s+\((MODIFY SETTING|MODIFY COLUMN)/m,
       );
     }
   });
@@ -95,7 +95,10 @@ describe('clustered DDL on the engine', () => {
     // ALTERs of replicated tables go through Keeper's replication queue, which this engine never starts (its
     // replicated tables stay read-only): they are parsed above, not run.
     // The backfills write through Distributed tables into those read-only replicas: parsed above, not run.
-    for (const sql of statements.filter((s) => !s.startsWith('ALTER ') && !s.startsWith('INSERT ')))
+    // 0008's rebuild swaps (EXCHANGE, DROP … SYNC) wait on replication too: parsed above, not run.
+    for (const sql of statements.filter(
+      (s) => !s.startsWith('ALTER ') && !s.startsWith('INSERT ') && !/^(DROP|EXCHANGE) /.test(s),
+    ))
       await session.queryAsync(sql.replace(` ON CLUSTER '${CLUSTER}'`, ''));
 
     const tables = await rows<{ name: string; engine: string; engine_full: string }>(
@@ -150,9 +153,9 @@ describe('clustered DDL on the engine', () => {
     );
     expect(Object.fromEntries(sources.map((s) => [s.name, [...s.views].sort()]))).toEqual({
       http_requests_local: ['http_requests_1m_mv'],
-      http_requests_1m_local: ['http_requests_1h_mv', 'http_routes_1m_mv'],
-      http_routes_1m_local: ['http_routes_1h_mv'],
-      http_routes_1h_local: ['http_totals_1h_mv'],
+      http_requests_1m_local: ['http_requests_10m_mv', 'http_requests_1h_mv', 'http_routes_1m_mv'],
+      http_routes_1m_local: ['http_routes_10m_mv', 'http_routes_1h_mv'],
+      http_routes_1h_local: ['http_routes_6h_mv', 'http_totals_1h_mv'],
     });
   });
 

@@ -26,7 +26,17 @@ import { toStats, type Stats, type StatsRow } from './stats.js';
  */
 
 /** What a source is, as answers report it. */
-export const sourceInfo = (s: Source) => ({ kind: s.kind, table: s.table, granularity_s: s.granularity_s });
+export const sourceInfo = (s: Source) => ({
+  kind: s.kind,
+  table: s.table,
+  granularity_s: s.granularity_s,
+  /** Every table read, coarsest tier first when the window was read from tiers (plan.ts `tierParts`). */
+  tables: s.parts
+    ? [...new Set(s.parts.map((p) => p.table))].sort((a, b) => maxGranularity(s, b) - maxGranularity(s, a))
+    : [s.table],
+});
+const maxGranularity = (s: Source, table: string) =>
+  Math.max(...(s.parts ?? []).filter((p) => p.table === table).map((p) => p.granularity_s));
 
 export interface WindowQuestion {
   range: TimeRange;

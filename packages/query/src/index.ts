@@ -27,8 +27,11 @@ export {
   MAX_POINTS_HARD,
   HOURLY_FROM_MS,
   MINUTELY_FROM_MS,
+  ROLLUP_TIERS_S,
+  tierParts,
+  sourceParts,
 } from './plan.js';
-export type { Source, SourceKind, SourceMode, Dimension, PlanInput } from './plan.js';
+export type { Source, SourcePart, SourceKind, SourceMode, Dimension, PlanInput } from './plan.js';
 export {
   estimateQuery,
   summaryQuery,

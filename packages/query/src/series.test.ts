@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createClickHouse, migrate, readJson, type ClickHouse } from '@gatescope/clickhouse';
-import type { Filters } from './params.js';
+import type { Filters, TimeRange } from './params.js';
 import { planSource, type Dimension, type Source } from './plan.js';
 import {
   planSeriesQuestion,
@@ -13,7 +13,7 @@ import {
   type SeriesQuestion,
   type SeriesRow,
 } from './series.js';
-import { summaryQuery } from './sql.js';
+import { routesQuery, summaryQuery } from './sql.js';
 import { toStats, type StatsRow } from './stats.js';
 
 const M = 60_000;
@@ -56,13 +56,40 @@ describe('seriesScans / seriesStatsQuery (building)', () => {
       [3, 4, 5],
     ]);
     const built = seriesStatsQuery('gatescope', qs);
-    // Six questions, two reads: one per table.
-    expect(tables(built.query)).toEqual(['http_routes_1m', 'http_requests_1m']);
-    // Each scan reads from the earliest of its questions to the latest.
-    expect(built.params.s0_from_ms).toBe(qs[2].source.from);
-    expect(built.params.s0_to_ms).toBe(qs[0].source.to);
+    // Six questions, two scans. Each reads the tables of its questions' parts (plan.ts `tierParts`): the hour
+    // window's whole hour from the hourly rollup, the 15-minute window's whole ten minutes from http_requests_10m,
+    // the minutes around them from the per-minute rollups.
+    expect(qs[2].source.parts?.map((p) => p.table)).toEqual(['http_routes_1h', 'http_routes_1m']);
+    expect(qs[4].source.parts?.map((p) => p.table)).toEqual([
+      'http_requests_1m',
+      'http_requests_10m',
+      'http_requests_1m',
+    ]);
+    expect(tables(built.query)).toEqual([
+      'http_routes_1m',
+      'http_routes_1h',
+      'http_requests_1m',
+      'http_requests_10m',
+      'http_requests_1h',
+    ]);
+    // Each table over the union of its questions' parts only: the per-minute rollup over the last 5 minutes (the
+    // hour's last minute inside them), the hourly one over the hour.
+    expect([built.params.s0_tier0_0_from, built.params.s0_tier0_0_to]).toEqual([
+      qs[1].source.from,
+      NOW + M - 17_345,
+    ]);
+    expect(built.params.s0_tier0_1_from).toBeUndefined();
+    expect(built.params.s0_tier1_0_from).toBe(qs[2].source.from);
+    // Minutes the 10-minute block covers are not read as minutes: [11:45, 11:50) and [11:55, 12:01).
+    expect(built.params.s1_tier0_0_to).toBe(qs[4].source.parts![1].from);
+    expect(built.params.s1_tier0_1_from).toBe(qs[3].source.from);
     expect(built.params.s1_questions).toEqual([3, 4, 5]);
-    expect(built.params.s1_froms).toEqual([3, 4, 5].map((i) => qs[i].source.from));
+    // A row's questions are looked up by its bucket: the 10-minute block is question 4's alone (scan bit 1), the
+    // current minute every question's of the scan (bits 0-2).
+    expect(built.params.s1_tier1_buckets).toEqual([qs[4].source.parts![1].from]);
+    expect(built.params.s1_tier1_masks).toEqual(['2']);
+    const minutes = built.params.s1_tier0_buckets as number[];
+    expect((built.params.s1_tier0_masks as string[])[minutes.indexOf(NOW - 17_345)]).toBe('7');
     // Filter sets appear once each, their values bound.
     expect(built.params.s1_f0_method).toEqual(['GET']);
     expect(built.params.s1_f1_authority).toEqual(['a.example.com']);
@@ -86,7 +113,9 @@ describe('seriesScans / seriesStatsQuery (building)', () => {
     expect(tables(seriesStatsQuery('gatescope', qs).query)).toEqual([
       'http_routes_1m',
       'http_routes_1m',
+      // 13 h of hours: whole 6-hour blocks and the hours around them.
       'http_routes_1h',
+      'http_routes_6h',
       'http_requests',
     ]);
   });
@@ -110,7 +139,7 @@ describe('seriesScans / seriesStatsQuery (building)', () => {
     // Counts only: no scan reads a state.
     const counts = seriesStatsQuery('gatescope', [qs[1], qs[2]]);
     expect(counts.query).not.toContain('duration_quantiles');
-    expect(tables(counts.query)).toEqual(['http_routes_1m']);
+    expect(tables(counts.query)).toEqual(['http_routes_1m', 'http_routes_1h']);
   });
 
   it(`splits more than ${QUESTIONS_PER_SCAN} questions of one scan (one mask bit each)`, () => {
@@ -261,6 +290,65 @@ describe('seriesStatsQuery answers what the API answers (embedded engine)', () =
     expect(checked).toBeGreaterThan(150);
   });
 
+  it('reads tiers that answer exactly what the finest table alone and the raw rows answer, late rows included', async () => {
+    const asked: { range: TimeRange; filters: Filters; groupBy: Dimension[] }[] = [];
+    for (const ms of [15 * M, H, 3 * H, 13 * H])
+      for (const filters of [{}, { method: ['GET'] }])
+        asked.push({ range: window(ms), filters, groupBy: ['route'] });
+    const answers = async () => {
+      const out: string[] = [];
+      for (const q of asked) {
+        const tiered = planSource({ ...q, mode: 'rollup' });
+        // Every window here has whole coarser blocks, but a day of the full rollup (no 6-hour tier) is one table.
+        if (q.filters.method && tiered.granularity_s === 3600) expect(tiered.parts).toBeUndefined();
+        else expect(tiered.parts, `${q.range.to - q.range.from} ms`).toBeDefined();
+        const single: Source = { ...tiered, parts: undefined };
+        const raw: Source = {
+          kind: 'raw',
+          granularity_s: 0,
+          table: 'http_requests',
+          from: tiered.from,
+          to: tiered.to,
+        };
+        const opts = { sort: 'route' as const, order: 'asc' as const, limit: 100 };
+        const [a, b, c] = await Promise.all(
+          [tiered, single, raw].map(
+            async (source) =>
+              (await readJson<StatsRow>(ch.reader, routesQuery('gatescope', source, q.filters, opts))).data,
+          ),
+        );
+        const label = `${(q.range.to - q.range.from) / M} min ${JSON.stringify(q.filters)}`;
+        expect(a.length, label).toBeGreaterThan(0);
+        expect(a, label).toEqual(b);
+        expect(
+          a.map((r) => toStats(r, 60)),
+          label,
+        ).toEqual(c.map((r) => toStats(r, 60)));
+        out.push(JSON.stringify(a));
+      }
+      return out;
+    };
+    const before = await answers();
+    // Late rows: stored now into an hour 10 h ago, inside the 13 h windows' 6-hour blocks and 10-minute blocks of
+    // the per-minute tier above it: the views carry them up every tier, so the tiered reads count them too.
+    const late = NOW - 10 * H + 17 * M;
+    await ch.client.command({
+      query:
+        `INSERT INTO gatescope.http_requests (start_time, duration_ms, response_code, route_name, upstream_cluster, method, request_id) ` +
+        `SELECT fromUnixTimestamp64Milli({t:Int64}, 'UTC'), 5000 + number, 503, 'route-1', 'outbound|80||svc-1', 'GET', concat('late-', toString(number)) FROM numbers(7)`,
+      query_params: { t: late },
+    });
+    const after = await answers();
+    const blocks = planSource({
+      range: window(13 * H),
+      filters: {},
+      groupBy: ['route'],
+      mode: 'rollup',
+    }).parts!;
+    expect(blocks.find((p) => p.table === 'http_routes_6h' && p.from <= late && late < p.to)).toBeDefined();
+    expect(after.filter((a, i) => a !== before[i]).length).toBe(2); // the 13 h windows, unfiltered and GET
+  });
+
   /** The series a question has: its group-by values over its range and filters, where any request is. */
   function seriesOf(q: Q) {
     const cols: Record<string, string> = {
@@ -270,7 +358,8 @@ describe('seriesStatsQuery answers what the API answers (embedded engine)', () =
       gateway: 'node_id',
     };
     const one = summaryQuery('gatescope', q.source, q.filters);
-    const where = one.query.slice(one.query.indexOf('WHERE'));
+    // The outer WHERE (a tiered source's FROM has its parts' own); the finest table holds every series.
+    const where = one.query.slice(one.query.lastIndexOf('\nWHERE'));
     const series = q.groupBy.length
       ? `[${q.groupBy.map((d) => `toString(${cols[d]})`).join(', ')}]`
       : "CAST([], 'Array(String)')";

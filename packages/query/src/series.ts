@@ -1,12 +1,12 @@
 import { ident } from '@gatescope/clickhouse';
-import { planSource, type Dimension, type Source, type SourceMode } from './plan.js';
+import { planSource, sourceParts, type Dimension, type Source, type SourceMode } from './plan.js';
 import type { Filters, TimeRange } from './params.js';
 import {
   DIMENSION_COLUMNS,
   filterConditions,
   rollupColumns,
   statsColumns,
-  whereClause,
+  timeColumn,
   type BuiltQuery,
 } from './sql.js';
 import type { StatsRow } from './stats.js';
@@ -23,8 +23,10 @@ import type { StatsRow } from './stats.js';
  * and the questions of a cycle overlap: a 1 h window holds the 15 m, 5 m and 1 m ones, a filtered question reads a
  * subset of an unfiltered one's rows. So the questions that share a table, a group-by and a need for quantiles
  * (a "scan") are answered together:
- *   1. the scan reads the table once over the union of their ranges, and tags every row with a bitmask of the
- *      questions it belongs to (`question_mask`, bit j: question j's range and filters hold, as `whereClause` says);
+ *   1. the scan reads the table once over the union of their ranges (a window planned in tiers, plan.ts
+ *      `tierParts`, reads each tier's table over the union of the parts in it), and tags every row with a bitmask
+ *      of the questions it belongs to (`question_mask`, bit j: the row lies in one of question j's parts, in that
+ *      part's tier, and question j's filters hold, as `whereClause` says);
  *   2. it aggregates the rows per (series, mask) into rollup-shaped partials (`rollupColumns`: sums, max and DD
  *      states merged into one state), so each row's state is read and merged once;
  *   3. per series, each question's stats are the `-If` aggregates of the partials whose mask has its bit
@@ -129,19 +131,99 @@ function timeMs(source: Source): string {
     : 'toInt64(toUnixTimestamp(src.bucket_start)) * 1000';
 }
 
+/** Sorted, overlapping or touching intervals joined: the ranges a table is read over. */
+function unionOf(intervals: readonly { from: number; to: number }[]): { from: number; to: number }[] {
+  const out: { from: number; to: number }[] = [];
+  for (const iv of [...intervals].sort((a, b) => a.from - b.from)) {
+    const last = out[out.length - 1];
+    if (last && iv.from <= last.to) last.to = Math.max(last.to, iv.to);
+    else out.push({ ...iv });
+  }
+  return out;
+}
+
+/** `t` within any of the intervals (one parenthesised condition), the bounds bound as `{<prefix><i>_from:Int64}` … */
+function inIntervals(
+  t: string,
+  intervals: readonly { from: number; to: number }[],
+  prefix: string,
+  params: Record<string, unknown>,
+): string {
+  const any = intervals
+    .map(({ from, to }, i) => {
+      params[`${prefix}${i}_from`] = from;
+      params[`${prefix}${i}_to`] = to;
+      return (
+        `(${t} >= fromUnixTimestamp64Milli({${prefix}${i}_from:Int64}, 'UTC') AND ` +
+        `${t} < fromUnixTimestamp64Milli({${prefix}${i}_to:Int64}, 'UTC'))`
+      );
+    })
+    .join(' OR ');
+  return `(${any})`;
+}
+
 /** One scan's statement: rows `(question, series, stats…, flagged)` for its questions. */
 function scanQuery(database: string, scan: Scan, withQuantiles: boolean): BuiltQuery {
   const first = scan[0].question;
   const kind = first.source.kind;
-  const froms = scan.map((s) => s.question.source.from);
-  const tos = scan.map((s) => s.question.source.to);
-  const params: Record<string, unknown> = { questions: scan.map((s) => s.index), froms, tos };
-  // 1. membership, bit j for question j: its range (one expression for all questions, so the statement's size,
-  // and the engine's time to plan it, grows with the distinct filter sets, not with the questions) and its filters
-  // (`filterConditions`, each distinct set once, masking the bits of the questions using it).
-  const timeBits =
-    `arraySum(arrayMap((f, t, j) -> bitShiftLeft(toUInt64(${timeMs(first.source)} >= f AND ${timeMs(first.source)} < t), j), ` +
-    `{froms:Array(Int64)}, {tos:Array(Int64)}, range(${scan.length})))`;
+  const t = timeColumn(first.source);
+  const params: Record<string, unknown> = { questions: scan.map((s) => s.index) };
+  // The tables read: one for an untiered scan, else every tier some question's parts use (plan.ts `tierParts`),
+  // each over the union of those parts only (a 1 h window's ten-minute blocks are not re-read as minutes because
+  // a 5 m window reads the last minutes).
+  const tables = [
+    ...new Set(scan.flatMap(({ question }) => sourceParts(question.source).map((p) => p.table))),
+  ];
+  // Each question's parts as (question bit, table, from, to); a question's parts never overlap, so a row matches
+  // at most one part of each question.
+  const pieces = scan.flatMap(({ question }, j) => sourceParts(question.source).map((p) => ({ j, ...p })));
+  const intervalsOf = (table: string) => unionOf(pieces.filter((p) => p.table === table));
+  // 1. membership, bit j for question j: one of its parts holds the row, and its filters hold (below). Rollup rows
+  // sit on bucket starts, so the questions a row's time belongs to are known per (table, bucket) before the scan:
+  // looked up per row (`transform`) instead of testing every part of every question on every row. Raw rows test
+  // each question's range (one expression for all questions, so the statement's size, and the engine's time to
+  // plan it, grows with the distinct filter sets, not with the questions).
+  const bucketMasks = (table: string, k: number, time: string): string => {
+    const masks = new Map<number, bigint>();
+    for (const p of pieces.filter((x) => x.table === table))
+      for (let b = p.from; b < p.to; b += p.granularity_s * 1000)
+        masks.set(b, (masks.get(b) ?? 0n) | (1n << BigInt(p.j)));
+    params[`tier${k}_buckets`] = [...masks.keys()];
+    params[`tier${k}_masks`] = [...masks.values()].map(String);
+    return (
+      `transform(${time}, {tier${k}_buckets:Array(Int64)}, ` +
+      `arrayMap(m -> toUInt64(m), {tier${k}_masks:Array(String)}), toUInt64(0))`
+    );
+  };
+  const bucketMs = (column: string) => `toInt64(toUnixTimestamp(${column})) * 1000`;
+  const tiered = tables.length > 1 || first.source.parts !== undefined;
+  const source = tiered
+    ? '(\n    ' +
+      tables
+        .map(
+          (table, k) =>
+            `SELECT *, ${bucketMasks(table, k, bucketMs('bucket_start'))} AS time_mask ` +
+            `FROM ${ident(database)}.${ident(table)} WHERE ` +
+            inIntervals(t, intervalsOf(table), `tier${k}_`, params),
+        )
+        .join('\n    UNION ALL\n    ') +
+      '\n  ) AS src'
+    : `${ident(database)}.${ident(first.source.table)} AS src`;
+  const readRange = tiered ? [] : [inIntervals(`src.${t}`, intervalsOf(first.source.table), 'range', params)];
+  let timeBits: string;
+  if (tiered) timeBits = 'src.time_mask';
+  else if (kind !== 'raw') timeBits = bucketMasks(first.source.table, 0, bucketMs('src.bucket_start'));
+  else {
+    Object.assign(params, {
+      froms: pieces.map((p) => p.from),
+      tos: pieces.map((p) => p.to),
+      bits: pieces.map((p) => p.j),
+    });
+    const ms = timeMs(first.source);
+    timeBits =
+      `arraySum(arrayMap((f, t, j) -> bitShiftLeft(toUInt64(${ms} >= f AND ${ms} < t), j), ` +
+      `{froms:Array(Int64)}, {tos:Array(Int64)}, {bits:Array(UInt8)}))`;
+  }
   const filterSets = new Map<string, { filters: Filters; mask: bigint }>();
   scan.forEach(({ question }, j) => {
     const key = JSON.stringify(question.filters);
@@ -172,15 +254,12 @@ function scanQuery(database: string, scan: Scan, withQuantiles: boolean): BuiltQ
       question.responseFlag ? flags.indexOf(question.responseFlag) + 1 : flags.length + 1,
     );
   // 2. partials per (series, membership): each row read and merged once.
-  const range = whereClause({ ...first.source, from: Math.min(...froms), to: Math.max(...tos) }, {}, [
-    'question_mask != 0',
-  ]);
-  Object.assign(params, range.params);
+  const where = [...readRange, 'question_mask != 0'].join(' AND ');
   const partials =
     `SELECT ${seriesColumns(first.groupBy)} AS series,\n    ` +
     `bitAnd(${timeBits}, ${filterBits.join(' + ')}) AS question_mask,\n    ` +
     [rollupColumns(kind, { table: 'src', withQuantiles }), ...flagColumns].join(',\n    ') +
-    `\n  FROM ${ident(database)}.${ident(first.source.table)} AS src\n  WHERE ${range.query}\n  GROUP BY series, question_mask`;
+    `\n  FROM ${source}\n  WHERE ${where}\n  GROUP BY series, question_mask`;
   // 3. split: each partial joins every question whose bit it has, then each (question, series) is aggregated as
   // the API aggregates a rollup (`statsColumns`): sums add, DD states merge exactly.
   const flagged = flags.length

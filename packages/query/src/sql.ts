@@ -40,8 +40,23 @@ export const DIMENSION_COLUMNS: Partial<Record<Dimension, string>> = {
   gateway: 'node_id',
 };
 
-function from(database: string, source: Source): string {
-  return `${ident(database)}.${ident(source.table)}`;
+/**
+ * What a statement reads `source` from: its table, or for a tiered source (`parts`, plan.ts `tierParts`) the parts'
+ * rows in one UNION ALL, each table over its own whole blocks. The parts have the same columns (one family), so the
+ * aggregates over them are those over the finest table alone: sums add, DD states merge exactly.
+ */
+export function sourceFrom(database: string, source: Source): BuiltQuery {
+  if (!source.parts) return { query: `${ident(database)}.${ident(source.table)}`, params: {} };
+  const params: Record<string, unknown> = {};
+  const branches = source.parts.map((part, i) => {
+    params[`part${i}_from_ms`] = part.from;
+    params[`part${i}_to_ms`] = part.to;
+    return (
+      `SELECT * FROM ${ident(database)}.${ident(part.table)} WHERE bucket_start >= fromUnixTimestamp64Milli({part${i}_from_ms:Int64}, 'UTC')` +
+      ` AND bucket_start < fromUnixTimestamp64Milli({part${i}_to_ms:Int64}, 'UTC')`
+    );
+  });
+  return { query: `(\n  ${branches.join('\n  UNION ALL\n  ')}\n)`, params };
 }
 
 export function timeColumn(source: Source): string {
@@ -52,6 +67,9 @@ export function timeColumn(source: Source): string {
 export function whereClause(source: Source, filters: Filters, extra: string[] = []): BuiltQuery {
   const t = timeColumn(source);
   const f = filterConditions(filters);
+  // A tiered source's FROM bounds the time of each part (`sourceFrom`); the same bounds again over the UNION ALL
+  // cost the engine ≈ 2 ms of CPU per 24 h routes read (19.1 vs 16.9 ms, median of 37 interleaved) for nothing.
+  if (source.parts) return { query: [...f.conditions, ...extra].join(' AND ') || '1', params: f.params };
   return {
     query: [
       `${t} >= fromUnixTimestamp64Milli({from_ms:Int64}, 'UTC')`,
@@ -179,9 +197,10 @@ export function rollupColumns(
 
 export function summaryQuery(database: string, source: Source, filters: Filters): BuiltQuery {
   const where = whereClause(source, filters);
+  const table = sourceFrom(database, source);
   return {
-    query: `SELECT\n  ${statsColumns(source)}\nFROM ${from(database, source)}\nWHERE ${where.query}`,
-    params: where.params,
+    query: `SELECT\n  ${statsColumns(source)}\nFROM ${table.query}\nWHERE ${where.query}`,
+    params: { ...where.params, ...table.params },
   };
 }
 
@@ -218,23 +237,25 @@ export function routesQuery(
   opts: { sort: RouteSort; order: 'asc' | 'desc'; limit: number },
 ): BuiltQuery {
   const where = whereClause(source, filters);
+  const table = sourceFrom(database, source);
   const dir = opts.order === 'asc' ? 'ASC' : 'DESC';
   return {
     query:
       `SELECT\n  route_name AS route,\n  ${statsColumns(source)},\n  requests / sum(requests) OVER () AS share\n` +
-      `FROM ${from(database, source)}\nWHERE ${where.query}\nGROUP BY route_name\n` +
+      `FROM ${table.query}\nWHERE ${where.query}\nGROUP BY route_name\n` +
       `ORDER BY ${SORT_SQL[opts.sort]} ${dir} NULLS LAST, route ASC\nLIMIT {limit:UInt32}`,
-    params: { ...where.params, limit: opts.limit },
+    params: { ...where.params, ...table.params, limit: opts.limit },
   };
 }
 
 export function splitQuery(database: string, source: Source, filters: Filters): BuiltQuery {
   const where = whereClause(source, filters);
+  const table = sourceFrom(database, source);
   return {
     query:
-      `SELECT\n  upstream_cluster,\n  ${statsColumns(source)}\nFROM ${from(database, source)}\nWHERE ${where.query}\n` +
+      `SELECT\n  upstream_cluster,\n  ${statsColumns(source)}\nFROM ${table.query}\nWHERE ${where.query}\n` +
       `GROUP BY upstream_cluster\nORDER BY requests DESC, upstream_cluster ASC\nLIMIT 1000`,
-    params: where.params,
+    params: { ...where.params, ...table.params },
   };
 }
 
@@ -245,6 +266,7 @@ export function timeseriesQuery(
   opts: { step_s: number; groupBy?: Dimension; withQuantiles: boolean },
 ): BuiltQuery {
   const where = whereClause(source, filters);
+  const table = sourceFrom(database, source);
   const t = timeColumn(source);
   const g = opts.groupBy ? DIMENSION_COLUMNS[opts.groupBy] : undefined;
   if (opts.groupBy && !g) throw new Error(`cannot group by ${opts.groupBy}`);
@@ -252,23 +274,24 @@ export function timeseriesQuery(
     query:
       `SELECT\n  intDiv(toUInt32(toUnixTimestamp(${t})), {step_s:UInt32}) * {step_s:UInt32} AS t,\n` +
       (g ? `  toString(${g}) AS g,\n` : '') +
-      `  ${statsColumns(source, opts.withQuantiles)}\nFROM ${from(database, source)}\nWHERE ${where.query}\n` +
+      `  ${statsColumns(source, opts.withQuantiles)}\nFROM ${table.query}\nWHERE ${where.query}\n` +
       `GROUP BY t${g ? ', g' : ''}\nORDER BY t${g ? ', g' : ''}`,
-    params: { ...where.params, step_s: opts.step_s },
+    params: { ...where.params, ...table.params, step_s: opts.step_s },
   };
 }
 
 export function statusQuery(database: string, source: Source, filters: Filters, limit: number): BuiltQuery {
   const where = whereClause(source, filters);
+  const table = sourceFrom(database, source);
   const count = source.kind === 'raw' ? 'count()' : 'sum(requests)';
   return {
     query:
       `SELECT\n  response_code,\n  any(status_class) AS status_class,\n  response_flags,\n  route_name AS route,\n  ${count} AS requests,\n` +
       `  requests / sum(requests) OVER () AS share\n` +
-      `FROM ${from(database, source)}\nWHERE ${where.query}\n` +
+      `FROM ${table.query}\nWHERE ${where.query}\n` +
       `GROUP BY response_code, response_flags, route_name\n` +
       `ORDER BY status_class = '2xx' ASC, requests DESC, response_code ASC, route ASC\nLIMIT {limit:UInt32}`,
-    params: { ...where.params, limit },
+    params: { ...where.params, ...table.params, limit },
   };
 }
 
@@ -307,15 +330,16 @@ export function topQuery(
 ): BuiltQuery {
   if (source.kind !== 'raw') throw new Error('top is answered from raw rows');
   const where = whereClause(source, filters);
+  const table = sourceFrom(database, source);
   const col = ident(opts.dimension);
   return {
     query:
       `SELECT\n  toString(${col}) AS value,\n  count() AS requests,\n  countIf(status_class = '5xx') AS errors,\n` +
       `  errors / requests AS error_rate,\n  ${latencyQuantilesSql()} AS q,\n  q[1] AS p50_ms,\n  q[4] AS p99_ms,\n` +
       `  requests / sum(requests) OVER () AS share\n` +
-      `FROM ${from(database, source)}\nWHERE ${where.query}\nGROUP BY value\n` +
+      `FROM ${table.query}\nWHERE ${where.query}\nGROUP BY value\n` +
       `ORDER BY ${ident(opts.by)} DESC, requests DESC, value ASC\nLIMIT {limit:UInt32}`,
-    params: { ...where.params, limit: opts.limit },
+    params: { ...where.params, ...table.params, limit: opts.limit },
   };
 }
 
@@ -375,11 +399,12 @@ export function requestsQuery(
     params.cursor_id = opts.cursor.id;
   }
   const where = whereClause(source, filters, extra);
+  const table = sourceFrom(database, source);
   return {
     query:
       `SELECT *, status_class, formatDateTime(start_time, '%Y-%m-%d %H:%i:%S.%f', 'UTC') AS cursor_time\n` +
-      `FROM ${from(database, source)}\nWHERE ${where.query}\nORDER BY start_time DESC, request_id DESC\nLIMIT {limit:UInt32}`,
-    params: { ...where.params, ...params },
+      `FROM ${table.query}\nWHERE ${where.query}\nORDER BY start_time DESC, request_id DESC\nLIMIT {limit:UInt32}`,
+    params: { ...where.params, ...table.params, ...params },
   };
 }
 

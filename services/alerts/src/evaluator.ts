@@ -102,7 +102,8 @@ const RESOLVED_RETENTION_MS = 15 * 60_000;
  * keeps (path_template) reads raw rows. Why: over raw rows each cycle would re-read and sort every request of
  * every window for exact quantiles (50 rules at 1,000 requests/s: ≈ 0.7 s a cycle, `npm run bench`); the
  * rollups' DDSketch states answer the same question within 0.5 % for a fraction of that. The window is widened
- * to whole buckets (a 5m window covers the last 5 minutes plus the current one).
+ * to whole buckets (a 5m window covers the last 5 minutes plus the current one), and read from tiers as the API
+ * reads it (a 1h window: its whole 10-minute blocks from `http_*_10m`, the minutes around them per minute).
  */
 export function alertSource(q: SeriesQuestion): Source {
   try {

@@ -65,6 +65,7 @@ export const sourceProperty = {
     kind: { type: 'string', enum: ['raw', 'routes', 'requests', 'totals'] },
     table: { type: 'string' },
     granularity_s: { type: 'integer' },
+    tables: { type: 'array', items: { type: 'string' } },
   },
 } as const;
 
