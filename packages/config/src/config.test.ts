@@ -15,6 +15,7 @@ describe('loadConfig', () => {
     expect(c.clickhouse.database).toBe('gatescope');
     expect(c.ingest.batchMaxRows).toBe(10_000);
     expect(c.ingest.batchMaxDelayMs).toBe(500);
+    expect(c.ingest.batchBusyDelayMs).toBe(2_000);
     expect(c.ingest.decoderWorkers).toBe(2);
     expect(Object.isFrozen(c) && Object.isFrozen(c.ingest)).toBe(true);
   });
@@ -25,6 +26,7 @@ describe('loadConfig', () => {
         GATESCOPE_HTTP_PORT: 'eighty',
         CLICKHOUSE_URL: 'not a url',
         GATESCOPE_RETENTION_DAYS: '99999',
+        GATESCOPE_BATCH_BUSY_DELAY_MS: '-1',
       });
       expect.unreachable();
     } catch (err) {
@@ -33,6 +35,7 @@ describe('loadConfig', () => {
       expect(msg).toMatch(/GATESCOPE_HTTP_PORT/);
       expect(msg).toMatch(/CLICKHOUSE_URL must be a URL/);
       expect(msg).toMatch(/GATESCOPE_RETENTION_DAYS must be at most 3650/);
+      expect(msg).toMatch(/GATESCOPE_BATCH_BUSY_DELAY_MS must be >= 0 \(0 turns busy batching off\)/);
     }
   });
 

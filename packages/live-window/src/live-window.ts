@@ -81,12 +81,22 @@ interface RecorderCell {
   sketch: LatencySketch;
 }
 
-/** The decoder thread's side: cheap per row (one map lookup, a few adds, one sketch add). */
+/** A level of the recorder's cells: by one key column, then the next. */
+type Level<T> = Map<string, T>;
+
+/**
+ * The decoder thread's side: cheap per row (a few map lookups, a few adds, one sketch add). Cells are found through
+ * one map per key column (route, authority, upstream cluster, gateway node and cluster) and then the second: the
+ * decoder hands the same string objects row after row, whose hashes V8 keeps, so no key string is built per row.
+ */
 export class LiveWindowRecorder {
-  private cells = new Map<string, RecorderCell>();
+  private cells: Level<Level<Level<Level<Level<Map<number, RecorderCell>>>>>> = new Map();
+  private list: RecorderCell[] = [];
+  /** Seconds are keyed relative to this (small integers), set by the first row after a take. */
+  private base = 0;
 
   get size(): number {
-    return this.cells.size;
+    return this.list.length;
   }
 
   record(
@@ -100,8 +110,14 @@ export class LiveWindowRecorder {
     nodeCluster: string,
   ): void {
     const s = Math.floor(startUs / 1_000_000);
-    const key = `${s}\u0001${route}\u0001${authority}\u0001${upstreamCluster}\u0001${nodeId}\u0001${nodeCluster}`;
-    let c = this.cells.get(key);
+    if (this.list.length === 0) this.base = s;
+    const byAuthority = child(this.cells, route);
+    const byCluster = child(byAuthority, authority);
+    const byNode = child(byCluster, upstreamCluster);
+    const byNodeCluster = child(byNode, nodeId);
+    let bySecond = byNodeCluster.get(nodeCluster);
+    if (!bySecond) byNodeCluster.set(nodeCluster, (bySecond = new Map()));
+    let c = bySecond.get(s - this.base);
     if (!c) {
       c = {
         cell: {
@@ -117,7 +133,8 @@ export class LiveWindowRecorder {
         },
         sketch: new LatencySketch(),
       };
-      this.cells.set(key, c);
+      bySecond.set(s - this.base, c);
+      this.list.push(c);
     }
     c.cell.n++;
     if (responseCode >= 500) c.cell.e++;
@@ -127,11 +144,18 @@ export class LiveWindowRecorder {
 
   /** Everything recorded since the last call, as plain data (structured-clone friendly); undefined when none. */
   take(): LiveWindowPartial | undefined {
-    if (this.cells.size === 0) return undefined;
-    const cells = [...this.cells.values()].map((c) => ({ ...c.cell, sketch: c.sketch.toJSON() }));
+    if (this.list.length === 0) return undefined;
+    const cells = this.list.map((c) => ({ ...c.cell, sketch: c.sketch.toJSON() }));
     this.cells = new Map();
+    this.list = [];
     return { cells };
   }
+}
+
+function child<T>(level: Level<Level<T>>, key: string): Level<T> {
+  let next = level.get(key);
+  if (!next) level.set(key, (next = new Map()));
+  return next;
 }
 
 interface Cell {

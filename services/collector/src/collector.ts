@@ -288,6 +288,7 @@ export async function buildCollector(deps: CollectorDeps): Promise<Collector> {
     tables: TABLES,
     batchMaxRows: ingest.batchMaxRows,
     batchMaxDelayMs: ingest.batchMaxDelayMs,
+    batchBusyDelayMs: ingest.batchBusyDelayMs,
     syncIntervalMs: walConfig.syncIntervalMs,
     maxPartitionsPerInsert,
     // A group commit holds every entry read before it started: wait until those are decoded.

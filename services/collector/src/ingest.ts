@@ -5,8 +5,11 @@
  *   writes what came since the last one and fdatasyncs it. The commit first waits until every message read
  *   before it started is decoded, so an entry read before a commit began is durable when that commit resolves.
  * - Batches: a table's open segment is sealed when it holds `batchMaxRows` rows or its first row would be
- *   `batchMaxDelayMs` old by the next commit - unless the table's previous batch is still being inserted: then it
- *   grows (a slow ClickHouse gets fewer, bigger inserts) up to SEGMENT_MAX_ROWS rows or SEGMENT_MAX_BYTES.
+ *   `batchMaxDelayMs` old by the next commit - unless rows come faster than that (busy traffic: `batchMaxRows` per
+ *   `batchMaxDelayMs` or more): then it grows until its first row is `batchBusyDelayMs` old, since ClickHouse's cost
+ *   per row falls steeply with the insert's size (its merges above all) and the live view does not wait for
+ *   inserts. While the table's previous batch is still being inserted it grows too (a slow ClickHouse gets fewer,
+ *   bigger inserts). Either way up to SEGMENT_MAX_ROWS rows or SEGMENT_MAX_BYTES.
  * - Inserts: one at a time per table, in order, each batch with its token as `insert_deduplication_token`
  *   (also for the rollups it feeds). Committed: the segment is removed.
  * - A transient failure (network, timeout, a 5xx, memory, a missing table...) is retried with backoff: the same
@@ -31,8 +34,8 @@ import type { BatchOutcome } from '@gatescope/ledger';
 import { classifyInsertError, type ClickHouse, type InsertFailure } from '@gatescope/clickhouse';
 import type { DeadLetter, DeadLetterStore, Segment, WriteAheadLog } from '@gatescope/wal';
 
-/** A batch grows past `batchMaxRows` only while its table's previous one is still being inserted; up to this. */
-const SEGMENT_MAX_ROWS_FACTOR = 10;
+/** A batch grows past `batchMaxRows` (busy traffic, or its table's previous batch still inserting) up to this. */
+const SEGMENT_MAX_ROWS_FACTOR = 20;
 /** ...and this many bytes (ClickHouse squashes an INSERT into blocks of up to 256 MiB: one batch, one block). */
 const SEGMENT_MAX_BYTES = 64 * 1024 * 1024;
 /**
@@ -95,6 +98,8 @@ export interface IngestOptions {
   tables: Record<string, readonly string[]>;
   batchMaxRows: number;
   batchMaxDelayMs: number;
+  /** Busy traffic (`batchMaxRows` per `batchMaxDelayMs` or faster): a batch grows until this old. 0: never. */
+  batchBusyDelayMs?: number;
   syncIntervalMs: number;
   /** `max_partitions_per_insert_block` of each insert. */
   maxPartitionsPerInsert: number;
@@ -309,11 +314,15 @@ export class Ingest {
     const q = this.queues.get(lane);
     if (!q) return;
     const { batchMaxRows, batchMaxDelayMs, syncIntervalMs } = this.options;
-    const due = open.rows >= batchMaxRows || age + syncIntervalMs >= batchMaxDelayMs;
+    const nextAge = age + syncIntervalMs;
+    const due = open.rows >= batchMaxRows || nextAge >= batchMaxDelayMs;
     const full =
       open.rows >= Math.min(batchMaxRows * SEGMENT_MAX_ROWS_FACTOR, SEGMENT_MAX_ROWS) ||
       open.bytes >= SEGMENT_MAX_BYTES;
-    if (this.draining || full || (due && q.batches.length === 0)) {
+    // Busy: its rows came at batchMaxRows per batchMaxDelayMs or faster. It grows until batchBusyDelayMs old.
+    const busy = open.rows >= batchMaxRows && open.rows * batchMaxDelayMs >= batchMaxRows * Math.max(1, age);
+    const growing = busy && nextAge < (this.options.batchBusyDelayMs ?? 0);
+    if (this.draining || full || (due && !growing && q.batches.length === 0)) {
       const s = await wal.seal(lane);
       if (!s) return;
       q.batches.push(s);

@@ -1,0 +1,96 @@
+import type { ClickHouse } from '@gatescope/clickhouse';
+import { buildCollector } from '@gatescope/collector';
+import { Registry } from 'prom-client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  alsClient,
+  collectorConfig,
+  countRows,
+  httpEntry,
+  message,
+  metric,
+  openTestEngine,
+  until,
+} from './helpers.js';
+
+// The batch policy on the real embedded engine: light traffic goes to ClickHouse within GATESCOPE_BATCH_MAX_DELAY_MS;
+// busy traffic (GATESCOPE_BATCH_MAX_ROWS per GATESCOPE_BATCH_MAX_DELAY_MS or faster) grows into fewer, bigger
+// inserts for up to GATESCOPE_BATCH_BUSY_DELAY_MS.
+let ch: ClickHouse;
+beforeAll(async () => {
+  ch = await openTestEngine('gs-batching-');
+});
+afterAll(async () => {
+  await ch?.close();
+});
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function start(batchBusyDelayMs: number) {
+  const registry = new Registry();
+  const config = collectorConfig({ batchMaxRows: 200, batchMaxDelayMs: 200, batchBusyDelayMs });
+  const collector = await buildCollector({ config, clickhouse: ch, registry });
+  const port = await collector.listen('127.0.0.1', 0);
+  return { collector, registry, client: alsClient(port) };
+}
+
+const inserts = (registry: Registry) =>
+  metric(registry, 'gatescope_clickhouse_insert_batches_total', { table: 'http_requests', outcome: 'ok' });
+
+/** 3,000 entries of `route` as 30 messages of 100, one every 50 ms (2,000/s: busy for 200 rows per 200 ms). */
+async function burst(gs: Awaited<ReturnType<typeof start>>, route: string): Promise<number> {
+  const before = await inserts(gs.registry);
+  const s = gs.client.open();
+  for (let i = 0; i < 30; i++) {
+    s.call.write(
+      message(
+        Array.from({ length: 100 }, () => httpEntry({ commonProperties: { routeName: route } })),
+        i === 0 ? { nodeId: route } : undefined,
+      ),
+    );
+    await sleep(50);
+  }
+  await until(
+    async () => (await countRows(ch, 'route_name = {r:String}', { r: route })) === 3_000,
+    route,
+    20_000,
+  );
+  s.call.cancel();
+  return (await inserts(gs.registry)) - before;
+}
+
+describe('batches', () => {
+  it('busy traffic goes in fewer, bigger inserts; light traffic is not held back', async () => {
+    const gs = await start(4_000);
+    // Light: 10 entries are stored within the max delay (plus the insert), not held for the busy delay.
+    const s = gs.client.open();
+    const t0 = performance.now();
+    s.call.write(
+      message(
+        Array.from({ length: 10 }, () => httpEntry({ commonProperties: { routeName: 'light' } })),
+        { nodeId: 'light' },
+      ),
+    );
+    await until(
+      async () => (await countRows(ch, "route_name = 'light'")) === 10,
+      'the light traffic',
+      10_000,
+    );
+    expect(performance.now() - t0).toBeLessThan(3_000);
+    s.call.cancel();
+
+    const grown = await burst(gs, 'busy');
+    gs.client.close();
+    await gs.collector.close(5_000);
+
+    // The same burst with busy growth off: a batch goes out at 200 rows whenever the previous insert is done.
+    const off = await start(0);
+    const each = await burst(off, 'busy-off');
+    off.client.close();
+    await off.collector.close(5_000);
+
+    expect(grown).toBeLessThanOrEqual(2);
+    expect(each).toBeGreaterThan(grown);
+    expect(each).toBeGreaterThanOrEqual(4);
+  });
+});
