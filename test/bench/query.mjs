@@ -5,7 +5,7 @@
 // the API runs (the baseline), and gatescope's own per-call overhead (parsing, planning, limits, JSON, fastify,
 // serialisation) as the difference, measured interleaved in the same run; and the 24 h statements against the same
 // unfiltered statements read from the per-route hourly rollup (what they were before the totals of migration 0006);
-// and window statements read from tiers (migration 0008: whole 6-hour / 10-minute blocks plus finer edges) against
+// and window statements read from tiers (migration 0008: whole hourly / 10-minute blocks plus finer edges) against
 // the same statements on their finest table alone (the plan before tiers), identical answers checked.
 // Standalone: `npx turbo run build && node test/bench/query.mjs [rows]`.
 import { mkdtempSync, rmSync } from 'node:fs';

@@ -155,7 +155,7 @@ describe('clustered DDL on the engine', () => {
       http_requests_local: ['http_requests_1m_mv'],
       http_requests_1m_local: ['http_requests_10m_mv', 'http_requests_1h_mv', 'http_routes_1m_mv'],
       http_routes_1m_local: ['http_routes_10m_mv', 'http_routes_1h_mv'],
-      http_routes_1h_local: ['http_routes_6h_mv', 'http_totals_1h_mv'],
+      http_routes_1h_local: ['http_totals_1h_mv'],
     });
   });
 

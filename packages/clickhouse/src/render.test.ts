@@ -109,7 +109,6 @@ describe('migrations rendered for the embedded engine / one server', () => {
       ['http_requests_1h_rebuild', 'http_requests_1h'],
       ['http_routes_10m', 'http_routes_1m'],
       ['http_requests_10m', 'http_requests_1m'],
-      ['http_routes_6h', 'http_routes_1h'],
     ]);
     // A cluster's backfill goes through the Distributed tables once (INSERT has no ON CLUSTER): every shard's
     // hourly rows in, sharded rows out.

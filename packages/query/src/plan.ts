@@ -63,14 +63,14 @@ export interface SourcePart {
 /**
  * The tiers of each rollup family in seconds, finest first (migrations 0002 and 0008): each is fed by a view from
  * the inserts of the one below, so every tier holds every request, late ones included. A 10-minute block is 10
- * whole minutes, a 6-hour block starts at 00, 06, 12 or 18 UTC (epoch multiples of its width).
+ * whole minutes (epoch multiples of its width). No 6-hour tier: a 24 h routes read of six-hour blocks plus hourly
+ * edges measured slower than the 25 hourly states alone (migrations/0008), and every tier costs each insert.
  */
 export const ROLLUP_TIERS_S: Record<'http_routes' | 'http_requests', readonly number[]> = {
-  http_routes: [60, 600, 3600, 21600],
-  // No 6-hour tier: its view was the dearest on ingest (migrations/0008) for the rarest question.
+  http_routes: [60, 600, 3600],
   http_requests: [60, 600, 3600],
 };
-const TIER_SUFFIX: Record<number, string> = { 60: '1m', 600: '10m', 3600: '1h', 21600: '6h' };
+const TIER_SUFFIX: Record<number, string> = { 60: '1m', 600: '10m', 3600: '1h' };
 
 /** A family's table at a tier: `http_routes` + 600 -> `http_routes_10m`. */
 export function tierTable(family: 'http_routes' | 'http_requests', granularity_s: number): string {
@@ -81,9 +81,9 @@ export function tierTable(family: 'http_routes' | 'http_requests', granularity_s
 
 /**
  * [from, to) (whole buckets of `base_s`) as the coarsest whole blocks it contains plus finer edges, recursively:
- * 24 h of hours = 3 or 4 six-hour blocks + the hours around them; 1 h of minutes = 5 ten-minute blocks + the
- * minutes around them. Reading a quantile state costs the engine ≈ 10-17 µs at every tier (a 6-hour state is ~15 %
- * larger than an hourly one), so fewer states is faster, less each UNION ALL branch (≈ 3 ms); DDSketch states merge
+ * 6 h of minutes = the whole hours + 10-minute blocks + minutes around them; 1 h of minutes = 5 ten-minute blocks
+ * + the minutes around them. Reading a quantile state costs the engine ≈ 10-17 µs at every tier, so fewer states
+ * is faster, less each UNION ALL branch (≈ 3 ms); DDSketch states merge
  * exactly, so the answer is the one `base_s`'s table alone gives. Parts come in time order and never overlap.
  */
 export function tierParts(

@@ -113,9 +113,8 @@ describe('seriesScans / seriesStatsQuery (building)', () => {
     expect(tables(seriesStatsQuery('gatescope', qs).query)).toEqual([
       'http_routes_1m',
       'http_routes_1m',
-      // 13 h of hours: whole 6-hour blocks and the hours around them.
+      // 13 h of hours: one table (hours have no coarser tier).
       'http_routes_1h',
-      'http_routes_6h',
       'http_requests',
     ]);
   });
@@ -299,8 +298,8 @@ describe('seriesStatsQuery answers what the API answers (embedded engine)', () =
       const out: string[] = [];
       for (const q of asked) {
         const tiered = planSource({ ...q, mode: 'rollup' });
-        // Every window here has whole coarser blocks, but a day of the full rollup (no 6-hour tier) is one table.
-        if (q.filters.method && tiered.granularity_s === 3600) expect(tiered.parts).toBeUndefined();
+        // Every per-minute window here has whole coarser blocks; hours have no coarser tier (one table).
+        if (tiered.granularity_s === 3600) expect(tiered.parts).toBeUndefined();
         else expect(tiered.parts, `${q.range.to - q.range.from} ms`).toBeDefined();
         const single: Source = { ...tiered, parts: undefined };
         const raw: Source = {
@@ -329,9 +328,10 @@ describe('seriesStatsQuery answers what the API answers (embedded engine)', () =
       return out;
     };
     const before = await answers();
-    // Late rows: stored now into an hour 10 h ago, inside the 13 h windows' 6-hour blocks and 10-minute blocks of
-    // the per-minute tier above it: the views carry them up every tier, so the tiered reads count them too.
-    const late = NOW - 10 * H + 17 * M;
+    // Late rows: stored now into a minute 7 minutes ago, inside the 15 min windows' 10-minute block, the 1 h and
+    // 3 h windows' hourly blocks and the 13 h windows' hours: the views carry them up every tier, so the tiered
+    // reads count them too (and still equal the finest table and raw rows, checked in answers()).
+    const late = NOW - 7 * M;
     await ch.client.command({
       query:
         `INSERT INTO gatescope.http_requests (start_time, duration_ms, response_code, route_name, upstream_cluster, method, request_id) ` +
@@ -339,14 +339,13 @@ describe('seriesStatsQuery answers what the API answers (embedded engine)', () =
       query_params: { t: late },
     });
     const after = await answers();
-    const blocks = planSource({
-      range: window(13 * H),
-      filters: {},
-      groupBy: ['route'],
-      mode: 'rollup',
-    }).parts!;
-    expect(blocks.find((p) => p.table === 'http_routes_6h' && p.from <= late && late < p.to)).toBeDefined();
-    expect(after.filter((a, i) => a !== before[i]).length).toBe(2); // the 13 h windows, unfiltered and GET
+    const blocks = (ms: number) =>
+      planSource({ range: window(ms), filters: {}, groupBy: ['route'], mode: 'rollup' }).parts!;
+    const holds = (table: string) => (p: { table: string; from: number; to: number }) =>
+      p.table === table && p.from <= late && late < p.to;
+    expect(blocks(15 * M).find(holds('http_routes_10m'))).toBeDefined();
+    expect(blocks(H).find(holds('http_routes_1h'))).toBeDefined();
+    expect(after.filter((a, i) => a !== before[i]).length).toBe(asked.length); // every window, unfiltered and GET
   });
 
   /** The series a question has: its group-by values over its range and filters, where any request is. */
