@@ -146,12 +146,13 @@ describe('alert values are the API numbers', () => {
   });
 
   it('gives a series the labels and fingerprint of the rule as it is now, cycle after cycle', async () => {
+    let clock = NOW;
     const evaluator = new Evaluator({
       config: loadConfig({ GATESCOPE_DATA_DIR: '/unused' }),
       clickhouse: gs.clickhouse,
       registry: new Registry(),
       logger: pino({ level: 'silent' }),
-      now: () => NOW,
+      now: () => clock,
     });
     const store = new AlertStore(gs.clickhouse);
     const rule = (severity: string) =>
@@ -180,6 +181,14 @@ describe('alert values are the API numbers', () => {
     expect(after.length).toBe(6);
     for (const s of [...before, ...after]) expect(s.fingerprint).toBe(fingerprint(s.labels));
     for (const s of after) expect(before.map((x) => x.fingerprint)).not.toContain(s.fingerprint);
+    // The evaluator re-reads rules only when the store's fingerprint moves: a delete (a tombstone row) moves it.
+    const version = await store.configVersion();
+    expect(await store.configVersion()).toBe(version);
+    await store.deleteRules(['relabelled'], NOW + 2);
+    expect(await store.configVersion()).not.toBe(version);
+    clock += 15_000; // the next cycle (its state rows are newer than the last ones)
+    await evaluator.evaluate();
+    expect(await active()).toEqual([]);
     await evaluator.close();
   });
 });

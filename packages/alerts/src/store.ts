@@ -81,6 +81,25 @@ export class AlertStore {
     await this.ch.client.insert({ table: `${this.db}.${table}`, values, format: 'JSONEachRow' });
   }
 
+  /**
+   * A fingerprint of the rules, receivers and their targets as stored: equal fingerprints, equal contents. Each
+   * table's row count and the wrapping sum of a hash of every row's (name, updated_at, deleted): every change is
+   * an insert (the tables are ReplacingMergeTree, a delete is a tombstone row), which adds a term to both; a merge
+   * drops replaced rows and changes it too, which only costs the reader one needless re-read. One small statement
+   * instead of three reads: the evaluator re-reads the three only when this changes.
+   */
+  async configVersion(): Promise<string> {
+    const part = (table: string) =>
+      `SELECT '${table}' AS t, count() AS c, sum(cityHash64(name, updated_at, deleted)) AS h FROM ${this.db}.${table}`;
+    const rows = await this.rows<{ t: string; c: string; h: string }>(
+      ['alert_rules', 'alert_receivers', 'alert_receiver_secrets'].map(part).join(' UNION ALL '),
+    );
+    return rows
+      .map((r) => `${r.t}:${r.c}:${r.h}`)
+      .sort()
+      .join(',');
+  }
+
   // ---- rules ---------------------------------------------------------------------------------------------
   async listRules(): Promise<StoredRule[]> {
     const list = await this.rows<{
