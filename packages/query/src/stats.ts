@@ -40,13 +40,14 @@ const latency = (v: unknown, requests: number): number | null => {
   return Number.isFinite(n) ? Math.round(n * 1000) / 1000 : null;
 };
 
+const CLASS_COLUMNS = STATUS_CLASSES.map((c) => [c, `requests_${c}` as keyof StatsRow] as const);
+
 /** Turn a stats row into the API's fields; `seconds` is the span the rate is computed over. */
 export function toStats(row: StatsRow | undefined, seconds: number): Stats {
   const requests = num(row?.requests);
   const q = row?.q ?? [];
-  const classes = Object.fromEntries(
-    STATUS_CLASSES.map((c) => [c, num(row?.[`requests_${c}` as keyof StatsRow])]),
-  ) as Stats['status_classes'];
+  const classes = {} as Stats['status_classes'];
+  for (const [c, column] of CLASS_COLUMNS) classes[c] = num(row?.[column]);
   return {
     requests,
     rps: seconds > 0 ? requests / seconds : 0,

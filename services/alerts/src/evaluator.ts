@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import {
   advance,
   alertLink,
+  breaches,
   AlertStore,
   buildPayload,
   dueNotification,
@@ -177,7 +178,7 @@ export function trafficSource(ch: ClickHouse, limits: Config['query']['limits'])
         if (!stats) statsOf.set(row, (stats = toStats(row, rateSeconds(source, now))));
         if (stats.requests === 0) continue; // no traffic: absent, not zero
         const value = r.metric.value({ stats, flagged: Number(row.flagged) || 0 });
-        series.set(JSON.stringify(row.series), {
+        series.set(row.series.join('\u0000'), {
           groupValues: row.series,
           obs: { value, requests: stats.requests },
         });
@@ -442,6 +443,13 @@ export class Evaluator {
     for (const r of rules) {
       const seen = values.get(r) ?? new Map();
       const keys = new Set<string>();
+      const judgement = {
+        op: r.rule.op,
+        threshold: r.rule.threshold,
+        forMs: r.forMs,
+        // Ingest silence is judged with no entries at all (see IngestMetricDef).
+        minRequests: r.metric.source === 'ingest' && !r.metric.minRequestsApplies ? 0 : r.rule.min_requests,
+      };
       const visit = (fp: string, labels: Record<string, string>, obs: Observation | undefined) => {
         const key = `${r.rule.name}\u0000${fp}`;
         keys.add(key);
@@ -455,19 +463,7 @@ export class Evaluator {
           requests: 0,
           evaluatedAt: now,
         };
-        const { next, transition } = advance(
-          prev,
-          obs,
-          {
-            op: r.rule.op,
-            threshold: r.rule.threshold,
-            forMs: r.forMs,
-            // Ingest silence is judged with no entries at all (see IngestMetricDef).
-            minRequests:
-              r.metric.source === 'ingest' && !r.metric.minRequestsApplies ? 0 : r.rule.min_requests,
-          },
-          now,
-        );
+        const { next, transition } = advance(prev, obs, judgement, now);
         const state: StoredState = {
           ...next,
           labels,
@@ -517,8 +513,19 @@ export class Evaluator {
           identity = { labels: Object.freeze(labels), fp: fingerprint(labels) };
         }
         identities.set(id, identity);
-        visit(identity.fp, identity.labels, obs);
         seriesCount++;
+        // Most series are inactive and stay so: no state, no breach, nothing to advance or record (what
+        // `advance` would answer: inactive, no transition).
+        if (
+          !this.states.has(`${r.rule.name}\u0000${identity.fp}`) &&
+          !(
+            obs.value !== null &&
+            obs.requests >= judgement.minRequests &&
+            breaches(obs.value, r.rule.op, r.rule.threshold)
+          )
+        )
+          continue;
+        visit(identity.fp, identity.labels, obs);
       }
       for (const [key, s] of knownByRule.get(r.rule.name) ?? []) {
         if (!keys.has(key)) visit(s.fingerprint, s.labels, undefined);
