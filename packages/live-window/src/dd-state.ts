@@ -222,13 +222,22 @@ class DenseStore {
     this.count += added;
   }
 
+  /** Room for [lo, hi] and then some: the span at least doubles, so a sketch grows a few times, not per merge. */
   private grow(lo: number, hi: number): void {
-    const from = this.bins.length ? Math.min(lo, this.first) - 64 : lo - 64;
-    const to = this.bins.length ? Math.max(hi, this.first + this.bins.length - 1) + 64 : hi + 64;
-    const next = new Float64Array(to - from + 1);
-    if (this.bins.length) next.set(this.bins, this.first - from);
+    const has = this.bins.length > 0;
+    const from = has ? Math.min(lo, this.first) : lo;
+    const to = has ? Math.max(hi, this.first + this.bins.length - 1) : hi;
+    const margin = Math.max(256, has ? this.bins.length : 0);
+    const next = new Float64Array(to - from + 1 + 2 * margin);
+    if (has) next.set(this.bins, this.first - (from - margin));
     this.bins = next;
-    this.first = from;
+    this.first = from - margin;
+  }
+
+  /** The bins with counts, as a decoded state's store (a copy). */
+  toStore(): DDStateStore {
+    if (this.count === 0) return { first: 0, counts: EMPTY };
+    return { first: this.lo, counts: this.bins.slice(this.lo - this.first, this.hi - this.first + 1) };
   }
 
   /** ClickHouse's DDSketchDenseStore::keyAtRank over the bins from the lowest key up. */
@@ -287,8 +296,46 @@ export class DenseLatencySketch {
     return this.values.value(this.positive.keyAtRank(rank - this.zeros - negatives, true));
   }
 
-  /** The quantiles at `levels` (default p50, p90, p95, p99); null for an empty sketch. */
+  /**
+   * The quantiles at `levels` (default p50, p90, p95, p99); null for an empty sketch. Ascending levels that fall in
+   * the positive store (every latency but zeros) are found in one pass over its bins.
+   */
   quantiles(levels: readonly number[] = QUANTILE_LEVELS): (number | null)[] {
-    return levels.map((l) => (this.count === 0 ? null : this.quantile(l)));
+    const total = this.count;
+    if (total === 0) return levels.map(() => null);
+    const below = this.zeros + this.negative.count;
+    const out: (number | null)[] = new Array<number | null>(levels.length);
+    const store = this.positive;
+    let k = store.lo;
+    let running = 0;
+    let passed = 0; // the highest level the pass has reached
+    for (let i = 0; i < levels.length; i++) {
+      const level = levels[i];
+      const rank = level * (total - 1);
+      if (!(level >= passed && level <= 1) || rank < below) {
+        out[i] = this.quantile(level);
+        continue;
+      }
+      // The first bin whose running count exceeds the rank (DDSketchDenseStore::keyAtRank, lower): the pass goes on
+      // from where the previous level stopped.
+      passed = level;
+      const r = rank - below;
+      while (k <= store.hi && !(running + store.bins[k - store.first] > r)) {
+        running += store.bins[k - store.first];
+        k++;
+      }
+      out[i] = this.values.value(k <= store.hi ? k : store.hi);
+    }
+    return out;
+  }
+
+  /** The merged counts as a decoded state, to be merged elsewhere (`merge`). */
+  toState(): DDState {
+    return {
+      zeros: this.zeros,
+      positive: this.positive.toStore(),
+      negative: this.negative.toStore(),
+      count: this.count,
+    };
   }
 }

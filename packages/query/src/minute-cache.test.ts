@@ -133,13 +133,15 @@ describe('MinuteCache answers what seriesStatsQuery answers (embedded engine)', 
     expect(idle.cycle.minutesFetched).toBe(0);
     expect(idle.statements.filter((s) => s.includes('duration_quantiles'))).toHaveLength(1); // the fallback's
 
-    // Late rows into a minute 7 minutes ago (inside the 15 m windows' 10-minute block) and into the current one:
-    // those two minutes are fetched again, and every answer still equals the statement's.
+    // Late rows into a minute 7 minutes ago (inside the 15 m windows' 10-minute block in the tiers), one 27 minutes
+    // ago (inside a 10-minute block the cache merged and kept for the 1 h and 3 h windows) and into the current
+    // one: those three minutes are fetched again, and every answer still equals the statement's.
     await insert(START - 7 * M, 1000, 9, 'late');
+    await insert(START - 27 * M, 1000, 9, 'later');
     await insert(START - 2000, 1000, 5, 'now');
     const late = await compare(cache, START);
     expect(late.cycle.groups).toBe(8); // 5 group-bys, each over one or both families
-    expect(late.cycle.minutesFetched).toBe(2 * late.cycle.groups);
+    expect(late.cycle.minutesFetched).toBe(3 * late.cycle.groups);
 
     // Two minutes later: the windows move; the new minutes are probed (one holds rows), the oldest ones dropped.
     await insert(START + 30_000, 60_000, 40, 'next');

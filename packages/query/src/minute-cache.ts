@@ -55,6 +55,8 @@ export const MINUTE_CACHE_MAX_PARTIALS = 50_000;
 /** Filter sets per group: one bit each in a JavaScript integer mask. */
 const MAX_FILTER_SETS = 30;
 const MINUTE_MS = 60_000;
+/** Closed 10-minute blocks are merged once and kept (a 1 h window: 5 blocks and the minutes around them). */
+const BLOCK_MS = 600_000;
 const SUM_COLUMNS = [
   'requests',
   'requests_1xx',
@@ -105,6 +107,8 @@ interface Minute {
   /** The probe's sum(requests) when the minute was fetched. */
   sum: number;
   partials: Partial[];
+  /** When it was stored (the group's `stored` then): a block built later holds its current partials. */
+  seq: number;
 }
 
 interface Group {
@@ -116,6 +120,10 @@ interface Group {
   quantiles: boolean;
   minutes: Map<number, Minute>;
   partials: number;
+  /** Minutes stored so far (each minute's `seq`). */
+  stored: number;
+  /** Merged 10-minute blocks per filter set: `${bit} ${start}` -> one partial per series (mask = the bit). */
+  blocks: Map<string, { seq: number; partials: Partial[] }>;
 }
 
 interface Asked {
@@ -244,6 +252,8 @@ export class MinuteCache {
           quantiles,
           minutes: new Map(),
           partials: 0,
+          stored: 0,
+          blocks: new Map(),
         };
         this.groups.set(key, group);
       }
@@ -272,6 +282,13 @@ export class MinuteCache {
           group.minutes.delete(m);
           group.partials -= minute.partials.length;
         }
+      for (const [key, block] of group.blocks) {
+        const start = Number(key.split(' ')[1]);
+        if (start < from || start + BLOCK_MS > to) {
+          group.blocks.delete(key);
+          group.partials -= block.partials.length;
+        }
+      }
       const probed = sums.get(group.family)!;
       const changed: number[] = [];
       for (let m = from; m < to; m += MINUTE_MS) {
@@ -281,7 +298,7 @@ export class MinuteCache {
         if (held && held.sum === sum) continue;
         if (sum === 0) {
           if (held) group.partials -= held.partials.length;
-          group.minutes.set(m, { sum, partials: [] });
+          group.minutes.set(m, { sum, partials: [], seq: ++group.stored });
         } else changed.push(m);
       }
       if (changed.length) wanted.push({ group, minutes: changed, sums: probed });
@@ -302,7 +319,7 @@ export class MinuteCache {
           const partials = fresh[g].get(m) ?? [];
           const held = group.minutes.get(m);
           group.partials += partials.length - (held?.partials.length ?? 0);
-          group.minutes.set(m, { sum: probed.get(m) ?? 0, partials });
+          group.minutes.set(m, { sum: probed.get(m) ?? 0, partials, seq: ++group.stored });
           cycle.minutesFetched++;
           cycle.partialsFetched += partials.length;
         }
@@ -449,9 +466,68 @@ interface Accumulator {
   sketch: DenseLatencySketch | undefined;
 }
 
+/** Adds partials (of `bit`) into per-series accumulators; states only when `sketches`. */
+function accumulate(
+  accs: Map<string, Accumulator>,
+  partials: readonly Partial[],
+  bit: number,
+  flags: number,
+  sketches: boolean,
+): void {
+  for (const p of partials) {
+    if ((p.mask & bit) === 0) continue;
+    let acc = accs.get(p.key);
+    if (!acc) {
+      acc = {
+        series: p.series,
+        sums: new Float64Array(SUM_COLUMNS.length),
+        max: -Infinity,
+        flagged: new Float64Array(flags),
+        sketch: undefined,
+      };
+      accs.set(p.key, acc);
+    }
+    const sums = acc.sums;
+    for (let i = 0; i < sums.length; i++) sums[i] += p.sums[i];
+    if (p.max > acc.max) acc.max = p.max;
+    for (let i = 0; i < p.flagged.length; i++) acc.flagged[i] += p.flagged[i];
+    if (sketches && p.state) (acc.sketch ??= new DenseLatencySketch()).merge(p.state);
+  }
+}
+
+/**
+ * The 10-minute block at `start` for filter bit `bit`: its minutes merged into one partial per series, kept until one
+ * of its minutes is stored again (late rows) or it leaves the cached range.
+ */
+function blockPartials(group: Group, bit: number, start: number): Partial[] {
+  const key = `${bit} ${start}`;
+  let newest = 0;
+  for (let m = start; m < start + BLOCK_MS; m += MINUTE_MS) newest = Math.max(newest, group.minutes.get(m)?.seq ?? 0);
+  const held = group.blocks.get(key);
+  if (held && held.seq >= newest) return held.partials;
+  const accs = new Map<string, Accumulator>();
+  for (let m = start; m < start + BLOCK_MS; m += MINUTE_MS)
+    accumulate(accs, group.minutes.get(m)?.partials ?? [], bit, group.flags.length, true);
+  const partials: Partial[] = [];
+  for (const [k, acc] of accs)
+    partials.push({
+      key: k,
+      series: acc.series,
+      mask: bit,
+      sums: acc.sums,
+      max: acc.max,
+      flagged: acc.flagged,
+      state: acc.sketch?.toState(),
+    });
+  group.partials += partials.length - (held?.partials.length ?? 0);
+  group.blocks.set(key, { seq: group.stored, partials });
+  return partials;
+}
+
 /**
  * A group's questions answered from its minutes: per filter set and window end, one pass from the newest minute
- * back, emitting each question's rows when the pass reaches its first minute.
+ * back, emitting each question's rows when the pass reaches its first minute. Where a whole 10-minute block lies
+ * in the pass and no question starts inside it, the block's merged partials stand for its ten minutes.
  */
 function answerGroup(group: Group, asked: Asked[], out: SeriesRow[]): void {
   const passes = new Map<string, Asked[]>();
@@ -473,7 +549,7 @@ function answerGroup(group: Group, asked: Asked[], out: SeriesRow[]): void {
       const quantiles = question.quantiles ?? true;
       for (const acc of accs.values()) {
         if (acc.sums[0] === 0) continue;
-        const row: SeriesRow = {
+        out.push({
           question: index,
           series: acc.series,
           requests: acc.sums[0],
@@ -488,31 +564,23 @@ function answerGroup(group: Group, asked: Asked[], out: SeriesRow[]): void {
           max_ms: acc.max,
           q: quantiles && acc.sketch ? acc.sketch.quantiles() : [],
           flagged: flag >= 0 ? acc.flagged[flag] : 0,
-        };
-        out.push(row);
+        });
       }
     };
     let next = 0;
-    for (let m = to - MINUTE_MS; m >= oldest; m -= MINUTE_MS) {
-      for (const p of group.minutes.get(m)?.partials ?? []) {
-        if ((p.mask & bit) === 0) continue;
-        let acc = accs.get(p.key);
-        if (!acc) {
-          acc = {
-            series: p.series,
-            sums: new Float64Array(SUM_COLUMNS.length),
-            max: -Infinity,
-            flagged: new Float64Array(group.flags.length),
-            sketch: undefined,
-          };
-          accs.set(p.key, acc);
-        }
-        for (let i = 0; i < p.sums.length; i++) acc.sums[i] += p.sums[i];
-        if (p.max > acc.max) acc.max = p.max;
-        for (let i = 0; i < p.flagged.length; i++) acc.flagged[i] += p.flagged[i];
-        if (p.state && m >= sketchFrom) (acc.sketch ??= new DenseLatencySketch()).merge(p.state);
-      }
+    // `m`: the oldest minute not yet added; the pass adds [m, end) then moves below it.
+    for (let end = to; end > oldest; ) {
+      const start = end - BLOCK_MS;
+      // A question starting inside (start, end) needs its own edge: no block there.
+      const whole =
+        end % BLOCK_MS === 0 &&
+        start >= oldest &&
+        (next >= list.length || list[next].question.source.from <= start);
+      const m = whole ? start : end - MINUTE_MS;
+      const partials = whole ? blockPartials(group, bit, start) : (group.minutes.get(m)?.partials ?? []);
+      accumulate(accs, partials, bit, group.flags.length, m >= sketchFrom);
       while (next < list.length && list[next].question.source.from === m) emit(list[next++]);
+      end = m;
     }
   }
 }
