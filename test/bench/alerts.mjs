@@ -160,7 +160,8 @@ try {
       rows
         .map((r) => {
           const stats = toStats(r, 60);
-          if (!qs[Number(r.question)].quantiles) stats.p50_ms = stats.p90_ms = stats.p95_ms = stats.p99_ms = null;
+          if (!qs[Number(r.question)].quantiles)
+            stats.p50_ms = stats.p90_ms = stats.p95_ms = stats.p99_ms = null;
           return JSON.stringify([Number(r.question), r.series, stats, Number(r.flagged)]);
         })
         .sort(),
@@ -240,7 +241,7 @@ try {
     `values, interleaved on the same data: minute cache ${wall(cached).toFixed(1)} ms (CPU ${cpu(cached).toFixed(1)} ms) vs the uncached statement ${wall(oneScan).toFixed(1)} ms (CPU ${cpu(oneScan).toFixed(1)} ms): ${(wall(oneScan) / wall(cached)).toFixed(2)}x faster, ${(cpu(oneScan) / cpu(cached)).toFixed(2)}x less CPU, identical answers every run`,
   );
   report(
-    `  minute cache per cycle (medians): probe ${per('probeMs').toFixed(1)} ms, fetch ${per('fetchMs').toFixed(1)} ms (${per('minutesFetched')} group-minutes of ${per('minutesProbed')}, ${per('partialsFetched')} partials), merge ${per('answerMs').toFixed(1)} ms; ${per('partials')} partials held; first fill ${firstFill.wall.toFixed(1)} ms (CPU ${firstFill.cpu.toFixed(1)} ms)`,
+    `  minute cache per cycle (medians): probe with the newest two minutes ${per('probeMs').toFixed(1)} ms, older changed minutes ${per('fetchMs').toFixed(1)} ms (${per('minutesFetched')} group-minutes read in all, ${per('minutesProbed')} probed, ${per('partialsFetched')} partials), merge ${per('answerMs').toFixed(1)} ms; ${per('partials')} partials held (decoded states' bins ${(per('stateBytes') / 1e6).toFixed(1)} MB); first fill ${firstFill.wall.toFixed(1)} ms (CPU ${firstFill.cpu.toFixed(1)} ms)`,
   );
   report(
     `values' statement, interleaved: one scan per table ${wall(oneScan).toFixed(1)} ms (CPU ${cpu(oneScan).toFixed(1)} ms) vs one branch per question (previous design) ${wall(branches).toFixed(1)} ms (CPU ${cpu(branches).toFixed(1)} ms): ${(wall(branches) / wall(oneScan)).toFixed(2)}x faster, ${(cpu(branches) / cpu(oneScan)).toFixed(2)}x less CPU`,

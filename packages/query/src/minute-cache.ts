@@ -16,26 +16,34 @@ import { DIMENSION_COLUMNS, filterConditions, type BuiltQuery } from './sql.js';
  * ClickHouse only which minutes changed and what is in those.
  *
  * Why: planning a statement costs the embedded engine ≈ 1–5 ms per layer, parameter and function (≈ 35 ms for the
- * evaluator's statement over an empty range) and every cycle re-read ~61 minutes of states of which only the newest
- * one or two had changed. Here a cycle is two small statements, the same shape every time:
- *   1. probe: `sum(requests)` per minute of each family's per-minute table (`http_routes_1m`, `http_requests_1m`)
- *      over the cached range, no state read. A minute only ever gains requests (inserts add rows, every rollup row
- *      counts ≥ 1 request; merges and deduplicated retries change no sum), so a minute whose sum is the one seen
- *      when it was fetched holds what it held then.
- *   2. fetch: for the minutes whose sum changed (the current minute, late rows into an old one; every minute on the
- *      first cycle), per (minute, series, filter mask) the partial `statsColumns` needs: the sums, max, each flag's
- *      `sumIf` and the merged DD state (`base64Encode(toString(quantilesDDMergeState(…)))`), decoded in JavaScript
- *      (`decodeDDState`). One statement for all groups (a UNION ALL branch per family and group-by).
- * Each question is then answered by merging its window's minutes in JavaScript: the questions of one group, filter
- * set and window end are answered in one pass from the newest minute back (a 1 h window continues where the 15 m
- * one stops), sums added, maxima taken, states merged into a `DenseLatencySketch`.
+ * evaluator's statement over an empty range), and every cycle re-read ~61 minutes of DD states of which only the
+ * newest one or two had changed. Questions are grouped by group-by (a group: every filter set, flag and window of
+ * its questions) and each group keeps, per minute, per series and per filter mask (which of the group's filter sets
+ * hold), a partial: the sums `statsColumns` needs, the max, each flag's count and the decoded DD state
+ * (`decodeDDState`). A cycle is
+ *   1. one statement: `sum(requests)` per minute of `http_requests_1m` over the cached range (the probe, no state
+ *      read), and every group's newest two minutes in full (they change every cycle: no need to ask);
+ *   2. only when an older minute's sum differs from the one stored with it (late rows; every minute on the first
+ *      cycle or after a group's questions changed shape): a second statement fetching those minutes;
+ *   3. each question answered by merging its window's partials in JavaScript: the questions of one group, filter set
+ *      and window end in one pass from the newest minute back (the 1 h window goes on where the 15 m one stops),
+ *      sums added, maxima taken, states merged into a `DenseLatencySketch`; whole 10-minute blocks merged once and
+ *      kept until one of their minutes is stored again.
+ * The partials come as `GROUP BY minute, series, mask` with `base64Encode(toString(quantilesDDMergeState(…)))`:
+ * base64 in JSON keeps `readJson`'s framing (a foreign result cannot pass for this one); RowBinary moved the first
+ * fill's states 2.6x faster (0.58 vs 1.5 s, measured) but has no such framing, and a cycle reads two minutes.
  *
  * Why the numbers are exactly `seriesStatsQuery`'s: a question read from per-minute rollups (`granularity_s` 60,
  * tiered or not) covers whole minutes [from, to), and its tiers answer what the per-minute table alone answers
- * (series.test.ts). The per-minute table's rows of a minute, grouped by series and by which filter sets hold, are
- * the partials; a question's rows are those of its minutes whose mask has its filter set's bit. Sums of integers
- * add exactly, max is max, and DDSketch states merge by adding bucket counts, which `DenseLatencySketch` does and
- * then ranks as `quantilesDDMerge` ranks (quantiles.test.ts). A series is present when it has requests, as there.
+ * (series.test.ts); `http_routes_1m` is `http_requests_1m` re-aggregated by a cascading view, so both give the same
+ * numbers for a lean question. A question's rows are the merge of the partials of its minutes whose mask has its
+ * filter set's bit: sums of integers add exactly, max is max, and DDSketch states merge by adding bucket counts,
+ * which `DenseLatencySketch` does and then ranks as `quantilesDDMerge` ranks (quantiles.test.ts). A series is
+ * present when it has requests, as there. Staleness: a minute only ever gains requests (inserts add rows, every
+ * rollup row counts ≥ 1 request; merges and deduplicated retries change no sum), so a minute whose probed sum is the
+ * one stored with it holds what it held then. The stored sum is never more than what was read: the newest minutes
+ * store the sum of the rows read with them (mask 0 included); an older minute stores the probe's sum and is read
+ * after the probe, so if it was read with more, the next probe differs and it is read again.
  *
  * Not cached, asked with `seriesStatsQuery` as before (in the same cycle, in parallel): raw-row sources (a
  * `path_template` filter, `source=raw`), hourly sources (windows ≥ 12 h), a group-by no rollup keeps, a group with
@@ -43,7 +51,14 @@ import { DIMENSION_COLUMNS, filterConditions, type BuiltQuery } from './sql.js';
  * `maxPartials` partials (below); such a group is retried after `overflowRetryCycles` cycles.
  */
 
-type Family = 'http_routes' | 'http_requests';
+/**
+ * Every group is read from `http_requests_1m`, lean questions too: `http_routes_1m` is its rows re-aggregated by
+ * route and upstream cluster (migrations/0002's cascading view: sums and DD states merged exactly), so the same
+ * minutes give the same numbers, and one table means one probe.
+ */
+const TABLE = 'http_requests_1m';
+/** The newest minutes are read in full every cycle with the probe (one statement): they are the ones that change. */
+const NEWEST_MS = 2 * 60_000;
 export type ReadRows = <T>(q: BuiltQuery) => Promise<T[]>;
 
 /**
@@ -82,12 +97,14 @@ export interface MinuteCacheCycle {
   fallback: number;
   /** Groups (rollup family and group-by) the cache answered. */
   groups: number;
-  /** Minutes probed, and fetched because their sum changed (or they were new), counted per group. */
+  /** Older minutes probed, and minutes read (the newest ones, and older ones whose sum changed), per group. */
   minutesProbed: number;
   minutesFetched: number;
   partialsFetched: number;
-  /** Partials held after the cycle. */
+  /** Partials held after the cycle (minutes' and blocks'), and the bytes of their decoded states' bins. */
   partials: number;
+  stateBytes: number;
+  /** The first statement (probe and newest minutes), the second (older changed minutes), the merging. */
   probeMs: number;
   fetchMs: number;
   answerMs: number;
@@ -112,7 +129,6 @@ interface Minute {
 }
 
 interface Group {
-  family: Family;
   groupBy: Dimension[];
   signature: string;
   filterSets: Filters[];
@@ -124,6 +140,15 @@ interface Group {
   stored: number;
   /** Merged 10-minute blocks per filter set: `${bit} ${start}` -> one partial per series (mask = the bit). */
   blocks: Map<string, { seq: number; partials: Partial[] }>;
+}
+
+interface Active {
+  group: Group;
+  asked: Asked[];
+  /** The group's range, and where its newest minutes (read in full every cycle) start. */
+  from: number;
+  to: number;
+  newest: number;
 }
 
 interface Asked {
@@ -150,16 +175,17 @@ interface FetchRow {
   state: string;
 }
 
-/** The rollup family a per-minute question reads, or undefined when the cache cannot answer it. */
-function cacheableFamily(q: PlannedQuestion): Family | undefined {
+/** Whether the cache can answer a question: a per-minute rollup source (tiered or not) over whole minutes. */
+function cacheable(q: PlannedQuestion): boolean {
   const s = q.source;
-  if (s.granularity_s !== 60 || (s.kind !== 'routes' && s.kind !== 'requests')) return undefined;
-  if (!q.groupBy.every((d) => DIMENSION_COLUMNS[d])) return undefined;
-  if (s.from % MINUTE_MS !== 0 || s.to % MINUTE_MS !== 0) return undefined;
-  return s.kind === 'routes' ? 'http_routes' : 'http_requests';
+  if (s.granularity_s !== 60 || (s.kind !== 'routes' && s.kind !== 'requests')) return false;
+  if (!q.groupBy.every((d) => DIMENSION_COLUMNS[d])) return false;
+  return s.from % MINUTE_MS === 0 && s.to % MINUTE_MS === 0;
 }
 
 const filterKey = (f: Filters) => JSON.stringify(f);
+/** `grp` of the probe's rows in the first statement (groups are numbered from 0). */
+const PROBE_GROUP = 65_535;
 
 export class MinuteCache {
   private readonly groups = new Map<string, Group>();
@@ -181,6 +207,20 @@ export class MinuteCache {
     let n = 0;
     for (const g of this.groups.values()) n += g.partials;
     return n;
+  }
+
+  /** Bytes of the decoded states' bins held (the bulk of the cache's memory). */
+  stateBytes(): number {
+    let bytes = 0;
+    const add = (partials: Partial[]) => {
+      for (const p of partials)
+        if (p.state) bytes += p.state.positive.counts.byteLength + p.state.negative.counts.byteLength;
+    };
+    for (const g of this.groups.values()) {
+      for (const m of g.minutes.values()) add(m.partials);
+      for (const b of g.blocks.values()) add(b.partials);
+    }
+    return bytes;
   }
 
   /** Forget everything (the next call fetches every minute again). */
@@ -206,18 +246,19 @@ export class MinuteCache {
       minutesFetched: 0,
       partialsFetched: 0,
       partials: 0,
+      stateBytes: 0,
       probeMs: 0,
       fetchMs: 0,
       answerMs: 0,
     };
-    // Which questions the cache answers, by group (family and group-by).
-    const byGroup = new Map<string, { family: Family; groupBy: Dimension[]; asked: Asked[] }>();
+    // Which questions the cache answers, by group-by.
+    const byGroup = new Map<string, { groupBy: Dimension[]; asked: Asked[] }>();
     const rest: Asked[] = [];
     questions.forEach((question, index) => {
-      const family = cacheableFamily(question);
-      const key = JSON.stringify([family, question.groupBy]);
-      if (!family || (this.overflow.get(key) ?? 0) > this.cycle) return rest.push({ index, question });
-      const entry = byGroup.get(key) ?? { family, groupBy: question.groupBy, asked: [] };
+      const key = JSON.stringify(question.groupBy);
+      if (!cacheable(question) || (this.overflow.get(key) ?? 0) > this.cycle)
+        return rest.push({ index, question });
+      const entry = byGroup.get(key) ?? { groupBy: question.groupBy, asked: [] };
       entry.asked.push({ index, question });
       byGroup.set(key, entry);
     });
@@ -233,7 +274,7 @@ export class MinuteCache {
     const pending = [fallback(rest)];
 
     // The groups' shapes: a changed shape (a rule added, a filter set gone) starts the group afresh.
-    const active: { group: Group; asked: Asked[]; from: number; to: number }[] = [];
+    const active: Active[] = [];
     for (const [key, entry] of byGroup) {
       const filterSets = [...new Set(entry.asked.map((a) => filterKey(a.question.filters)))].sort();
       const flags = [
@@ -244,7 +285,6 @@ export class MinuteCache {
       let group = this.groups.get(key);
       if (!group || group.signature !== signature) {
         group = {
-          family: entry.family,
           groupBy: entry.groupBy,
           signature,
           filterSets: filterSets.map((f) => JSON.parse(f) as Filters),
@@ -259,67 +299,77 @@ export class MinuteCache {
       }
       const from = Math.min(...entry.asked.map((a) => a.question.source.from));
       const to = Math.max(...entry.asked.map((a) => a.question.source.to));
-      active.push({ group, asked: entry.asked, from, to });
+      active.push({ group, asked: entry.asked, from, to, newest: Math.max(from, to - NEWEST_MS) });
+      this.prune(group, from, to);
     }
+    cycle.groups = active.length;
     if (active.length === 0) {
       const rows = (await Promise.all(pending)).flat();
       cycle.fallback = rest.length;
       return { rows, cycle };
     }
 
-    cycle.groups = active.length;
-    // 1. probe
+    // 1. one statement: the probe over every cached minute, and the newest minutes of every group.
     let t0 = performance.now();
-    const sums = await this.probe(active, read);
+    const first = await read<FetchRow>(this.firstQuery(active));
+    const probed = new Map<number, number>();
+    const newest = active.map(() => new Map<number, FetchRow[]>());
+    for (const row of first) {
+      const g = Number(row.grp);
+      if (g === PROBE_GROUP) probed.set(Number(row.minute), Number(row.requests));
+      else {
+        const m = Number(row.minute);
+        const list = newest[g].get(m);
+        if (list) list.push(row);
+        else newest[g].set(m, [row]);
+      }
+    }
+    active.forEach(({ group, newest: from, to }, g) => {
+      for (let m = from; m < to; m += MINUTE_MS) {
+        // Stored with the sum of the rows read with them (every mask, 0 included), so a later probe compares with
+        // exactly what is held whatever the two branches' snapshots were.
+        const rows = newest[g].get(m) ?? [];
+        let sum = 0;
+        for (const r of rows) sum += Number(r.requests);
+        const partials = rows.filter((r) => Number(r.mask) !== 0).map((r) => toPartial(r, group));
+        this.store(group, m, sum, partials);
+        cycle.minutesFetched++;
+        cycle.partialsFetched += partials.length;
+      }
+    });
     cycle.probeMs = performance.now() - t0;
 
-    // 2. fetch what changed
+    // 2. the older minutes whose sum changed (late rows; every minute on the first cycle), read after the probe, so
+    // what is read holds at least what the probe counted: a minute stored with the probe's sum is fetched again if
+    // it held more.
     t0 = performance.now();
-    const wanted: { group: Group; minutes: number[]; sums: Map<number, number> }[] = [];
-    for (const { group, from, to } of active) {
-      for (const [m, minute] of group.minutes)
-        if (m < from || m >= to) {
-          group.minutes.delete(m);
-          group.partials -= minute.partials.length;
-        }
-      for (const [key, block] of group.blocks) {
-        const start = Number(key.split(' ')[1]);
-        if (start < from || start + BLOCK_MS > to) {
-          group.blocks.delete(key);
-          group.partials -= block.partials.length;
-        }
-      }
-      const probed = sums.get(group.family)!;
+    const wanted: { group: Group; minutes: number[] }[] = [];
+    for (const { group, from, newest: until } of active) {
       const changed: number[] = [];
-      for (let m = from; m < to; m += MINUTE_MS) {
+      for (let m = from; m < until; m += MINUTE_MS) {
         cycle.minutesProbed++;
         const sum = probed.get(m) ?? 0;
         const held = group.minutes.get(m);
         if (held && held.sum === sum) continue;
-        if (sum === 0) {
-          if (held) group.partials -= held.partials.length;
-          group.minutes.set(m, { sum, partials: [], seq: ++group.stored });
-        } else changed.push(m);
+        if (sum === 0) this.store(group, m, 0, []);
+        else changed.push(m);
       }
-      if (changed.length) wanted.push({ group, minutes: changed, sums: probed });
+      if (changed.length) wanted.push({ group, minutes: changed });
     }
     if (wanted.length) {
-      const built = this.fetchQuery(wanted);
-      const rows = await read<FetchRow>(built);
+      const rows = await read<FetchRow>(this.fetchQuery(wanted, false));
       const fresh = wanted.map(() => new Map<number, Partial[]>());
       for (const row of rows) {
-        const { group } = wanted[Number(row.grp)];
-        const minute = Number(row.minute);
-        const list = fresh[Number(row.grp)].get(minute) ?? [];
-        list.push(toPartial(row, group));
-        fresh[Number(row.grp)].set(minute, list);
+        const g = Number(row.grp);
+        const m = Number(row.minute);
+        const list = fresh[g].get(m) ?? [];
+        list.push(toPartial(row, wanted[g].group));
+        fresh[g].set(m, list);
       }
-      wanted.forEach(({ group, minutes, sums: probed }, g) => {
+      wanted.forEach(({ group, minutes }, g) => {
         for (const m of minutes) {
           const partials = fresh[g].get(m) ?? [];
-          const held = group.minutes.get(m);
-          group.partials += partials.length - (held?.partials.length ?? 0);
-          group.minutes.set(m, { sum: probed.get(m) ?? 0, partials, seq: ++group.stored });
+          this.store(group, m, probed.get(m) ?? 0, partials);
           cycle.minutesFetched++;
           cycle.partialsFetched += partials.length;
         }
@@ -352,8 +402,30 @@ export class MinuteCache {
     cycle.answerMs = performance.now() - t0;
     cycle.fallback = rest.length;
     cycle.partials = this.partials;
+    cycle.stateBytes = this.stateBytes();
     for (const part of await Promise.all(pending)) rows.push(...part);
     return { rows, cycle };
+  }
+
+  /** Drops the minutes and blocks outside [from, to). */
+  private prune(group: Group, from: number, to: number): void {
+    for (const [m, minute] of group.minutes)
+      if (m < from || m >= to) {
+        group.minutes.delete(m);
+        group.partials -= minute.partials.length;
+      }
+    for (const [key, block] of group.blocks) {
+      const start = Number(key.split(' ')[1]);
+      if (start < from || start + BLOCK_MS > to) {
+        group.blocks.delete(key);
+        group.partials -= block.partials.length;
+      }
+    }
+  }
+
+  private store(group: Group, m: number, sum: number, partials: Partial[]): void {
+    group.partials += partials.length - (group.minutes.get(m)?.partials.length ?? 0);
+    group.minutes.set(m, { sum, partials, seq: ++group.stored });
   }
 
   private async fallback(asked: Asked[], read: ReadRows): Promise<SeriesRow[]> {
@@ -367,51 +439,52 @@ export class MinuteCache {
     return rows.map((r) => ({ ...r, question: asked[Number(r.question)].index }));
   }
 
-  /** sum(requests) per minute of each family's per-minute table over the union of its groups' ranges. */
-  private async probe(
-    active: { group: Group; from: number; to: number }[],
-    read: ReadRows,
-  ): Promise<Map<Family, Map<number, number>>> {
-    const ranges = new Map<Family, { from: number; to: number }>();
-    for (const { group, from, to } of active) {
-      const r = ranges.get(group.family);
-      ranges.set(
-        group.family,
-        r ? { from: Math.min(r.from, from), to: Math.max(r.to, to) } : { from, to },
-      );
-    }
-    const families = [...ranges.keys()];
-    const params: Record<string, unknown> = {};
-    const branches = families.map((family, k) => {
-      params[`p${k}_from`] = ranges.get(family)!.from;
-      params[`p${k}_to`] = ranges.get(family)!.to;
-      return (
-        `SELECT toUInt8(${k}) AS family, toInt64(toUnixTimestamp(bucket_start)) * 1000 AS minute, sum(requests) AS total ` +
-        `FROM ${ident(this.database)}.${ident(`${family}_1m`)} ` +
-        `WHERE bucket_start >= fromUnixTimestamp64Milli({p${k}_from:Int64}, 'UTC') ` +
-        `AND bucket_start < fromUnixTimestamp64Milli({p${k}_to:Int64}, 'UTC') GROUP BY minute`
-      );
-    });
-    const rows = await read<{ family: number; minute: number; total: number }>({
-      query: branches.join('\nUNION ALL\n'),
-      params,
-    });
-    const out = new Map<Family, Map<number, number>>(families.map((f) => [f, new Map()]));
-    for (const r of rows) out.get(families[Number(r.family)])!.set(Number(r.minute), Number(r.total));
-    return out;
+  /**
+   * The first statement of a cycle: `sum(requests)` per minute over the minutes older than the newest ones (rows
+   * with `grp` PROBE_GROUP, the sum in `requests`), and every group's newest minutes in full (`fetchQuery` with the
+   * rows no filter set holds, so their sum is known).
+   */
+  private firstQuery(active: Active[]): BuiltQuery {
+    const from = Math.min(...active.map((a) => a.from));
+    const until = Math.max(...active.map((a) => a.newest));
+    const zeros = SUM_COLUMNS.slice(1)
+      .map((c) => `toUInt64(0) AS ${c}`)
+      .join(', ');
+    const probe = {
+      query:
+        `SELECT toUInt16(${PROBE_GROUP}) AS grp, toInt64(toUnixTimestamp(p.bucket_start)) * 1000 AS minute, ` +
+        `CAST([], 'Array(String)') AS series, toUInt32(0) AS mask, toUInt64(sum(p.requests)) AS requests, ${zeros}, ` +
+        `toFloat64(0) AS max_ms, CAST([], 'Array(UInt64)') AS flagged, '' AS state ` +
+        `FROM ${ident(this.database)}.${ident(TABLE)} AS p ` +
+        `WHERE p.bucket_start >= fromUnixTimestamp64Milli({probe_from:Int64}, 'UTC') ` +
+        `AND p.bucket_start < fromUnixTimestamp64Milli({probe_to:Int64}, 'UTC') GROUP BY minute`,
+      params: { probe_from: from, probe_to: until },
+    };
+    const newest = this.fetchQuery(
+      active.map((a) => ({ group: a.group, minutes: minutesOf(a.newest, a.to) })),
+      true,
+    );
+    return {
+      query: (until > from ? [probe.query, newest.query] : [newest.query]).join('\nUNION ALL\n'),
+      params: { ...(until > from ? probe.params : {}), ...newest.params },
+    };
   }
 
-  /** One UNION ALL branch per group: its changed minutes' partials per (minute, series, filter mask). */
-  private fetchQuery(wanted: { group: Group; minutes: number[] }[]): BuiltQuery {
+  /**
+   * One UNION ALL branch per group: the minutes' partials per (minute, series, filter mask). `all`: also the rows no
+   * filter set holds (mask 0, one row per minute, no state), so the minute's whole sum comes with its partials.
+   */
+  private fetchQuery(wanted: { group: Group; minutes: number[] }[], all: boolean): BuiltQuery {
     const parts = wanted.map(({ group, minutes }, g) => {
       const params: Record<string, unknown> = {
         minutes,
         from: Math.min(...minutes),
         to: Math.max(...minutes) + MINUTE_MS,
       };
-      const series = group.groupBy.length
+      const columns = group.groupBy.length
         ? `[${group.groupBy.map((d) => `toString(src.${DIMENSION_COLUMNS[d]})`).join(', ')}]`
         : "CAST([], 'Array(String)')";
+      const series = all ? `if(mask = 0, CAST([], 'Array(String)'), ${columns})` : columns;
       const bits = group.filterSets.map((filters, k) => {
         const f = filterConditions(filters);
         if (!f.conditions.length) return `${2 ** k}`;
@@ -423,18 +496,19 @@ export class MinuteCache {
       const flagged = group.flags.length
         ? `[${group.flags.map((_, k) => `toUInt64(sumIf(src.requests, has(src.response_flags, {flag${k}:String})))`).join(', ')}]`
         : "CAST([], 'Array(UInt64)')";
-      const state = group.quantiles
+      let state = group.quantiles
         ? `base64Encode(toString(${LATENCY_QUANTILES_MERGE_STATE}(src.duration_quantiles)))`
         : "''";
+      if (all && group.quantiles) state = `if(mask = 0, '', ${state})`;
       const query =
         `SELECT toUInt16(${g}) AS grp, toInt64(toUnixTimestamp(src.bucket_start)) * 1000 AS minute, ${series} AS series, ` +
         `toUInt32(${bits.join(' + ')}) AS mask, ` +
-        SUM_COLUMNS.map((c) => `sum(src.${c}) AS ${c}`).join(', ') +
+        SUM_COLUMNS.map((c) => `toUInt64(sum(src.${c})) AS ${c}`).join(', ') +
         `, max(src.duration_max_ms) AS max_ms, ${flagged} AS flagged, ${state} AS state ` +
-        `FROM ${ident(this.database)}.${ident(`${group.family}_1m`)} AS src ` +
+        `FROM ${ident(this.database)}.${ident(TABLE)} AS src ` +
         `WHERE src.bucket_start >= fromUnixTimestamp64Milli({from:Int64}, 'UTC') ` +
         `AND src.bucket_start < fromUnixTimestamp64Milli({to:Int64}, 'UTC') ` +
-        `AND minute IN {minutes:Array(Int64)} AND mask != 0 GROUP BY minute, series, mask`;
+        `AND minute IN {minutes:Array(Int64)}${all ? '' : ' AND mask != 0'} GROUP BY minute, series, mask`;
       return prefixed({ query, params }, `g${g}_`);
     });
     return {
@@ -443,6 +517,12 @@ export class MinuteCache {
     };
   }
 }
+
+const minutesOf = (from: number, to: number) => {
+  const out: number[] = [];
+  for (let m = from; m < to; m += MINUTE_MS) out.push(m);
+  return out;
+};
 
 function toPartial(row: FetchRow, group: Group): Partial {
   const sums = new Float64Array(SUM_COLUMNS.length);
@@ -502,7 +582,8 @@ function accumulate(
 function blockPartials(group: Group, bit: number, start: number): Partial[] {
   const key = `${bit} ${start}`;
   let newest = 0;
-  for (let m = start; m < start + BLOCK_MS; m += MINUTE_MS) newest = Math.max(newest, group.minutes.get(m)?.seq ?? 0);
+  for (let m = start; m < start + BLOCK_MS; m += MINUTE_MS)
+    newest = Math.max(newest, group.minutes.get(m)?.seq ?? 0);
   const held = group.blocks.get(key);
   if (held && held.seq >= newest) return held.partials;
   const accs = new Map<string, Accumulator>();
@@ -569,7 +650,7 @@ function answerGroup(group: Group, asked: Asked[], out: SeriesRow[]): void {
     };
     let next = 0;
     // `m`: the oldest minute not yet added; the pass adds [m, end) then moves below it.
-    for (let end = to; end > oldest; ) {
+    for (let end = to; end > oldest;) {
       const start = end - BLOCK_MS;
       // A question starting inside (start, end) needs its own edge: no block there.
       const whole =

@@ -180,7 +180,9 @@ describe('quantilesDD states decoded in JavaScript (embedded engine)', () => {
       const sketch = latencySketchFromState(state);
       const got = sketch.quantiles();
       for (let i = 0; i < got.length; i++)
-        expect(same(got[i], g.q[i]), `group ${g.g} level ${QUANTILE_LEVELS[i]}: ${got[i]} vs ${g.q[i]}`).toBe(true);
+        expect(same(got[i], g.q[i]), `group ${g.g} level ${QUANTILE_LEVELS[i]}: ${got[i]} vs ${g.q[i]}`).toBe(
+          true,
+        );
       expect(new DenseLatencySketch().merge(state).quantiles()).toEqual(got);
       dense.merge(state);
       viaMaps.merge(sketch);
@@ -189,7 +191,9 @@ describe('quantilesDD states decoded in JavaScript (embedded engine)', () => {
     const got = dense.quantiles();
     expect(got).toEqual(viaMaps.quantiles());
     for (let i = 0; i < got.length; i++)
-      expect(same(got[i], merged[i]), `merged level ${QUANTILE_LEVELS[i]}: ${got[i]} vs ${merged[i]}`).toBe(true);
+      expect(same(got[i], merged[i]), `merged level ${QUANTILE_LEVELS[i]}: ${got[i]} vs ${merged[i]}`).toBe(
+        true,
+      );
     // Reused after clear(): the same answers.
     dense.clear();
     for (const g of groups) dense.merge(decodeDDState(Buffer.from(g.state, 'base64')));
