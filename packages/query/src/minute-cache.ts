@@ -62,11 +62,12 @@ const NEWEST_MS = 2 * 60_000;
 export type ReadRows = <T>(q: BuiltQuery) => Promise<T[]>;
 
 /**
- * Partials the cache holds at most (one per minute, series and filter mask). A partial with its decoded state is
- * ≈ 1–3 KB (a minute of one route at 1,000 requests/s spans ≈ 150–300 buckets of 8 bytes), so 50,000 is ≲ 150 MB:
- * e.g. 1 h windows over 800 series, or 6 h over 130. The evaluator benchmark holds ≈ 6,000.
+ * Partials the cache holds at most (one per minute, series and filter mask, and per kept 10-minute block). Their
+ * decoded states are the bulk of its memory: 3.4 KB of bins per partial in the evaluator benchmark (1,000 requests/s
+ * over 50 routes: 6,500 partials, 21.9 MB), so 30,000 is ≈ 100 MB: e.g. 1 h windows over ≈ 450 series with two
+ * filter sets, or 6 h ones over ≈ 80.
  */
-export const MINUTE_CACHE_MAX_PARTIALS = 50_000;
+export const MINUTE_CACHE_MAX_PARTIALS = 30_000;
 /** Filter sets per group: one bit each in a JavaScript integer mask. */
 const MAX_FILTER_SETS = 30;
 const MINUTE_MS = 60_000;
