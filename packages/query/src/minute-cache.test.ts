@@ -179,4 +179,24 @@ describe('MinuteCache answers what seriesStatsQuery answers (embedded engine)', 
     const want = await read<SeriesRow>(seriesStatsQuery('gatescope', two));
     expect(normalized(two, rows)).toEqual(normalized(two, want));
   });
+
+  it('turns itself off on a state it cannot decode and answers every question with the statement', async () => {
+    const cache = new MinuteCache('gatescope');
+    const questions = questionsOfEveryKind().map((q) => ask(q, START));
+    // Another serialisation, as a different ClickHouse might write it: the states come back unreadable.
+    const corrupting: ReadRows = async <T>(q: BuiltQuery) =>
+      (await read<Record<string, unknown>>(q)).map((r) =>
+        typeof r.state === 'string' && r.state
+          ? { ...r, state: Buffer.from([9, 9, 9]).toString('base64') }
+          : r,
+      ) as T[];
+    const { rows, cycle } = await cache.rows(questions, corrupting);
+    expect(cycle.disabled).toMatch(/quantilesDD state/);
+    expect(cycle.fallback).toBe(questions.length);
+    const want = await read<SeriesRow>(seriesStatsQuery('gatescope', questions));
+    expect(normalized(questions, rows)).toEqual(normalized(questions, want));
+    expect(cache.partials).toBe(0);
+    // And stays off.
+    expect((await cache.rows(questions, read)).cycle.disabled).toBeDefined();
+  });
 });

@@ -2,6 +2,7 @@ import { ident } from '@gatescope/clickhouse';
 import type { Dimension } from './plan.js';
 import type { Filters } from './params.js';
 import {
+  DDStateError,
   decodeDDState,
   DenseLatencySketch,
   LATENCY_QUANTILES_MERGE_STATE,
@@ -114,7 +115,23 @@ export interface MinuteCacheCycle {
   probeMs: number;
   fetchMs: number;
   answerMs: number;
+  /** Set when the cache is off (a state it cannot decode): every question went to `seriesStatsQuery`. */
+  disabled?: string;
 }
+
+const emptyCycle = (): MinuteCacheCycle => ({
+  cached: 0,
+  fallback: 0,
+  groups: 0,
+  minutesProbed: 0,
+  minutesFetched: 0,
+  partialsFetched: 0,
+  partials: 0,
+  stateBytes: 0,
+  probeMs: 0,
+  fetchMs: 0,
+  answerMs: 0,
+});
 
 interface Partial {
   key: string;
@@ -199,6 +216,7 @@ export class MinuteCache {
   private readonly maxPartials: number;
   private readonly retryCycles: number;
   private cycle = 0;
+  private disabled: string | undefined;
 
   constructor(
     private readonly database: string,
@@ -237,26 +255,36 @@ export class MinuteCache {
 
   /**
    * The rows `seriesStatsQuery(database, questions)` returns, in no particular order: cached questions from memory
-   * (after the probe and fetch statements), the others from `seriesStatsQuery` over them alone.
+   * (after the probe and fetch statements), the others from `seriesStatsQuery` over them alone. A state the
+   * decoder cannot read (another ClickHouse serialisation) turns the cache off for good: every question is then
+   * asked with `seriesStatsQuery`, the same numbers, and `cycle.disabled` says why.
    */
   async rows(
     questions: readonly PlannedQuestion[],
     read: ReadRows,
   ): Promise<{ rows: SeriesRow[]; cycle: MinuteCacheCycle }> {
+    if (this.disabled === undefined) {
+      try {
+        return await this.cachedRows(questions, read);
+      } catch (err) {
+        if (!(err instanceof DDStateError)) throw err;
+        this.clear();
+        this.disabled = err.message;
+      }
+    }
+    const rows = await this.fallback(
+      questions.map((question, index) => ({ index, question })),
+      read,
+    );
+    return { rows, cycle: { ...emptyCycle(), fallback: questions.length, disabled: this.disabled } };
+  }
+
+  private async cachedRows(
+    questions: readonly PlannedQuestion[],
+    read: ReadRows,
+  ): Promise<{ rows: SeriesRow[]; cycle: MinuteCacheCycle }> {
     this.cycle++;
-    const cycle: MinuteCacheCycle = {
-      cached: 0,
-      fallback: 0,
-      groups: 0,
-      minutesProbed: 0,
-      minutesFetched: 0,
-      partialsFetched: 0,
-      partials: 0,
-      stateBytes: 0,
-      probeMs: 0,
-      fetchMs: 0,
-      answerMs: 0,
-    };
+    const cycle = emptyCycle();
     // Which questions the cache answers, by group-by.
     const byGroup = new Map<string, { groupBy: Dimension[]; asked: Asked[] }>();
     const rest: Asked[] = [];
@@ -276,7 +304,12 @@ export class MinuteCache {
       }
     }
     for (const key of this.groups.keys()) if (!byGroup.has(key)) this.groups.delete(key);
-    const fallback = (asked: Asked[]) => this.fallback(asked, read);
+    const fallback = (asked: Asked[]) => {
+      const answer = this.fallback(asked, read);
+      // Awaited below; marked handled so that a failure of the cached path first leaves no unhandled rejection.
+      answer.catch(() => undefined);
+      return answer;
+    };
     const pending = [fallback(rest)];
 
     // The groups' shapes: a changed shape (a rule added, a filter set gone) starts the group afresh.

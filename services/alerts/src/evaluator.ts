@@ -162,7 +162,8 @@ export function trafficQuestions(
  * and one fetch of the minutes that changed, then each window is merged in memory from its minutes. The numbers
  * are those `seriesStatsQuery` gives for the same questions (minute-cache.test.ts checks every kind of question);
  * questions the cache cannot answer (raw rows for a `path_template` filter, hourly rollups of windows ≥ 12 h, more
- * partials than its memory bound) are asked with `seriesStatsQuery` in the same cycle.
+ * partials than its memory bound; all of them once a state cannot be decoded) are asked with `seriesStatsQuery` in
+ * the same cycle.
  */
 export function trafficSource(
   ch: ClickHouse,
