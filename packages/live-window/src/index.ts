@@ -17,3 +17,5 @@ export {
   exactQuantile,
 } from './latency-sketch.js';
 export type { LatencySketchData, QuantileName } from './latency-sketch.js';
+export { decodeDDState, latencySketchFromState, DenseLatencySketch, DDStateError } from './dd-state.js';
+export type { DDState, DDStateStore } from './dd-state.js';

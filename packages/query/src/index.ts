@@ -105,7 +105,9 @@ export {
 } from './canary.js';
 export type { ClusterStats, CanaryCluster, CanaryResult, VsBaseline, BaselineChoice } from './canary.js';
 export { seriesStatsQuery, planSeriesQuestion, rateSeconds } from './series.js';
-export type { SeriesQuestion, SeriesRow } from './series.js';
+export type { SeriesQuestion, SeriesRow, PlannedQuestion } from './series.js';
+export { MinuteCache, MINUTE_CACHE_MAX_PARTIALS } from './minute-cache.js';
+export type { MinuteCacheOptions, MinuteCacheCycle, ReadRows } from './minute-cache.js';
 export {
   LatencySketch,
   exactQuantile,
@@ -118,8 +120,12 @@ export {
   LATENCY_STATE_TYPE,
   QUANTILE_LEVELS,
   QUANTILE_NAMES,
+  decodeDDState,
+  latencySketchFromState,
+  DenseLatencySketch,
+  DDStateError,
 } from './quantiles.js';
-export type { LatencySketchData, QuantileName } from './quantiles.js';
+export type { LatencySketchData, QuantileName, DDState, DDStateStore } from './quantiles.js';
 export { QueryReader, limitError, DENSITY_TTL_MS } from './reader.js';
 export type { QueryReaderOptions } from './reader.js';
 export {

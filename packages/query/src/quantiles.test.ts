@@ -13,6 +13,10 @@ import {
   LATENCY_STATE_TYPE,
   LatencySketch,
   QUANTILE_LEVELS,
+  decodeDDState,
+  DenseLatencySketch,
+  latencySketchFromState,
+  DDStateError,
 } from './quantiles.js';
 
 /** Latencies as gateways see them: sub-ms local replies, zeros, a log-normal body, a slow mode, a few outliers. */
@@ -126,5 +130,102 @@ describe('LatencySketch against ClickHouse quantilesDD (embedded engine)', () =>
     expect(types.length).toBe(4);
     for (const t of types) expect(t).toBe(LATENCY_STATE_TYPE);
     expect(sql).toContain(`${LATENCY_QUANTILES_STATE}(duration_ms)`);
+  });
+});
+
+describe('quantilesDD states decoded in JavaScript (embedded engine)', () => {
+  let ch: ClickHouse;
+  let dir: string;
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'gatescope-dd-state-'));
+    ch = await createClickHouse({ database: 'gatescope', dataDir: dir });
+  });
+  afterAll(async () => {
+    await ch?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  /** States of `values` grouped by `i % groups` (uneven sizes: some sparse, some dense), with their merge. */
+  async function states(values: number[], groups: number) {
+    const res = await readJson<{ g: number; state: string; q: number[] }>(ch.reader, {
+      query:
+        `SELECT g, base64Encode(toString(s)) AS state, ${LATENCY_QUANTILES_MERGE}(s) AS q FROM (` +
+        `SELECT intDiv(i * i, 7) % {groups:UInt32} AS g, ${LATENCY_QUANTILES_STATE}(x) AS s FROM ` +
+        `(SELECT arrayJoin(arrayEnumerate({v:Array(Float64)})) AS i, {v:Array(Float64)}[i] AS x) GROUP BY g) ` +
+        `GROUP BY g, s ORDER BY g`,
+      params: { v: values, groups },
+    });
+    const all = await readJson<{ q: number[] }>(ch.reader, {
+      query: `SELECT ${LATENCY_QUANTILES}(arrayJoin({v:Array(Float64)})) AS q`,
+      params: { v: values },
+    });
+    return { groups: res.data, merged: all.data[0].q };
+  }
+
+  it.each([
+    ['mixed gateway latencies', latencies(30_000, 11), 40],
+    ['sub-millisecond and zeros', latencies(4_000, 12).map((v) => (v < 1 ? v / 10 : 0)), 9],
+    ['few values per state (sparse encoding)', latencies(300, 13), 60],
+    ['one slow value among fast ones', [...latencies(2_000, 14).map((v) => v / 100), 60_000], 3],
+    ['negative values (mirrored store)', latencies(2_000, 15).map((v, i) => (i % 4 === 0 ? -v : v)), 5],
+  ])('%s: each state and the JS merge of all answer what ClickHouse answers', async (_n, values, n) => {
+    const { groups, merged } = await states(values, n);
+    expect(groups.length).toBeGreaterThan(1);
+    const dense = new DenseLatencySketch();
+    const viaMaps = new LatencySketch();
+    let decodedCount = 0;
+    for (const g of groups) {
+      const state = decodeDDState(Buffer.from(g.state, 'base64'));
+      decodedCount += state.count;
+      const sketch = latencySketchFromState(state);
+      const got = sketch.quantiles();
+      for (let i = 0; i < got.length; i++)
+        expect(same(got[i], g.q[i]), `group ${g.g} level ${QUANTILE_LEVELS[i]}: ${got[i]} vs ${g.q[i]}`).toBe(
+          true,
+        );
+      expect(new DenseLatencySketch().merge(state).quantiles()).toEqual(got);
+      dense.merge(state);
+      viaMaps.merge(sketch);
+    }
+    expect(decodedCount).toBe(values.length);
+    const got = dense.quantiles();
+    expect(got).toEqual(viaMaps.quantiles());
+    for (let i = 0; i < got.length; i++)
+      expect(same(got[i], merged[i]), `merged level ${QUANTILE_LEVELS[i]}: ${got[i]} vs ${merged[i]}`).toBe(
+        true,
+      );
+    // Reused after clear(): the same answers.
+    dense.clear();
+    for (const g of groups) dense.merge(decodeDDState(Buffer.from(g.state, 'base64')));
+    expect(dense.quantiles()).toEqual(got);
+  });
+
+  it('reads both bin encodings ClickHouse writes (contiguous counts and index deltas)', async () => {
+    const res = await readJson<{ state: string; q: number[] }>(ch.reader, {
+      query:
+        `SELECT base64Encode(toString(s)) AS state, ${LATENCY_QUANTILES_MERGE}(s) AS q FROM (SELECT ` +
+        `${LATENCY_QUANTILES_STATE}(toFloat64(1 + if(number < 3, number * 700, number / 100))) AS s FROM numbers(2000) GROUP BY number < 3 AS n) GROUP BY s`,
+    });
+    // Byte 18: the positive store's encoding, after the mapping (1 + 8 + 8 bytes) and its flag.
+    const encodings = res.data.map((r) => Buffer.from(r.state, 'base64')[18]).sort((a, b) => a - b);
+    expect(encodings).toEqual([0x04, 0x0c]);
+    for (const r of res.data) {
+      const got = latencySketchFromState(decodeDDState(Buffer.from(r.state, 'base64'))).quantiles();
+      got.forEach((v, i) => expect(same(v, r.q[i])).toBe(true));
+    }
+  });
+
+  it('decodes an empty state and refuses other bytes or another accuracy', async () => {
+    const empty = await readJson<{ state: string }>(ch.reader, {
+      query: `SELECT base64Encode(toString(${LATENCY_QUANTILES_STATE}(x))) AS state FROM (SELECT 1.0 AS x WHERE 0)`,
+    });
+    const state = decodeDDState(Buffer.from(empty.data[0].state, 'base64'));
+    expect(state.count).toBe(0);
+    expect(new DenseLatencySketch().merge(state).quantiles()).toEqual([null, null, null, null]);
+    const other = await readJson<{ state: string }>(ch.reader, {
+      query: `SELECT base64Encode(toString(quantilesDDState(0.01, 0.5)(toFloat64(number)))) AS state FROM numbers(10)`,
+    });
+    expect(() => decodeDDState(Buffer.from(other.data[0].state, 'base64'))).toThrow(/gamma/);
+    expect(() => decodeDDState(new Uint8Array([2, 1, 2]))).toThrow(DDStateError);
   });
 });

@@ -27,8 +27,12 @@ export {
   QUANTILE_NAMES,
   LatencySketch,
   exactQuantile,
+  decodeDDState,
+  latencySketchFromState,
+  DenseLatencySketch,
+  DDStateError,
 } from '@gatescope/live-window';
-export type { QuantileName, LatencySketchData } from '@gatescope/live-window';
+export type { QuantileName, LatencySketchData, DDState, DDStateStore } from '@gatescope/live-window';
 import { LATENCY_RELATIVE_ACCURACY, QUANTILE_LEVELS } from '@gatescope/live-window';
 
 const PARAMS = `${LATENCY_RELATIVE_ACCURACY}, ${QUANTILE_LEVELS.join(', ')}`;

@@ -62,7 +62,7 @@ export function planSeriesQuestion(q: SeriesQuestion): Source {
 }
 
 /** Renames every `{name:Type}` placeholder of a statement we built (user text is never in it) to `{p_name:Type}`. */
-function prefixed(q: BuiltQuery, prefix: string): BuiltQuery {
+export function prefixed(q: BuiltQuery, prefix: string): BuiltQuery {
   return {
     query: q.query.replace(/\{([A-Za-z_][A-Za-z0-9_]*):/g, `{${prefix}$1:`),
     params: Object.fromEntries(Object.entries(q.params).map(([k, v]) => [prefix + k, v])),
@@ -75,7 +75,8 @@ const ROLLUP_SHAPED: Source = { kind: 'requests', granularity_s: 60, table: '', 
 /** Questions per scan: one bit each in the UInt64 mask. */
 export const QUESTIONS_PER_SCAN = 64;
 
-type Question = SeriesQuestion & { source: Source };
+export type PlannedQuestion = SeriesQuestion & { source: Source };
+type Question = PlannedQuestion;
 type Scan = { index: number; question: Question }[];
 
 /**

@@ -34,12 +34,14 @@ import {
 import type { Config } from '@gatescope/config';
 import { ledgerNodesQuery, shapeLedgerNodes, type LedgerNodeRow } from '@gatescope/ledger';
 import {
+  MinuteCache,
   planSeriesQuestion,
   QueryParamError,
   rateSeconds,
-  seriesStatsQuery,
   toStats,
   withLimits,
+  type BuiltQuery,
+  type ReadRows,
   type SeriesQuestion,
   type SeriesRow,
   type Source,
@@ -54,8 +56,9 @@ import { Delivery } from './delivery.js';
  *   1. makes sure it holds the evaluator lease (below), else does nothing this cycle;
  *   2. reads the rules and receivers when they changed (so changes made through any API replica apply at the next
  *      cycle; a fingerprint of the three tables tells, `readConfig`);
- *   3. asks every rule's metric source for its values: traffic rules all in one statement
- *      (@gatescope/query `seriesStatsQuery`: the API's planning, filters and quantiles), ingest rules one ledger
+ *   3. asks every rule's metric source for its values: traffic rules from a per-minute cache of the rollups
+ *      (`trafficSource`, @gatescope/query `MinuteCache`: the numbers of `seriesStatsQuery`, the API's planning,
+ *      filters and quantiles, with only the minutes that changed read each cycle), ingest rules one ledger
  *      statement per window (@gatescope/ledger `ledgerNodesQuery`: the rows `/api/v1/ingest/nodes` returns);
  *   4. advances every series' state (@gatescope/alerts `advance`), appends transitions to the history;
  *   5. fills annotations, groups the firing and resolved alerts per receiver and hands due webhooks to delivery;
@@ -104,8 +107,10 @@ const RESOLVED_RETENTION_MS = 15 * 60_000;
  * keeps (path_template) reads raw rows. Why: over raw rows each cycle would re-read and sort every request of
  * every window for exact quantiles (50 rules at 1,000 requests/s: ≈ 0.7 s a cycle, `npm run bench`); the
  * rollups' DDSketch states answer the same question within 0.5 % for a fraction of that. The window is widened
- * to whole buckets (a 5m window covers the last 5 minutes plus the current one), and read from tiers as the API
- * reads it (a 1h window: its whole 10-minute blocks from `http_*_10m`, the minutes around them per minute).
+ * to whole buckets (a 5m window covers the last 5 minutes plus the current one). A per-minute window is answered
+ * from the minute cache (`trafficSource`: the per-minute rollup's minutes kept in memory, merged per window), which
+ * gives exactly what the API's read of the tiers gives (a 1h window: its whole 10-minute blocks from `http_*_10m`,
+ * the minutes around them per minute); the others are read as the API reads them.
  */
 export function alertSource(q: SeriesQuestion): Source {
   try {
@@ -153,14 +158,28 @@ export function trafficQuestions(
   return { questions, questionOf };
 }
 
-export function trafficSource(ch: ClickHouse, limits: Config['query']['limits']): MetricSource {
+/**
+ * Traffic rules' values. The questions (`trafficQuestions`) are answered by a `MinuteCache` (@gatescope/query) kept
+ * for the life of the source: per cycle one probe statement (`sum(requests)` per minute of the per-minute rollups)
+ * and one fetch of the minutes that changed, then each window is merged in memory from its minutes. The numbers
+ * are those `seriesStatsQuery` gives for the same questions (minute-cache.test.ts checks every kind of question);
+ * questions the cache cannot answer (raw rows for a `path_template` filter, hourly rollups of windows ≥ 12 h, more
+ * partials than its memory bound; all of them once a state cannot be decoded) are asked with `seriesStatsQuery` in
+ * the same cycle.
+ */
+export function trafficSource(
+  ch: ClickHouse,
+  limits: Config['query']['limits'],
+  cache: MinuteCache = new MinuteCache(ch.database),
+): MetricSource {
+  const read: ReadRows = async <T>(q: BuiltQuery) =>
+    (await readJson<T>(ch.reader, withLimits(q, limits))).data;
   return async (all, now) => {
     const rules = all.filter((r): r is TrafficRule => r.metric.source === 'traffic');
     const out = new Map<CompiledRule, Map<string, { groupValues: string[]; obs: Observation }>>();
     if (rules.length === 0) return out;
     const { questions, questionOf } = trafficQuestions(rules, now);
-    const built = withLimits(seriesStatsQuery(ch.database, questions), limits);
-    const rows = (await readJson<SeriesRow>(ch.reader, built)).data;
+    const { rows } = await cache.rows(questions, read);
     const byQuestion = new Map<number, SeriesRow[]>();
     for (const row of rows) {
       const i = Number(row.question);
@@ -236,6 +255,8 @@ export class Evaluator {
    */
   private seriesIdentity = new Map<string, { labels: Readonly<Record<string, string>>; fp: string }>();
   private loaded = false;
+  /** The traffic rules' per-minute cache (`trafficSource`): kept while this process leads, dropped when it stops. */
+  private readonly minutes: MinuteCache;
   /** The rules, receivers and targets last read, with the store fingerprint they were read at (`readConfig`). */
   private config:
     | {
@@ -258,9 +279,10 @@ export class Evaluator {
   constructor(private readonly deps: EvaluatorDeps) {
     this.now = deps.now ?? Date.now;
     this.store = new AlertStore(deps.clickhouse);
+    this.minutes = new MinuteCache(deps.clickhouse.database);
     this.m = metrics(deps.registry);
     this.sources = {
-      traffic: trafficSource(deps.clickhouse, deps.config.query.limits),
+      traffic: trafficSource(deps.clickhouse, deps.config.query.limits, this.minutes),
       ingest: ingestSource(deps.clickhouse, deps.config.query.limits, deps.config.ledger.staleAfterMs),
     };
     this.delivery = new Delivery({
@@ -341,6 +363,7 @@ export class Evaluator {
         return true;
       } catch {
         this.deps.logger.warn({}, 'alert evaluator lease lost; standing by');
+        this.minutes.clear(); // a standby holds no cache (up to MINUTE_CACHE_MAX_PARTIALS); refilled on takeover
         this.lease = undefined;
         this.loaded = false;
       }

@@ -1,0 +1,711 @@
+import { ident } from '@gatescope/clickhouse';
+import type { Dimension } from './plan.js';
+import type { Filters } from './params.js';
+import {
+  DDStateError,
+  decodeDDState,
+  DenseLatencySketch,
+  LATENCY_QUANTILES_MERGE_STATE,
+  type DDState,
+} from './quantiles.js';
+import { prefixed, seriesStatsQuery, type PlannedQuestion, type SeriesRow } from './series.js';
+import { DIMENSION_COLUMNS, filterConditions, type BuiltQuery } from './sql.js';
+
+/**
+ * An incremental per-minute cache of the rollup questions a process asks again and again (the alert evaluator's
+ * rules, every cycle): it answers `seriesStatsQuery`'s rows, the same numbers, from minutes kept in memory, and asks
+ * ClickHouse only which minutes changed and what is in those.
+ *
+ * Why: planning a statement costs the embedded engine ≈ 1–5 ms per layer, parameter and function (≈ 35 ms for the
+ * evaluator's statement over an empty range), and every cycle re-read ~61 minutes of DD states of which only the
+ * newest one or two had changed. Questions are grouped by group-by (a group: every filter set, flag and window of
+ * its questions) and each group keeps, per minute, per series and per filter mask (which of the group's filter sets
+ * hold), a partial: the sums `statsColumns` needs, the max, each flag's count and the decoded DD state
+ * (`decodeDDState`). A cycle is
+ *   1. one statement: `sum(requests)` per minute of `http_requests_1m` over the cached range (the probe, no state
+ *      read), and every group's newest two minutes in full (they change every cycle: no need to ask);
+ *   2. only when an older minute's sum differs from the one stored with it (late rows; every minute on the first
+ *      cycle or after a group's questions changed shape): a second statement fetching those minutes;
+ *   3. each question answered by merging its window's partials in JavaScript: the questions of one group, filter set
+ *      and window end in one pass from the newest minute back (the 1 h window goes on where the 15 m one stops),
+ *      sums added, maxima taken, states merged into a `DenseLatencySketch`; whole 10-minute blocks merged once and
+ *      kept until one of their minutes is stored again.
+ * The partials come as `GROUP BY minute, series, mask` with `base64Encode(toString(quantilesDDMergeState(…)))`:
+ * base64 in JSON keeps `readJson`'s framing (a foreign result cannot pass for this one); RowBinary moved the first
+ * fill's states 2.6x faster (0.58 vs 1.5 s, measured) but has no such framing, and a cycle reads two minutes.
+ *
+ * Why the numbers are exactly `seriesStatsQuery`'s: a question read from per-minute rollups (`granularity_s` 60,
+ * tiered or not) covers whole minutes [from, to), and its tiers answer what the per-minute table alone answers
+ * (series.test.ts); `http_routes_1m` is `http_requests_1m` re-aggregated by a cascading view, so both give the same
+ * numbers for a lean question. A question's rows are the merge of the partials of its minutes whose mask has its
+ * filter set's bit: sums of integers add exactly, max is max, and DDSketch states merge by adding bucket counts,
+ * which `DenseLatencySketch` does and then ranks as `quantilesDDMerge` ranks (quantiles.test.ts). A series is
+ * present when it has requests, as there. Staleness: a minute only ever gains requests (inserts add rows, every
+ * rollup row counts ≥ 1 request; merges and deduplicated retries change no sum), so a minute whose probed sum is the
+ * one stored with it holds what it held then. The stored sum is never more than what was read: the newest minutes
+ * store the sum of the rows read with them (mask 0 included); an older minute stores the probe's sum and is read
+ * after the probe, so if it was read with more, the next probe differs and it is read again.
+ *
+ * Not cached, asked with `seriesStatsQuery` as before (in the same cycle, in parallel): raw-row sources (a
+ * `path_template` filter, `source=raw`), hourly sources (windows ≥ 12 h), a group-by no rollup keeps, a group with
+ * more than 30 filter sets (one mask bit each), and groups that would make the cache hold more than
+ * `maxPartials` partials (below); such a group is retried after `overflowRetryCycles` cycles.
+ */
+
+/**
+ * Every group is read from `http_requests_1m`, lean questions too: `http_routes_1m` is its rows re-aggregated by
+ * route and upstream cluster (migrations/0002's cascading view: sums and DD states merged exactly), so the same
+ * minutes give the same numbers, and one table means one probe.
+ */
+const TABLE = 'http_requests_1m';
+/** The newest minutes are read in full every cycle with the probe (one statement): they are the ones that change. */
+const NEWEST_MS = 2 * 60_000;
+export type ReadRows = <T>(q: BuiltQuery) => Promise<T[]>;
+
+/**
+ * Partials the cache holds at most (one per minute, series and filter mask, and per kept 10-minute block). Their
+ * decoded states are the bulk of its memory: 3.4 KB of bins per partial in the evaluator benchmark (1,000 requests/s
+ * over 50 routes: 6,500 partials, 21.9 MB), so 30,000 is ≈ 100 MB: e.g. 1 h windows over ≈ 450 series with two
+ * filter sets, or 6 h ones over ≈ 80.
+ */
+export const MINUTE_CACHE_MAX_PARTIALS = 30_000;
+/**
+ * Older minutes read per statement (per group): the benchmark's hour (9,150 states, 29 MB of JSON) took 0.2 s to
+ * parse and 0.2 s to decode in one piece; 10 minutes of it ≈ 65 ms of the event loop at a time.
+ */
+const FETCH_CHUNK_MINUTES = 10;
+/** Filter sets per group: one bit each in a JavaScript integer mask. */
+const MAX_FILTER_SETS = 30;
+const MINUTE_MS = 60_000;
+/** Closed 10-minute blocks are merged once and kept (a 1 h window: 5 blocks and the minutes around them). */
+const BLOCK_MS = 600_000;
+const SUM_COLUMNS = [
+  'requests',
+  'requests_1xx',
+  'requests_2xx',
+  'requests_3xx',
+  'requests_4xx',
+  'requests_5xx',
+  'requests_none',
+  'bytes_sent',
+  'bytes_received',
+] as const;
+
+export interface MinuteCacheOptions {
+  maxPartials?: number;
+  /** Cycles a group over the bound is asked with `seriesStatsQuery` before the cache tries it again (default 40). */
+  overflowRetryCycles?: number;
+}
+
+/** What one `rows()` call did, for benchmarks and metrics. */
+export interface MinuteCacheCycle {
+  /** Questions answered from the cache / with `seriesStatsQuery`. */
+  cached: number;
+  fallback: number;
+  /** Groups (one per group-by) the cache answered. */
+  groups: number;
+  /** Older minutes probed, and minutes read (the newest ones, and older ones whose sum changed), per group. */
+  minutesProbed: number;
+  minutesFetched: number;
+  partialsFetched: number;
+  /** Partials held after the cycle (minutes' and blocks'), and the bytes of their decoded states' bins. */
+  partials: number;
+  stateBytes: number;
+  /** The first statement (probe and newest minutes), the second (older changed minutes), the merging. */
+  probeMs: number;
+  fetchMs: number;
+  answerMs: number;
+  /** Set when the cache is off (a state it cannot decode): every question went to `seriesStatsQuery`. */
+  disabled?: string;
+}
+
+const emptyCycle = (): MinuteCacheCycle => ({
+  cached: 0,
+  fallback: 0,
+  groups: 0,
+  minutesProbed: 0,
+  minutesFetched: 0,
+  partialsFetched: 0,
+  partials: 0,
+  stateBytes: 0,
+  probeMs: 0,
+  fetchMs: 0,
+  answerMs: 0,
+});
+
+interface Partial {
+  key: string;
+  series: string[];
+  mask: number;
+  sums: Float64Array;
+  max: number;
+  flagged: Float64Array;
+  state: DDState | undefined;
+}
+
+interface Minute {
+  /** Its sum(requests) as stored: never more than the partials hold (see the top of this file). */
+  sum: number;
+  partials: Partial[];
+  /** When it was stored (the group's `stored` then): a block built later holds its current partials. */
+  seq: number;
+}
+
+interface Group {
+  groupBy: Dimension[];
+  signature: string;
+  filterSets: Filters[];
+  flags: string[];
+  quantiles: boolean;
+  minutes: Map<number, Minute>;
+  partials: number;
+  /** Minutes stored so far (each minute's `seq`). */
+  stored: number;
+  /** Merged 10-minute blocks per filter set: `${bit} ${start}` -> one partial per series (mask = the bit). */
+  blocks: Map<string, { seq: number; partials: Partial[] }>;
+}
+
+interface Active {
+  group: Group;
+  asked: Asked[];
+  /** The group's range, and where its newest minutes (read in full every cycle) start. */
+  from: number;
+  to: number;
+  newest: number;
+}
+
+interface Asked {
+  index: number;
+  question: PlannedQuestion;
+}
+
+interface FetchRow {
+  grp: number;
+  minute: number;
+  series: string[];
+  mask: number;
+  requests: number;
+  requests_1xx: number;
+  requests_2xx: number;
+  requests_3xx: number;
+  requests_4xx: number;
+  requests_5xx: number;
+  requests_none: number;
+  bytes_sent: number;
+  bytes_received: number;
+  max_ms: number;
+  flagged: number[];
+  state: string;
+}
+
+/** Whether the cache can answer a question: a per-minute rollup source (tiered or not) over whole minutes. */
+function cacheable(q: PlannedQuestion): boolean {
+  const s = q.source;
+  if (s.granularity_s !== 60 || (s.kind !== 'routes' && s.kind !== 'requests')) return false;
+  if (!q.groupBy.every((d) => DIMENSION_COLUMNS[d])) return false;
+  return s.from % MINUTE_MS === 0 && s.to % MINUTE_MS === 0;
+}
+
+const filterKey = (f: Filters) => JSON.stringify(f);
+/** `grp` of the probe's rows in the first statement (groups are numbered from 0). */
+const PROBE_GROUP = 65_535;
+
+export class MinuteCache {
+  private readonly groups = new Map<string, Group>();
+  private readonly overflow = new Map<string, number>();
+  private readonly maxPartials: number;
+  private readonly retryCycles: number;
+  private cycle = 0;
+  private disabled: string | undefined;
+
+  constructor(
+    private readonly database: string,
+    options: MinuteCacheOptions = {},
+  ) {
+    this.maxPartials = options.maxPartials ?? MINUTE_CACHE_MAX_PARTIALS;
+    this.retryCycles = options.overflowRetryCycles ?? 40;
+  }
+
+  /** Partials held now (every group). */
+  get partials(): number {
+    let n = 0;
+    for (const g of this.groups.values()) n += g.partials;
+    return n;
+  }
+
+  /** Bytes of the decoded states' bins held (the bulk of the cache's memory). */
+  stateBytes(): number {
+    let bytes = 0;
+    const add = (partials: Partial[]) => {
+      for (const p of partials)
+        if (p.state) bytes += p.state.positive.counts.byteLength + p.state.negative.counts.byteLength;
+    };
+    for (const g of this.groups.values()) {
+      for (const m of g.minutes.values()) add(m.partials);
+      for (const b of g.blocks.values()) add(b.partials);
+    }
+    return bytes;
+  }
+
+  /** Forget everything (the next call fetches every minute again). */
+  clear(): void {
+    this.groups.clear();
+    this.overflow.clear();
+  }
+
+  /**
+   * The rows `seriesStatsQuery(database, questions)` returns, in no particular order: cached questions from memory
+   * (after the probe and fetch statements), the others from `seriesStatsQuery` over them alone. A state the
+   * decoder cannot read (another ClickHouse serialisation) turns the cache off for good: every question is then
+   * asked with `seriesStatsQuery`, the same numbers, and `cycle.disabled` says why.
+   */
+  async rows(
+    questions: readonly PlannedQuestion[],
+    read: ReadRows,
+  ): Promise<{ rows: SeriesRow[]; cycle: MinuteCacheCycle }> {
+    if (this.disabled === undefined) {
+      try {
+        return await this.cachedRows(questions, read);
+      } catch (err) {
+        if (!(err instanceof DDStateError)) throw err;
+        this.clear();
+        this.disabled = err.message;
+      }
+    }
+    const rows = await this.fallback(
+      questions.map((question, index) => ({ index, question })),
+      read,
+    );
+    return { rows, cycle: { ...emptyCycle(), fallback: questions.length, disabled: this.disabled } };
+  }
+
+  private async cachedRows(
+    questions: readonly PlannedQuestion[],
+    read: ReadRows,
+  ): Promise<{ rows: SeriesRow[]; cycle: MinuteCacheCycle }> {
+    this.cycle++;
+    const cycle = emptyCycle();
+    // Which questions the cache answers, by group-by.
+    const byGroup = new Map<string, { groupBy: Dimension[]; asked: Asked[] }>();
+    const rest: Asked[] = [];
+    questions.forEach((question, index) => {
+      const key = JSON.stringify(question.groupBy);
+      if (!cacheable(question) || (this.overflow.get(key) ?? 0) > this.cycle)
+        return rest.push({ index, question });
+      const entry = byGroup.get(key) ?? { groupBy: question.groupBy, asked: [] };
+      entry.asked.push({ index, question });
+      byGroup.set(key, entry);
+    });
+    for (const [key, entry] of byGroup) {
+      const filterSets = new Set(entry.asked.map((a) => filterKey(a.question.filters)));
+      if (filterSets.size > MAX_FILTER_SETS) {
+        rest.push(...entry.asked);
+        byGroup.delete(key);
+      }
+    }
+    for (const key of this.groups.keys()) if (!byGroup.has(key)) this.groups.delete(key);
+    const fallback = (asked: Asked[]) => {
+      const answer = this.fallback(asked, read);
+      // Awaited below; marked handled so that a failure of the cached path first leaves no unhandled rejection.
+      answer.catch(() => undefined);
+      return answer;
+    };
+    const pending = [fallback(rest)];
+
+    // The groups' shapes: a changed shape (a rule added, a filter set gone) starts the group afresh.
+    const active: Active[] = [];
+    for (const [key, entry] of byGroup) {
+      const filterSets = [...new Set(entry.asked.map((a) => filterKey(a.question.filters)))].sort();
+      const flags = [
+        ...new Set(entry.asked.flatMap((a) => (a.question.responseFlag ? [a.question.responseFlag] : []))),
+      ].sort();
+      const quantiles = entry.asked.some((a) => a.question.quantiles ?? true);
+      const signature = JSON.stringify([filterSets, flags, quantiles]);
+      let group = this.groups.get(key);
+      if (!group || group.signature !== signature) {
+        group = {
+          groupBy: entry.groupBy,
+          signature,
+          filterSets: filterSets.map((f) => JSON.parse(f) as Filters),
+          flags,
+          quantiles,
+          minutes: new Map(),
+          partials: 0,
+          stored: 0,
+          blocks: new Map(),
+        };
+        this.groups.set(key, group);
+      }
+      const from = Math.min(...entry.asked.map((a) => a.question.source.from));
+      const to = Math.max(...entry.asked.map((a) => a.question.source.to));
+      active.push({ group, asked: entry.asked, from, to, newest: Math.max(from, to - NEWEST_MS) });
+      this.prune(group, from, to);
+    }
+    cycle.groups = active.length;
+    if (active.length === 0) {
+      const rows = (await Promise.all(pending)).flat();
+      cycle.fallback = rest.length;
+      return { rows, cycle };
+    }
+
+    // 1. one statement: the probe over every cached minute, and the newest minutes of every group.
+    let t0 = performance.now();
+    const first = await read<FetchRow>(this.firstQuery(active));
+    const probed = new Map<number, number>();
+    const newest = active.map(() => new Map<number, FetchRow[]>());
+    for (const row of first) {
+      const g = Number(row.grp);
+      if (g === PROBE_GROUP) probed.set(Number(row.minute), Number(row.requests));
+      else {
+        const m = Number(row.minute);
+        const list = newest[g].get(m);
+        if (list) list.push(row);
+        else newest[g].set(m, [row]);
+      }
+    }
+    active.forEach(({ group, newest: from, to }, g) => {
+      for (let m = from; m < to; m += MINUTE_MS) {
+        // Stored with the sum of the rows read with them (every mask, 0 included), so a later probe compares with
+        // exactly what is held whatever the two branches' snapshots were.
+        const rows = newest[g].get(m) ?? [];
+        let sum = 0;
+        for (const r of rows) sum += Number(r.requests);
+        const partials = rows.filter((r) => Number(r.mask) !== 0).map((r) => toPartial(r, group));
+        this.store(group, m, sum, partials);
+        cycle.minutesFetched++;
+        cycle.partialsFetched += partials.length;
+      }
+    });
+    cycle.probeMs = performance.now() - t0;
+
+    // 2. the older minutes whose sum changed (late rows; every minute on the first cycle), read after the probe, so
+    // what is read holds at least what the probe counted: a minute stored with the probe's sum is fetched again if
+    // it held more.
+    t0 = performance.now();
+    const wanted: { group: Group; minutes: number[] }[] = [];
+    for (const { group, from, newest: until } of active) {
+      const changed: number[] = [];
+      for (let m = from; m < until; m += MINUTE_MS) {
+        cycle.minutesProbed++;
+        const sum = probed.get(m) ?? 0;
+        const held = group.minutes.get(m);
+        if (held && held.sum === sum) continue;
+        if (sum === 0) this.store(group, m, 0, []);
+        else changed.push(m);
+      }
+      if (changed.length) wanted.push({ group, minutes: changed });
+    }
+    // In chunks of FETCH_CHUNK_MINUTES per group: a first fill's JSON (≈ 3 KB of base64 per state) is parsed and
+    // decoded a chunk at a time, so the process's event loop is never held for the whole of it.
+    for (let c = 0; wanted.some((w) => w.minutes.length > c); c += FETCH_CHUNK_MINUTES) {
+      const chunk = wanted
+        .map((w) => ({ group: w.group, minutes: w.minutes.slice(c, c + FETCH_CHUNK_MINUTES) }))
+        .filter((w) => w.minutes.length > 0);
+      const rows = await read<FetchRow>(this.fetchQuery(chunk, false));
+      const fresh = chunk.map(() => new Map<number, Partial[]>());
+      for (const row of rows) {
+        const g = Number(row.grp);
+        const m = Number(row.minute);
+        const list = fresh[g].get(m) ?? [];
+        list.push(toPartial(row, chunk[g].group));
+        fresh[g].set(m, list);
+      }
+      chunk.forEach(({ group, minutes }, g) => {
+        for (const m of minutes) {
+          const partials = fresh[g].get(m) ?? [];
+          this.store(group, m, probed.get(m) ?? 0, partials);
+          cycle.minutesFetched++;
+          cycle.partialsFetched += partials.length;
+        }
+      });
+    }
+    cycle.fetchMs = performance.now() - t0;
+
+    // The memory bound: the largest groups go back to the statement until the rest fits.
+    let held = this.partials;
+    if (held > this.maxPartials) {
+      for (const entry of [...active].sort((a, b) => b.group.partials - a.group.partials)) {
+        if (held <= this.maxPartials) break;
+        held -= entry.group.partials;
+        const key = [...this.groups].find(([, g]) => g === entry.group)![0];
+        this.groups.delete(key);
+        this.overflow.set(key, this.cycle + this.retryCycles);
+        active.splice(active.indexOf(entry), 1);
+        rest.push(...entry.asked);
+        pending.push(fallback(entry.asked));
+      }
+    }
+
+    // 3. answer
+    t0 = performance.now();
+    const rows: SeriesRow[] = [];
+    for (const { group, asked } of active) {
+      answerGroup(group, asked, rows);
+      cycle.cached += asked.length;
+    }
+    cycle.answerMs = performance.now() - t0;
+    cycle.fallback = rest.length;
+    cycle.partials = this.partials;
+    cycle.stateBytes = this.stateBytes();
+    for (const part of await Promise.all(pending)) rows.push(...part);
+    return { rows, cycle };
+  }
+
+  /** Drops the minutes and blocks outside [from, to). */
+  private prune(group: Group, from: number, to: number): void {
+    for (const [m, minute] of group.minutes)
+      if (m < from || m >= to) {
+        group.minutes.delete(m);
+        group.partials -= minute.partials.length;
+      }
+    for (const [key, block] of group.blocks) {
+      const start = Number(key.split(' ')[1]);
+      if (start < from || start + BLOCK_MS > to) {
+        group.blocks.delete(key);
+        group.partials -= block.partials.length;
+      }
+    }
+  }
+
+  private store(group: Group, m: number, sum: number, partials: Partial[]): void {
+    group.partials += partials.length - (group.minutes.get(m)?.partials.length ?? 0);
+    group.minutes.set(m, { sum, partials, seq: ++group.stored });
+  }
+
+  private async fallback(asked: Asked[], read: ReadRows): Promise<SeriesRow[]> {
+    if (asked.length === 0) return [];
+    const rows = await read<SeriesRow>(
+      seriesStatsQuery(
+        this.database,
+        asked.map((a) => a.question),
+      ),
+    );
+    return rows.map((r) => ({ ...r, question: asked[Number(r.question)].index }));
+  }
+
+  /**
+   * The first statement of a cycle: `sum(requests)` per minute over the minutes older than the newest ones (rows
+   * with `grp` PROBE_GROUP, the sum in `requests`), and every group's newest minutes in full (`fetchQuery` with the
+   * rows no filter set holds, so their sum is known).
+   */
+  private firstQuery(active: Active[]): BuiltQuery {
+    const from = Math.min(...active.map((a) => a.from));
+    const until = Math.max(...active.map((a) => a.newest));
+    const zeros = SUM_COLUMNS.slice(1)
+      .map((c) => `toUInt64(0) AS ${c}`)
+      .join(', ');
+    const probe = {
+      query:
+        `SELECT toUInt16(${PROBE_GROUP}) AS grp, toInt64(toUnixTimestamp(p.bucket_start)) * 1000 AS minute, ` +
+        `CAST([], 'Array(String)') AS series, toUInt32(0) AS mask, toUInt64(sum(p.requests)) AS requests, ${zeros}, ` +
+        `toFloat64(0) AS max_ms, CAST([], 'Array(UInt64)') AS flagged, '' AS state ` +
+        `FROM ${ident(this.database)}.${ident(TABLE)} AS p ` +
+        `WHERE p.bucket_start >= fromUnixTimestamp64Milli({probe_from:Int64}, 'UTC') ` +
+        `AND p.bucket_start < fromUnixTimestamp64Milli({probe_to:Int64}, 'UTC') GROUP BY minute`,
+      params: { probe_from: from, probe_to: until },
+    };
+    const newest = this.fetchQuery(
+      active.map((a) => ({ group: a.group, minutes: minutesOf(a.newest, a.to) })),
+      true,
+    );
+    return {
+      query: (until > from ? [probe.query, newest.query] : [newest.query]).join('\nUNION ALL\n'),
+      params: { ...(until > from ? probe.params : {}), ...newest.params },
+    };
+  }
+
+  /**
+   * One UNION ALL branch per group: the minutes' partials per (minute, series, filter mask). `all`: also the rows no
+   * filter set holds (mask 0, one row per minute, no state), so the minute's whole sum comes with its partials.
+   */
+  private fetchQuery(wanted: { group: Group; minutes: number[] }[], all: boolean): BuiltQuery {
+    const parts = wanted.map(({ group, minutes }, g) => {
+      const params: Record<string, unknown> = {
+        minutes,
+        from: Math.min(...minutes),
+        to: Math.max(...minutes) + MINUTE_MS,
+      };
+      const columns = group.groupBy.length
+        ? `[${group.groupBy.map((d) => `toString(src.${DIMENSION_COLUMNS[d]})`).join(', ')}]`
+        : "CAST([], 'Array(String)')";
+      const series = all ? `if(mask = 0, CAST([], 'Array(String)'), ${columns})` : columns;
+      const bits = group.filterSets.map((filters, k) => {
+        const f = filterConditions(filters);
+        if (!f.conditions.length) return `${2 ** k}`;
+        const cond = prefixed({ query: f.conditions.join(' AND '), params: f.params }, `f${k}_`);
+        Object.assign(params, cond.params);
+        return `if(${cond.query}, ${2 ** k}, 0)`;
+      });
+      group.flags.forEach((flag, k) => (params[`flag${k}`] = flag));
+      const flagged = group.flags.length
+        ? `[${group.flags.map((_, k) => `toUInt64(sumIf(src.requests, has(src.response_flags, {flag${k}:String})))`).join(', ')}]`
+        : "CAST([], 'Array(UInt64)')";
+      let state = group.quantiles
+        ? `base64Encode(toString(${LATENCY_QUANTILES_MERGE_STATE}(src.duration_quantiles)))`
+        : "''";
+      if (all && group.quantiles) state = `if(mask = 0, '', ${state})`;
+      const query =
+        `SELECT toUInt16(${g}) AS grp, toInt64(toUnixTimestamp(src.bucket_start)) * 1000 AS minute, ${series} AS series, ` +
+        `toUInt32(${bits.join(' + ')}) AS mask, ` +
+        SUM_COLUMNS.map((c) => `toUInt64(sum(src.${c})) AS ${c}`).join(', ') +
+        `, max(src.duration_max_ms) AS max_ms, ${flagged} AS flagged, ${state} AS state ` +
+        `FROM ${ident(this.database)}.${ident(TABLE)} AS src ` +
+        `WHERE src.bucket_start >= fromUnixTimestamp64Milli({from:Int64}, 'UTC') ` +
+        `AND src.bucket_start < fromUnixTimestamp64Milli({to:Int64}, 'UTC') ` +
+        `AND minute IN {minutes:Array(Int64)}${all ? '' : ' AND mask != 0'} GROUP BY minute, series, mask`;
+      return prefixed({ query, params }, `g${g}_`);
+    });
+    return {
+      query: parts.map((p) => p.query).join('\nUNION ALL\n'),
+      params: Object.assign({}, ...parts.map((p) => p.params)) as Record<string, unknown>,
+    };
+  }
+}
+
+const minutesOf = (from: number, to: number) => {
+  const out: number[] = [];
+  for (let m = from; m < to; m += MINUTE_MS) out.push(m);
+  return out;
+};
+
+function toPartial(row: FetchRow, group: Group): Partial {
+  const sums = new Float64Array(SUM_COLUMNS.length);
+  SUM_COLUMNS.forEach((c, i) => (sums[i] = Number(row[c])));
+  return {
+    key: JSON.stringify(row.series),
+    series: row.series,
+    mask: Number(row.mask),
+    sums,
+    max: Number(row.max_ms),
+    flagged: Float64Array.from(row.flagged, Number),
+    state: group.quantiles ? decodeDDState(Buffer.from(row.state, 'base64')) : undefined,
+  };
+}
+
+interface Accumulator {
+  series: string[];
+  sums: Float64Array;
+  max: number;
+  flagged: Float64Array;
+  sketch: DenseLatencySketch | undefined;
+}
+
+/** Adds partials (of `bit`) into per-series accumulators; states only when `sketches`. */
+function accumulate(
+  accs: Map<string, Accumulator>,
+  partials: readonly Partial[],
+  bit: number,
+  flags: number,
+  sketches: boolean,
+): void {
+  for (const p of partials) {
+    if ((p.mask & bit) === 0) continue;
+    let acc = accs.get(p.key);
+    if (!acc) {
+      acc = {
+        series: p.series,
+        sums: new Float64Array(SUM_COLUMNS.length),
+        max: -Infinity,
+        flagged: new Float64Array(flags),
+        sketch: undefined,
+      };
+      accs.set(p.key, acc);
+    }
+    const sums = acc.sums;
+    for (let i = 0; i < sums.length; i++) sums[i] += p.sums[i];
+    if (p.max > acc.max) acc.max = p.max;
+    for (let i = 0; i < p.flagged.length; i++) acc.flagged[i] += p.flagged[i];
+    if (sketches && p.state) (acc.sketch ??= new DenseLatencySketch()).merge(p.state);
+  }
+}
+
+/**
+ * The 10-minute block at `start` for filter bit `bit`: its minutes merged into one partial per series, kept until one
+ * of its minutes is stored again (late rows) or it leaves the cached range.
+ */
+function blockPartials(group: Group, bit: number, start: number): Partial[] {
+  const key = `${bit} ${start}`;
+  let newest = 0;
+  for (let m = start; m < start + BLOCK_MS; m += MINUTE_MS)
+    newest = Math.max(newest, group.minutes.get(m)?.seq ?? 0);
+  const held = group.blocks.get(key);
+  if (held && held.seq >= newest) return held.partials;
+  const accs = new Map<string, Accumulator>();
+  for (let m = start; m < start + BLOCK_MS; m += MINUTE_MS)
+    accumulate(accs, group.minutes.get(m)?.partials ?? [], bit, group.flags.length, true);
+  const partials: Partial[] = [];
+  for (const [k, acc] of accs)
+    partials.push({
+      key: k,
+      series: acc.series,
+      mask: bit,
+      sums: acc.sums,
+      max: acc.max,
+      flagged: acc.flagged,
+      state: acc.sketch?.toState(),
+    });
+  group.partials += partials.length - (held?.partials.length ?? 0);
+  group.blocks.set(key, { seq: group.stored, partials });
+  return partials;
+}
+
+/**
+ * A group's questions answered from its minutes: per filter set and window end, one pass from the newest minute
+ * back, emitting each question's rows when the pass reaches its first minute. Where a whole 10-minute block lies
+ * in the pass and no question starts inside it, the block's merged partials stand for its ten minutes.
+ */
+function answerGroup(group: Group, asked: Asked[], out: SeriesRow[]): void {
+  const passes = new Map<string, Asked[]>();
+  for (const a of asked) {
+    const key = `${group.filterSets.findIndex((f) => filterKey(f) === filterKey(a.question.filters))}\u0000${a.question.source.to}`;
+    passes.set(key, [...(passes.get(key) ?? []), a]);
+  }
+  for (const [key, list] of passes) {
+    const bit = 2 ** Number(key.split('\u0000')[0]);
+    list.sort((a, b) => b.question.source.from - a.question.source.from);
+    const to = list[0].question.source.to;
+    const oldest = list[list.length - 1].question.source.from;
+    const sketchFrom = Math.min(
+      ...list.filter((a) => a.question.quantiles ?? true).map((a) => a.question.source.from),
+    );
+    const accs = new Map<string, Accumulator>();
+    const emit = ({ index, question }: Asked) => {
+      const flag = question.responseFlag ? group.flags.indexOf(question.responseFlag) : -1;
+      const quantiles = question.quantiles ?? true;
+      for (const acc of accs.values()) {
+        if (acc.sums[0] === 0) continue;
+        out.push({
+          question: index,
+          series: acc.series,
+          requests: acc.sums[0],
+          requests_1xx: acc.sums[1],
+          requests_2xx: acc.sums[2],
+          requests_3xx: acc.sums[3],
+          requests_4xx: acc.sums[4],
+          requests_5xx: acc.sums[5],
+          requests_none: acc.sums[6],
+          bytes_sent: acc.sums[7],
+          bytes_received: acc.sums[8],
+          max_ms: acc.max,
+          q: quantiles && acc.sketch ? acc.sketch.quantiles() : [],
+          flagged: flag >= 0 ? acc.flagged[flag] : 0,
+        });
+      }
+    };
+    let next = 0;
+    // `m`: the oldest minute not yet added; the pass adds [m, end) then moves below it.
+    for (let end = to; end > oldest;) {
+      const start = end - BLOCK_MS;
+      // A question starting inside (start, end) needs its own edge: no block there.
+      const whole =
+        end % BLOCK_MS === 0 &&
+        start >= oldest &&
+        (next >= list.length || list[next].question.source.from <= start);
+      const m = whole ? start : end - MINUTE_MS;
+      const partials = whole ? blockPartials(group, bit, start) : (group.minutes.get(m)?.partials ?? []);
+      accumulate(accs, partials, bit, group.flags.length, m >= sketchFrom);
+      while (next < list.length && list[next].question.source.from === m) emit(list[next++]);
+      end = m;
+    }
+  }
+}
