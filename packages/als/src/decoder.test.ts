@@ -290,7 +290,8 @@ describe('stream identity', () => {
     expect(() => d.decode(Buffer.concat([message('b', [nowS, 0]), Buffer.from([0x0a])]), b)).toThrow();
     d.decode(message('b', [0, nowS]), b);
     d.decode(message('ignored', [nowS], false), a);
-    const who = (r: Record<string, unknown>) => `${r.request_id} ${r.node_id} ${r.node_cluster} ${r.log_name}`;
+    const who = (r: Record<string, unknown>) =>
+      `${r.request_id} ${r.node_id} ${r.node_cluster} ${r.log_name}`;
     expect(readNative(d.takeHttp().data).map(who)).toEqual([
       'a-0 a a-cluster a-log',
       'a-2 a a-cluster a-log',
