@@ -64,6 +64,15 @@ export class ColumnBuffer {
     this.pos = p;
   }
 
+  /** `b` written `n` times over (one native fill, however many rows). */
+  writeRepeated(b: Uint8Array, n: number): void {
+    const len = b.length * n;
+    if (len === 0) return;
+    this.ensure(len);
+    this.buf.fill(b, this.pos, this.pos + len);
+    this.pos += len;
+  }
+
   /** A String from src[s, e). */
   writeSlice(src: Uint8Array, s: number, e: number): void {
     this.writeLength(e - s);

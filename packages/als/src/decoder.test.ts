@@ -268,6 +268,42 @@ describe('stream identity', () => {
     expect(s.identity?.nodeId).toBe('two');
   });
 
+  it('writes the identity on every row, inside and outside the window, and nothing of a failed message', () => {
+    const nowS = 1_800_000_000;
+    const d = new AccessLogDecoder({
+      pathTemplater: FIXTURE_PATH_TEMPLATER,
+      limits: { maxEntryAgeS: 86_400, maxEntryFutureS: 86_400 },
+      now: () => nowS * 1000,
+    });
+    const entry = (seconds: number, requestId: string) => ({
+      common_properties: { start_time: { seconds } },
+      request: { request_id: requestId },
+    });
+    const message = (id: string, seconds: number[], identifier = true) =>
+      encodeStreamAccessLogsMessage({
+        ...(identifier && { identifier: { node: { id, cluster: `${id}-cluster` }, log_name: `${id}-log` } }),
+        http_logs: { log_entry: seconds.map((t, i) => entry(t, `${id}-${i}`)) },
+      });
+    const a: StreamState = {};
+    const b: StreamState = {};
+    expect(d.decode(message('a', [nowS, nowS - 2 * 86_400, nowS - 1]), a)).toMatchObject({ http: 2 });
+    expect(() => d.decode(Buffer.concat([message('b', [nowS, 0]), Buffer.from([0x0a])]), b)).toThrow();
+    d.decode(message('b', [0, nowS]), b);
+    d.decode(message('ignored', [nowS], false), a);
+    const who = (r: Record<string, unknown>) =>
+      `${r.request_id} ${r.node_id} ${r.node_cluster} ${r.log_name}`;
+    expect(readNative(d.takeHttp().data).map(who)).toEqual([
+      'a-0 a a-cluster a-log',
+      'a-2 a a-cluster a-log',
+      'b-1 b b-cluster b-log',
+      'ignored-0 a a-cluster a-log',
+    ]);
+    expect(readNative(d.takeOutside().http.data).map(who)).toEqual([
+      'a-1 a a-cluster a-log',
+      'b-0 b b-cluster b-log',
+    ]);
+  });
+
   it('keeps the node id bytes exactly even when they are not valid UTF-8', () => {
     const good = encodeStreamAccessLogsMessage({
       identifier: { node: { id: 'AB', cluster: 'c' }, log_name: 'l' },

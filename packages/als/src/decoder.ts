@@ -905,8 +905,14 @@ function bytesOfIdentity(id: StreamIdentity): IdentityBytes {
   return b;
 }
 
-function writeIdentity(cols: ColumnBuffer[], at: readonly number[], id: IdentityBytes): void {
-  for (let k = 0; k < 3; k++) cols[at[k]].writeRaw(id[k], 0, id[k].length);
+/**
+ * The identity columns of the rows a message wrote since `w.mark()`: the same three strings on every row (a
+ * message has one identifier), so each column gets them as one repeated pattern, not a copy per row.
+ */
+function writeIdentity(w: NativeBlockWriter, at: readonly number[], id: IdentityBytes): void {
+  const n = w.rowsSinceMark;
+  if (n === 0) return;
+  for (let k = 0; k < 3; k++) w.values[at[k]].writeRepeated(id[k], n);
 }
 
 /** Parses StreamAccessLogsMessage.Identifier (node = 1 {id = 1, cluster = 2}, log_name = 2). */
@@ -1169,6 +1175,13 @@ export class AccessLogDecoder {
           } else skipField(t, e);
         }
       }
+      if (kind === 2) {
+        writeIdentity(this.http, H_IDENTITY, idBytes);
+        writeIdentity(this.httpOutside, H_IDENTITY, idBytes);
+      } else if (kind === 3) {
+        writeIdentity(this.tcp, T_IDENTITY, idBytes);
+        writeIdentity(this.tcpOutside, T_IDENTITY, idBytes);
+      }
       if (newIdentity) state.identity = newIdentity;
       return kind === 2 ? { http: count, tcp: 0, outOfWindow } : { http: 0, tcp: count, outOfWindow };
     } catch (err) {
@@ -1248,7 +1261,6 @@ export class AccessLogDecoder {
     if (cipher < 0) c[H.tls_cipher_suite].writeEmpty();
     else c[H.tls_cipher_suite].writeBytes(cipherBytes(cipher));
     for (let i = 0; i < 7; i++) writeNullableDuration(x[H_TIMINGS[i]]!, c[H_TIMINGS[i]], i);
-    writeIdentity(c, H_IDENTITY, idBytes);
     w.rows++;
     if (inside && this.observer) this.observe(this.observer);
     return inside;
@@ -1328,7 +1340,6 @@ export class AccessLogDecoder {
     writeEnum(c[T.tls_version], TLS_VERSIONS, tlsVersion);
     writeSlice(c[T.tls_sni], S_SNI);
     writeSlice(c[T.connection_termination_details], S_TERMINATION);
-    writeIdentity(c, T_IDENTITY, idBytes);
     w.rows++;
     return inside;
   }

@@ -91,6 +91,11 @@ export class NativeBlockWriter {
     this.markRows = this.rows;
   }
 
+  /** Rows written since `mark()`. */
+  get rowsSinceMark(): number {
+    return this.rows - this.markRows;
+  }
+
   /** Drops everything written since `mark()`. */
   rollback(): void {
     const bs = this.buffers;
@@ -111,17 +116,21 @@ export class NativeBlockWriter {
     let total = head.length;
     for (const h of this.headers) total += h.length;
     for (const b of this.buffers) total += b.pos;
-    const data = Buffer.from(new ArrayBuffer(total));
+    // Not zero-filled (every byte is written below), not from the shared pool (it must own its ArrayBuffer).
+    const data = Buffer.allocUnsafeSlow(total);
     const streams = new Uint32Array(2 * this.buffers.length);
-    let p = head.copy(data, 0);
+    data.set(head, 0);
+    let p = head.length;
     let bi = 0;
     for (let i = 0; i < this.headers.length; i++) {
-      p += this.headers[i].copy(data, p);
+      data.set(this.headers[i], p);
+      p += this.headers[i].length;
       const n = this.prefix[i] ? 2 : 1;
       for (let k = 0; k < n; k++, bi++) {
         const b = this.buffers[bi];
         streams[2 * bi] = p;
-        p += b.buf.copy(data, p, 0, b.pos);
+        data.set(b.buf.subarray(0, b.pos), p);
+        p += b.pos;
         streams[2 * bi + 1] = p;
         b.pos = 0;
         b.count = 0;

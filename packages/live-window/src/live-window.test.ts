@@ -97,3 +97,80 @@ describe('LiveWindow', () => {
     expect(w.late).toBe(1);
   });
 });
+
+describe('LiveWindow quantiles', () => {
+  it('equal one LatencySketch of every value of the cells summed, whatever the partials and their order', () => {
+    const s = Math.floor(NOW / 1000) - 3;
+    const one = new LatencySketch();
+    const w = new LiveWindow({ now: () => NOW });
+    // Values over many decades (sparse and far-apart keys grow the sum both ways), zeros and a negative value,
+    // spread over seconds, routes and partials: each partial's sketch from its own values.
+    const values = Array.from(
+      { length: 3_000 },
+      (_, i) => ((i * 7919) % 2999) ** 2 / 1e4 + (i % 50 === 0 ? 1e6 : 0),
+    );
+    values.push(0, 0, -2);
+    for (let part = 0; part < 5; part++) {
+      const cells = ['a', 'b', 'c'].flatMap((route, r) =>
+        [0, 1, 2].map((ds) => {
+          const sketch = new LatencySketch();
+          let n = 0;
+          values.forEach((v, i) => {
+            if (i % 45 === part * 9 + r * 3 + ds) {
+              sketch.add(v);
+              one.add(v);
+              n++;
+            }
+          });
+          return {
+            s: s + ds,
+            route,
+            authority: 'x',
+            upstream_cluster: 'c',
+            node_id: 'n',
+            node_cluster: 'g',
+            n,
+            e: 0,
+            c: [0, n, 0, 0, 0, 0],
+            sketch: sketch.toJSON(),
+          };
+        }),
+      );
+      w.merge({ cells: part % 2 ? cells.reverse() : cells });
+    }
+    // A sketch sent with its pairs out of order and a key twice counts the same.
+    w.merge({
+      cells: [
+        {
+          s,
+          route: 'a',
+          authority: 'x',
+          upstream_cluster: 'c',
+          node_id: 'n',
+          node_cluster: 'g',
+          n: 3,
+          e: 0,
+          c: [0, 3, 0, 0, 0, 0],
+          sketch: {
+            relative_accuracy: 0.005,
+            zero_count: 0,
+            positive: [
+              [700, 1],
+              [5, 1],
+              [700, 1],
+            ],
+            negative: [],
+          },
+        },
+      ],
+    });
+    one
+      .add((new LatencySketch().value(700) / 1.005) * 1.0001)
+      .add((new LatencySketch().value(5) / 1.005) * 1.0001);
+    one.add((new LatencySketch().value(700) / 1.005) * 1.0001);
+    const [total] = w.window({}, NOW - 60_000, NOW);
+    expect(total.requests).toBe(one.count);
+    expect(total.q).toEqual(one.quantiles());
+    expect(w.points({}, NOW - 60_000, NOW).reduce((n, p) => n + p.requests, 0)).toBe(one.count);
+  });
+});
