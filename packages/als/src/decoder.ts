@@ -1169,7 +1169,7 @@ export class AccessLogDecoder {
           if (t >>> 3 === 1) {
             expectWire(t, 2);
             const ee = readLenEnd(e);
-            const written = kind === 2 ? this.readHttpEntry(ee, idBytes) : this.readTcpEntry(ee, idBytes);
+            const written = kind === 2 ? this.readHttpEntry(ee) : this.readTcpEntry(ee);
             if (written) count++;
             else outOfWindow++;
           } else skipField(t, e);
@@ -1202,7 +1202,7 @@ export class AccessLogDecoder {
   }
 
   /** Reads one HTTPAccessLogEntry and writes its row; false when its start_time is out of the window (the row went to the outside block). */
-  private readHttpEntry(end: number, idBytes: IdentityBytes): boolean {
+  private readHttpEntry(end: number): boolean {
     resetEntry();
     while (P < end) {
       const t = readTag(end);
@@ -1308,7 +1308,7 @@ export class AccessLogDecoder {
   }
 
   /** Reads one TCPAccessLogEntry and writes its row; false when its start_time is out of the window (the row went to the outside block). */
-  private readTcpEntry(end: number, idBytes: IdentityBytes): boolean {
+  private readTcpEntry(end: number): boolean {
     resetEntry();
     while (P < end) {
       const t = readTag(end);
