@@ -586,5 +586,6 @@ describe('web UI', () => {
     expect(longest).toBeLessThan(1000);
     expect(Number(n) / seconds).toBeGreaterThan(150 * 0.3);
     await shot('sql-million');
-  });
+    // The page's own wait allows 120 s for the million rows on a loaded CI machine; the test's budget covers it.
+  }, 180_000);
 });

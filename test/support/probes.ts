@@ -28,8 +28,11 @@ export async function processMetric(
   return sum;
 }
 
-/** The first value of the first row of a query through the process's SQL console (tokenless loopback: admin). */
-export async function sqlValue(gs: Pick<GatescopeProcess, 'http'>, query: string): Promise<number> {
+/** The first row of a query through the process's SQL console (tokenless loopback: admin), every value a number. */
+export async function sqlRow(
+  gs: Pick<GatescopeProcess, 'http'>,
+  query: string,
+): Promise<Record<string, number>> {
   const res = await fetch(`${gs.http}api/v1/sql`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
@@ -37,7 +40,12 @@ export async function sqlValue(gs: Pick<GatescopeProcess, 'http'>, query: string
   });
   const body = (await res.json()) as { data: Record<string, unknown>[]; error?: { message: string } };
   if (!res.ok) throw new Error(`SQL failed (${res.status}): ${body.error?.message}`);
-  return Number(Object.values(body.data[0])[0]);
+  return Object.fromEntries(Object.entries(body.data[0]).map(([k, v]) => [k, Number(v)]));
+}
+
+/** The first value of the first row of a query through the process's SQL console. */
+export async function sqlValue(gs: Pick<GatescopeProcess, 'http'>, query: string): Promise<number> {
+  return Object.values(await sqlRow(gs, query))[0];
 }
 
 /**
