@@ -2,7 +2,7 @@
 // embedded engine, against 1 h of traffic at RPS requests/s (default 1,000: 300k raw rows in a 5-minute window),
 // read from the rollups as the evaluator does (services/alerts `alertSource`).
 // The rules mix every metric kind, four windows (1m, 5m, 15m, 1h) and two filter sets, so the cycle asks
-// several distinct questions; the evaluator answers them from its per-minute cache (@gatescope/query MinuteCache:
+// several distinct questions; the evaluator answers them from its per-minute cache (@gatescope/query BucketCache:
 // a probe of the minutes' sums and a fetch of the changed minutes per cycle, windows merged in memory). Before each
 // cycle one more second of traffic is inserted at the current time, so the current minute changes every cycle as
 // it does live.
@@ -22,7 +22,7 @@ import { createClickHouse, migrate, readJson } from '@gatescope/clickhouse';
 import { loadConfig } from '@gatescope/config';
 import {
   DIMENSION_COLUMNS,
-  MinuteCache,
+  BucketCache,
   seriesStatsQuery,
   statsColumns,
   toStats,
@@ -169,7 +169,7 @@ try {
   const first = await evaluator.evaluate(); // warm-up (lease; the minute cache's first fill)
   await run(perQuestionBranches(ch.database, questionsAt(Date.now())));
   // The minute cache alone, beside the statement it replaces (a cache of its own, fed the same questions).
-  const cache = new MinuteCache(ch.database);
+  const cache = new BucketCache(ch.database);
   const read = async (q) => (await run(q)).data;
   const firstFill = await measure(() => cache.rows(questionsAt(Date.now()), read));
   const cached = [];

@@ -10,7 +10,10 @@ import {
 } from './params.js';
 import type { QueryReader } from './reader.js';
 import {
+  compareValues,
+  SPLIT_LIMIT,
   routesQuery,
+  sortByRouteSort,
   splitQuery,
   STATS_METRICS,
   summaryQuery,
@@ -56,7 +59,8 @@ export interface WindowStats {
  */
 export async function windowStats(reader: QueryReader, q: WindowQuestion): Promise<WindowStats> {
   const source = await reader.plan({ range: q.range, filters: q.filters, mode: q.mode });
-  const [row] = await reader.rows<StatsRow>(summaryQuery(reader.database, source, q.filters));
+  const cached = await reader.windowSeries(source, q.filters, []);
+  const [row] = cached ?? (await reader.rows<StatsRow>(summaryQuery(reader.database, source, q.filters)));
   return { source, stats: toStats(row, reader.seconds(source)) };
 }
 
@@ -73,13 +77,18 @@ export async function routeStats(
 ): Promise<{ source: Source; routes: RouteStats[] }> {
   const source = await reader.plan({ range: q.range, filters: q.filters, mode: q.mode, groupBy: ['route'] });
   const sort = q.sort ?? 'requests';
-  const list = await reader.rows<StatsRow & { route: string; share: number }>(
-    routesQuery(reader.database, source, q.filters, {
-      sort,
-      order: q.order ?? (sort === 'route' ? 'asc' : 'desc'),
-      limit: q.limit ?? 100,
-    }),
-  );
+  const order = q.order ?? (sort === 'route' ? 'asc' : 'desc');
+  const limit = q.limit ?? 100;
+  const cached = await reader.windowSeries(source, q.filters, ['route']);
+  let list: (StatsRow & { route: string; share: number })[];
+  if (cached) {
+    // routesQuery's share, order and limit on the cache's rows.
+    const total = cached.reduce((n, r) => n + Number(r.requests), 0);
+    const rows = cached.map((r) => ({ ...r, route: r.series[0], share: Number(r.requests) / total }));
+    list = sortByRouteSort(rows, sort, order).slice(0, limit);
+  } else {
+    list = await reader.rows(routesQuery(reader.database, source, q.filters, { sort, order, limit }));
+  }
   const secs = reader.seconds(source);
   return {
     source,
@@ -307,9 +316,18 @@ export async function clusterStats(
     mode: q.mode,
     groupBy: ['upstream_cluster'],
   });
-  const list = await reader.rows<StatsRow & { upstream_cluster: string }>(
-    splitQuery(reader.database, source, q.filters),
-  );
+  const cached = await reader.windowSeries(source, q.filters, ['upstream_cluster']);
+  const list: (StatsRow & { upstream_cluster: string })[] = cached
+    ? // splitQuery's order and limit on the cache's rows.
+      cached
+        .map((r) => ({ ...r, upstream_cluster: r.series[0] }))
+        .sort(
+          (a, b) =>
+            compareValues(Number(b.requests), Number(a.requests)) ||
+            compareValues(a.upstream_cluster, b.upstream_cluster),
+        )
+        .slice(0, SPLIT_LIMIT)
+    : await reader.rows(splitQuery(reader.database, source, q.filters));
   const secs = reader.seconds(source);
   return {
     source,

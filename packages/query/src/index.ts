@@ -106,8 +106,8 @@ export {
 export type { ClusterStats, CanaryCluster, CanaryResult, VsBaseline, BaselineChoice } from './canary.js';
 export { seriesStatsQuery, planSeriesQuestion, rateSeconds } from './series.js';
 export type { SeriesQuestion, SeriesRow, PlannedQuestion } from './series.js';
-export { MinuteCache, MINUTE_CACHE_MAX_PARTIALS } from './minute-cache.js';
-export type { MinuteCacheOptions, MinuteCacheCycle, ReadRows } from './minute-cache.js';
+export { BucketCache, BUCKET_CACHE_MAX_PARTIALS } from './bucket-cache.js';
+export type { BucketCacheOptions, BucketCacheCycle, ReadRows } from './bucket-cache.js';
 export {
   LatencySketch,
   exactQuantile,

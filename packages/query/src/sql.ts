@@ -1,6 +1,7 @@
 import { ident, queryLimitSettings, settingsClause, type QueryLimits } from '@gatescope/clickhouse';
 import type { Dimension, Source } from './plan.js';
 import type { Filters } from './params.js';
+import type { StatsRow } from './stats.js';
 import {
   latencyQuantilesMergeSql,
   latencyQuantilesSql,
@@ -230,6 +231,50 @@ const SORT_SQL: Record<RouteSort, string> = {
   route: 'route',
 };
 
+/**
+ * `ORDER BY <SORT_SQL[sort]> <order> NULLS LAST, route ASC` on rows already aggregated (a bucket cache's answer,
+ * `QueryReader.windowSeries`): the same keys from the same numbers (quantiles unrounded, as the statement sorts
+ * them), NaN and null last as ClickHouse puts them, strings compared as ClickHouse compares them (UTF-8 bytes).
+ */
+export function sortByRouteSort<T extends StatsRow & { route: string }>(
+  rows: readonly T[],
+  sort: RouteSort,
+  order: 'asc' | 'desc',
+): T[] {
+  const quantile = (i: number) => (r: T) =>
+    r.q?.[i] === undefined || r.q[i] === null ? null : Number(r.q[i]);
+  const KEY: Record<RouteSort, (r: T) => number | string | null> = {
+    requests: (r) => Number(r.requests),
+    rps: (r) => Number(r.requests),
+    error_rate: (r) => Number(r.requests_5xx) / Number(r.requests),
+    p50_ms: quantile(0),
+    p90_ms: quantile(1),
+    p95_ms: quantile(2),
+    p99_ms: quantile(3),
+    max_ms: (r) => (r.max_ms === null ? null : Number(r.max_ms)),
+    bytes_sent: (r) => Number(r.bytes_sent),
+    bytes_received: (r) => Number(r.bytes_received),
+    route: (r) => r.route,
+  };
+  const key = KEY[sort];
+  const sign = order === 'asc' ? 1 : -1;
+  const keyed = rows.map((r) => ({ r, k: key(r) }));
+  keyed.sort((a, b) => {
+    const aMissing = a.k === null || (typeof a.k === 'number' && Number.isNaN(a.k));
+    const bMissing = b.k === null || (typeof b.k === 'number' && Number.isNaN(b.k));
+    if (aMissing !== bMissing) return aMissing ? 1 : -1;
+    if (!aMissing && a.k !== b.k) return sign * compareValues(a.k!, b.k!);
+    return compareValues(a.r.route, b.r.route);
+  });
+  return keyed.map((x) => x.r);
+}
+
+/** Numbers by value, strings as ClickHouse orders them: by their UTF-8 bytes. */
+export function compareValues(a: number | string, b: number | string): number {
+  if (typeof a === 'number' && typeof b === 'number') return a < b ? -1 : a > b ? 1 : 0;
+  return Buffer.compare(Buffer.from(String(a)), Buffer.from(String(b)));
+}
+
 export function routesQuery(
   database: string,
   source: Source,
@@ -248,14 +293,17 @@ export function routesQuery(
   };
 }
 
+/** Upstream clusters a canary split lists at most. */
+export const SPLIT_LIMIT = 1000;
+
 export function splitQuery(database: string, source: Source, filters: Filters): BuiltQuery {
   const where = whereClause(source, filters);
   const table = sourceFrom(database, source);
   return {
     query:
       `SELECT\n  upstream_cluster,\n  ${statsColumns(source)}\nFROM ${table.query}\nWHERE ${where.query}\n` +
-      `GROUP BY upstream_cluster\nORDER BY requests DESC, upstream_cluster ASC\nLIMIT 1000`,
-    params: { ...where.params, ...table.params },
+      `GROUP BY upstream_cluster\nORDER BY requests DESC, upstream_cluster ASC\nLIMIT {limit:UInt32}`,
+    params: { ...where.params, ...table.params, limit: SPLIT_LIMIT },
   };
 }
 

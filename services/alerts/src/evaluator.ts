@@ -34,7 +34,7 @@ import {
 import type { Config } from '@gatescope/config';
 import { ledgerNodesQuery, shapeLedgerNodes, type LedgerNodeRow } from '@gatescope/ledger';
 import {
-  MinuteCache,
+  BucketCache,
   planSeriesQuestion,
   QueryParamError,
   rateSeconds,
@@ -57,7 +57,7 @@ import { Delivery } from './delivery.js';
  *   2. reads the rules and receivers when they changed (so changes made through any API replica apply at the next
  *      cycle; a fingerprint of the three tables tells, `readConfig`);
  *   3. asks every rule's metric source for its values: traffic rules from a per-minute cache of the rollups
- *      (`trafficSource`, @gatescope/query `MinuteCache`: the numbers of `seriesStatsQuery`, the API's planning,
+ *      (`trafficSource`, @gatescope/query `BucketCache`: the numbers of `seriesStatsQuery`, the API's planning,
  *      filters and quantiles, with only the minutes that changed read each cycle), ingest rules one ledger
  *      statement per window (@gatescope/ledger `ledgerNodesQuery`: the rows `/api/v1/ingest/nodes` returns);
  *   4. advances every series' state (@gatescope/alerts `advance`), appends transitions to the history;
@@ -159,7 +159,7 @@ export function trafficQuestions(
 }
 
 /**
- * Traffic rules' values. The questions (`trafficQuestions`) are answered by a `MinuteCache` (@gatescope/query) kept
+ * Traffic rules' values. The questions (`trafficQuestions`) are answered by a `BucketCache` (@gatescope/query) kept
  * for the life of the source: per cycle one probe statement (`sum(requests)` per minute of the per-minute rollups)
  * and one fetch of the minutes that changed, then each window is merged in memory from its minutes. The numbers
  * are those `seriesStatsQuery` gives for the same questions (minute-cache.test.ts checks every kind of question);
@@ -170,7 +170,7 @@ export function trafficQuestions(
 export function trafficSource(
   ch: ClickHouse,
   limits: Config['query']['limits'],
-  cache: MinuteCache = new MinuteCache(ch.database),
+  cache: BucketCache = new BucketCache(ch.database),
 ): MetricSource {
   const read: ReadRows = async <T>(q: BuiltQuery) =>
     (await readJson<T>(ch.reader, withLimits(q, limits))).data;
@@ -256,7 +256,7 @@ export class Evaluator {
   private seriesIdentity = new Map<string, { labels: Readonly<Record<string, string>>; fp: string }>();
   private loaded = false;
   /** The traffic rules' per-minute cache (`trafficSource`): kept while this process leads, dropped when it stops. */
-  private readonly minutes: MinuteCache;
+  private readonly minutes: BucketCache;
   /** The rules, receivers and targets last read, with the store fingerprint they were read at (`readConfig`). */
   private config:
     | {
@@ -279,7 +279,7 @@ export class Evaluator {
   constructor(private readonly deps: EvaluatorDeps) {
     this.now = deps.now ?? Date.now;
     this.store = new AlertStore(deps.clickhouse);
-    this.minutes = new MinuteCache(deps.clickhouse.database);
+    this.minutes = new BucketCache(deps.clickhouse.database);
     this.m = metrics(deps.registry);
     this.sources = {
       traffic: trafficSource(deps.clickhouse, deps.config.query.limits, this.minutes),
@@ -363,7 +363,7 @@ export class Evaluator {
         return true;
       } catch {
         this.deps.logger.warn({}, 'alert evaluator lease lost; standing by');
-        this.minutes.clear(); // a standby holds no cache (up to MINUTE_CACHE_MAX_PARTIALS); refilled on takeover
+        this.minutes.clear(); // a standby holds no cache (up to BUCKET_CACHE_MAX_PARTIALS); refilled on takeover
         this.lease = undefined;
         this.loaded = false;
       }

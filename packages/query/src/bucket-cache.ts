@@ -1,5 +1,5 @@
 import { ident } from '@gatescope/clickhouse';
-import type { Dimension } from './plan.js';
+import { tierTable, type Dimension } from './plan.js';
 import type { Filters } from './params.js';
 import {
   DDStateError,
@@ -12,9 +12,13 @@ import { prefixed, seriesStatsQuery, type PlannedQuestion, type SeriesRow } from
 import { DIMENSION_COLUMNS, filterConditions, type BuiltQuery } from './sql.js';
 
 /**
- * An incremental per-minute cache of the rollup questions a process asks again and again (the alert evaluator's
- * rules, every cycle): it answers `seriesStatsQuery`'s rows, the same numbers, from minutes kept in memory, and asks
- * ClickHouse only which minutes changed and what is in those.
+ * An incremental cache of the rollup questions a process asks again and again: it answers `seriesStatsQuery`'s
+ * rows, the same numbers, from buckets kept in memory, and asks ClickHouse only which buckets changed and what is
+ * in those. Two users, one class: the alert evaluator's rules every cycle (per-minute buckets, `retain: 'asked'`),
+ * and the API's windows (`QueryReader.windowSeries`: a per-minute and an hourly cache, `retain: 'recent'`), where a
+ * 24 h routes call re-read ≈ 1,250 hourly states of which only the newest hour's had changed.
+ * Below, "minute" is one bucket of the cache's granularity (`granularity_s`: a minute, or an hour for the hourly
+ * windows of 12 h and more), "10-minute block" ten of them.
  *
  * Why: planning a statement costs the embedded engine ≈ 1–5 ms per layer, parameter and function (≈ 35 ms for the
  * evaluator's statement over an empty range), and every cycle re-read ~61 minutes of DD states of which only the
@@ -47,19 +51,23 @@ import { DIMENSION_COLUMNS, filterConditions, type BuiltQuery } from './sql.js';
  * after the probe, so if it was read with more, the next probe differs and it is read again.
  *
  * Not cached, asked with `seriesStatsQuery` as before (in the same cycle, in parallel): raw-row sources (a
- * `path_template` filter, `source=raw`), hourly sources (windows ≥ 12 h), a group-by no rollup keeps, a group with
+ * `path_template` filter, `source=raw`), sources of another granularity than the cache's, a group-by no rollup keeps, a group with
  * more than 30 filter sets (one mask bit each), and groups that would make the cache hold more than
  * `maxPartials` partials (below); such a group is retried after `overflowRetryCycles` cycles.
  */
 
 /**
- * Every group is read from `http_requests_1m`, lean questions too: `http_routes_1m` is its rows re-aggregated by
+ * A group whose questions all filter and group by route and upstream cluster only (planned `routes`) is read from
+ * `http_routes_{1m,1h}`, any other from `http_requests_{1m,1h}`: the former is the latter's rows re-aggregated by
  * route and upstream cluster (migrations/0002's cascading view: sums and DD states merged exactly), so the same
- * minutes give the same numbers, and one table means one probe.
+ * buckets give the same numbers from fewer rows. Each table read is probed.
  */
-const TABLE = 'http_requests_1m';
+const FAMILY_FOR: Record<'routes' | 'requests', 'http_routes' | 'http_requests'> = {
+  routes: 'http_routes',
+  requests: 'http_requests',
+};
 /** The newest minutes are read in full every cycle with the probe (one statement): they are the ones that change. */
-const NEWEST_MS = 2 * 60_000;
+const NEWEST_BUCKETS = 2;
 export type ReadRows = <T>(q: BuiltQuery) => Promise<T[]>;
 
 /**
@@ -68,17 +76,16 @@ export type ReadRows = <T>(q: BuiltQuery) => Promise<T[]>;
  * over 50 routes: 6,500 partials, 21.9 MB), so 30,000 is ≈ 100 MB: e.g. 1 h windows over ≈ 450 series with two
  * filter sets, or 6 h ones over ≈ 80.
  */
-export const MINUTE_CACHE_MAX_PARTIALS = 30_000;
+export const BUCKET_CACHE_MAX_PARTIALS = 30_000;
 /**
  * Older minutes read per statement (per group): the benchmark's hour (9,150 states, 29 MB of JSON) took 0.2 s to
  * parse and 0.2 s to decode in one piece; 10 minutes of it ≈ 65 ms of the event loop at a time.
  */
-const FETCH_CHUNK_MINUTES = 10;
+const FETCH_CHUNK_BUCKETS = 10;
 /** Filter sets per group: one bit each in a JavaScript integer mask. */
 const MAX_FILTER_SETS = 30;
-const MINUTE_MS = 60_000;
 /** Closed 10-minute blocks are merged once and kept (a 1 h window: 5 blocks and the minutes around them). */
-const BLOCK_MS = 600_000;
+const BLOCK_BUCKETS = 10;
 const SUM_COLUMNS = [
   'requests',
   'requests_1xx',
@@ -91,14 +98,25 @@ const SUM_COLUMNS = [
   'bytes_received',
 ] as const;
 
-export interface MinuteCacheOptions {
+export interface BucketCacheOptions {
+  /** The rollup tier the cache keeps: per minute (default) or per hour (windows of 12 h and more). */
+  granularity_s?: 60 | 3600;
+  /**
+   * Which groups it keeps between calls. `asked` (the alert evaluator: the same questions every cycle): one group
+   * per group-by, holding every filter set asked with it, and only the groups of the last call. `recent` (API
+   * windows: each call asks its own question): one group per (group-by, filters, window length), kept until the
+   * memory bound or `maxGroups` evicts the least recently asked.
+   */
+  retain?: 'asked' | 'recent';
+  /** Groups kept with `retain: 'recent'` (default 64). */
+  maxGroups?: number;
   maxPartials?: number;
   /** Cycles a group over the bound is asked with `seriesStatsQuery` before the cache tries it again (default 40). */
   overflowRetryCycles?: number;
 }
 
 /** What one `rows()` call did, for benchmarks and metrics. */
-export interface MinuteCacheCycle {
+export interface BucketCacheCycle {
   /** Questions answered from the cache / with `seriesStatsQuery`. */
   cached: number;
   fallback: number;
@@ -119,7 +137,7 @@ export interface MinuteCacheCycle {
   disabled?: string;
 }
 
-const emptyCycle = (): MinuteCacheCycle => ({
+const emptyCycle = (): BucketCacheCycle => ({
   cached: 0,
   fallback: 0,
   groups: 0,
@@ -153,6 +171,11 @@ interface Minute {
 
 interface Group {
   groupBy: Dimension[];
+  /** The rollup table read (`http_routes_1m` …) and its bucket width in ms. */
+  table: string;
+  unit: number;
+  /** The cache's call counter when it was last asked (`retain: 'recent'` evicts the oldest). */
+  used: number;
   signature: string;
   filterSets: Filters[];
   flags: string[];
@@ -198,32 +221,51 @@ interface FetchRow {
   state: string;
 }
 
-/** Whether the cache can answer a question: a per-minute rollup source (tiered or not) over whole minutes. */
-function cacheable(q: PlannedQuestion): boolean {
+/**
+ * Whether a cache of `granularity_s` can answer a question: a rollup source of that tier (tiered or not) over whole
+ * buckets, grouped by dimensions the rollups keep.
+ */
+export function cacheable(q: PlannedQuestion, granularity_s: number): boolean {
   const s = q.source;
-  if (s.granularity_s !== 60 || (s.kind !== 'routes' && s.kind !== 'requests')) return false;
+  if (s.granularity_s !== granularity_s || (s.kind !== 'routes' && s.kind !== 'requests')) return false;
   if (!q.groupBy.every((d) => DIMENSION_COLUMNS[d])) return false;
-  return s.from % MINUTE_MS === 0 && s.to % MINUTE_MS === 0;
+  const unit = granularity_s * 1000;
+  return s.from % unit === 0 && s.to % unit === 0;
 }
 
 const filterKey = (f: Filters) => JSON.stringify(f);
 /** `grp` of the probe's rows in the first statement (groups are numbered from 0). */
 const PROBE_GROUP = 65_535;
 
-export class MinuteCache {
+export class BucketCache {
   private readonly groups = new Map<string, Group>();
   private readonly overflow = new Map<string, number>();
   private readonly maxPartials: number;
   private readonly retryCycles: number;
+  private readonly maxGroups: number;
+  readonly granularity_s: 60 | 3600;
+  private readonly retain: 'asked' | 'recent';
+  private readonly unit: number;
   private cycle = 0;
   private disabled: string | undefined;
+  /** Calls run one after another: a call prunes and stores the buckets another one may be answering from. */
+  private queue: Promise<unknown> = Promise.resolve();
 
   constructor(
     private readonly database: string,
-    options: MinuteCacheOptions = {},
+    options: BucketCacheOptions = {},
   ) {
-    this.maxPartials = options.maxPartials ?? MINUTE_CACHE_MAX_PARTIALS;
+    this.maxPartials = options.maxPartials ?? BUCKET_CACHE_MAX_PARTIALS;
     this.retryCycles = options.overflowRetryCycles ?? 40;
+    this.maxGroups = options.maxGroups ?? 64;
+    this.granularity_s = options.granularity_s ?? 60;
+    this.retain = options.retain ?? 'asked';
+    this.unit = this.granularity_s * 1000;
+  }
+
+  /** Groups held now. */
+  get size(): number {
+    return this.groups.size;
   }
 
   /** Partials held now (every group). */
@@ -259,10 +301,19 @@ export class MinuteCache {
    * decoder cannot read (another ClickHouse serialisation) turns the cache off for good: every question is then
    * asked with `seriesStatsQuery`, the same numbers, and `cycle.disabled` says why.
    */
-  async rows(
+  rows(
     questions: readonly PlannedQuestion[],
     read: ReadRows,
-  ): Promise<{ rows: SeriesRow[]; cycle: MinuteCacheCycle }> {
+  ): Promise<{ rows: SeriesRow[]; cycle: BucketCacheCycle }> {
+    const run = this.queue.then(() => this.answer(questions, read));
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  private async answer(
+    questions: readonly PlannedQuestion[],
+    read: ReadRows,
+  ): Promise<{ rows: SeriesRow[]; cycle: BucketCacheCycle }> {
     if (this.disabled === undefined) {
       try {
         return await this.cachedRows(questions, read);
@@ -282,15 +333,18 @@ export class MinuteCache {
   private async cachedRows(
     questions: readonly PlannedQuestion[],
     read: ReadRows,
-  ): Promise<{ rows: SeriesRow[]; cycle: MinuteCacheCycle }> {
+  ): Promise<{ rows: SeriesRow[]; cycle: BucketCacheCycle }> {
     this.cycle++;
     const cycle = emptyCycle();
-    // Which questions the cache answers, by group-by.
+    // Which questions the cache answers, by group (see `retain`).
     const byGroup = new Map<string, { groupBy: Dimension[]; asked: Asked[] }>();
     const rest: Asked[] = [];
     questions.forEach((question, index) => {
-      const key = JSON.stringify(question.groupBy);
-      if (!cacheable(question) || (this.overflow.get(key) ?? 0) > this.cycle)
+      const key =
+        this.retain === 'asked'
+          ? JSON.stringify(question.groupBy)
+          : JSON.stringify([question.groupBy, question.filters, question.source.to - question.source.from]);
+      if (!cacheable(question, this.granularity_s) || (this.overflow.get(key) ?? 0) > this.cycle)
         return rest.push({ index, question });
       const entry = byGroup.get(key) ?? { groupBy: question.groupBy, asked: [] };
       entry.asked.push({ index, question });
@@ -303,7 +357,8 @@ export class MinuteCache {
         byGroup.delete(key);
       }
     }
-    for (const key of this.groups.keys()) if (!byGroup.has(key)) this.groups.delete(key);
+    if (this.retain === 'asked')
+      for (const key of this.groups.keys()) if (!byGroup.has(key)) this.groups.delete(key);
     const fallback = (asked: Asked[]) => {
       const answer = this.fallback(asked, read);
       // Awaited below; marked handled so that a failure of the cached path first leaves no unhandled rejection.
@@ -320,11 +375,16 @@ export class MinuteCache {
         ...new Set(entry.asked.flatMap((a) => (a.question.responseFlag ? [a.question.responseFlag] : []))),
       ].sort();
       const quantiles = entry.asked.some((a) => a.question.quantiles ?? true);
-      const signature = JSON.stringify([filterSets, flags, quantiles]);
+      const lean = entry.asked.every((a) => a.question.source.kind === 'routes');
+      const table = tierTable(FAMILY_FOR[lean ? 'routes' : 'requests'], this.granularity_s);
+      const signature = JSON.stringify([filterSets, flags, quantiles, table]);
       let group = this.groups.get(key);
       if (!group || group.signature !== signature) {
         group = {
           groupBy: entry.groupBy,
+          table,
+          unit: this.unit,
+          used: 0,
           signature,
           filterSets: filterSets.map((f) => JSON.parse(f) as Filters),
           flags,
@@ -338,7 +398,14 @@ export class MinuteCache {
       }
       const from = Math.min(...entry.asked.map((a) => a.question.source.from));
       const to = Math.max(...entry.asked.map((a) => a.question.source.to));
-      active.push({ group, asked: entry.asked, from, to, newest: Math.max(from, to - NEWEST_MS) });
+      group.used = this.cycle;
+      active.push({
+        group,
+        asked: entry.asked,
+        from,
+        to,
+        newest: Math.max(from, to - NEWEST_BUCKETS * this.unit),
+      });
       this.prune(group, from, to);
     }
     cycle.groups = active.length;
@@ -350,12 +417,16 @@ export class MinuteCache {
 
     // 1. one statement: the probe over every cached minute, and the newest minutes of every group.
     let t0 = performance.now();
-    const first = await read<FetchRow>(this.firstQuery(active));
-    const probed = new Map<number, number>();
+    const tables = [...new Set(active.map((a) => a.group.table))];
+    const first = await read<FetchRow>(this.firstQuery(active, tables));
+    // Per table: a group's stored sums are compared with its own table's (the cascading views' inserts into the two
+    // families are not one snapshot).
+    const probes = new Map(tables.map((t) => [t, new Map<number, number>()]));
     const newest = active.map(() => new Map<number, FetchRow[]>());
     for (const row of first) {
       const g = Number(row.grp);
-      if (g === PROBE_GROUP) probed.set(Number(row.minute), Number(row.requests));
+      if (g > PROBE_GROUP - tables.length)
+        probes.get(tables[PROBE_GROUP - g])!.set(Number(row.minute), Number(row.requests));
       else {
         const m = Number(row.minute);
         const list = newest[g].get(m);
@@ -364,7 +435,7 @@ export class MinuteCache {
       }
     }
     active.forEach(({ group, newest: from, to }, g) => {
-      for (let m = from; m < to; m += MINUTE_MS) {
+      for (let m = from; m < to; m += group.unit) {
         // Stored with the sum of the rows read with them (every mask, 0 included), so a later probe compares with
         // exactly what is held whatever the two branches' snapshots were.
         const rows = newest[g].get(m) ?? [];
@@ -383,11 +454,12 @@ export class MinuteCache {
     // it held more.
     t0 = performance.now();
     const wanted: { group: Group; minutes: number[] }[] = [];
+    const probed = (group: Group, m: number) => probes.get(group.table)!.get(m) ?? 0;
     for (const { group, from, newest: until } of active) {
       const changed: number[] = [];
-      for (let m = from; m < until; m += MINUTE_MS) {
+      for (let m = from; m < until; m += group.unit) {
         cycle.minutesProbed++;
-        const sum = probed.get(m) ?? 0;
+        const sum = probed(group, m);
         const held = group.minutes.get(m);
         if (held && held.sum === sum) continue;
         if (sum === 0) this.store(group, m, 0, []);
@@ -395,11 +467,11 @@ export class MinuteCache {
       }
       if (changed.length) wanted.push({ group, minutes: changed });
     }
-    // In chunks of FETCH_CHUNK_MINUTES per group: a first fill's JSON (≈ 3 KB of base64 per state) is parsed and
+    // In chunks of FETCH_CHUNK_BUCKETS per group: a first fill's JSON (≈ 3 KB of base64 per state) is parsed and
     // decoded a chunk at a time, so the process's event loop is never held for the whole of it.
-    for (let c = 0; wanted.some((w) => w.minutes.length > c); c += FETCH_CHUNK_MINUTES) {
+    for (let c = 0; wanted.some((w) => w.minutes.length > c); c += FETCH_CHUNK_BUCKETS) {
       const chunk = wanted
-        .map((w) => ({ group: w.group, minutes: w.minutes.slice(c, c + FETCH_CHUNK_MINUTES) }))
+        .map((w) => ({ group: w.group, minutes: w.minutes.slice(c, c + FETCH_CHUNK_BUCKETS) }))
         .filter((w) => w.minutes.length > 0);
       const rows = await read<FetchRow>(this.fetchQuery(chunk, false));
       const fresh = chunk.map(() => new Map<number, Partial[]>());
@@ -413,7 +485,7 @@ export class MinuteCache {
       chunk.forEach(({ group, minutes }, g) => {
         for (const m of minutes) {
           const partials = fresh[g].get(m) ?? [];
-          this.store(group, m, probed.get(m) ?? 0, partials);
+          this.store(group, m, probed(group, m), partials);
           cycle.minutesFetched++;
           cycle.partialsFetched += partials.length;
         }
@@ -421,8 +493,18 @@ export class MinuteCache {
     }
     cycle.fetchMs = performance.now() - t0;
 
-    // The memory bound: the largest groups go back to the statement until the rest fits.
+    // The memory bound: groups not asked in this call go first, least recently asked first (`retain: 'recent'`),
+    // then the largest groups of this call go back to the statement until the rest fits.
     let held = this.partials;
+    if (this.retain === 'recent' && (held > this.maxPartials || this.groups.size > this.maxGroups)) {
+      const asked = new Set(active.map((a) => a.group));
+      const idle = [...this.groups].filter(([, g]) => !asked.has(g)).sort(([, a], [, b]) => a.used - b.used);
+      for (const [key, g] of idle) {
+        if (held <= this.maxPartials && this.groups.size <= this.maxGroups) break;
+        held -= g.partials;
+        this.groups.delete(key);
+      }
+    }
     if (held > this.maxPartials) {
       for (const entry of [...active].sort((a, b) => b.group.partials - a.group.partials)) {
         if (held <= this.maxPartials) break;
@@ -460,7 +542,7 @@ export class MinuteCache {
       }
     for (const [key, block] of group.blocks) {
       const start = Number(key.split(' ')[1]);
-      if (start < from || start + BLOCK_MS > to) {
+      if (start < from || start + BLOCK_BUCKETS * group.unit > to) {
         group.blocks.delete(key);
         group.partials -= block.partials.length;
       }
@@ -488,29 +570,35 @@ export class MinuteCache {
    * with `grp` PROBE_GROUP, the sum in `requests`), and every group's newest minutes in full (`fetchQuery` with the
    * rows no filter set holds, so their sum is known).
    */
-  private firstQuery(active: Active[]): BuiltQuery {
-    const from = Math.min(...active.map((a) => a.from));
-    const until = Math.max(...active.map((a) => a.newest));
+  private firstQuery(active: Active[], tables: string[]): BuiltQuery {
     const zeros = SUM_COLUMNS.slice(1)
       .map((c) => `toUInt64(0) AS ${c}`)
       .join(', ');
-    const probe = {
-      query:
-        `SELECT toUInt16(${PROBE_GROUP}) AS grp, toInt64(toUnixTimestamp(p.bucket_start)) * 1000 AS minute, ` +
-        `CAST([], 'Array(String)') AS series, toUInt32(0) AS mask, toUInt64(sum(p.requests)) AS requests, ${zeros}, ` +
-        `toFloat64(0) AS max_ms, CAST([], 'Array(UInt64)') AS flagged, '' AS state ` +
-        `FROM ${ident(this.database)}.${ident(TABLE)} AS p ` +
-        `WHERE p.bucket_start >= fromUnixTimestamp64Milli({probe_from:Int64}, 'UTC') ` +
-        `AND p.bucket_start < fromUnixTimestamp64Milli({probe_to:Int64}, 'UTC') GROUP BY minute`,
-      params: { probe_from: from, probe_to: until },
-    };
+    const probes: BuiltQuery[] = [];
+    tables.forEach((table, t) => {
+      const reading = active.filter((a) => a.group.table === table);
+      const from = Math.min(...reading.map((a) => a.from));
+      const until = Math.max(...reading.map((a) => a.newest));
+      if (until <= from) return;
+      probes.push({
+        query:
+          `SELECT toUInt16(${PROBE_GROUP - t}) AS grp, toInt64(toUnixTimestamp(p.bucket_start)) * 1000 AS minute, ` +
+          `CAST([], 'Array(String)') AS series, toUInt32(0) AS mask, toUInt64(sum(p.requests)) AS requests, ${zeros}, ` +
+          `toFloat64(0) AS max_ms, CAST([], 'Array(UInt64)') AS flagged, '' AS state ` +
+          `FROM ${ident(this.database)}.${ident(table)} AS p ` +
+          `WHERE p.bucket_start >= fromUnixTimestamp64Milli({probe${t}_from:Int64}, 'UTC') ` +
+          `AND p.bucket_start < fromUnixTimestamp64Milli({probe${t}_to:Int64}, 'UTC') GROUP BY minute`,
+        params: { [`probe${t}_from`]: from, [`probe${t}_to`]: until },
+      });
+    });
     const newest = this.fetchQuery(
-      active.map((a) => ({ group: a.group, minutes: minutesOf(a.newest, a.to) })),
+      active.map((a) => ({ group: a.group, minutes: bucketsOf(a.newest, a.to, a.group.unit) })),
       true,
     );
+    const all = [...probes, newest];
     return {
-      query: (until > from ? [probe.query, newest.query] : [newest.query]).join('\nUNION ALL\n'),
-      params: { ...(until > from ? probe.params : {}), ...newest.params },
+      query: all.map((q) => q.query).join('\nUNION ALL\n'),
+      params: Object.assign({}, ...all.map((q) => q.params)) as Record<string, unknown>,
     };
   }
 
@@ -523,7 +611,7 @@ export class MinuteCache {
       const params: Record<string, unknown> = {
         minutes,
         from: Math.min(...minutes),
-        to: Math.max(...minutes) + MINUTE_MS,
+        to: Math.max(...minutes) + group.unit,
       };
       const columns = group.groupBy.length
         ? `[${group.groupBy.map((d) => `toString(src.${DIMENSION_COLUMNS[d]})`).join(', ')}]`
@@ -549,7 +637,7 @@ export class MinuteCache {
         `toUInt32(${bits.join(' + ')}) AS mask, ` +
         SUM_COLUMNS.map((c) => `toUInt64(sum(src.${c})) AS ${c}`).join(', ') +
         `, max(src.duration_max_ms) AS max_ms, ${flagged} AS flagged, ${state} AS state ` +
-        `FROM ${ident(this.database)}.${ident(TABLE)} AS src ` +
+        `FROM ${ident(this.database)}.${ident(group.table)} AS src ` +
         `WHERE src.bucket_start >= fromUnixTimestamp64Milli({from:Int64}, 'UTC') ` +
         `AND src.bucket_start < fromUnixTimestamp64Milli({to:Int64}, 'UTC') ` +
         `AND minute IN {minutes:Array(Int64)}${all ? '' : ' AND mask != 0'} GROUP BY minute, series, mask`;
@@ -562,9 +650,9 @@ export class MinuteCache {
   }
 }
 
-const minutesOf = (from: number, to: number) => {
+const bucketsOf = (from: number, to: number, unit: number) => {
   const out: number[] = [];
-  for (let m = from; m < to; m += MINUTE_MS) out.push(m);
+  for (let m = from; m < to; m += unit) out.push(m);
   return out;
 };
 
@@ -626,12 +714,13 @@ function accumulate(
 function blockPartials(group: Group, bit: number, start: number): Partial[] {
   const key = `${bit} ${start}`;
   let newest = 0;
-  for (let m = start; m < start + BLOCK_MS; m += MINUTE_MS)
+  const block = BLOCK_BUCKETS * group.unit;
+  for (let m = start; m < start + block; m += group.unit)
     newest = Math.max(newest, group.minutes.get(m)?.seq ?? 0);
   const held = group.blocks.get(key);
   if (held && held.seq >= newest) return held.partials;
   const accs = new Map<string, Accumulator>();
-  for (let m = start; m < start + BLOCK_MS; m += MINUTE_MS)
+  for (let m = start; m < start + block; m += group.unit)
     accumulate(accs, group.minutes.get(m)?.partials ?? [], bit, group.flags.length, true);
   const partials: Partial[] = [];
   for (const [k, acc] of accs)
@@ -655,6 +744,7 @@ function blockPartials(group: Group, bit: number, start: number): Partial[] {
  * in the pass and no question starts inside it, the block's merged partials stand for its ten minutes.
  */
 function answerGroup(group: Group, asked: Asked[], out: SeriesRow[]): void {
+  const block = BLOCK_BUCKETS * group.unit;
   const passes = new Map<string, Asked[]>();
   for (const a of asked) {
     const key = `${group.filterSets.findIndex((f) => filterKey(f) === filterKey(a.question.filters))}\u0000${a.question.source.to}`;
@@ -695,13 +785,13 @@ function answerGroup(group: Group, asked: Asked[], out: SeriesRow[]): void {
     let next = 0;
     // `m`: the oldest minute not yet added; the pass adds [m, end) then moves below it.
     for (let end = to; end > oldest;) {
-      const start = end - BLOCK_MS;
+      const start = end - block;
       // A question starting inside (start, end) needs its own edge: no block there.
       const whole =
-        end % BLOCK_MS === 0 &&
+        end % block === 0 &&
         start >= oldest &&
         (next >= list.length || list[next].question.source.from <= start);
-      const m = whole ? start : end - MINUTE_MS;
+      const m = whole ? start : end - group.unit;
       const partials = whole ? blockPartials(group, bit, start) : (group.minutes.get(m)?.partials ?? []);
       accumulate(accs, partials, bit, group.flags.length, m >= sketchFrom);
       while (next < list.length && list[next].question.source.from === m) emit(list[next++]);

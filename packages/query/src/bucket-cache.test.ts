@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createClickHouse, migrate, readJson, type ClickHouse } from '@gatescope/clickhouse';
-import { MinuteCache, type ReadRows } from './minute-cache.js';
+import { BucketCache, type ReadRows } from './bucket-cache.js';
 import type { Filters } from './params.js';
 import type { Dimension } from './plan.js';
 import {
@@ -15,6 +15,9 @@ import {
 } from './series.js';
 import type { BuiltQuery } from './sql.js';
 import { toStats } from './stats.js';
+import { clusterStats, routeStats, windowStats } from './answers.js';
+import { QueryReader } from './reader.js';
+import { ROUTE_SORTS } from './sql.js';
 
 const M = 60_000;
 const H = 60 * M;
@@ -76,7 +79,25 @@ function normalized(questions: readonly PlannedQuestion[], rows: SeriesRow[]): s
     .sort();
 }
 
-describe('MinuteCache answers what seriesStatsQuery answers (embedded engine)', () => {
+async function insertTraffic(ch: ClickHouse, from: number, span: number, rows: number, id: string) {
+  await ch.client.command({
+    query:
+      `INSERT INTO gatescope.http_requests (start_time, duration_ms, response_code, response_flags, route_name, ` +
+      `upstream_cluster, authority, method, path, path_template, request_id, bytes_sent, bytes_received, node_id, node_cluster) ` +
+      `SELECT fromUnixTimestamp64Milli(toInt64({from:Int64} + intDiv(number * {span:Int64}, {rows:UInt64})), 'UTC'), ` +
+      `round(if(number % 97 = 0, 0, exp((cityHash64(number, {id:String}) % 1000) / 130.0)), 3), ` +
+      `[200, 200, 200, 404, 503, 0][cityHash64(number, 1) % 6 + 1], ` +
+      `[[], [], ['UF'], ['UH'], ['UF', 'URX']][cityHash64(number, 2) % 5 + 1], ` +
+      `concat('route-', toString(number % 4)), concat('outbound|80||svc-', toString(number % 4)), ` +
+      `['a.example.com', 'b.example.com'][number % 3 % 2 + 1], ['GET', 'POST'][cityHash64(number, 3) % 2 + 1], ` +
+      `concat('/p/', toString(number % 3), '/', toString(number)), concat('/p/', toString(number % 3), '/{id}'), ` +
+      `concat({id:String}, toString(number)), number % 5000, number % 700, concat('gw-', toString(number % 2)), 'ingress' ` +
+      `FROM numbers({rows:UInt64})`,
+    query_params: { from, span, rows, id },
+  });
+}
+
+describe('BucketCache answers what seriesStatsQuery answers (embedded engine)', () => {
   let ch: ClickHouse;
   let dir: string;
   const statements: string[] = [];
@@ -89,33 +110,20 @@ describe('MinuteCache answers what seriesStatsQuery answers (embedded engine)', 
     dir = mkdtempSync(join(tmpdir(), 'gatescope-minute-cache-'));
     ch = await createClickHouse({ database: 'gatescope', dataDir: dir });
     await migrate(ch, { retentionDays: 3650, rollupRetentionDays: 3650 });
-    // 4 h of traffic over every dimension a question can filter or group by (as series.test.ts).
+    // 4 h of traffic over every dimension a question can filter or group by (as series.test.ts), and a thinner
+    // day before it for the hourly windows.
     await insert(START - 4 * H, 4 * H + M, 80_000, 'r');
+    await insert(START - 30 * H, 26 * H, 30_000, 'day');
   });
   afterAll(async () => {
     await ch?.close();
     rmSync(dir, { recursive: true, force: true });
   });
 
-  async function insert(from: number, span: number, rows: number, id: string) {
-    await ch.client.command({
-      query:
-        `INSERT INTO gatescope.http_requests (start_time, duration_ms, response_code, response_flags, route_name, ` +
-        `upstream_cluster, authority, method, path, path_template, request_id, bytes_sent, bytes_received, node_id, node_cluster) ` +
-        `SELECT fromUnixTimestamp64Milli(toInt64({from:Int64} + intDiv(number * {span:Int64}, {rows:UInt64})), 'UTC'), ` +
-        `round(if(number % 97 = 0, 0, exp((cityHash64(number, {id:String}) % 1000) / 130.0)), 3), ` +
-        `[200, 200, 200, 404, 503, 0][cityHash64(number, 1) % 6 + 1], ` +
-        `[[], [], ['UF'], ['UH'], ['UF', 'URX']][cityHash64(number, 2) % 5 + 1], ` +
-        `concat('route-', toString(number % 4)), concat('outbound|80||svc-', toString(number % 4)), ` +
-        `['a.example.com', 'b.example.com'][number % 3 % 2 + 1], ['GET', 'POST'][cityHash64(number, 3) % 2 + 1], ` +
-        `concat('/p/', toString(number % 3), '/', toString(number)), concat('/p/', toString(number % 3), '/{id}'), ` +
-        `concat({id:String}, toString(number)), number % 5000, number % 700, concat('gw-', toString(number % 2)), 'ingress' ` +
-        `FROM numbers({rows:UInt64})`,
-      query_params: { from, span, rows, id },
-    });
-  }
+  const insert = (from: number, span: number, rows: number, id: string) =>
+    insertTraffic(ch, from, span, rows, id);
 
-  async function compare(cache: MinuteCache, now: number) {
+  async function compare(cache: BucketCache, now: number) {
     const questions = questionsOfEveryKind().map((q) => ask(q, now));
     const want = await read<SeriesRow>(seriesStatsQuery('gatescope', questions));
     statements.length = 0;
@@ -126,7 +134,7 @@ describe('MinuteCache answers what seriesStatsQuery answers (embedded engine)', 
   }
 
   it('from the first cycle on, after late rows into an old minute, as the windows move and under the memory bound', async () => {
-    const cache = new MinuteCache('gatescope');
+    const cache = new BucketCache('gatescope');
     // First cycle: every minute fetched once (the newest ones with the probe, the others after it); the raw-row
     // and hourly questions asked as before, in parallel.
     const first = await compare(cache, START);
@@ -161,7 +169,7 @@ describe('MinuteCache answers what seriesStatsQuery answers (embedded engine)', 
     expect(moved.cycle.partials).toBeLessThanOrEqual(first.cycle.partials + 100);
 
     // Over the memory bound: every group goes back to the statement, same answers.
-    const small = new MinuteCache('gatescope', { maxPartials: 10 });
+    const small = new BucketCache('gatescope', { maxPartials: 10 });
     const bounded = await compare(small, START + 2 * M);
     expect(bounded.cycle.cached).toBe(0);
     expect(bounded.cycle.fallback).toBe(bounded.questions.length);
@@ -169,7 +177,7 @@ describe('MinuteCache answers what seriesStatsQuery answers (embedded engine)', 
   });
 
   it('starts a group afresh when its questions change shape (a filter set added)', async () => {
-    const cache = new MinuteCache('gatescope');
+    const cache = new BucketCache('gatescope');
     const base: SeriesQuestion = { range: { from: -15 * M, to: 0 }, filters: {}, groupBy: ['route'] };
     const one = [ask({ ...base, filters: { method: ['GET'] } }, START)];
     await cache.rows(one, read);
@@ -181,7 +189,7 @@ describe('MinuteCache answers what seriesStatsQuery answers (embedded engine)', 
   });
 
   it('turns itself off on a state it cannot decode and answers every question with the statement', async () => {
-    const cache = new MinuteCache('gatescope');
+    const cache = new BucketCache('gatescope');
     const questions = questionsOfEveryKind().map((q) => ask(q, START));
     // Another serialisation, as a different ClickHouse might write it: the states come back unreadable.
     const corrupting: ReadRows = async <T>(q: BuiltQuery) =>
@@ -198,5 +206,98 @@ describe('MinuteCache answers what seriesStatsQuery answers (embedded engine)', 
     expect(cache.partials).toBe(0);
     // And stays off.
     expect((await cache.rows(questions, read)).cycle.disabled).toBeDefined();
+  });
+});
+
+describe('API windows from the bucket caches answer what their statements answer (embedded engine)', () => {
+  let ch: ClickHouse;
+  let dir: string;
+  let now = START;
+  const limits = { maxExecutionTimeS: 30, maxMemoryBytes: 2 ** 31, maxThreads: 2 };
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'gatescope-window-cache-'));
+    ch = await createClickHouse({ database: 'gatescope', dataDir: dir });
+    await migrate(ch, { retentionDays: 3650, rollupRetentionDays: 3650 });
+    await insertTraffic(ch, START - 30 * H, 30 * H + M, 60_000, 'w');
+  });
+  afterAll(async () => {
+    await ch?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const windows = [1 * H, 3 * H, 6 * H, 12 * H, 24 * H];
+  const filterSets: Filters[] = [
+    {},
+    { method: ['GET'] },
+    { route: ['route-1', 'route-2'] },
+    { upstream_cluster: ['outbound|80||svc-3'] },
+    { authority: ['a.example.com'], status_class: ['5xx'] },
+    { restriction: { authorities: ['b.example.com'] } } as Filters,
+  ];
+
+  /** Every window answer through a cached reader and a statement-only one, at the same clock; they must be equal. */
+  async function compareAll(cached: QueryReader, plain: QueryReader, everySort: boolean) {
+    let compared = 0;
+    for (const span of windows)
+      for (const filters of filterSets) {
+        const q = { range: { from: now - span, to: now }, filters, mode: 'rollup' as const };
+        expect(await windowStats(cached, q)).toEqual(await windowStats(plain, q));
+        expect(await clusterStats(cached, q)).toEqual(await clusterStats(plain, q));
+        // Every sort and order on two windows (one per cache) in the first pass, the default sort elsewhere.
+        const sorts =
+          everySort && (span === 3 * H || span === 24 * H) ? ROUTE_SORTS : (['requests'] as const);
+        for (const sort of sorts)
+          for (const order of ['asc', 'desc'] as const) {
+            const r = { ...q, sort, order, limit: 3 };
+            expect(await routeStats(cached, r)).toEqual(await routeStats(plain, r));
+          }
+        compared++;
+      }
+    return compared;
+  }
+
+  it('for every window, filter, sort and order; after late rows into an old hour and minute; as the clock moves', async () => {
+    const clock = () => now;
+    const cached = new QueryReader({ clickhouse: ch, limits, now: clock });
+    const plain = new QueryReader({ clickhouse: ch, limits, now: clock, windowCache: false });
+    const answer = await routeStats(cached, { range: { from: now - 24 * H, to: now }, filters: {} });
+    expect(answer.source.granularity_s).toBe(3600);
+    expect(answer.routes.map((r) => r.route).sort()).toEqual(['route-0', 'route-1', 'route-2', 'route-3']);
+    expect(await compareAll(cached, plain, true)).toBe(windows.length * filterSets.length);
+
+    // Late rows into an hour 20 h ago and a minute 50 minutes ago (both cached by now), and into the current minute.
+    await insertTraffic(ch, START - 20 * H + 5 * M, 1000, 50, 'late-hour');
+    await insertTraffic(ch, START - 50 * M, 1000, 50, 'late-minute');
+    await insertTraffic(ch, START - 2000, 1000, 20, 'now');
+    await compareAll(cached, plain, false);
+
+    // An hour and a bit later, with new traffic: the windows move.
+    await insertTraffic(ch, START, H + 10 * M, 3_000, 'next');
+    now = START + H + 7 * M;
+    await compareAll(cached, plain, false);
+  }, 300_000);
+
+  it('keeps the most recently asked windows within its bounds, same answers', async () => {
+    const cache = new BucketCache('gatescope', { granularity_s: 3600, retain: 'recent', maxGroups: 2 });
+    const read: ReadRows = async <T>(q: BuiltQuery) => (await readJson<T>(ch.reader, q)).data;
+    const ask24 = (filters: Filters) =>
+      ask({ range: { from: -24 * H, to: 0 }, filters, groupBy: ['route'] }, now);
+    for (const filters of filterSets.slice(0, 4)) {
+      const question = ask24(filters);
+      const { rows } = await cache.rows([question], read);
+      const want = await read<SeriesRow>(seriesStatsQuery('gatescope', [question]));
+      expect(normalized([question], rows)).toEqual(normalized([question], want));
+    }
+    expect(cache.size).toBe(2);
+    // The last one asked is still held: asked again, it reads the newest two hours and the probe, nothing else.
+    const again = await cache.rows([ask24(filterSets[3])], read);
+    expect(again.cycle.cached).toBe(1);
+    expect(again.cycle.minutesFetched).toBe(2);
+    // Over the partials bound: answered by the statement, nothing kept.
+    const small = new BucketCache('gatescope', { granularity_s: 3600, retain: 'recent', maxPartials: 5 });
+    const bounded = await small.rows([ask24({})], read);
+    expect(bounded.cycle.fallback).toBe(1);
+    expect(small.partials).toBe(0);
   });
 });
