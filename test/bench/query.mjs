@@ -220,16 +220,16 @@ try {
   const parts = [
     await split('summary 15m raw', '/api/v1/summary?range=15m&source=raw', 'summary', M15, 'raw'),
     await split('routes 15m raw', '/api/v1/routes?range=15m&source=raw', 'routes', M15, 'raw'),
-    await split('routes 24h auto (cache)', '/api/v1/routes?range=24h', 'routes', H24, 'auto'),
+    await split('routes 24h auto', '/api/v1/routes?range=24h', 'routes', H24, 'auto'),
     await split('timeseries 24h auto', '/api/v1/timeseries?range=24h', 'timeseries', H24, 'auto'),
   ];
   report(`\nwhere the time goes: median of ${3 * RUNS} calls each, API and engine interleaved (ms)`);
   report(
-    `${pad('call', 26)}${lpad('API', 8)}${lpad('engine', 9)}${lpad('SELECT 1', 10)}${lpad('overhead', 10)}${lpad('overhead/API', 14)}`,
+    `${pad('call', 22)}${lpad('API', 8)}${lpad('engine', 9)}${lpad('SELECT 1', 10)}${lpad('overhead', 10)}${lpad('overhead/API', 14)}`,
   );
   for (const r of parts) {
     report(
-      `${pad(r.label, 26)}${lpad(r.api.toFixed(1), 8)}${lpad(r.engine.toFixed(1), 9)}${lpad(r.floor.toFixed(1), 10)}${lpad(r.overhead.toFixed(1), 10)}${lpad((r.overhead / r.api).toFixed(2), 14)}`,
+      `${pad(r.label, 22)}${lpad(r.api.toFixed(1), 8)}${lpad(r.engine.toFixed(1), 9)}${lpad(r.floor.toFixed(1), 10)}${lpad(r.overhead.toFixed(1), 10)}${lpad((r.overhead / r.api).toFixed(2), 14)}`,
     );
   }
   // The unfiltered 24 h statements as they are now (hourly totals) and from the per-route hourly rollup, interleaved.
@@ -366,8 +366,9 @@ try {
       `${pad(t.label, 24)}${lpad(t.tiered.toFixed(1), 8)}${lpad(t.rows, 11)}  ${pad(t.tiers, 34)}${lpad(t.single.toFixed(1), 8)}${lpad(t.singleRows, 11)}${lpad((t.single / t.tiered).toFixed(2) + 'x', 8)}`,
     );
 
-  // Window answers from the reader's bucket caches (the API's default) against the same answers from their
-  // statements (a reader with `windowCache: false`), interleaved, identical answers checked. The clock is pinned, so
+  // Window answers from the reader's bucket caches (the API's default for windows filtered beyond route and upstream
+  // cluster) against the same answers from their statements (a reader with `windowCache: false`), interleaved,
+  // identical answers checked. The clock is pinned, so
   // a cached call reads what a live one does: the probe and the newest two buckets (their traffic changes).
   const plain = new QueryReader({
     clickhouse: ch,
@@ -378,17 +379,20 @@ try {
   const cachedReader = new QueryReader({ clickhouse: ch, limits: config.query.limits, now: () => end });
   const cacheRows = [];
   for (const [label, answer, range, filters] of [
-    ['routes 24h', routeStats, H24, {}],
     ['routes 24h method=GET', routeStats, H24, { method: ['GET'] }],
-    ['split 24h', clusterStats, H24, {}],
-    ['routes 6h', routeStats, 6 * H, {}],
+    ['summary 24h authority', windowStats, H24, { authority: ['app1.example.com'] }],
+    ['split 24h method=GET', clusterStats, H24, { method: ['GET'] }],
     ['routes 1h method=GET', routeStats, H, { method: ['GET'] }],
     ['summary 3h method=GET', windowStats, 3 * H, { method: ['GET'] }],
   ]) {
     const q = { range: { from: end - range, to: end }, filters, mode: 'rollup' };
+    // Admitted on its second ask, filled in the background meanwhile (the asks answered by the statement).
+    await answer(cachedReader, q);
+    await answer(cachedReader, q);
     let t = performance.now();
-    const first = await answer(cachedReader, q);
+    await cachedReader.windowFills();
     const fillMs = performance.now() - t;
+    const first = await answer(cachedReader, q);
     if (JSON.stringify(first) !== JSON.stringify(await answer(plain, q)))
       throw new Error(`${label}: the cached answer differs from the statement's`);
     const tC = [];
@@ -403,23 +407,22 @@ try {
     }
     const med = (xs) => xs.sort((x, y) => x - y)[xs.length >> 1];
     cacheRows.push({ label, fillMs, cached: med(tC), statement: med(tS) });
+    if (cachedReader.windowCacheSize().groups !== cacheRows.length)
+      throw new Error(`${label}: the window was not cached`);
   }
   report(`
 window answers, bucket cache vs statement (identical answers; median of ${3 * RUNS}, ms)`);
   report(
-    `${pad('answer', 24)}${lpad('cache', 8)}${lpad('statement', 11)}${lpad('ratio', 8)}${lpad('first fill', 12)}`,
+    `${pad('answer', 24)}${lpad('cache', 8)}${lpad('statement', 11)}${lpad('ratio', 8)}${lpad('fill (background)', 19)}`,
   );
   for (const c of cacheRows)
     report(
-      `${pad(c.label, 24)}${lpad(c.cached.toFixed(1), 8)}${lpad(c.statement.toFixed(1), 11)}${lpad((c.statement / c.cached).toFixed(2) + 'x', 8)}${lpad(c.fillMs.toFixed(1), 12)}`,
+      `${pad(c.label, 24)}${lpad(c.cached.toFixed(1), 8)}${lpad(c.statement.toFixed(1), 11)}${lpad((c.statement / c.cached).toFixed(2) + 'x', 8)}${lpad(c.fillMs.toFixed(1), 19)}`,
     );
 
-  // Overhead: the calls answered by the very statement timed on the engine (the 24 h routes call is answered from
-  // the bucket cache: its API time is not the statement's plus overhead).
-  const statementParts = parts.filter((r) => !r.label.startsWith('routes 24h'));
-  const overhead = statementParts.map((r) => r.overhead).sort((a, b) => a - b)[statementParts.length >> 1];
+  const overhead = parts.map((r) => r.overhead).sort((a, b) => a - b)[parts.length >> 1];
   const raw15 = parts[0].api;
-  const day24 = Math.max(parts[2].api, parts[3].api); // routes (from the cache) and timeseries, through the API
+  const day24 = Math.max(parts[2].api, parts[3].api);
   report(
     `\ntargets: per-call overhead ${overhead.toFixed(1)} ms (<= 3: ${overhead <= 3 ? 'met' : 'NOT met'}), ` +
       `15 m raw ${raw15.toFixed(1)} ms (<= 15: ${raw15 <= 15 ? 'met' : 'NOT met'}), ` +

@@ -66,8 +66,12 @@ const FAMILY_FOR: Record<'routes' | 'requests', 'http_routes' | 'http_requests'>
   routes: 'http_routes',
   requests: 'http_requests',
 };
-/** The newest minutes are read in full every cycle with the probe (one statement): they are the ones that change. */
-const NEWEST_BUCKETS = 2;
+/**
+ * The newest buckets are read in full every cycle with the probe (one statement): they are the ones that change.
+ * Two minutes (the previous one still gets the batches in flight), one hour (the previous hour changes only in the
+ * first seconds of the next one, and the probe sees that; each hourly state read costs the statement ≈ 0.1 ms).
+ */
+const NEWEST_BUCKETS: Record<60 | 3600, number> = { 60: 2, 3600: 1 };
 export type ReadRows = <T>(q: BuiltQuery) => Promise<T[]>;
 
 /**
@@ -176,6 +180,8 @@ interface Group {
   unit: number;
   /** The cache's call counter when it was last asked (`retain: 'recent'` evicts the oldest). */
   used: number;
+  /** Set once a call answered from it (`holds`). */
+  filled?: boolean;
   signature: string;
   filterSets: Filters[];
   flags: string[];
@@ -268,6 +274,21 @@ export class BucketCache {
     return this.groups.size;
   }
 
+  /** The group a question belongs to (see `retain`). */
+  private groupKey(q: PlannedQuestion): string {
+    return this.retain === 'asked'
+      ? JSON.stringify(q.groupBy)
+      : JSON.stringify([q.groupBy, q.filters, q.source.to - q.source.from]);
+  }
+
+  /**
+   * Whether a question's group has been filled (answered from the cache at least once): asking it again reads only
+   * the probe, the newest buckets and what changed. With `retain: 'recent'`, where questions come and go.
+   */
+  holds(q: PlannedQuestion): boolean {
+    return this.groups.get(this.groupKey(q))?.filled === true;
+  }
+
   /** Partials held now (every group). */
   get partials(): number {
     let n = 0;
@@ -340,10 +361,7 @@ export class BucketCache {
     const byGroup = new Map<string, { groupBy: Dimension[]; asked: Asked[] }>();
     const rest: Asked[] = [];
     questions.forEach((question, index) => {
-      const key =
-        this.retain === 'asked'
-          ? JSON.stringify(question.groupBy)
-          : JSON.stringify([question.groupBy, question.filters, question.source.to - question.source.from]);
+      const key = this.groupKey(question);
       if (!cacheable(question, this.granularity_s) || (this.overflow.get(key) ?? 0) > this.cycle)
         return rest.push({ index, question });
       const entry = byGroup.get(key) ?? { groupBy: question.groupBy, asked: [] };
@@ -404,7 +422,7 @@ export class BucketCache {
         asked: entry.asked,
         from,
         to,
-        newest: Math.max(from, to - NEWEST_BUCKETS * this.unit),
+        newest: Math.max(from, to - NEWEST_BUCKETS[this.granularity_s] * this.unit),
       });
       this.prune(group, from, to);
     }
@@ -526,6 +544,7 @@ export class BucketCache {
       cycle.cached += asked.length;
     }
     cycle.answerMs = performance.now() - t0;
+    for (const { group } of active) group.filled = true;
     cycle.fallback = rest.length;
     cycle.partials = this.partials;
     cycle.stateBytes = this.stateBytes();
