@@ -312,5 +312,8 @@ describe('API windows from the bucket caches answer what their statements answer
     const bounded = await small.rows([ask24({})], read);
     expect(bounded.cycle.fallback).toBe(1);
     expect(small.partials).toBe(0);
+    // And says so, so that the reader does not admit it again at once.
+    expect(small.refuses(ask24({}))).toBe(true);
+    expect(small.refuses(ask24({ method: ['GET'] }))).toBe(false);
   });
 });

@@ -289,6 +289,11 @@ export class BucketCache {
     return this.groups.get(this.groupKey(q))?.filled === true;
   }
 
+  /** Whether a question's group went over the memory bound lately (it is asked with the statement for now). */
+  refuses(q: PlannedQuestion): boolean {
+    return (this.overflow.get(this.groupKey(q)) ?? 0) > this.cycle;
+  }
+
   /** Partials held now (every group). */
   get partials(): number {
     let n = 0;

@@ -105,7 +105,7 @@ export class QueryReader {
       source,
     };
     const cache = this.caches.find((c) => cacheable(question, c.granularity_s));
-    if (!cache) return undefined;
+    if (!cache || cache.refuses(question)) return undefined;
     const read = <T>(q: BuiltQuery) => this.rows<T>(q);
     if (!cache.holds(question)) {
       // Admission: a window is cached from its second ask on (a dashboard's refresh; not a one-off question), and
