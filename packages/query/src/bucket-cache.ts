@@ -269,9 +269,11 @@ export class BucketCache {
     this.unit = this.granularity_s * 1000;
   }
 
-  /** Groups held now. */
+  /** Groups held now that have answered (a group being filled for the first time does not count yet). */
   get size(): number {
-    return this.groups.size;
+    let n = 0;
+    for (const g of this.groups.values()) if (g.filled) n++;
+    return n;
   }
 
   /** The group a question belongs to (see `retain`). */

@@ -49,6 +49,8 @@ export class QueryReader {
   /** Windows asked and not yet cached: `true` while their fill runs. */
   private readonly asked = new Map<string, boolean>();
   private readonly fills = new Set<Promise<void>>();
+  /** Windows a cache could answer, by how they were answered, and fills started (metrics). */
+  readonly windowCounts = { cache: 0, statement: 0, fills: 0 };
 
   constructor(o: QueryReaderOptions) {
     this.ch = o.clickhouse;
@@ -105,7 +107,11 @@ export class QueryReader {
       source,
     };
     const cache = this.caches.find((c) => cacheable(question, c.granularity_s));
-    if (!cache || cache.refuses(question)) return undefined;
+    if (!cache) return undefined;
+    if (cache.refuses(question)) {
+      this.windowCounts.statement++;
+      return undefined;
+    }
     const read = <T>(q: BuiltQuery) => this.rows<T>(q);
     if (!cache.holds(question)) {
       // Admission: a window is cached from its second ask on (a dashboard's refresh; not a one-off question), and
@@ -127,9 +133,12 @@ export class QueryReader {
             this.fills.delete(fill);
           });
         this.fills.add(fill);
+        this.windowCounts.fills++;
       }
+      this.windowCounts.statement++;
       return undefined;
     }
+    this.windowCounts.cache++;
     const { rows } = await cache.rows([question], read);
     return rows;
   }

@@ -1,4 +1,5 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { Counter, Gauge, type Registry } from 'prom-client';
 import type { ClickHouse, QueryLimits } from '@gatescope/clickhouse';
 import {
   clusterStats,
@@ -41,6 +42,48 @@ export interface AnalyticsOptions {
   now: () => number;
   /** Time, memory and threads of every query, in its own SETTINGS clause (GATESCOPE_QUERY_MAX_*). */
   limits: QueryLimits;
+  registry: Registry;
+}
+
+/** The window cache's metrics (`QueryReader.windowSeries`), read from the reader at scrape time. */
+function windowCacheMetrics(registry: Registry, reader: QueryReader): void {
+  if (registry.getSingleMetric('gatescope_api_window_cache_answers_total')) return;
+  new Counter({
+    name: 'gatescope_api_window_cache_answers_total',
+    help: 'Windows the window cache could answer, by how they were answered: cache, or statement (not yet filled, over its bound)',
+    labelNames: ['source'] as const,
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc({ source: 'cache' }, reader.windowCounts.cache);
+      this.inc({ source: 'statement' }, reader.windowCounts.statement);
+    },
+  });
+  new Counter({
+    name: 'gatescope_api_window_cache_fills_total',
+    help: 'Windows filled into the window cache in the background (on their second ask)',
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(reader.windowCounts.fills);
+    },
+  });
+  new Gauge({
+    name: 'gatescope_api_window_cache_windows',
+    help: 'Windows the window cache holds',
+    registers: [registry],
+    collect() {
+      this.set(reader.windowCacheSize().groups);
+    },
+  });
+  new Gauge({
+    name: 'gatescope_api_window_cache_partials',
+    help: 'Partials (bucket x series, with a decoded latency state) the window cache holds: its memory, about 3.4 KB each',
+    registers: [registry],
+    collect() {
+      this.set(reader.windowCacheSize().partials);
+    },
+  });
 }
 
 /** The caller's token restriction: part of the filters of every question it asks. */
@@ -52,6 +95,7 @@ const errors = { 400: errorSchema, 401: errorSchema, 403: errorSchema, 429: erro
 export async function analyticsRoutes(app: FastifyInstance, opts: AnalyticsOptions): Promise<void> {
   const { now } = opts;
   const reader = new QueryReader({ clickhouse: opts.clickhouse, limits: opts.limits, now });
+  windowCacheMetrics(opts.registry, reader);
   const db = reader.database;
   /** The window and filters every analytics question starts from. */
   const question = (req: FastifyRequest, params: RawParams) => ({

@@ -99,7 +99,7 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   });
   app.get('/openapi.json', { config: { access: 'read' }, schema: { hide: true } }, async () => app.swagger());
 
-  await app.register(analyticsRoutes, { clickhouse, now, limits: config.query.limits });
+  await app.register(analyticsRoutes, { clickhouse, now, limits: config.query.limits, registry });
   await app.register(exploreRoutes, { clickhouse, now, limits: config.query.limits, health: config.health });
   await app.register(alertRoutes, {
     clickhouse,

@@ -254,6 +254,44 @@ describe('routes', () => {
   });
 });
 
+describe('window cache', () => {
+  const metric = async (name: string) => {
+    const text = (await app.inject({ url: '/metrics', headers: auth() })).body;
+    return Number(new RegExp(`^${name.replace(/[{}"]/g, '\\$&')} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN);
+  };
+  it('answers a filtered 24 h window from its second ask on with the same body, and says so in /metrics', async () => {
+    const url = `/api/v1/routes?range=24h&method=GET&sort=p99_ms&limit=5`;
+    const first = (await get(url)).body;
+    expect(first.source.granularity_s).toBe(3600);
+    expect(first.routes.length).toBeGreaterThan(0);
+    expect(await metric('gatescope_api_window_cache_windows')).toBe(0);
+    // The second ask admits it; the fill runs in the background.
+    expect((await get(url)).body).toEqual(first);
+    await until(async () => (await metric('gatescope_api_window_cache_windows')) === 1);
+    const cachedBefore = await metric('gatescope_api_window_cache_answers_total{source="cache"}');
+    expect((await get(url)).body).toEqual(first);
+    expect(await metric('gatescope_api_window_cache_answers_total{source="cache"}')).toBe(cachedBefore + 1);
+    expect(await metric('gatescope_api_window_cache_fills_total')).toBe(1);
+    expect(await metric('gatescope_api_window_cache_partials')).toBeGreaterThan(0);
+    // Another sort of the same window: the same cached window, ordered as the statement orders it.
+    const byRoute = (await get(`/api/v1/routes?range=24h&method=GET&sort=route&order=desc&limit=3`)).body;
+    const all = (await get(`/api/v1/routes?range=24h&method=GET&limit=100`)).body.routes.map(
+      (r: { route: string }) => r.route,
+    );
+    expect(byRoute.routes.map((r: { route: string }) => r.route)).toEqual(
+      [...all].sort().reverse().slice(0, 3),
+    );
+  });
+});
+
+async function until(check: () => Promise<boolean>, ms = 10_000) {
+  const end = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > end) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
 describe('canary split', () => {
   it('shows a 50/50 split and how much slower v2 is than the baseline', async () => {
     const { status, body } = await get(
