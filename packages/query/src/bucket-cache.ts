@@ -46,9 +46,9 @@ import { DIMENSION_COLUMNS, filterConditions, type BuiltQuery } from './sql.js';
  * which `DenseLatencySketch` does and then ranks as `quantilesDDMerge` ranks (quantiles.test.ts). A series is
  * present when it has requests, as there. Staleness: a minute only ever gains requests (inserts add rows, every
  * rollup row counts ≥ 1 request; merges and deduplicated retries change no sum), so a minute whose probed sum is the
- * one stored with it holds what it held then. The stored sum is never more than what was read: the newest minutes
- * store the sum of the rows read with them (mask 0 included); an older minute stores the probe's sum and is read
- * after the probe, so if it was read with more, the next probe differs and it is read again.
+ * one stored with it holds what it held then. The stored sum is exactly what was read: every minute is read with the
+ * rows no filter set holds (mask 0, one row, no state) and stores the sum of all its rows, so a read that saw less
+ * than the probe (a replica behind the one the probe read) differs from the next probe and is read again.
  *
  * Not cached, asked with `seriesStatsQuery` as before (in the same cycle, in parallel): raw-row sources (a
  * `path_template` filter, `source=raw`), sources of another granularity than the cache's, a group-by no rollup keeps, a group with
@@ -498,19 +498,22 @@ export class BucketCache {
       const chunk = wanted
         .map((w) => ({ group: w.group, minutes: w.minutes.slice(c, c + FETCH_CHUNK_BUCKETS) }))
         .filter((w) => w.minutes.length > 0);
-      const rows = await read<FetchRow>(this.fetchQuery(chunk, false));
-      const fresh = chunk.map(() => new Map<number, Partial[]>());
+      // With the rows no filter set holds (mask 0, no state), so each minute is stored with the sum of what was
+      // read: a replica behind the one the probe read cannot leave a minute stored as complete.
+      const rows = await read<FetchRow>(this.fetchQuery(chunk));
+      const fresh = chunk.map(() => new Map<number, { sum: number; partials: Partial[] }>());
       for (const row of rows) {
         const g = Number(row.grp);
         const m = Number(row.minute);
-        const list = fresh[g].get(m) ?? [];
-        list.push(toPartial(row, chunk[g].group));
-        fresh[g].set(m, list);
+        let read = fresh[g].get(m);
+        if (!read) fresh[g].set(m, (read = { sum: 0, partials: [] }));
+        read.sum += Number(row.requests);
+        if (Number(row.mask) !== 0) read.partials.push(toPartial(row, chunk[g].group));
       }
       chunk.forEach(({ group, minutes }, g) => {
         for (const m of minutes) {
-          const partials = fresh[g].get(m) ?? [];
-          this.store(group, m, probed(group, m), partials);
+          const { sum, partials } = fresh[g].get(m) ?? { sum: 0, partials: [] };
+          this.store(group, m, sum, partials);
           cycle.minutesFetched++;
           cycle.partialsFetched += partials.length;
         }
@@ -593,8 +596,8 @@ export class BucketCache {
 
   /**
    * The first statement of a cycle: `sum(requests)` per minute over the minutes older than the newest ones (rows
-   * with `grp` PROBE_GROUP, the sum in `requests`), and every group's newest minutes in full (`fetchQuery` with the
-   * rows no filter set holds, so their sum is known).
+   * with `grp` PROBE_GROUP - the table's index, the sum in `requests`; one probe per table read), and every
+   * group's newest minutes in full (`fetchQuery`).
    */
   private firstQuery(active: Active[], tables: string[]): BuiltQuery {
     const zeros = SUM_COLUMNS.slice(1)
@@ -619,7 +622,6 @@ export class BucketCache {
     });
     const newest = this.fetchQuery(
       active.map((a) => ({ group: a.group, minutes: bucketsOf(a.newest, a.to, a.group.unit) })),
-      true,
     );
     const all = [...probes, newest];
     return {
@@ -629,10 +631,10 @@ export class BucketCache {
   }
 
   /**
-   * One UNION ALL branch per group: the minutes' partials per (minute, series, filter mask). `all`: also the rows no
-   * filter set holds (mask 0, one row per minute, no state), so the minute's whole sum comes with its partials.
+   * One UNION ALL branch per group: the minutes' partials per (minute, series, filter mask), and the rows no filter
+   * set holds (mask 0, one row per minute, no state), so the minute's whole sum comes with its partials.
    */
-  private fetchQuery(wanted: { group: Group; minutes: number[] }[], all: boolean): BuiltQuery {
+  private fetchQuery(wanted: { group: Group; minutes: number[] }[]): BuiltQuery {
     const parts = wanted.map(({ group, minutes }, g) => {
       const params: Record<string, unknown> = {
         minutes,
@@ -642,7 +644,7 @@ export class BucketCache {
       const columns = group.groupBy.length
         ? `[${group.groupBy.map((d) => `toString(src.${DIMENSION_COLUMNS[d]})`).join(', ')}]`
         : "CAST([], 'Array(String)')";
-      const series = all ? `if(mask = 0, CAST([], 'Array(String)'), ${columns})` : columns;
+      const series = `if(mask = 0, CAST([], 'Array(String)'), ${columns})`;
       const bits = group.filterSets.map((filters, k) => {
         const f = filterConditions(filters);
         if (!f.conditions.length) return `${2 ** k}`;
@@ -654,10 +656,9 @@ export class BucketCache {
       const flagged = group.flags.length
         ? `[${group.flags.map((_, k) => `toUInt64(sumIf(src.requests, has(src.response_flags, {flag${k}:String})))`).join(', ')}]`
         : "CAST([], 'Array(UInt64)')";
-      let state = group.quantiles
-        ? `base64Encode(toString(${LATENCY_QUANTILES_MERGE_STATE}(src.duration_quantiles)))`
+      const state = group.quantiles
+        ? `if(mask = 0, '', base64Encode(toString(${LATENCY_QUANTILES_MERGE_STATE}(src.duration_quantiles))))`
         : "''";
-      if (all && group.quantiles) state = `if(mask = 0, '', ${state})`;
       const query =
         `SELECT toUInt16(${g}) AS grp, toInt64(toUnixTimestamp(src.bucket_start)) * 1000 AS minute, ${series} AS series, ` +
         `toUInt32(${bits.join(' + ')}) AS mask, ` +
@@ -666,7 +667,7 @@ export class BucketCache {
         `FROM ${ident(this.database)}.${ident(group.table)} AS src ` +
         `WHERE src.bucket_start >= fromUnixTimestamp64Milli({from:Int64}, 'UTC') ` +
         `AND src.bucket_start < fromUnixTimestamp64Milli({to:Int64}, 'UTC') ` +
-        `AND minute IN {minutes:Array(Int64)}${all ? '' : ' AND mask != 0'} GROUP BY minute, series, mask`;
+        `AND minute IN {minutes:Array(Int64)} GROUP BY minute, series, mask`;
       return prefixed({ query, params }, `g${g}_`);
     });
     return {
