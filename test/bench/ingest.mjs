@@ -251,6 +251,9 @@ async function run(i) {
   cardinalityShape = ready.cardinality;
   bytesPerEntry = ready.bytesPerEntry;
   const done = new Promise((r) => client.on('message', (m) => m.done && r(m.done)));
+  // When the client had sent everything and every stream was answered (the collector had read it all).
+  let readAt;
+  void done.then(() => (readAt = performance.now()));
   const pid = server.pid;
   let peakRss = rssBytes(pid);
   const rssTimer = setInterval(() => (peakRss = Math.max(peakRss, rssBytes(pid))), 100);
@@ -294,6 +297,15 @@ async function run(i) {
     const d = ticks - (t0Ticks.get(tid)?.ticks ?? 0);
     byLabel.set(label, (byLabel.get(label) ?? 0) + d);
   }
+  if (process.env.BENCH_DEBUG)
+    console.error(
+      `[bench] ticks by thread: ${[...t1Ticks]
+        .map(([tid, { name, ticks }]) => [tid, name, ticks - (t0Ticks.get(tid)?.ticks ?? 0)])
+        .filter(([, , t]) => t > 0)
+        .sort((a, b) => b[2] - a[2])
+        .map(([tid, name, t]) => `${tid}:${name}=${t}`)
+        .join(' ')}`,
+    );
   const m1 = await metrics();
   const d = (name) => metric(m1, name) - metric(m0, name);
   if (stored < TOTAL)
@@ -313,6 +325,7 @@ async function run(i) {
     complete: stored >= TOTAL,
     seconds,
     rate: stored / seconds,
+    readSeconds: readAt === undefined ? NaN : (readAt - t0) / 1000,
     cpuPer100k: (cpuTicks / 100 / stored) * 100_000,
     byThread: new Map([...byLabel].map(([k, v]) => [k, (v / 100 / stored) * 100_000])),
     peakRss,
@@ -402,6 +415,9 @@ report(
 report(`  sent / stored            ${fmt(sent)} / ${fmt(stored)} entries, lost ${fmt(sent - stored)}`);
 report(
   `  end to end               ${fmt(e2e)} entries/s median of ${completeRuns.length} complete runs of ${RUNS} x ${fmt(TOTAL)} (${runs.map((r) => (r.complete ? fmt(r.rate) : `incomplete: ${fmt(r.stored)} stored`)).join(', ')}), timed until the last entry was counted in ClickHouse   (target >= 80,000; never < 70,000)`,
+);
+report(
+  `  read by the collector    ${fmt(median(completeRuns.map((r) => TOTAL / r.readSeconds)))} entries/s median (the client's last entry read and its streams answered after ${completeRuns.map((r) => r.readSeconds.toFixed(1)).join(', ')} s; the rest of each run is the last batches' wait and inserts)`,
 );
 report(
   `  engine limit             ${fmt(engine)} rows/s (INSERT … SELECT FROM file() of ${fmt(TOTAL)} of the same rows as JSONEachRow, no rollups, median of 3)`,

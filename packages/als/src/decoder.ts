@@ -1115,6 +1115,13 @@ export class AccessLogDecoder {
   get pendingTcpRows(): number {
     return this.tcp.rows;
   }
+  /** Rows of entries outside the start_time window not yet taken (`takeOutside()`), per table. */
+  get pendingOutsideHttpRows(): number {
+    return this.httpOutside.rows;
+  }
+  get pendingOutsideTcpRows(): number {
+    return this.tcpOutside.rows;
+  }
   get pendingBytes(): number {
     return this.http.bytes + this.tcp.bytes;
   }

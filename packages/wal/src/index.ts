@@ -1,5 +1,5 @@
 export { WriteAheadLog, INBOX, mergeTally } from './wal.js';
-export type { Segment, WalOptions, RecoveryReport, CommitResult } from './wal.js';
+export type { Segment, WalOptions, RecoveryReport, CommitResult, KeyTally } from './wal.js';
 export {
   DeadLetterStore,
   deadLetterId,

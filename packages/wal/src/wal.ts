@@ -108,6 +108,9 @@ interface Lane {
 }
 
 /** Adds `b` into `a`, times `sign`; a key that reaches 0 goes. */
+/** Whose rows a block holds (a gateway node's key): one key for all of them, or rows per key. */
+export type KeyTally = string | ReadonlyMap<string, number>;
+
 export function mergeTally(a: Map<string, number>, b: ReadonlyMap<string, number>, sign = 1): void {
   for (const [k, n] of b) {
     const v = (a.get(k) ?? 0) + sign * n;
@@ -321,8 +324,11 @@ export class WriteAheadLog {
     return `${this.collectorId}:${this.epoch}:${seq}`;
   }
 
-  /** Adds rows (a Native block) to a lane, in memory until the next commit; `key` tallies them (a gateway node). */
-  add(lane: string, data: Buffer, rows: number, key = '', streams?: Uint32Array): void {
+  /**
+   * Adds rows (a Native block) to a lane, in memory until the next commit. `tally` says whose rows they are (a
+   * gateway node): one key for all, or rows per key (summing to `rows`).
+   */
+  add(lane: string, data: Buffer, rows: number, tally: KeyTally = '', streams?: Uint32Array): void {
     if (rows === 0) return;
     const l = this.lane(lane);
     if (l.pendingRows === 0) l.pendingSince = this.now;
@@ -330,8 +336,9 @@ export class WriteAheadLog {
     l.pendingStreams.push(streams);
     l.pendingRows += rows;
     l.pendingBytes += data.length;
-    l.pendingTally.set(key, (l.pendingTally.get(key) ?? 0) + rows);
-    this.inFlightTally.set(key, (this.inFlightTally.get(key) ?? 0) + rows);
+    const perKey = typeof tally === 'string' ? new Map([[tally, rows]]) : tally;
+    mergeTally(l.pendingTally, perKey);
+    mergeTally(this.inFlightTally, perKey);
   }
 
   /**

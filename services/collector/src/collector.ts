@@ -20,7 +20,7 @@ import { DeadLetterStore, mergeTally, WriteAheadLog, type RecoveryReport } from 
 import { Registry } from 'prom-client';
 import { DeadLetterIndex } from './dead-letter-index.js';
 import { DecoderPool } from './decoder-pool.js';
-import type { DecodedMessage, DecodeFailure } from './decode-core.js';
+import type { DecodedBatch, DecodeFailure } from './decode-core.js';
 import { Ingest, OUT_OF_WINDOW } from './ingest.js';
 import { createLedgerMetrics } from './ledger-metrics.js';
 import { LedgerWriter } from './ledger-writer.js';
@@ -447,35 +447,49 @@ export async function buildCollector(deps: CollectorDeps): Promise<Collector> {
     else void pool.settled().then(book1, book1);
   }
 
-  function onDecoded(stream: number, result: DecodedMessage | DecodeFailure, waitedMs: number): void {
-    metrics.decodeDelay.observe(waitedMs / 1000);
-    if (result.identity) identify(stream, nodeKey(result.identity));
-    if (!result.ok) refuseMessage(stream, result);
-    else {
+  function onDecoded(batch: DecodedBatch, waitedMs: readonly number[]): void {
+    // Rows per gateway node in each of the batch's blocks, booked as their messages are.
+    const tallies = { http: new Map<string, number>(), tcp: new Map<string, number>() };
+    const outsideTallies = { http: new Map<string, number>(), tcp: new Map<string, number>() };
+    batch.messages.forEach((result, i) => {
+      const { stream } = result;
+      metrics.decodeDelay.observe(waitedMs[i] / 1000);
+      if (result.identity) identify(stream, nodeKey(result.identity));
+      if (!result.ok) {
+        refuseMessage(stream, result);
+        return;
+      }
       const key = keyOf(stream);
       book.message(key);
-      for (const table of ['http_requests', 'tcp_connections'] as const) {
-        const kind = table === 'http_requests' ? 'http' : 'tcp';
-        const inside = result[kind];
-        const outside = result.outside[kind];
-        if (inside.rows + outside.rows > 0) {
-          metrics.entriesReceived.inc({ type: kind }, inside.rows + outside.rows);
-          book.received(key, inside.rows + outside.rows);
-        }
-        if (inside.rows > 0) {
-          const block = asBuffer(inside.data);
-          pipeline.add(table, block, inside.rows, key, inside.streams);
-          if (kind === 'http') recentRows.add(block, inside.rows, inside.streams);
-        }
-        if (outside.rows > 0) pipeline.addOutOfWindow(table, asBuffer(outside.data), outside.rows, key);
+      for (const [kind, inside, outside] of [
+        ['http', result.http, result.outsideHttp],
+        ['tcp', result.tcp, result.outsideTcp],
+      ] as const) {
+        if (inside + outside === 0) continue;
+        metrics.entriesReceived.inc({ type: kind }, inside + outside);
+        book.received(key, inside + outside);
+        if (inside > 0) tallies[kind].set(key, (tallies[kind].get(key) ?? 0) + inside);
+        if (outside > 0) outsideTallies[kind].set(key, (outsideTallies[kind].get(key) ?? 0) + outside);
       }
-      if (result.outOfWindow > 0) {
+      if (result.outsideHttp + result.outsideTcp > 0) {
         warnThrottled(
           'start_time_out_of_range',
-          { stream, entries: result.outOfWindow },
+          { stream, entries: result.outsideHttp + result.outsideTcp },
           `ALS entries dead-lettered: their start_time is older than GATESCOPE_RETENTION_DAYS=${retentionDays} or more than GATESCOPE_ALS_MAX_CLOCK_SKEW_SECONDS=${ingest.maxClockSkewS} ahead (check the gateway's clock)`,
         );
       }
+    });
+    for (const table of ['http_requests', 'tcp_connections'] as const) {
+      const kind = table === 'http_requests' ? 'http' : 'tcp';
+      const inside = batch[kind];
+      if (inside.rows > 0) {
+        const block = asBuffer(inside.data);
+        pipeline.add(table, block, inside.rows, tallies[kind], inside.streams);
+        if (kind === 'http') recentRows.add(block, inside.rows, inside.streams);
+      }
+      const outside = batch.outside[kind];
+      if (outside.rows > 0)
+        pipeline.addOutOfWindow(table, asBuffer(outside.data), outside.rows, outsideTallies[kind]);
     }
     updateBackpressure();
   }
@@ -684,7 +698,13 @@ export async function buildCollector(deps: CollectorDeps): Promise<Collector> {
         entries = countEntries(message, ingest.maxEntriesPerMessage);
       } catch (err) {
         if (!(err instanceof DecodeError)) throw err;
-        refuseMessage(stream, { ok: false, reason: err.reason, message: err.message, limit: err.isLimit });
+        refuseMessage(stream, {
+          ok: false,
+          stream,
+          reason: err.reason,
+          message: err.message,
+          limit: err.isLimit,
+        });
         return;
       }
       pool.submit(stream, message, entries);

@@ -1,24 +1,22 @@
 import { Worker, type ResourceLimits } from 'node:worker_threads';
 import type { LiveWindowPartial } from '@gatescope/live-window';
-import {
-  DecodeCore,
-  type DecodeCoreOptions,
-  type DecodedMessage,
-  type DecodeFailure,
-} from './decode-core.js';
+import { DecodeCore, type DecodeCoreOptions, type DecodedBatch } from './decode-core.js';
 
+/** Messages for one thread, in one buffer: `bounds` holds `[stream, end offset]` per message, in order. */
 export type ToWorker =
-  { kind: 'message'; stream: number; data: Uint8Array } | { kind: 'end'; stream: number };
+  { kind: 'messages'; data: Uint8Array; bounds: Uint32Array } | { kind: 'end'; stream: number };
 export type FromWorker =
-  | { kind: 'decoded'; stream: number; result: DecodedMessage | DecodeFailure }
-  | { kind: 'live'; partial: LiveWindowPartial };
+  { kind: 'decoded'; batch: DecodedBatch } | { kind: 'live'; partial: LiveWindowPartial };
 
 /** How often each decoder thread hands its live window partial over (bounds the live view's delay). */
 export const LIVE_FLUSH_MS = 100;
 
 export interface DecoderPoolEvents {
-  /** Every submitted message is answered exactly once: its rows, or why it was refused. */
-  onDecoded(stream: number, result: DecodedMessage | DecodeFailure, waitedMs: number): void;
+  /**
+   * Every submitted message is answered exactly once, in a batch of consecutive messages of one thread (in the
+   * order submitted): its rows, or why it was refused. `waitedMs[i]`: how long `batch.messages[i]` waited for it.
+   */
+  onDecoded(batch: DecodedBatch, waitedMs: readonly number[]): void;
   /**
    * A decoder thread died and was replaced: these streams lost their state (the identifier Envoy sends only
    * first) and must be ended. Their messages the thread held were answered before as `decoder_crashed`.
@@ -51,6 +49,9 @@ interface Held {
 interface Slot {
   worker?: Worker;
   held: Held[];
+  /** Messages submitted in this turn of the event loop, handed over together at its end. */
+  pending: { stream: number; data: Buffer }[];
+  pendingBytes: number;
   streams: Set<number>;
   /** Deaths since this slot last answered a message: a thread that cannot start is restarted ever slower. */
   crashes: number;
@@ -59,6 +60,7 @@ interface Slot {
 }
 
 const MAX_RESTART_DELAY_MS = 5_000;
+const NO_ROWS = { rows: 0, data: new Uint8Array(0) };
 
 /**
  * Decodes ALS messages off the event loop: each stream is pinned to one worker thread (its identifier state
@@ -79,6 +81,7 @@ export class DecoderPool {
   private submitted = 0;
   private barriers: { seq: number; resolve: () => void }[] = [];
   private liveTimer?: NodeJS.Timeout;
+  private handOver?: NodeJS.Immediate;
 
   constructor(
     private readonly options: DecoderPoolOptions,
@@ -97,7 +100,7 @@ export class DecoderPool {
       return;
     }
     for (let i = 0; i < options.workers; i++) {
-      const slot: Slot = { held: [], streams: new Set(), crashes: 0 };
+      const slot: Slot = { held: [], pending: [], pendingBytes: 0, streams: new Set(), crashes: 0 };
       this.slots.push(slot);
       this.start(slot, i);
     }
@@ -130,23 +133,30 @@ export class DecoderPool {
     this.inflightRowCount += rows;
     const held: Held = { stream, bytes: data.length, rows, seq: ++this.submitted, at: performance.now() };
     if (this.inline) {
-      this.answer(held, this.inline.decode(stream, data));
+      this.answer([held], this.inline.decode([{ stream, data }]));
       return;
     }
     const slot = this.slotFor(stream);
     if (!slot.worker) {
       // Between a crash and its delayed restart: refuse at once, never queue for a thread that is not there.
-      this.answer(held, {
-        ok: false,
-        reason: 'decoder_unavailable',
-        message: 'the decoder thread for this stream is restarting after a crash',
-      });
+      this.answer(
+        [held],
+        refused(
+          [held],
+          'decoder_unavailable',
+          'the decoder thread for this stream is restarting after a crash',
+        ),
+      );
       return;
     }
     slot.streams.add(stream);
     slot.held.push(held);
-    const copy = new Uint8Array(data); // just these bytes, in a buffer of their own we can transfer
-    slot.worker.postMessage({ kind: 'message', stream, data: copy } satisfies ToWorker, [copy.buffer]);
+    slot.pending.push({ stream, data });
+    slot.pendingBytes += data.length;
+    this.handOver ??= setImmediate(() => {
+      this.handOver = undefined;
+      for (const s of this.slots) this.post(s);
+    });
   }
 
   end(stream: number): void {
@@ -156,7 +166,25 @@ export class DecoderPool {
     }
     const slot = this.slotFor(stream);
     slot.streams.delete(stream);
+    this.post(slot); // its messages first: they need the stream's state
     slot.worker?.postMessage({ kind: 'end', stream } satisfies ToWorker);
+  }
+
+  /** Hands the slot's pending messages to its thread: one copy into a buffer of their own, transferred. */
+  private post(slot: Slot): void {
+    if (slot.pending.length === 0 || !slot.worker) return;
+    const data = new Uint8Array(slot.pendingBytes);
+    const bounds = new Uint32Array(2 * slot.pending.length);
+    let at = 0;
+    slot.pending.forEach((m, i) => {
+      data.set(m.data, at);
+      at += m.data.length;
+      bounds[2 * i] = m.stream;
+      bounds[2 * i + 1] = at;
+    });
+    slot.pending = [];
+    slot.pendingBytes = 0;
+    slot.worker.postMessage({ kind: 'messages', data, bounds } satisfies ToWorker, [data.buffer]);
   }
 
   /**
@@ -186,6 +214,7 @@ export class DecoderPool {
   async close(): Promise<void> {
     this.closing = true;
     if (this.liveTimer) clearInterval(this.liveTimer);
+    if (this.handOver) clearImmediate(this.handOver);
     await Promise.all(
       this.slots.map(async (slot) => {
         if (slot.restart) clearTimeout(slot.restart);
@@ -219,15 +248,9 @@ export class DecoderPool {
         this.events.onLive?.(msg.partial);
         return;
       }
-      const held = slot.held.shift() ?? {
-        stream: msg.stream,
-        bytes: 0,
-        rows: 0,
-        seq: 0,
-        at: performance.now(),
-      };
+      const held = slot.held.splice(0, msg.batch.messages.length);
       slot.crashes = 0;
-      this.answer(held, msg.result);
+      this.answer(held, msg.batch);
     });
     // Without a listener an 'error' would take the whole process down; 'exit' follows it and does the work.
     worker.on('error', (err) => {
@@ -264,14 +287,22 @@ export class DecoderPool {
   private release(slot: Slot, reason: string, message: string): void {
     const held = slot.held;
     slot.held = [];
-    for (const h of held) this.answer(h, { ok: false, reason, message });
+    slot.pending = [];
+    slot.pendingBytes = 0;
+    if (held.length > 0) this.answer(held, refused(held, reason, message));
   }
 
-  private answer(held: Held, result: DecodedMessage | DecodeFailure): void {
-    this.inflightMessages--;
-    this.inflightByteCount -= held.bytes;
-    this.inflightRowCount -= held.rows;
-    this.events.onDecoded(held.stream, result, performance.now() - held.at);
+  private answer(held: Held[], batch: DecodedBatch): void {
+    const now = performance.now();
+    for (const h of held) {
+      this.inflightMessages--;
+      this.inflightByteCount -= h.bytes;
+      this.inflightRowCount -= h.rows;
+    }
+    this.events.onDecoded(
+      batch,
+      held.map((h) => now - h.at),
+    );
     if (this.barriers.length > 0) {
       const oldest = this.oldestHeld();
       const due = this.barriers.filter((b) => b.seq < oldest);
@@ -286,4 +317,14 @@ export class DecoderPool {
       for (const w of waiters) w();
     }
   }
+}
+
+/** A batch answering every message in `held` as refused. */
+function refused(held: readonly Held[], reason: string, message: string): DecodedBatch {
+  return {
+    messages: held.map((h) => ({ ok: false, stream: h.stream, reason, message })),
+    http: NO_ROWS,
+    tcp: NO_ROWS,
+    outside: { http: NO_ROWS, tcp: NO_ROWS },
+  };
 }

@@ -32,7 +32,7 @@ import { readFile } from 'node:fs/promises';
 import { nativeRowDays, nativeRowKeys, selectNativeRows } from '@gatescope/als';
 import type { BatchOutcome } from '@gatescope/ledger';
 import { classifyInsertError, type ClickHouse, type InsertFailure } from '@gatescope/clickhouse';
-import type { DeadLetter, DeadLetterStore, Segment, WriteAheadLog } from '@gatescope/wal';
+import type { DeadLetter, DeadLetterStore, KeyTally, Segment, WriteAheadLog } from '@gatescope/wal';
 
 /** A batch grows past `batchMaxRows` (busy traffic, or its table's previous batch still inserting) up to this. */
 const SEGMENT_MAX_ROWS_FACTOR = 20;
@@ -212,13 +212,13 @@ export class Ingest {
   }
 
   /** Decoded rows of `table` (a Native block) of gateway node `key`: into the WAL, durable at the next commit. */
-  add(table: string, data: Buffer, rows: number, key?: string, streams?: Uint32Array): void {
-    this.options.wal.add(table, data, rows, key, streams);
+  add(table: string, data: Buffer, rows: number, tally?: KeyTally, streams?: Uint32Array): void {
+    this.options.wal.add(table, data, rows, tally, streams);
   }
 
   /** Rows whose start_time lies outside the accepted window: into their lane, dead-lettered. */
-  addOutOfWindow(table: string, data: Buffer, rows: number, key?: string): void {
-    this.options.wal.add(table + OUT_OF_WINDOW, data, rows, key);
+  addOutOfWindow(table: string, data: Buffer, rows: number, tally?: KeyTally): void {
+    this.options.wal.add(table + OUT_OF_WINDOW, data, rows, tally);
   }
 
   /** Rows per key of a piece of a batch (everything under '' without tally columns). */

@@ -2,25 +2,39 @@ import { readNative } from '@gatescope/als';
 import { describe, expect, it } from 'vitest';
 import { ISTIO_HTTP_STREAM, makeTrafficMessage } from '../../../test/fixtures/als.js';
 // The built pool: its threads run the built decode-worker.js next to it.
-import type { DecodedMessage, DecodeFailure } from '../dist/decode-core.js';
+import type { DecodedBatch, MessageOutcome } from '../dist/decode-core.js';
 import { DecoderPool } from '../dist/decoder-pool.js';
 
 const OPTIONS = { maxTemplatesPerRoute: 100 };
 
 /** A pool that records every answer and every lost stream. */
 function recordingPool(options: Partial<ConstructorParameters<typeof DecoderPool>[0]> = {}) {
-  const answers: { stream: number; result: DecodedMessage | DecodeFailure }[] = [];
+  const answers: { stream: number; result: MessageOutcome; batch: DecodedBatch }[] = [];
   const lost: number[] = [];
   const restarts: { thread: number; error?: Error; delayMs: number }[] = [];
   const pool = new DecoderPool(
     { ...OPTIONS, workers: 1, ...options },
     {
-      onDecoded: (stream, result) => answers.push({ stream, result }),
+      onDecoded: (batch) => {
+        for (const result of batch.messages) answers.push({ stream: result.stream, result, batch });
+      },
       onStreamsLost: (streams) => lost.push(...streams),
       onRestart: (thread, error, delayMs) => restarts.push({ thread, error, delayMs }),
     },
   );
   return { pool, answers, lost, restarts };
+}
+
+/** The rows a message becomes alone, decoded inline. */
+async function decodedAlone(message: Buffer): Promise<Buffer> {
+  let data: Uint8Array | undefined;
+  const pool = new DecoderPool(
+    { ...OPTIONS, workers: 0 },
+    { onDecoded: (batch) => (data = batch.http.data) },
+  );
+  pool.submit(1, message, 0);
+  await pool.close();
+  return Buffer.from(data!);
 }
 
 describe('DecoderPool', () => {
@@ -54,12 +68,42 @@ describe('DecoderPool', () => {
     pool.submit(2, ISTIO_HTTP_STREAM[1].bytes, 1);
     await pool.idle();
     const [three, two] = answers.slice(-2);
-    expect(
-      three.result.ok && readNative(Buffer.from((three.result as DecodedMessage).http.data))[0].node_id,
-    ).toMatch(/^router~/);
-    expect(
-      two.result.ok && readNative(Buffer.from((two.result as DecodedMessage).http.data))[0].node_id,
-    ).toBe('unknown');
+    // Submitted in one turn: one batch, one block, stream 3's row first.
+    expect(three.batch).toBe(two.batch);
+    expect([three.result.ok, two.result.ok]).toEqual([true, true]);
+    const [n3, n2] = [three.result, two.result].map((r) => (r.ok ? r.http : 0));
+    expect(n3).toBeGreaterThan(0);
+    expect(n2).toBeGreaterThan(0);
+    const nodes = readNative(Buffer.from(three.batch.http.data)).map((r) => r.node_id);
+    expect(nodes).toHaveLength(n3 + n2);
+    expect(nodes.slice(0, n3).every((n) => /^router~/.test(String(n)))).toBe(true);
+    expect(nodes.slice(n3).every((n) => n === 'unknown')).toBe(true);
+    await pool.close();
+  });
+
+  it('messages submitted together are one batch: a refused one keeps no row, the others keep theirs, in order', async () => {
+    const { pool, answers } = recordingPool();
+    const good = makeTrafficMessage({ entries: 30, seed: 3 }).bytes;
+    const other = makeTrafficMessage({ entries: 20, seed: 4 }).bytes;
+    const bad = Buffer.concat([good.subarray(0, 200), Buffer.from([0xff, 0xff, 0xff])]);
+    pool.submit(1, good, 30);
+    pool.submit(2, bad, 1);
+    pool.submit(3, other, 20);
+    await pool.idle();
+    expect(answers.map((a) => [a.stream, a.result.ok])).toEqual([
+      [1, true],
+      [2, false],
+      [3, true],
+    ]);
+    const { batch } = answers[0];
+    expect(answers.every((a) => a.batch === batch)).toBe(true);
+    expect(answers.map((a) => (a.result.ok ? a.result.http : -1))).toEqual([30, -1, 20]);
+    const rows = readNative(Buffer.from(batch.http.data));
+    expect(batch.http.rows).toBe(50);
+    expect(rows.map((r) => r.request_id)).toEqual([
+      ...readNative(await decodedAlone(good)).map((r) => r.request_id),
+      ...readNative(await decodedAlone(other)).map((r) => r.request_id),
+    ]);
     await pool.close();
   });
 
