@@ -36,7 +36,14 @@ export { readNative, readNativeBlocks } from './native-reader.js';
 export { leb, nativeType } from './native-block.js';
 export type { NativeData } from './native-block.js';
 export { concatNativeBlocks } from './native-concat.js';
-export { selectNativeRows, nativeRowDays, nativeRowKeys, nativeStringColumns } from './native-select.js';
+export {
+  selectNativeRows,
+  nativeMatchRows,
+  nativeRowDays,
+  nativeRowKeys,
+  nativeStringColumns,
+} from './native-select.js';
+export type { StringMatch } from './native-select.js';
 export type { RowValue, Row, NativeBlock, NativeColumn } from './native-reader.js';
 export { RecentRows } from './native-recent.js';
 export type { RecentRowsOptions, RecentRowsRead } from './native-recent.js';

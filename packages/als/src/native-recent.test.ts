@@ -32,35 +32,58 @@ describe('RecentRows', () => {
     const cursor = recent.cursor;
     recent.add(...at(1));
     recent.add(...at(2));
-    const first = recent.read(cursor, [], undefined, 1_000);
+    const first = recent.read(cursor, [], 1_000);
     expect(first.rows).toEqual([...all[1], ...all[2]]);
-    expect(recent.read(first.cursor, [], undefined, 1_000).rows).toEqual([]);
+    expect(recent.read(first.cursor, [], 1_000).rows).toEqual([]);
     recent.add(...at(3));
-    expect(recent.read(first.cursor, [], undefined, 1_000).rows).toEqual(all[3]);
+    expect(recent.read(first.cursor, [], 1_000).rows).toEqual(all[3]);
   });
 
   it('keeps the newest rows when more came than the limit', () => {
     const recent = new RecentRows();
     for (const b of data) recent.add(b.data, b.rows, b.streams);
-    const read = recent.read(0, [], undefined, 50);
+    const read = recent.read(0, [], 50);
     expect(read.rows).toEqual(all.flat().slice(-50));
     expect(read.cursor).toBe(6);
   });
 
-  it('filters on String columns, reading whole rows only for the matches', () => {
+  it('filters on String columns as bytes, every clause and any of its columns, reading whole rows only for the matches', () => {
     const recent = new RecentRows();
     for (const b of data) recent.add(b.data, b.rows, b.streams);
-    const route = String(all[0][0].route_name);
-    const expected = all.flat().filter((r: Row) => r.route_name === route);
+    const rows = all.flat();
+    const route = String(rows[0].route_name);
+    const other = String(rows.find((r) => r.route_name !== route)!.route_name);
+    const authority = String(rows[0].authority);
+    const expected = rows.filter((r: Row) => r.route_name === route);
     expect(expected.length).toBeGreaterThan(5);
     expect(expected.length).toBeLessThan(240);
-    const match = (v: readonly string[]) => v[0] === route;
-    expect(recent.read(0, ['route_name', 'authority'], match, 10_000).rows).toEqual(expected);
-    expect(recent.read(0, ['route_name'], match, 5).rows).toEqual(expected.slice(-5));
-    // Every key column is handed over, in the order asked.
-    const seen: string[][] = [];
-    recent.read(recent.cursor - 1, ['authority', 'route_name'], (v) => (seen.push([...v]), false), 10_000);
-    expect(seen).toEqual(all[5].map((r) => [r.authority, r.route_name]).reverse());
+    const byRoute = [{ columns: ['route_name'], values: [route] }];
+    expect(recent.read(0, byRoute, 10_000).rows).toEqual(expected);
+    expect(recent.read(0, byRoute, 5).rows).toEqual(expected.slice(-5));
+    // Any value of a clause; any column of a clause; every clause.
+    expect(recent.read(0, [{ columns: ['route_name'], values: [route, other] }], 10_000).rows).toEqual(
+      rows.filter((r) => r.route_name === route || r.route_name === other),
+    );
+    expect(recent.read(0, [{ columns: ['authority', 'route_name'], values: [route] }], 10_000).rows).toEqual(
+      expected,
+    );
+    expect(
+      recent.read(
+        0,
+        [
+          { columns: ['route_name'], values: [route, other] },
+          { columns: ['authority'], values: [authority] },
+        ],
+        10_000,
+      ).rows,
+    ).toEqual(
+      rows.filter((r) => (r.route_name === route || r.route_name === other) && r.authority === authority),
+    );
+    // A value that is a prefix of the stored one is not it.
+    expect(recent.read(0, [{ columns: ['route_name'], values: [route.slice(0, -1)] }], 10_000).rows).toEqual(
+      [],
+    );
+    expect(() => recent.read(0, [{ columns: ['nope'], values: ['x'] }], 10)).toThrow(/no String column nope/);
   });
 
   it('forgets blocks older than keepMs and beyond maxRows', () => {
@@ -73,9 +96,9 @@ describe('RecentRows', () => {
     now = 1_200; // the first block is 1.2 s old
     recent.add(...at(2));
     expect(recent.size).toBe(80);
-    expect(recent.read(0, [], undefined, 1_000).rows).toEqual([...all[1], ...all[2]]);
+    expect(recent.read(0, [], 1_000).rows).toEqual([...all[1], ...all[2]]);
     recent.add(...at(3)); // 120 rows > 100: the oldest block goes
     expect(recent.size).toBe(80);
-    expect(recent.read(0, [], undefined, 1_000).rows).toEqual([...all[2], ...all[3]]);
+    expect(recent.read(0, [], 1_000).rows).toEqual([...all[2], ...all[3]]);
   });
 });

@@ -8,7 +8,7 @@
  * the blocks since the reader's cursor, and whole rows only for the newest ones that match.
  */
 import { readNative, type Row } from './native-reader.js';
-import { nativeStringColumns } from './native-select.js';
+import { nativeMatchRows, selectNativeRows, type StringMatch } from './native-select.js';
 
 export interface RecentRowsOptions {
   /** How long a block is kept after it arrived. */
@@ -69,36 +69,32 @@ export class RecentRows {
   }
 
   /**
-   * Rows of the blocks added after `cursor` whose String columns `keys` satisfy `match` (called with the row's
-   * values, in the order of `keys`; no `match`: every row), at most the newest `limit` of them, oldest first.
+   * Rows of the blocks added after `cursor` that pass every clause of `match` (none: every row), at most the newest
+   * `limit` of them, oldest first. Only the columns `match` names are read to find them (as bytes), and whole rows
+   * only for the ones handed back.
    */
-  read(
-    cursor: number,
-    keys: readonly string[],
-    match: ((values: readonly string[]) => boolean) | undefined,
-    limit: number,
-  ): RecentRowsRead {
+  read(cursor: number, match: readonly StringMatch[], limit: number): RecentRowsRead {
     const picked: Row[][] = [];
     let n = 0;
     for (let b = this.blocks.length - 1; b >= 0 && n < limit; b--) {
       const block = this.blocks[b];
       if (block.seq <= cursor) break;
-      let wanted: number[] | undefined;
-      if (match) {
-        const columns = nativeStringColumns(block.data, keys, block.streams);
-        const values = new Array<string>(keys.length);
-        wanted = [];
-        for (let i = block.rows - 1; i >= 0 && n + wanted.length < limit; i--) {
-          for (let k = 0; k < keys.length; k++) values[k] = columns[k][i];
-          if (match(values)) wanted.push(i);
-        }
-        if (wanted.length === 0) continue;
+      const room = limit - n;
+      let wanted: number[];
+      if (match.length > 0) {
+        wanted = nativeMatchRows(block.data, match, block.streams);
+        if (wanted.length > room) wanted = wanted.slice(wanted.length - room);
+      } else {
+        const from = Math.max(0, block.rows - room);
+        wanted = Array.from({ length: block.rows - from }, (_, i) => from + i);
       }
-      const all = readNative(block.data);
+      if (wanted.length === 0) continue;
       picked.push(
-        wanted ? wanted.reverse().map((i) => all[i]) : all.slice(Math.max(0, all.length - (limit - n))),
+        readNative(
+          wanted.length === block.rows ? block.data : selectNativeRows(block.data, wanted, block.streams),
+        ),
       );
-      n += picked[picked.length - 1].length;
+      n += wanted.length;
     }
     return { rows: picked.reverse().flat(), cursor: this.seq };
   }

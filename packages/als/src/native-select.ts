@@ -28,8 +28,8 @@ function oneBlock(
  * A Native block of the rows `rows` (indices into all rows of `data`, in the order given; several blocks
  * are read as one) with the same columns.
  */
-export function selectNativeRows(data: Buffer, rows: ArrayLike<number>): Buffer {
-  const { buf, rows: total, shape, ranges } = oneBlock(data);
+export function selectNativeRows(data: Buffer, rows: ArrayLike<number>, streams?: Uint32Array): Buffer {
+  const { buf, rows: total, shape, ranges } = oneBlock(data, streams);
   for (let i = 0; i < rows.length; i++) {
     if (!(rows[i] >= 0 && rows[i] < total)) throw new RangeError(`row ${rows[i]} not in 0..${total - 1}`);
   }
@@ -148,6 +148,60 @@ export function nativeStringColumns(
     if (v.length !== rows) throw new Error(`Native data has no column ${columns[i]}`);
   });
   return values;
+}
+
+/** Rows whose value in one of `columns` (String columns) is one of `values`. */
+export interface StringMatch {
+  columns: readonly string[];
+  values: readonly string[];
+}
+
+/**
+ * The indices (ascending) of the rows of Native data that pass every clause of `match`. Values are compared as bytes,
+ * in place: no string is made, and columns no clause names are not read. `streams`: as for nativeStringColumns.
+ */
+export function nativeMatchRows(
+  data: Buffer,
+  match: readonly StringMatch[],
+  streams?: Uint32Array,
+): number[] {
+  if (data.length === 0) return [];
+  const { buf, rows, shape, ranges } = oneBlock(data, streams);
+  const starts = new Map<string, number>();
+  let stream = 0;
+  for (let c = 0; c < shape.headers.length; c++) {
+    const h = shape.headers[c];
+    const [n, p] = readLeb(h, 0);
+    if (shape.layouts[c].length === 1 && shape.layouts[c][0] === STRING)
+      starts.set(h.toString('utf8', p, p + n), ranges[2 * stream]);
+    stream += shape.layouts[c].length;
+  }
+  const pass = new Uint8Array(rows).fill(1);
+  for (const clause of match) {
+    const values = clause.values.map((v) => Buffer.from(v, 'utf8'));
+    const hit = new Uint8Array(rows);
+    for (const column of clause.columns) {
+      let at = starts.get(column);
+      if (at === undefined) throw new Error(`Native data has no String column ${column}`);
+      for (let i = 0; i < rows; i++) {
+        let len = buf[at];
+        if (len < 0x80) at++;
+        else [len, at] = readLeb(buf, at);
+        if (pass[i] === 1 && hit[i] === 0) {
+          for (const v of values)
+            if (v.length === len && buf.compare(v, 0, len, at, at + len) === 0) {
+              hit[i] = 1;
+              break;
+            }
+        }
+        at += len;
+      }
+    }
+    for (let i = 0; i < rows; i++) pass[i] &= hit[i];
+  }
+  const out: number[] = [];
+  for (let i = 0; i < rows; i++) if (pass[i] === 1) out.push(i);
+  return out;
 }
 
 /**

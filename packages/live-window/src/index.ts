@@ -1,4 +1,4 @@
-export { LiveWindow, LiveWindowRecorder, matchesLiveFilters } from './live-window.js';
+export { LiveWindow, LiveWindowRecorder, liveFilterMatch, matchesLiveFilters } from './live-window.js';
 export type {
   LiveWindowCell,
   LiveFilterKeys,

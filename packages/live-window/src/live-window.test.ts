@@ -1,6 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { LatencySketch } from './latency-sketch.js';
-import { LiveWindow, LiveWindowRecorder } from './live-window.js';
+import {
+  LiveWindow,
+  LiveWindowRecorder,
+  liveFilterMatch,
+  matchesLiveFilters,
+  type LiveWindowFilters,
+} from './live-window.js';
 
 const NOW = 1_700_000_000_500;
 
@@ -172,5 +178,43 @@ describe('LiveWindow quantiles', () => {
     expect(total.requests).toBe(one.count);
     expect(total.q).toEqual(one.quantiles());
     expect(w.points({}, NOW - 60_000, NOW).reduce((n, p) => n + p.requests, 0)).toBe(one.count);
+  });
+});
+
+describe('liveFilterMatch', () => {
+  it('passes exactly the rows matchesLiveFilters passes, for every kind of filter and restriction', () => {
+    const pick = <T>(xs: readonly T[], i: number) => xs[i % xs.length];
+    const routes = ['r1', 'r2', 'r3'];
+    const hosts = ['a.example', 'b.example'];
+    const nodes = ['n1', 'n2', 'c1'];
+    const rows = Array.from({ length: 200 }, (_, i) => ({
+      route: pick(routes, i),
+      authority: pick(hosts, i * 7),
+      upstream_cluster: pick(['u1', 'u2'], i * 3),
+      node_id: pick(nodes, i * 5),
+      node_cluster: pick(['c1', 'c2'], i * 11),
+    }));
+    const filters: LiveWindowFilters[] = [
+      {},
+      { route: 'r2' },
+      { authority: 'b.example', upstream_cluster: 'u1' },
+      { gateway: 'c1' },
+      { gateway: 'n2', route: 'r3' },
+      { restriction: { authorities: ['a.example'] } },
+      { restriction: { gateways: ['c2', 'n1'] } },
+      { restriction: { authorities: [], gateways: ['c1'] } },
+      { route: 'r1', restriction: { authorities: ['b.example'], gateways: ['n1'] } },
+    ];
+    for (const f of filters) {
+      const clauses = liveFilterMatch(f);
+      const byClauses = rows.filter((row) => {
+        const values: Record<string, string> = { ...row, route_name: row.route };
+        return clauses.every((c) => c.columns.some((col) => c.values.includes(values[col])));
+      });
+      const expected = rows.filter((row) => matchesLiveFilters(row, f));
+      expect(byClauses, JSON.stringify(f)).toEqual(expected);
+      expect(expected.length, JSON.stringify(f)).toBeLessThanOrEqual(rows.length);
+    }
+    expect(liveFilterMatch({})).toEqual([]);
   });
 });

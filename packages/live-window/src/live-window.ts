@@ -306,6 +306,35 @@ export function matchesLiveFilters(cell: LiveFilterKeys, f: LiveWindowFilters): 
   return true;
 }
 
+/** Columns of http_requests rows that carry the LiveFilterKeys. */
+const KEY_COLUMNS: Record<keyof LiveFilterKeys, string> = {
+  route: 'route_name',
+  authority: 'authority',
+  upstream_cluster: 'upstream_cluster',
+  node_id: 'node_id',
+  node_cluster: 'node_cluster',
+};
+
+/**
+ * matchesLiveFilters as clauses over http_requests' String columns (every clause holds when one of its columns has
+ * one of its values; no clause: every row), for reading rows where they lie as bytes (the tail's recent rows).
+ */
+export function liveFilterMatch(f: LiveWindowFilters): { columns: string[]; values: string[] }[] {
+  const clause = (keys: (keyof LiveFilterKeys)[], values: readonly string[]) => ({
+    columns: keys.map((k) => KEY_COLUMNS[k]),
+    values: [...values],
+  });
+  const out: { columns: string[]; values: string[] }[] = [];
+  if (f.route !== undefined) out.push(clause(['route'], [f.route]));
+  if (f.authority !== undefined) out.push(clause(['authority'], [f.authority]));
+  if (f.upstream_cluster !== undefined) out.push(clause(['upstream_cluster'], [f.upstream_cluster]));
+  if (f.gateway !== undefined) out.push(clause(['node_id', 'node_cluster'], [f.gateway]));
+  const r = f.restriction;
+  if (r?.authorities) out.push(clause(['authority'], r.authorities));
+  if (r?.gateways) out.push(clause(['node_id', 'node_cluster'], r.gateways));
+  return out;
+}
+
 interface Totals {
   n: number;
   e: number;

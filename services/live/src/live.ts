@@ -25,7 +25,7 @@ import {
 import { withSpan } from '@gatescope/telemetry';
 import { Registry } from 'prom-client';
 import { liveTailQuery, liveTailRow, livePointsQuery, liveWindowQuery, QueryReader } from '@gatescope/query';
-import { matchesLiveFilters, type LiveWindow } from '@gatescope/live-window';
+import { liveFilterMatch, type LiveWindow } from '@gatescope/live-window';
 import { Server, type Namespace, type Socket } from 'socket.io';
 import { createLiveMetrics } from './metrics.js';
 
@@ -71,23 +71,13 @@ export interface LiveDeps {
 /** The part of @gatescope/als' RecentRows the tail reads. */
 export interface RecentRowsSource {
   readonly cursor: number;
+  /** The rows after `cursor` that pass every clause (a value of one of its String columns among its values). */
   read(
     cursor: number,
-    keys: readonly string[],
-    match: ((values: readonly string[]) => boolean) | undefined,
+    match: readonly { columns: readonly string[]; values: readonly string[] }[],
     limit: number,
   ): { rows: Record<string, unknown>[]; cursor: number };
 }
-
-/** The columns the live filters look at, in the order `rowKeys` reads them. */
-const FILTER_COLUMNS = ['route_name', 'authority', 'upstream_cluster', 'node_id', 'node_cluster'] as const;
-const rowKeys = (v: readonly string[]) => ({
-  route: v[0],
-  authority: v[1],
-  upstream_cluster: v[2],
-  node_id: v[3],
-  node_cluster: v[4],
-});
 
 export interface LiveServer {
   readonly io: Server;
@@ -497,19 +487,7 @@ export function attachLive(deps: LiveDeps): LiveServer {
         group.primed = true;
         return;
       }
-      const f = group.filters;
-      const filtered =
-        f.route !== undefined ||
-        f.authority !== undefined ||
-        f.upstream_cluster !== undefined ||
-        f.gateway !== undefined ||
-        f.restriction !== undefined;
-      const read = recent.read(
-        group.recentCursor,
-        FILTER_COLUMNS,
-        filtered ? (v) => matchesLiveFilters(rowKeys(v), f) : undefined,
-        TAIL_POLL_LIMIT,
-      );
+      const read = recent.read(group.recentCursor, liveFilterMatch(group.filters), TAIL_POLL_LIMIT);
       group.recentCursor = read.cursor;
       const rows = read.rows.map(liveTailRow).sort((a, b) => a.start_time_us - b.start_time_us);
       emitTail(group, rows);
