@@ -6,7 +6,8 @@
  *   before it started is decoded, so an entry read before a commit began is durable when that commit resolves.
  * - Batches: a table's open segment is sealed when it holds `batchMaxRows` rows or its first row would be
  *   `batchMaxDelayMs` old by the next commit - unless rows come faster than that (busy traffic: `batchMaxRows` per
- *   `batchMaxDelayMs` or more): then it grows until its first row is `batchBusyDelayMs` old, since ClickHouse's cost
+ *   `batchMaxDelayMs` or more): then it grows until its first row is `batchBusyDelayMs` old (or nothing came for
+ *   `batchMaxDelayMs`: the burst is over), since ClickHouse's cost
  *   per row falls steeply with the insert's size (its merges above all) and the live view does not wait for
  *   inserts. While the table's previous batch is still being inserted it grows too (a slow ClickHouse gets fewer,
  *   bigger inserts). Either way up to SEGMENT_MAX_ROWS rows or SEGMENT_MAX_BYTES.
@@ -160,6 +161,8 @@ type Attempt = { ok: true } | { ok: false; failure: InsertFailure };
 
 export class Ingest {
   private readonly queues = new Map<string, Queue>();
+  /** Per lane: the open segment's rows at the last tick that saw them grow, and when (a burst's end is seen). */
+  private readonly arrivals = new Map<string, { rows: number; at: number }>();
   private readonly timer: NodeJS.Timeout;
   private readonly inboxTimer: NodeJS.Timeout;
   private ticking = false;
@@ -319,9 +322,13 @@ export class Ingest {
     const full =
       open.rows >= Math.min(batchMaxRows * SEGMENT_MAX_ROWS_FACTOR, SEGMENT_MAX_ROWS) ||
       open.bytes >= SEGMENT_MAX_BYTES;
-    // Busy: its rows came at batchMaxRows per batchMaxDelayMs or faster. It grows until batchBusyDelayMs old.
+    // Busy: its rows came at batchMaxRows per batchMaxDelayMs or faster. It grows until batchBusyDelayMs old, unless
+    // nothing came for batchMaxDelayMs: the burst is over, and waiting would only delay its rows.
     const busy = open.rows >= batchMaxRows && open.rows * batchMaxDelayMs >= batchMaxRows * Math.max(1, age);
-    const growing = busy && nextAge < (this.options.batchBusyDelayMs ?? 0);
+    let seen = this.arrivals.get(lane);
+    if (seen?.rows !== open.rows) this.arrivals.set(lane, (seen = { rows: open.rows, at: this.now }));
+    const quiet = this.now - seen!.at >= batchMaxDelayMs;
+    const growing = busy && !quiet && nextAge < (this.options.batchBusyDelayMs ?? 0);
     if (this.draining || full || (due && !growing && q.batches.length === 0)) {
       const s = await wal.seal(lane);
       if (!s) return;
