@@ -17,7 +17,7 @@
 // of its own: collector-only.mjs.
 import { fork, spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
@@ -253,8 +253,13 @@ async function run(i) {
   const done = new Promise((r) => client.on('message', (m) => m.done && r(m.done)));
   // When the client had sent everything and every stream was answered (the collector had read it all).
   let readAt;
-  void done.then(() => (readAt = performance.now()));
+  // CPU of both processes until then: how much of the machine the collector had while the client was sending.
+  let readTicks;
   const pid = server.pid;
+  void done.then((d) => {
+    readAt = performance.now();
+    readTicks = { server: processTicks(pid) - p0, client: d.cpuSeconds * 100 };
+  });
   let peakRss = rssBytes(pid);
   const rssTimer = setInterval(() => (peakRss = Math.max(peakRss, rssBytes(pid))), 100);
   const t0Ticks = threadTicks(pid);
@@ -290,6 +295,8 @@ async function run(i) {
   const t1Ticks = threadTicks(pid);
   clearInterval(rssTimer);
   const { sent } = await Promise.race([done, sleep(5_000).then(() => ({ sent: NaN }))]);
+  // The client's CPU until it had sent everything and its streams were answered (it may have exited since).
+  const clientTicks = readTicks?.client ?? NaN;
   client.kill();
   const byLabel = new Map();
   for (const [tid, { name, ticks }] of t1Ticks) {
@@ -327,6 +334,15 @@ async function run(i) {
     rate: stored / seconds,
     readSeconds: readAt === undefined ? NaN : (readAt - t0) / 1000,
     cpuPer100k: (cpuTicks / 100 / stored) * 100_000,
+    clientCpuPer100k: (clientTicks / 100 / stored) * 100_000,
+    // Cores busy while the client was sending (its ticks and the server's until every stream was answered).
+    readCores:
+      readTicks === undefined
+        ? { server: NaN, client: NaN }
+        : {
+            server: readTicks.server / 100 / ((readAt - t0) / 1000),
+            client: readTicks.client / 100 / ((readAt - t0) / 1000),
+          },
     byThread: new Map([...byLabel].map(([k, v]) => [k, (v / 100 / stored) * 100_000])),
     peakRss,
     inserts: d('gatescope_clickhouse_insert_duration_seconds_count{table="http_requests"}'),
@@ -427,6 +443,9 @@ report(
   `  CPU                      ${median(runs.map((r) => r.cpuPer100k)).toFixed(2)} CPU-s per 100k entries, whole process (target <= 2)`,
 );
 report(`  CPU by thread (s/100k)   ${labels.map(([l, v]) => `${l} ${v.toFixed(2)}`).join(', ')}`);
+report(
+  `  the client process       ${median(runs.map((r) => r.clientCpuPer100k)).toFixed(2)} CPU-s per 100k entries; while it was sending, cores busy: gatescope ${median(completeRuns.map((r) => r.readCores.server)).toFixed(2)}, the client ${median(completeRuns.map((r) => r.readCores.client)).toFixed(2)} (of ${availableParallelism()} on this machine)`,
+);
 report(
   `  peak RSS                 ${(Math.max(...runs.map((r) => r.peakRss)) / 2 ** 20).toFixed(0)} MiB (target < 1024)`,
 );

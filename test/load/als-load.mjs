@@ -57,6 +57,7 @@ process.on('message', (m) => {
 // `waitForGo`: streams open and messages encoded, start on the parent's 'go' (a benchmark times from there).
 if (opts.waitForGo) await new Promise((r) => process.on('message', (m) => m === 'go' && r()));
 const t0 = performance.now();
+const cpu0 = process.cpuUsage();
 
 const progress = setInterval(
   () => process.send?.({ progress: { sent, seconds: (performance.now() - t0) / 1000 } }),
@@ -100,6 +101,13 @@ for (const s of streams) s.call.end();
 const errors = (await Promise.all(streams.map((s) => s.done))).filter(Boolean);
 for (const s of streams) s.client.close();
 process.send?.({
-  done: { sent, seconds: (performance.now() - t0) / 1000, behindMax, errors: errors.map((e) => e.message) },
+  done: {
+    sent,
+    seconds: (performance.now() - t0) / 1000,
+    // This process's CPU (user + system) from the first message on: how much of the machine the load took.
+    cpuSeconds: ((u) => (u.user + u.system) / 1e6)(process.cpuUsage(cpu0)),
+    behindMax,
+    errors: errors.map((e) => e.message),
+  },
 });
 process.exit(0);
