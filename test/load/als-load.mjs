@@ -51,8 +51,18 @@ let sent = 0;
 let next = 0;
 let stopping = false;
 let behindMax = 0;
+/** Resolves the main loop's wait for a stream to take messages again (a drain, or 'stop'). */
+let wake;
+const wakeUp = () => {
+  const w = wake;
+  wake = undefined;
+  w?.();
+};
 process.on('message', (m) => {
-  if (m === 'stop') stopping = true;
+  if (m === 'stop') {
+    stopping = true;
+    wakeUp();
+  }
 });
 // `waitForGo`: streams open and messages encoded, start on the parent's 'go' (a benchmark times from there).
 if (opts.waitForGo) await new Promise((r) => process.on('message', (m) => m === 'go' && r()));
@@ -79,7 +89,10 @@ function writeOne() {
     sent += opts.perMessage;
     if (!s.call.write(msg)) {
       s.blocked = true;
-      s.call.once('drain', () => (s.blocked = false));
+      s.call.once('drain', () => {
+        s.blocked = false;
+        wakeUp();
+      });
     }
     return true;
   }
@@ -93,8 +106,15 @@ while (!stopping) {
   let wrote = 0;
   while (sent + opts.perMessage <= Math.min(due, opts.total) && wrote < 200 && writeOne()) wrote++;
   if (opts.rate > 0) behindMax = Math.max(behindMax, (due - sent) / opts.rate);
-  // Let the event loop flush; at a steady rate, wake up every 10 ms.
-  await new Promise((r) => (opts.rate > 0 ? setTimeout(r, 10) : setImmediate(r)));
+  // Let the event loop flush; at a steady rate, wake up every 10 ms. As fast as taken and every stream held back by
+  // flow control: sleep until one drains (at most 50 ms), never spin: a spinning client takes the CPU of the machine
+  // it shares with the server it measures (measured: 0.99–1.20 CPU-s per 100k entries spinning, 0.31–0.39 sleeping).
+  if (opts.rate === 0 && streams.every((st) => st.blocked))
+    await new Promise((r) => {
+      wake = r;
+      setTimeout(wakeUp, 50);
+    });
+  else await new Promise((r) => (opts.rate > 0 ? setTimeout(r, 10) : setImmediate(r)));
 }
 clearInterval(progress);
 for (const s of streams) s.call.end();
