@@ -763,7 +763,8 @@ export async function buildCollector(deps: CollectorDeps): Promise<Collector> {
       );
     },
     async flush() {
-      await pool.idle();
+      // A barrier, not "until nothing is left": the messages read so far are decoded, then their rows stored.
+      await pool.settled();
       await pipeline.flush();
       await writer.flush();
     },

@@ -166,15 +166,15 @@ export class Ingest {
   private readonly timer: NodeJS.Timeout;
   private readonly inboxTimer: NodeJS.Timeout;
   private ticking = false;
-  /** Seal everything now (flush, shutdown). */
-  private draining = false;
+  /** Flushes in progress (one at shutdown): every tick seals everything meanwhile. */
+  private draining = 0;
   /** Give up retrying: the process is going away (what is left stays in the WAL). */
   private stopped = false;
   private stopSignal!: () => void;
   private readonly stopping = new Promise<void>((r) => (this.stopSignal = r));
   private readonly events: IngestEvents;
-  /** Out-of-window segments being parked (their booking waits for ClickHouse). */
-  private readonly parking = new Set<Promise<void>>();
+  /** Out-of-window segments being parked (their booking waits for ClickHouse), with when their first row came. */
+  private readonly parking = new Map<Promise<void>, number>();
 
   constructor(private readonly options: IngestOptions) {
     this.events = options.events ?? {};
@@ -532,7 +532,7 @@ export class Ingest {
         if (!(err instanceof Stopped)) this.events.onError?.('dead-lettering out-of-window entries', err);
       })
       .finally(() => this.parking.delete(p));
-    this.parking.add(p);
+    this.parking.set(p, segment.header.createdAt);
   }
 
   /** Dead letters queued for replay since the last look (the inbox): inserted like any batch. */
@@ -548,23 +548,29 @@ export class Ingest {
   }
 
   /**
-   * Commits everything added so far, seals every open segment and waits until ClickHouse stored every batch or
-   * `deadline` passed. True when nothing is left.
+   * Commits everything added so far, seals every open segment and waits until ClickHouse stored every batch that
+   * holds rows added before the call, or `deadline` passed. True when those are all stored. Rows that come
+   * meanwhile are not waited for: under steady traffic there is never a moment with nothing left, and a slow
+   * ClickHouse (or a starved CPU) would keep a flush that waited for one from ever ending.
    */
   async flush(deadline = Infinity): Promise<boolean> {
-    this.draining = true;
+    const since = this.now;
+    const before = (t: number | undefined) => t !== undefined && t <= since;
+    this.draining++;
     try {
       for (;;) {
         await this.tickNow();
-        const busy = [...this.queues.values()].filter((q) => q.busy || q.batches.length > 0);
-        if (busy.length === 0 && this.options.wal.activeLanes().length === 0 && this.parking.size === 0)
-          return true;
+        const waiting = [...this.queues.values()].filter((q) =>
+          q.batches.some((b) => before(b.header.createdAt)),
+        );
+        const parking = [...this.parking.values()].some(before);
+        if (waiting.length === 0 && !parking && !before(this.options.wal.oldestOpen())) return true;
         if (Date.now() >= deadline) return false;
-        for (const q of busy) void this.pump(q);
+        for (const q of waiting) void this.pump(q);
         await new Promise((r) => setTimeout(r, Math.max(1, Math.min(20, deadline - Date.now()))));
       }
     } finally {
-      this.draining = false;
+      this.draining--;
     }
   }
 

@@ -105,3 +105,35 @@ describe('batches', () => {
     expect(grown.afterMs).toBeLessThan(1_200);
   });
 });
+
+describe('flush', () => {
+  it('is a barrier: under steady traffic it ends, with every message read before it stored', async () => {
+    const gs = await start(0);
+    const s = gs.client.open();
+    const route = 'steady';
+    // A message of 10 entries every 2 ms, without pause: shorter than any insert, so there is never a moment with
+    // nothing left to store (a flush that waited for one never ended; it hung the browser tests on a loaded CPU).
+    let stop = false;
+    const sending = (async () => {
+      for (let i = 0; !stop; i++) {
+        const batch = Array.from({ length: 10 }, () => httpEntry({ commonProperties: { routeName: route } }));
+        s.call.write(message(batch, i === 0 ? { nodeId: route } : undefined));
+        await sleep(2);
+      }
+    })();
+    await until(async () => (await countRows(ch, 'route_name = {r:String}', { r: route })) > 0, route);
+    const read = await metric(gs.registry, 'gatescope_als_messages_received_total');
+    const t0 = performance.now();
+    await gs.collector.flush();
+    const took = performance.now() - t0;
+    const stored = await countRows(ch, 'route_name = {r:String}', { r: route });
+    stop = true;
+    await sending;
+    s.call.cancel();
+    gs.client.close();
+    await gs.collector.close(5_000);
+
+    expect(stored).toBeGreaterThanOrEqual(read * 10);
+    expect(took).toBeLessThan(10_000);
+  });
+});
