@@ -796,7 +796,7 @@ export async function buildCollector(deps: CollectorDeps): Promise<Collector> {
       ]);
       // Everything received is written to the WAL now; then as much as ClickHouse takes before the deadline.
       // Leave a little time to close the rest cleanly.
-      const complete = await pipeline.flush(deadline - Math.min(2_000, timeoutMs / 10));
+      const complete = await pipeline.flush(deadline - Math.min(2_000, timeoutMs / 10), Infinity);
       await pipeline.stop();
       const left = await wal.close();
       const rows = left.reduce((n, s) => n + s.rows, 0) + pipeline.queuedRows();

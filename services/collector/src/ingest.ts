@@ -551,10 +551,10 @@ export class Ingest {
    * Commits everything added so far, seals every open segment and waits until ClickHouse stored every batch that
    * holds rows added before the call, or `deadline` passed. True when those are all stored. Rows that come
    * meanwhile are not waited for: under steady traffic there is never a moment with nothing left, and a slow
-   * ClickHouse (or a starved CPU) would keep a flush that waited for one from ever ending.
+   * ClickHouse (or a starved CPU) would keep a flush that waited for one from ever ending. `since`: rows that
+   * arrived up to then (on the WAL's clock); Infinity at shutdown, once nothing new can come: everything.
    */
-  async flush(deadline = Infinity): Promise<boolean> {
-    const since = this.now;
+  async flush(deadline = Infinity, since = this.now): Promise<boolean> {
     const before = (t: number | undefined) => t !== undefined && t <= since;
     this.draining++;
     try {
