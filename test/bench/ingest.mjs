@@ -138,9 +138,10 @@ function histogramQuantile(m0, m1, name, q) {
 }
 
 /**
- * CPU ticks by thread of the gatescope process (Linux /proc). Threads are grouped by name with digits stripped;
- * node's own threads all share the process name, so those are told apart by being the main thread (tid = pid) or a
- * worker (the decoder threads are the busy ones).
+ * CPU ticks by thread of the gatescope process (Linux /proc). Threads are grouped by name with digits stripped.
+ * Node 24 and later name their threads: `WorkerThread` (worker_threads: gatescope's only ones are the decoders),
+ * `V8Worker` (V8's helpers: concurrent GC, compilers), `libuv-worker`. On Node 20 every node thread bears the process
+ * name: the main thread is told apart (tid = pid), the decoders and V8's helpers are not.
  */
 function threadTicks(pid) {
   const byThread = new Map();
@@ -158,8 +159,11 @@ function threadTicks(pid) {
 }
 function threadLabel(pid, tid, name) {
   if (String(tid) === String(pid)) return 'node main (event loop)';
-  if (name === 'node' || name.startsWith('node')) return 'node other';
-  return name.replace(/[0-9]+$/, '');
+  const bare = name.replace(/^node-/, '');
+  if (bare === 'WorkerThread') return 'decoder threads';
+  if (bare === 'V8Worker') return 'V8 helpers (GC, compilers)';
+  if (name === 'node') return 'node other (decoders, V8 helpers)';
+  return bare.replace(/[0-9]+$/, '');
 }
 const processTicks = (pid) => {
   const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
