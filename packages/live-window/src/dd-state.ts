@@ -1,4 +1,10 @@
-import { LATENCY_RELATIVE_ACCURACY, LatencySketch, QUANTILE_LEVELS } from './latency-sketch.js';
+import {
+  LATENCY_RELATIVE_ACCURACY,
+  LatencySketch,
+  QUANTILE_LEVELS,
+  sameAccuracy,
+  type LatencySketchData,
+} from './latency-sketch.js';
 
 /**
  * ClickHouse's `quantilesDD(0.005, …)` state read in JavaScript, and a dense sketch that merges such states fast and
@@ -195,6 +201,9 @@ class DenseStore {
   hi = -Infinity; // highest key with a count
   count = 0;
 
+  /** `margin`: the least room left on either side when the bins grow. */
+  constructor(private readonly margin: number) {}
+
   clear(): void {
     if (this.count !== 0) this.bins.fill(0, this.lo - this.first, this.hi - this.first + 1);
     this.lo = Infinity;
@@ -222,12 +231,48 @@ class DenseStore {
     this.count += added;
   }
 
+  addKey(key: number, count: number): void {
+    if (key < this.first || key >= this.first + this.bins.length) this.grow(key, key);
+    this.bins[key - this.first] += count;
+    if (key < this.lo) this.lo = key;
+    if (key > this.hi) this.hi = key;
+    this.count += count;
+  }
+
+  /** Add `[key, count]` pairs (any order). */
+  addPairs(pairs: readonly (readonly [number, number])[]): void {
+    for (const [key, count] of pairs) if (count > 0) this.addKey(key, count);
+  }
+
+  /** The bins with counts as `[key, count]` pairs, keys ascending (LatencySketch#toJSON's form). */
+  pairs(): [number, number][] {
+    const out: [number, number][] = [];
+    for (let k = this.lo; k <= this.hi; k++) {
+      const c = this.bins[k - this.first];
+      if (c > 0) out.push([k, c]);
+    }
+    return out;
+  }
+
+  /** Add another store's bins. */
+  addStore(o: DenseStore): void {
+    if (o.count === 0) return;
+    if (o.lo < this.first || o.hi >= this.first + this.bins.length) this.grow(o.lo, o.hi);
+    const bins = this.bins;
+    const src = o.bins;
+    const shift = o.first - this.first;
+    for (let i = o.lo - o.first; i <= o.hi - o.first; i++) bins[i + shift] += src[i];
+    if (o.lo < this.lo) this.lo = o.lo;
+    if (o.hi > this.hi) this.hi = o.hi;
+    this.count += o.count;
+  }
+
   /** Room for [lo, hi] and then some: the span at least doubles, so a sketch grows a few times, not per merge. */
   private grow(lo: number, hi: number): void {
     const has = this.bins.length > 0;
     const from = has ? Math.min(lo, this.first) : lo;
     const to = has ? Math.max(hi, this.first + this.bins.length - 1) : hi;
-    const margin = Math.max(256, has ? this.bins.length : 0);
+    const margin = Math.max(this.margin, has ? this.bins.length : 0);
     const next = new Float64Array(to - from + 1 + 2 * margin);
     if (has) next.set(this.bins, this.first - (from - margin));
     this.bins = next;
@@ -253,18 +298,32 @@ class DenseStore {
 }
 
 /**
- * A sketch to merge many decoded states into, as `quantilesDDMerge` merges them: bins in dense typed arrays keyed
- * by offset (a merge is one loop of additions over the state's key range), quantiles by ClickHouse's rank rule
- * (DDSketch.h `get`), values as `LatencySketch.value`. Reusable: `clear()` keeps the arrays.
+ * A sketch to merge many decoded states (or sketches sent as data, or other dense sketches) into, as
+ * `quantilesDDMerge` merges them: bins in dense typed arrays keyed by offset (a merge is one loop of additions over
+ * the state's key range, nothing allocated once the bins span it), quantiles by ClickHouse's rank rule (DDSketch.h
+ * `get`), values as `LatencySketch.value`. Reusable: `clear()` keeps the arrays.
  */
 export class DenseLatencySketch {
-  private readonly positive = new DenseStore();
-  private readonly negative = new DenseStore();
+  private readonly positive: DenseStore;
+  private readonly negative: DenseStore;
   private zeros = 0;
   private readonly values: LatencySketch;
 
-  constructor(relativeAccuracy: number = LATENCY_RELATIVE_ACCURACY) {
+  /**
+   * `margin`: bins kept free on either side when a store grows (256 by default: few regrowths for a merge of many
+   * states; a small one for the many small sketches of a live window).
+   */
+  constructor(
+    relativeAccuracy: number = LATENCY_RELATIVE_ACCURACY,
+    { margin = 256 }: { margin?: number } = {},
+  ) {
     this.values = new LatencySketch(relativeAccuracy);
+    this.positive = new DenseStore(margin);
+    this.negative = new DenseStore(margin);
+  }
+
+  get relativeAccuracy(): number {
+    return this.values.relativeAccuracy;
   }
 
   get count(): number {
@@ -282,6 +341,43 @@ export class DenseLatencySketch {
     this.positive.add(state.positive);
     this.negative.add(state.negative);
     this.zeros += state.zeros;
+    return this;
+  }
+
+  /** Count one value, as `LatencySketch#add` does. */
+  add(value: number): this {
+    const store = this.values.storeOf(value);
+    if (store === 1) this.positive.addKey(this.values.key(value), 1);
+    else if (store === -1) this.negative.addKey(this.values.key(-value), 1);
+    else this.zeros++;
+    return this;
+  }
+
+  /** As plain data, the form `LatencySketch#toJSON` sends and `mergeJSON` takes. */
+  toJSON(): LatencySketchData {
+    return {
+      relative_accuracy: this.relativeAccuracy,
+      zero_count: this.zeros,
+      positive: this.positive.pairs(),
+      negative: this.negative.pairs(),
+    };
+  }
+
+  /** Add a sketch sent as data (`LatencySketch#toJSON`), as `LatencySketch#mergeJSON` does. */
+  mergeJSON(data: LatencySketchData): this {
+    sameAccuracy(this.relativeAccuracy, data.relative_accuracy);
+    this.positive.addPairs(data.positive);
+    this.negative.addPairs(data.negative);
+    this.zeros += data.zero_count;
+    return this;
+  }
+
+  /** Add another dense sketch of the same relative accuracy. */
+  mergeSketch(other: DenseLatencySketch): this {
+    sameAccuracy(this.relativeAccuracy, other.relativeAccuracy);
+    this.positive.addStore(other.positive);
+    this.negative.addStore(other.negative);
+    this.zeros += other.zeros;
     return this;
   }
 

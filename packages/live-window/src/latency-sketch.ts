@@ -78,14 +78,29 @@ export class LatencySketch {
     return Math.exp(key / this.multiplier) * (1 + this.relativeAccuracy);
   }
 
-  add(value: number, weight = 1): this {
-    if (!(weight > 0)) throw new RangeError('weight must be a positive number');
+  /**
+   * Which store a value counts in: 1 the positive one (at `key(value)`), -1 the mirrored one (at `key(-value)`), 0
+   * the zeros. Throws for a value out of the sketch's range.
+   */
+  storeOf(value: number): 1 | -1 | 0 {
     if (value > this.minPossible) {
       if (value > this.maxPossible) throw new RangeError(`value ${value} is out of range`);
+      return 1;
+    }
+    if (value < -this.minPossible) {
+      if (-value > this.maxPossible) throw new RangeError(`value ${value} is out of range`);
+      return -1;
+    }
+    return 0;
+  }
+
+  add(value: number, weight = 1): this {
+    if (!(weight > 0)) throw new RangeError('weight must be a positive number');
+    const store = this.storeOf(value);
+    if (store === 1) {
       const k = this.key(value);
       this.positive.set(k, (this.positive.get(k) ?? 0) + weight);
-    } else if (value < -this.minPossible) {
-      if (-value > this.maxPossible) throw new RangeError(`value ${value} is out of range`);
+    } else if (store === -1) {
       const k = this.key(-value);
       this.negative.set(k, (this.negative.get(k) ?? 0) + weight);
       this.negatives += weight;
@@ -97,10 +112,7 @@ export class LatencySketch {
   }
 
   merge(other: LatencySketch): this {
-    if (other.relativeAccuracy !== this.relativeAccuracy)
-      throw new RangeError(
-        `cannot merge sketches of relative accuracy ${other.relativeAccuracy} and ${this.relativeAccuracy}`,
-      );
+    sameAccuracy(this.relativeAccuracy, other.relativeAccuracy);
     for (const [k, c] of other.positive) this.positive.set(k, (this.positive.get(k) ?? 0) + c);
     for (const [k, c] of other.negative) this.negative.set(k, (this.negative.get(k) ?? 0) + c);
     this.zeros += other.zeros;
@@ -111,10 +123,7 @@ export class LatencySketch {
 
   /** Add a sketch sent as data (`toJSON`), as `merge` does. */
   mergeJSON(data: LatencySketchData): this {
-    if (data.relative_accuracy !== this.relativeAccuracy)
-      throw new RangeError(
-        `cannot merge sketches of relative accuracy ${data.relative_accuracy} and ${this.relativeAccuracy}`,
-      );
+    sameAccuracy(this.relativeAccuracy, data.relative_accuracy);
     for (const [k, c] of data.positive) this.positive.set(k, (this.positive.get(k) ?? 0) + c);
     let negatives = 0;
     for (const [k, c] of data.negative) {
@@ -165,6 +174,12 @@ export class LatencySketch {
     s.total = data.zero_count + s.negatives + data.positive.reduce((a, p) => a + p[1], 0);
     return s;
   }
+}
+
+/** Sketches merge only with sketches of the same relative accuracy (the same bucket keys). */
+export function sameAccuracy(mine: number, theirs: number): void {
+  if (theirs !== mine)
+    throw new RangeError(`cannot merge sketches of relative accuracy ${theirs} and ${mine}`);
 }
 
 /** The smallest normal double (C++ `std::numeric_limits<double>::min()`). */

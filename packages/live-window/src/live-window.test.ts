@@ -104,6 +104,36 @@ describe('LiveWindow', () => {
   });
 });
 
+describe('LiveWindowRecorder', () => {
+  it("sends each cell's sketch exactly as a LatencySketch of the same values would", () => {
+    // Values over many decades, zeros and negative values, in no order, over two routes and two seconds.
+    const values = Array.from(
+      { length: 2_000 },
+      (_, i) => ((i * 7919) % 1999) ** 3 / 1e5 - (i % 97 === 0 ? 3 : 0),
+    );
+    values.push(0, 0, 1e-9, 3.6e6);
+    const rows = values.map((v, i): [number, number, number, string, string, string, string] => [
+      -(i % 2),
+      v,
+      200,
+      i % 3 ? 'a' : 'b',
+      'x',
+      'c',
+      'n',
+    ]);
+    const partial = recorded(rows).take()!;
+    expect(partial.cells).toHaveLength(4);
+    for (const cell of partial.cells) {
+      const one = new LatencySketch();
+      rows.forEach(([ds, v, , route]) => {
+        if (route === cell.route && Math.floor(NOW / 1000) + ds === cell.s) one.add(v);
+      });
+      expect(cell.n).toBe(one.count);
+      expect(cell.sketch).toEqual(one.toJSON());
+    }
+  });
+});
+
 describe('LiveWindow quantiles', () => {
   it('equal one LatencySketch of every value of the cells summed, whatever the partials and their order', () => {
     const s = Math.floor(NOW / 1000) - 3;

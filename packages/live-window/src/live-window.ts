@@ -11,12 +11,14 @@
  * - It covers seconds from when it started (`coversFromMs`) back to `horizonS`; older seconds, and everything after
  *   a restart, come from ClickHouse, the source of truth for every range that is not live.
  */
-import {
-  LATENCY_RELATIVE_ACCURACY,
-  LatencySketch,
-  QUANTILE_LEVELS,
-  type LatencySketchData,
-} from './latency-sketch.js';
+import { DenseLatencySketch } from './dd-state.js';
+import { QUANTILE_LEVELS, type LatencySketchData } from './latency-sketch.js';
+
+/**
+ * Bins kept free on either side when a cell's sketch grows (dense bins: adding a value or merging a sketch
+ * allocates nothing once they span its keys): one route's latencies within one second span few keys.
+ */
+const CELL_SKETCH_MARGIN = 16;
 
 /**
  * The live filters (the shape of @gatescope/live-stats' LiveWindowFilters; this package has no dependencies, so that the
@@ -83,7 +85,7 @@ const statusIndex = (code: number): number =>
 
 interface RecorderCell {
   cell: Omit<LiveWindowCell, 'sketch'>;
-  sketch: LatencySketch;
+  sketch: DenseLatencySketch;
 }
 
 /** A level of the recorder's cells: by one key column, then the next. */
@@ -136,7 +138,7 @@ export class LiveWindowRecorder {
           e: 0,
           c: [0, 0, 0, 0, 0, 0],
         },
-        sketch: new LatencySketch(),
+        sketch: new DenseLatencySketch(undefined, { margin: CELL_SKETCH_MARGIN }),
       };
       bySecond.set(s - this.base, c);
       this.list.push(c);
@@ -172,116 +174,8 @@ interface Cell {
   n: number;
   e: number;
   c: number[];
-  buckets: Buckets;
-}
-
-/**
- * A cell's latency sketch as its buckets: the DDSketch keys in ascending order and their counts, zeros and the
- * mirrored (negative) store apart. Summing buckets key by key is exactly LatencySketch#merge; kept as arrays, a
- * tick adds thousands of cells into a dense sum (BucketSum) with array reads instead of Map operations.
- */
-interface Buckets {
-  keys: number[];
-  counts: number[];
-  zeros: number;
-  negative: [number, number][];
-}
-
-/** A store's `[key, count]` pairs in strictly ascending key order (toJSON's order; others are sorted and summed). */
-function ascending(pairs: readonly [number, number][]): readonly [number, number][] {
-  for (let i = 1; i < pairs.length; i++) {
-    if (pairs[i][0] <= pairs[i - 1][0]) {
-      const sum = new Map<number, number>();
-      for (const [k, c] of pairs) sum.set(k, (sum.get(k) ?? 0) + c);
-      return [...sum].sort((a, b) => a[0] - b[0]);
-    }
-  }
-  return pairs;
-}
-
-/** The sorted buckets `keys`/`counts` plus a store's `[key, count]` pairs, as sorted arrays. */
-function mergePairs(
-  keys: number[],
-  counts: number[],
-  unsorted: readonly [number, number][],
-): [number[], number[]] {
-  if (unsorted.length === 0) return [keys, counts];
-  const pairs = ascending(unsorted);
-  if (keys.length === 0) return [pairs.map((p) => p[0]), pairs.map((p) => p[1])];
-  const k: number[] = [];
-  const c: number[] = [];
-  let i = 0;
-  let j = 0;
-  while (i < keys.length || j < pairs.length) {
-    if (j >= pairs.length || (i < keys.length && keys[i] < pairs[j][0])) {
-      k.push(keys[i]);
-      c.push(counts[i++]);
-    } else if (i >= keys.length || pairs[j][0] < keys[i]) {
-      k.push(pairs[j][0]);
-      c.push(pairs[j++][1]);
-    } else {
-      k.push(keys[i]);
-      c.push(counts[i++] + pairs[j++][1]);
-    }
-  }
-  return [k, c];
-}
-
-/** Bucket counts summed over many cells: a dense array over the keys seen, grown as needed. */
-class BucketSum {
-  private counts = new Float64Array(0);
-  /** The key of counts[0]. */
-  private offset = 0;
-  private zeros = 0;
-  private negative?: Map<number, number>;
-
-  add(b: Buckets): void {
-    const keys = b.keys;
-    const n = keys.length;
-    if (n > 0) {
-      const lo = keys[0];
-      const hi = keys[n - 1];
-      if (lo < this.offset || hi >= this.offset + this.counts.length) this.grow(lo, hi);
-      const counts = this.counts;
-      const off = this.offset;
-      const bc = b.counts;
-      for (let i = 0; i < n; i++) counts[keys[i] - off] += bc[i];
-    }
-    this.zeros += b.zeros;
-    if (b.negative.length > 0) {
-      const neg = (this.negative ??= new Map());
-      for (const [k, c] of b.negative) neg.set(k, (neg.get(k) ?? 0) + c);
-    }
-  }
-
-  private grow(lo: number, hi: number): void {
-    const old = this.counts;
-    if (old.length === 0) {
-      // Room around the first cell's keys: latencies of one route rarely span more than a few hundred keys.
-      this.offset = lo - 64;
-      this.counts = new Float64Array(hi - lo + 1 + 128);
-      return;
-    }
-    const from = Math.min(lo, this.offset);
-    const to = Math.max(hi + 1, this.offset + old.length);
-    const next = new Float64Array(to - from + Math.ceil((to - from) / 2));
-    next.set(old, this.offset - from);
-    this.offset = from;
-    this.counts = next;
-  }
-
-  /** The sum as a LatencySketch (same buckets, so the same quantiles as merging every cell's sketch). */
-  sketch(): LatencySketch {
-    const positive: [number, number][] = [];
-    const counts = this.counts;
-    for (let i = 0; i < counts.length; i++) if (counts[i] > 0) positive.push([i + this.offset, counts[i]]);
-    return LatencySketch.fromJSON({
-      relative_accuracy: LATENCY_RELATIVE_ACCURACY,
-      zero_count: this.zeros,
-      positive,
-      negative: this.negative ? [...this.negative].sort((a, b) => a[0] - b[0]) : [],
-    });
-  }
+  /** The cell's latency sketch: merging a partial's sketch into it adds into its bins, allocating nothing. */
+  sketch: DenseLatencySketch;
 }
 
 /** What the live filters look at: a row's (or a cell's) route, authority, upstream cluster and gateway node. */
@@ -339,14 +233,19 @@ interface Totals {
   n: number;
   e: number;
   c: number[];
-  buckets: BucketSum;
+  sketch: DenseLatencySketch;
 }
-const emptyTotals = (): Totals => ({ n: 0, e: 0, c: [0, 0, 0, 0, 0, 0], buckets: new BucketSum() });
+const emptyTotals = (): Totals => ({
+  n: 0,
+  e: 0,
+  c: [0, 0, 0, 0, 0, 0],
+  sketch: new DenseLatencySketch(undefined, { margin: 64 }),
+});
 function addTo(t: Totals, cell: Cell): void {
   t.n += cell.n;
   t.e += cell.e;
   for (let i = 0; i < 6; i++) t.c[i] += cell.c[i];
-  t.buckets.add(cell.buckets);
+  t.sketch.mergeSketch(cell.sketch);
 }
 function statsColumns(t: Totals): LiveStatsColumns {
   return {
@@ -360,7 +259,7 @@ function statsColumns(t: Totals): LiveStatsColumns {
     bytes_sent: 0,
     bytes_received: 0,
     max_ms: null,
-    q: t.buckets.sketch().quantiles(QUANTILE_LEVELS),
+    q: t.sketch.quantiles(QUANTILE_LEVELS),
   };
 }
 
@@ -416,29 +315,15 @@ export class LiveWindow {
           n: 0,
           e: 0,
           c: [0, 0, 0, 0, 0, 0],
-          buckets: { keys: [], counts: [], zeros: 0, negative: [] },
+          sketch: new DenseLatencySketch(undefined, { margin: CELL_SKETCH_MARGIN }),
         };
         second.set(key, cell);
       }
-      const sketch = p.sketch;
-      if (sketch.relative_accuracy !== LATENCY_RELATIVE_ACCURACY)
-        throw new RangeError(
-          `cannot merge sketches of relative accuracy ${sketch.relative_accuracy} and ${LATENCY_RELATIVE_ACCURACY}`,
-        );
+      // Checks the relative accuracy first: a partial from a different build is refused before it counts.
+      cell.sketch.mergeJSON(p.sketch);
       cell.n += p.n;
       cell.e += p.e;
       for (let i = 0; i < 6; i++) cell.c[i] += p.c[i];
-      const b = cell.buckets;
-      [b.keys, b.counts] = mergePairs(b.keys, b.counts, sketch.positive);
-      b.zeros += sketch.zero_count;
-      if (sketch.negative.length > 0) {
-        const [k, c] = mergePairs(
-          b.negative.map((x) => x[0]),
-          b.negative.map((x) => x[1]),
-          sketch.negative,
-        );
-        b.negative = k.map((key, i) => [key, c[i]]);
-      }
     }
     for (const s of this.seconds.keys()) if (s < oldest) this.seconds.delete(s);
   }
